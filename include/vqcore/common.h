@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvqcore: common definitions shared by every public header.
+ *
+ * Error convention: every call that can fail returns 0 (or a count) on
+ * success and a negative number on failure.  The negative number is either
+ * -errno (for example -ENOMEM, -EINVAL) or -VQCORE_E_* from the list below,
+ * which names a problem no errno describes well.  vqcore_strerror() turns
+ * either kind into text.
+ */
+#ifndef VQCORE_COMMON_H
+#define VQCORE_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__STDC_HOSTED__) && __STDC_HOSTED__
+#include <sys/uio.h>
+#else
+/* Freestanding builds of the core see the same layout as <sys/uio.h>. */
+struct iovec {
+	void *iov_base;
+	size_t iov_len;
+};
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(VQCORE_BUILDING) && defined(__GNUC__)
+#define VQCORE_API __attribute__((visibility("default")))
+#else
+#define VQCORE_API
+#endif
+
+/**
+ * enum vqcore_errno - library-specific error numbers.
+ *
+ * Calls return the negated value, as with -errno.  The numbers start at
+ * 4000, above every errno, so the two never collide.
+ */
+enum vqcore_errno {
+	VQCORE_E_FIRST = 4000,
+	/* guest memory */
+	VQCORE_E_WRAP = 4000,      /* address + length wraps past 2^64 */
+	VQCORE_E_UNMAPPED,         /* address is in no region */
+	VQCORE_E_PAST_END,         /* range starts in a region, runs past the table */
+	VQCORE_E_ZERO_LEN,         /* zero-length range where one is not allowed */
+	VQCORE_E_OVERLAP,          /* new region overlaps an existing one */
+	VQCORE_E_OFFSET_OVERFLOW,  /* fd offset + size overflows */
+	VQCORE_E_NOT_CONTIG,       /* range spans regions; use the iovec call */
+	VQCORE_E_IOV_FULL,         /* caller's iovec array too small */
+	VQCORE_E_LOG_RANGE,        /* dirty log does not cover the address */
+	/* rings */
+	VQCORE_E_BROKEN,           /* queue was marked broken earlier */
+	VQCORE_E_DESC_INDEX,       /* descriptor index >= queue size */
+	VQCORE_E_CHAIN_LOOP,       /* chain longer than the queue (a loop) */
+	VQCORE_E_NESTED_INDIRECT,  /* indirect table inside an indirect table */
+	VQCORE_E_INDIRECT_LEN,     /* indirect table length bad (0, %16, too long) */
+	VQCORE_E_LEN_OVERFLOW,     /* buffer byte total overflows 32 bits */
+	VQCORE_E_AVAIL_IDX,        /* driver index moved by more than the size */
+	VQCORE_E_BAD_ID,           /* buffer id >= queue size */
+	VQCORE_E_ID_IN_USE,        /* buffer id already in flight */
+	VQCORE_E_WRAP_COUNTER,     /* packed: avail/used flags with wrong wrap */
+	VQCORE_E_NOT_READY,        /* queue not fully configured */
+	VQCORE_E_RING_ADDR,        /* ring area not in the memory table */
+	VQCORE_E_WRITE_ORDER,      /* writable descriptor before a readable one */
+	/* frontends */
+	VQCORE_E_PROTO,            /* malformed message from the peer */
+	VQCORE_E_LAST
+};
+
+/**
+ * vqcore_strerror() - describe an error number.
+ * @err: a value returned by a libvqcore call (negative) or its negation.
+ *
+ * Return: a static string; never NULL.  Thread-safe.
+ */
+VQCORE_API const char *vqcore_strerror(int err);
+
+/** Log levels for vqcore_set_log_fn(). */
+enum vqcore_log_level {
+	VQCORE_LOG_ERROR = 0,
+	VQCORE_LOG_WARN = 1,
+	VQCORE_LOG_INFO = 2,
+	VQCORE_LOG_DEBUG = 3,
+};
+
+/**
+ * typedef vqcore_log_fn - log callback.
+ * @level: one of enum vqcore_log_level.
+ * @msg: one line of text, no trailing newline.
+ * @opaque: the pointer given to vqcore_set_log_fn().
+ */
+typedef void (*vqcore_log_fn)(int level, const char *msg, void *opaque);
+
+/**
+ * vqcore_set_log_fn() - route the library's log lines to @fn.
+ * @fn: callback, or NULL to restore the default (stderr, WARN and above).
+ * @opaque: passed to @fn unchanged.
+ * @max_level: lines above this level are dropped before formatting.
+ *
+ * Call it before creating objects; the pointer is read without a lock on
+ * every log line, so changing it while other threads log is racy but safe
+ * on the platforms we support (a single pointer-sized store).
+ */
+VQCORE_API void vqcore_set_log_fn(vqcore_log_fn fn, void *opaque, int max_level);
+
+/* virtio feature bits the library understands (virtio 1.x section 6). */
+#define VQCORE_F_INDIRECT_DESC 28
+#define VQCORE_F_EVENT_IDX 29
+#define VQCORE_F_VERSION_1 32
+#define VQCORE_F_ACCESS_PLATFORM 33
+#define VQCORE_F_RING_PACKED 34
+#define VQCORE_F_IN_ORDER 35
+
+#define VQCORE_BIT(n) (1ULL << (n))
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VQCORE_COMMON_H */

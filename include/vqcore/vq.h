@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvqcore: the format-independent virtqueue, device side.
+ *
+ * A device never sees a ring layout.  It fetches buffers as struct vhost_buf
+ * plus host iovecs (or guest-address descriptors), works on them, and gives
+ * them back with one batched "used" call.  The ring format (split or packed)
+ * is chosen when the queue is created and hidden behind a format ops table.
+ *
+ * Threading: one queue is driven by one thread at a time (the caller
+ * serialises calls on the same queue).  Different queues may run on
+ * different threads.  The memory table a queue uses must not change while
+ * a call on the queue runs (see mem.h).
+ *
+ * Hostile driver: the ring lives in guest memory and is untrusted.  When the
+ * library sees a ring that breaks the virtio rules it logs one line, marks
+ * the queue broken and returns the error; every later call returns
+ * -VQCORE_E_BROKEN until vqcore_vq_reset().
+ */
+#ifndef VQCORE_VQ_H
+#define VQCORE_VQ_H
+
+#include "vqcore/common.h"
+#include "vqcore/mem.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Ring formats. */
+enum vqcore_format {
+	VQCORE_FORMAT_SPLIT = 0,
+	VQCORE_FORMAT_PACKED = 1,
+	VQCORE_FORMAT_COUNT
+};
+
+/** vhost_desc.flags: the device may write this descriptor's buffer. */
+#define VHOST_DESC_F_WRITE 0x2
+
+/**
+ * struct vhost_desc - one guest buffer fragment, format independent.
+ * @addr: guest physical address.
+ * @len: length in bytes.
+ * @flags: VHOST_DESC_F_WRITE or 0.
+ * @id: the id of the buffer this descriptor belongs to.
+ */
+struct vhost_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t id;
+};
+
+/**
+ * struct vhost_buf - one buffer (a descriptor chain), format independent.
+ * @out_len: total bytes of the device-readable part.
+ * @in_len: total bytes of the device-writable part.
+ * @id: buffer id (split: head index; packed: the id in the last descriptor).
+ * @ndesc: ring descriptor slots the buffer took (1 for an indirect one).
+ * @out_num: number of device-readable iovecs (or vhost_descs); they come
+ *           first, at index @first of the caller's array.
+ * @in_num: number of device-writable iovecs (or vhost_descs), after those.
+ * @first: index of the first iovec / vhost_desc in the caller's array.
+ *
+ * Hand the struct back unchanged to vqcore_vq_put_used() or
+ * vqcore_vq_unget().
+ */
+struct vhost_buf {
+	uint32_t out_len;
+	uint32_t in_len;
+	uint16_t id;
+	uint16_t ndesc;
+	uint16_t out_num;
+	uint16_t in_num;
+	uint32_t first;
+	uint32_t reserved;
+};
+
+/** Default number of buffers fetched from the ring per batch. */
+#define VQCORE_DEFAULT_BATCH 64
+
+/**
+ * struct vqcore_vq_config - how to create a device-side queue.
+ * @sz: sizeof(struct vqcore_vq_config); lets the struct grow compatibly.
+ * @format: enum vqcore_format.
+ * @num: queue size; split: power of two <= 32768; packed: <= 32768.
+ * @features: negotiated virtio features; the queue honours
+ *            VQCORE_F_INDIRECT_DESC, VQCORE_F_EVENT_IDX, VQCORE_F_IN_ORDER.
+ * @batch: descriptors read from the ring per fetch; 0 means
+ *         VQCORE_DEFAULT_BATCH.  The per-queue descriptor cache is sized
+ *         from it and @num when the queue is created.
+ * @mem: guest memory table; must outlive the queue.
+ * @desc_gpa: descriptor area.
+ * @driver_gpa: split: avail ring; packed: driver event suppression area.
+ * @device_gpa: split: used ring; packed: device event suppression area.
+ * @call_fd: eventfd the device signals, or -1 (owned by the caller).
+ * @index: queue index, only used in log lines.
+ */
+struct vqcore_vq_config {
+	size_t sz;
+	unsigned format;
+	uint16_t num;
+	uint64_t features;
+	unsigned batch;
+	struct vqcore_mem *mem;
+	uint64_t desc_gpa;
+	uint64_t driver_gpa;
+	uint64_t device_gpa;
+	int call_fd;
+	unsigned index;
+};
+
+struct vqcore_vq;
+
+/**
+ * vqcore_vq_new() - create a device-side queue over rings in guest memory.
+ * @cfg: configuration (copied).
+ * @out: receives the queue.
+ *
+ * The ring areas are translated to host pointers here and again only when
+ * the memory table's generation changes (checked once per batch).  The
+ * queue starts with avail index 0 (packed: wrap counters 1); use
+ * vqcore_vq_set_base() to resume elsewhere.
+ *
+ * Return: 0, -EINVAL for a bad size, format or @cfg->sz, -ENOMEM, or
+ * -VQCORE_E_RING_ADDR when a ring area is not inside one region.
+ * Thread-safe with respect to other queues.
+ */
+VQCORE_API int vqcore_vq_new(const struct vqcore_vq_config *cfg,
+			     struct vqcore_vq **out);
+
+/**
+ * vqcore_vq_free() - destroy a queue.  NULL is allowed.
+ * @vq: queue.  Buffers still in flight are forgotten.
+ */
+VQCORE_API void vqcore_vq_free(struct vqcore_vq *vq);
+
+/**
+ * vqcore_vq_get_bufs() - fetch available buffers as iovecs.
+ * @vq: queue.
+ * @bufs: array that receives up to @max_bufs buffers.
+ * @max_bufs: its size.
+ * @iov: array that receives the host iovecs of all returned buffers; each
+ *       buffer's readable part, then its writable part, from index
+ *       bufs[i].first.  A descriptor that spans regions gives several.
+ * @max_iov: size of @iov.
+ *
+ * Reads the driver's index at most once, copies up to a batch of
+ * descriptors into the queue's cache (each descriptor read from guest
+ * memory exactly once), then turns cached descriptors into buffers.
+ * Buffers that do not fit in @bufs/@iov stay cached for the next call.
+ *
+ * Return: the number of buffers (0 when the ring is empty), or
+ * -VQCORE_E_IOV_FULL when even the first buffer needs more than @max_iov
+ * iovecs (queue not broken), or a ring error (queue now broken):
+ * -VQCORE_E_DESC_INDEX, -VQCORE_E_CHAIN_LOOP, -VQCORE_E_NESTED_INDIRECT,
+ * -VQCORE_E_INDIRECT_LEN, -VQCORE_E_LEN_OVERFLOW, -VQCORE_E_UNMAPPED,
+ * -VQCORE_E_PAST_END, -VQCORE_E_AVAIL_IDX, -VQCORE_E_BAD_ID,
+ * -VQCORE_E_ID_IN_USE, -VQCORE_E_WRAP_COUNTER, -VQCORE_E_WRITE_ORDER,
+ * -VQCORE_E_RING_ADDR; or -VQCORE_E_BROKEN.
+ */
+VQCORE_API int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
+				  unsigned max_bufs, struct iovec *iov,
+				  unsigned max_iov);
+
+/**
+ * vqcore_vq_get_bufs_desc() - fetch available buffers as guest descriptors.
+ * @vq: queue.  @bufs, @max_bufs: as vqcore_vq_get_bufs().
+ * @desc: receives the vhost_descs (guest addresses, not translated).
+ * @max_desc: size of @desc.
+ *
+ * For devices that need guest addresses (a balloon, logging).  Addresses
+ * are not checked against the memory table here.
+ *
+ * Return: as vqcore_vq_get_bufs().
+ */
+VQCORE_API int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq,
+				       struct vhost_buf *bufs, unsigned max_bufs,
+				       struct vhost_desc *desc,
+				       unsigned max_desc);
+
+/**
+ * vqcore_vq_put_used() - return a batch of buffers to the driver.
+ * @vq: queue.
+ * @bufs: buffers from vqcore_vq_get_bufs*(), each still in flight.
+ * @lens: bytes written into each buffer, or NULL for all zero.
+ * @n: number of buffers.
+ *
+ * Split: writes the used elements, then publishes the used index once with
+ * release ordering.  Packed: writes ids and lengths, then the first
+ * descriptor's flags last.  With VQCORE_F_IN_ORDER and buffers returned in
+ * the order fetched, one used entry covers the batch.  Every used-ring write
+ * is marked in the dirty log when logging is on.  Does not signal; see
+ * vqcore_vq_signal().
+ *
+ * Return: 0; -EINVAL if a buffer is not in flight (nothing is written);
+ * -VQCORE_E_BROKEN.
+ */
+VQCORE_API int vqcore_vq_put_used(struct vqcore_vq *vq,
+				  const struct vhost_buf *bufs,
+				  const uint32_t *lens, unsigned n);
+
+/**
+ * vqcore_vq_unget() - give back buffers the device could not process.
+ * @vq: queue.
+ * @bufs: the last @n buffers fetched, in the order they were fetched.
+ * @n: how many.
+ *
+ * The next fetch returns them again, first.  Buffers still in the cache
+ * are dropped and re-read from the ring.
+ *
+ * Return: 0, or -EINVAL if @bufs are not the most recent @n in flight.
+ */
+VQCORE_API int vqcore_vq_unget(struct vqcore_vq *vq,
+			       const struct vhost_buf *bufs, unsigned n);
+
+/**
+ * vqcore_vq_enable_notify() - ask the driver to kick on new buffers.
+ * @vq: queue.
+ *
+ * With VQCORE_F_EVENT_IDX this publishes the avail event index; otherwise
+ * it clears the no-notify flag.  Then it re-checks the ring, which closes
+ * the race with a driver that added a buffer before seeing the change.
+ *
+ * Return: true if buffers are already available (process them, the driver
+ * may not kick for them), false otherwise.
+ */
+VQCORE_API bool vqcore_vq_enable_notify(struct vqcore_vq *vq);
+
+/**
+ * vqcore_vq_disable_notify() - tell the driver kicks are not needed now.
+ * @vq: queue.
+ */
+VQCORE_API void vqcore_vq_disable_notify(struct vqcore_vq *vq);
+
+/**
+ * vqcore_vq_should_signal() - whether the driver wants an interrupt for the
+ * buffers used since the last signal.
+ * @vq: queue.
+ *
+ * Event index (split used_event / packed descriptor event with wrap) or
+ * the driver's no-interrupt flag decides.  Calling it consumes the
+ * decision: a true answer is given once for the used buffers it covers.
+ */
+VQCORE_API bool vqcore_vq_should_signal(struct vqcore_vq *vq);
+
+/**
+ * vqcore_vq_signal() - signal the call eventfd if the driver wants it.
+ * @vq: queue.
+ *
+ * Return: 1 if signalled, 0 if suppressed or no call fd is set, or a
+ * negative errno from the eventfd write.
+ */
+VQCORE_API int vqcore_vq_signal(struct vqcore_vq *vq);
+
+/**
+ * vqcore_vq_set_call_fd() - set or change the call eventfd.
+ * @vq: queue.  @fd: eventfd (not owned), or -1.
+ */
+VQCORE_API void vqcore_vq_set_call_fd(struct vqcore_vq *vq, int fd);
+
+/**
+ * vqcore_vq_get_base() - the ring position where the device resumes.
+ * @vq: queue.
+ *
+ * The index of the next buffer the device will fetch (split: avail index;
+ * packed: slot index with the avail wrap counter in bit 15), as sent in
+ * vhost-user GET_VRING_BASE.  Cached, not-yet-returned buffers count as
+ * not fetched.
+ */
+VQCORE_API uint32_t vqcore_vq_get_base(const struct vqcore_vq *vq);
+
+/**
+ * vqcore_vq_set_base() - resume the queue at @base.
+ * @vq: queue; must have no buffer in flight.
+ * @base: as returned by vqcore_vq_get_base() (packed: bit 15 = wrap).
+ *
+ * The used position is set to the same value, as vhost-user requires.
+ *
+ * Return: 0, -EINVAL if @base is out of range for the format, -EBUSY if
+ * buffers are in flight.
+ */
+VQCORE_API int vqcore_vq_set_base(struct vqcore_vq *vq, uint32_t base);
+
+/**
+ * vqcore_vq_error() - why the queue is broken.
+ * @vq: queue.
+ *
+ * Return: 0 if it is not broken, or the negative error that broke it.
+ */
+VQCORE_API int vqcore_vq_error(const struct vqcore_vq *vq);
+
+/**
+ * vqcore_vq_reset() - clear the broken state and all positions.
+ * @vq: queue.  Buffers in flight are forgotten; base becomes 0.
+ */
+VQCORE_API void vqcore_vq_reset(struct vqcore_vq *vq);
+
+/**
+ * vqcore_vq_num() - queue size.  @vq: queue.
+ */
+VQCORE_API uint16_t vqcore_vq_num(const struct vqcore_vq *vq);
+
+/**
+ * vqcore_vq_format() - enum vqcore_format of the queue.  @vq: queue.
+ */
+VQCORE_API unsigned vqcore_vq_format(const struct vqcore_vq *vq);
+
+/**
+ * vqcore_vq_inflight() - number of buffers fetched and not yet used.
+ * @vq: queue.
+ */
+VQCORE_API unsigned vqcore_vq_inflight(const struct vqcore_vq *vq);
+
+/**
+ * vqcore_vq_mem() - the memory table given at creation.  @vq: queue.
+ */
+VQCORE_API struct vqcore_mem *vqcore_vq_mem(const struct vqcore_vq *vq);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VQCORE_VQ_H */

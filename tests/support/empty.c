@@ -1,0 +1,2 @@
+/* keeps the support library non-empty */
+int vqcore_testsupport_empty;
