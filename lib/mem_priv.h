@@ -23,14 +23,21 @@ struct vq_mem_slot {
 	uint64_t fd_offset;
 };
 
+/*
+ * Allocated 64-byte aligned (vq_zalloc_aligned).  The read-mostly header
+ * the hot path touches (n, log) shares no cache line with @hint, which the
+ * public calls on any thread may store to.
+ */
 struct vqcore_mem {
 	unsigned n;                                  /* regions in use */
 	uint64_t gen;                                /* bumped on every change */
 	uint64_t next_serial;
-	unsigned hint;                               /* last hit of the public calls */
 	uint8_t *log;                                /* dirty bitmap or NULL */
 	uint64_t log_size;                           /* bytes */
-	uint64_t start[VQCORE_MEM_MAX_REGIONS];      /* slot[i].gpa, for search */
+	/* last hit of the public calls (relaxed atomic load/store) */
+	unsigned hint __vq_aligned(VQ_CACHELINE);
+	/* slot[i].gpa, for search */
+	uint64_t start[VQCORE_MEM_MAX_REGIONS] __vq_aligned(VQ_CACHELINE);
 	struct vq_mem_slot slot[VQCORE_MEM_MAX_REGIONS];
 };
 

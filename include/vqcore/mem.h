@@ -75,9 +75,13 @@ VQCORE_API void vqcore_mem_free(struct vqcore_mem *mem);
  *  -VQCORE_E_ZERO_LEN if @r->size is 0,
  *  -VQCORE_E_WRAP if gpa + size wraps past 2^64 (or hva + size does),
  *  -VQCORE_E_OFFSET_OVERFLOW if fd_offset + size overflows,
+ *  -VQCORE_E_OFFSET_OVERFLOW also if fd_offset + size exceeds INT64_MAX
+ *   (an off_t cannot express it),
  *  -VQCORE_E_OVERLAP if it overlaps an existing region,
  *  -ENOSPC if the table already holds VQCORE_MEM_MAX_REGIONS,
- *  -ENOMEM.
+ *  -VQCORE_E_LOG_RANGE if a dirty log is set and does not cover the new
+ *   region's last page,
+ *  -EINVAL if @r->hva is NULL.
  */
 VQCORE_API int vqcore_mem_add(struct vqcore_mem *mem,
 			      const struct vqcore_mem_region *r);
@@ -126,7 +130,8 @@ VQCORE_API int vqcore_mem_find(const struct vqcore_mem *mem, uint64_t gpa,
 
 /**
  * vqcore_mem_generation() - a number that changes whenever any translation
- * may have gone stale (any add, remove or clear).
+ * may have gone stale (any add, remove or clear) or the dirty log is set or
+ * cleared.
  * @mem: table.
  */
 VQCORE_API uint64_t vqcore_mem_generation(const struct vqcore_mem *mem);
@@ -201,6 +206,9 @@ VQCORE_API int vqcore_mem_write(const struct vqcore_mem *mem, uint64_t gpa,
  *          NULL to stop logging.  Shared with the peer, which reads it.
  * @size: the bitmap's size in bytes.
  *
+ * The caller keeps @bitmap mapped until logging is stopped (NULL) or the
+ * table is cleared.  Bumps the generation.
+ *
  * Return: 0, or -VQCORE_E_LOG_RANGE if the bitmap does not cover the end of
  * the highest region (checked again on every vqcore_mem_add()).
  */
@@ -212,7 +220,10 @@ VQCORE_API int vqcore_mem_set_log(struct vqcore_mem *mem, void *bitmap,
  * @mem: table.  @gpa: start.  @len: bytes.
  *
  * Does nothing when no log is set or @len is 0.  Each bit is set with an
- * atomic OR.  Safe from any thread.
+ * atomic OR, ordered after the caller's earlier stores to guest memory.
+ * Pages beyond the end of the bitmap are ignored (the bitmap is never
+ * written out of bounds; mapped pages are always covered, see
+ * vqcore_mem_set_log()).  Safe from any thread.
  */
 VQCORE_API void vqcore_mem_log_write(const struct vqcore_mem *mem, uint64_t gpa,
 				     uint64_t len);

@@ -92,6 +92,9 @@ VQ_HIDDEN uint64_t vq_alloc_count(void);
 VQ_HIDDEN void vq_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 VQ_HIDDEN bool vq_log_enabled(int level);
+/* One ERROR line: "vq <index> (<what>): broken: <fmt...>: <strerror(err)>" */
+VQ_HIDDEN void vq_log_broken(unsigned index, const char *what, int err,
+			     const char *fmt, __builtin_va_list ap);
 #define vq_err(...) vq_log(VQCORE_LOG_ERROR, __VA_ARGS__)
 #define vq_warn(...) vq_log(VQCORE_LOG_WARN, __VA_ARGS__)
 #define vq_info(...) vq_log(VQCORE_LOG_INFO, __VA_ARGS__)

@@ -107,6 +107,18 @@ void vq_log(int level, const char *fmt, ...)
 		__atomic_load_n(&log_opaque, __ATOMIC_RELAXED));
 }
 
+void vq_log_broken(unsigned index, const char *what, int err, const char *fmt,
+		   va_list ap)
+{
+	char msg[200];
+
+	if (!vq_log_enabled(VQCORE_LOG_ERROR))
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vq_log(VQCORE_LOG_ERROR, "vq %u (%s): broken: %s: %s", index, what, msg,
+	       vqcore_strerror(err));
+}
+
 /* ---- notification, locks, clock ---- */
 
 int vq_notify_fd(int fd)

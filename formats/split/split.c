@@ -1,0 +1,535 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The split virtqueue (virtio 1.x section 2.7): descriptor table, avail
+ * ring, used ring.  Device side and driver side, behind vq_format_ops.
+ *
+ * Positions (vq->avail_pos, fetch_pos, vhost_buf.reserved) are the free-
+ * running 16-bit avail index.
+ */
+#include "vq_priv.h"
+
+#define SPLIT_MAX_NUM 32768u
+
+static inline struct vring_desc_raw *split_desc(const struct vqcore_vq *vq)
+{
+	return vq->split.desc;
+}
+
+static int split_check_num(uint16_t num)
+{
+	if (!num || num > SPLIT_MAX_NUM || (num & (num - 1)))
+		return -VQ_EINVAL;
+	return 0;
+}
+
+static void split_area_sizes(uint16_t num, uint64_t sizes[3])
+{
+	sizes[0] = 16ull * num;
+	sizes[1] = 6 + 2ull * num;  /* flags, idx, ring[num], used_event */
+	sizes[2] = 6 + 8ull * num;  /* flags, idx, ring[num], avail_event */
+}
+
+static int split_layout(uint16_t num, uint64_t gpa, struct vqcore_ring_layout *l)
+{
+	uint64_t sizes[3];
+
+	if (split_check_num(num) < 0)
+		return -VQ_EINVAL;
+	split_area_sizes(num, sizes);
+	/* Each area on its own cache line; the used ring away from the avail
+	 * ring so the two directions never share a line. */
+	l->desc = VQ_ALIGN_UP(gpa, (uint64_t)VQ_CACHELINE);
+	l->driver = VQ_ALIGN_UP(l->desc + sizes[0], (uint64_t)VQ_CACHELINE);
+	l->device = VQ_ALIGN_UP(l->driver + sizes[1], (uint64_t)VQ_CACHELINE);
+	l->size = VQ_ALIGN_UP(l->device + sizes[2], (uint64_t)VQ_CACHELINE) - gpa;
+	return 0;
+}
+
+/* =================== device side =================== */
+
+static void split_attach(struct vqcore_vq *vq)
+{
+	vq->split.desc = vq->area[0].hva;
+	vq->split.avail = vq->area[1].hva;
+	vq->split.used = vq->area[2].hva;
+	vq->split.mask = (uint16_t)(vq->num - 1);
+}
+
+static void split_reset(struct vqcore_vq *vq)
+{
+	vq->avail_pos = 0;
+	vq->split.used_idx = 0;
+	vq->split.signalled_valid = false;
+	vq->split.shadow_avail = 0;
+}
+
+static uint16_t *split_avail_event(const struct vqcore_vq *vq)
+{
+	return (uint16_t *)(void *)&vq->split.used->ring[vq->num];
+}
+
+static uint16_t *split_used_event(const struct vqcore_vq *vq)
+{
+	return &vq->split.avail->ring[vq->num];
+}
+
+/* Emit the descriptors of an indirect table into the cache. */
+static int split_indirect(struct vqcore_vq *vq, const struct vring_desc_raw *d,
+			  uint16_t head, uint32_t *total)
+{
+	uint32_t n, j = 0, ttl;
+	const void *table;
+
+	if (unlikely(d->len == 0 || (d->len & 15)))
+		return vq_break(vq, -VQCORE_E_INDIRECT_LEN,
+				"buffer %u: indirect table length %u", head, d->len);
+	n = d->len / 16;
+	if (unlikely(n > vq->num))
+		return vq_break(vq, -VQCORE_E_INDIRECT_LEN,
+				"buffer %u: indirect table of %u entries > size %u",
+				head, n, vq->num);
+	/* Host-contiguous tables are read in place; others entry by entry. */
+	table = vq_mem_ptr(vq->mem, d->addr, d->len, &vq->mem_hint);
+	for (ttl = n;; ttl--) {
+		struct vring_desc_raw e;
+		int r;
+
+		if (unlikely(ttl == 0))
+			return vq_break(vq, -VQCORE_E_CHAIN_LOOP,
+					"buffer %u: loop in indirect table", head);
+		r = vq_read_indirect(vq, table, d->addr, j, &e);
+		if (unlikely(r < 0))
+			return vq_break(vq, r, "buffer %u: indirect table at 0x%llx",
+					head, (unsigned long long)d->addr);
+		if (unlikely(e.flags_or_id & VRING_DESC_F_INDIRECT))
+			return vq_break(vq, -VQCORE_E_NESTED_INDIRECT,
+					"buffer %u: indirect descriptor in an indirect table",
+					head);
+		if (unlikely(++*total > vq->num))
+			return vq_break(vq, -VQCORE_E_CHAIN_LOOP,
+					"buffer %u: chain longer than the queue", head);
+		vq_cache_push(vq, e.addr, e.len, e.flags_or_id);
+		if (!(e.flags_or_id & VRING_DESC_F_NEXT))
+			return 0;
+		j = e.next_or_flags;
+		if (unlikely(j >= n))
+			return vq_break(vq, -VQCORE_E_DESC_INDEX,
+					"buffer %u: indirect next %u >= %u", head, j, n);
+	}
+}
+
+/* Walk one chain from @head into the cache.  Returns ring descs used. */
+static int split_walk(struct vqcore_vq *vq, uint16_t head)
+{
+	const struct vring_desc_raw *table = split_desc(vq);
+	uint32_t total = 0, ndesc = 0;
+	uint16_t i = head;
+
+	if (unlikely(head >= vq->num))
+		return vq_break(vq, -VQCORE_E_DESC_INDEX,
+				"avail head %u >= size %u", head, vq->num);
+	for (;;) {
+		struct vring_desc_raw d;
+
+		if (unlikely(ndesc++ >= vq->num))
+			return vq_break(vq, -VQCORE_E_CHAIN_LOOP,
+					"buffer %u: chain longer than the queue", head);
+		vq_read_desc(&table[i], &d);
+		if (d.flags_or_id & VRING_DESC_F_INDIRECT) {
+			int r = split_indirect(vq, &d, head, &total);
+
+			if (r < 0)
+				return r;
+		} else {
+			if (unlikely(++total > vq->num))
+				return vq_break(vq, -VQCORE_E_CHAIN_LOOP,
+						"buffer %u: chain longer than the queue",
+						head);
+			vq_cache_push(vq, d.addr, d.len, d.flags_or_id);
+		}
+		if (!(d.flags_or_id & VRING_DESC_F_NEXT))
+			return (int)ndesc;
+		i = d.next_or_flags;
+		if (unlikely(i >= vq->num))
+			return vq_break(vq, -VQCORE_E_DESC_INDEX,
+					"buffer %u: next %u >= size %u", head, i, vq->num);
+	}
+}
+
+static int split_fetch(struct vqcore_vq *vq)
+{
+	struct vq_split_dev *s = &vq->split;
+	uint16_t pos = (uint16_t)vq->fetch_pos, avail, navail;
+	int nbufs = 0;
+
+	avail = vq_le16(vq_load_acquire(&s->avail->idx));
+	navail = (uint16_t)(avail - pos);
+	if (unlikely(navail > vq->num))
+		return vq_break(vq, -VQCORE_E_AVAIL_IDX,
+				"avail idx %u moved %u past %u (size %u)", avail,
+				navail, pos, vq->num);
+	s->shadow_avail = avail;
+	while (navail && (unsigned)nbufs < vq->batch && vq_cache_room(vq)) {
+		uint32_t first = vq->desc_used;
+		uint16_t head = vq_le16(VQ_READ_ONCE(s->avail->ring[pos & s->mask]));
+		int r = split_walk(vq, head);
+
+		if (unlikely(r < 0))
+			return r;
+		r = vq_cache_commit(vq, first, head, (uint16_t)r, pos);
+		if (unlikely(r < 0))
+			return r;
+		pos++;
+		navail--;
+		nbufs++;
+	}
+	vq->fetch_pos = pos;
+	return nbufs;
+}
+
+static uint32_t split_pos_next(const struct vqcore_vq *vq, uint32_t pos,
+			       uint16_t ndesc)
+{
+	return (uint16_t)(pos + 1);
+}
+
+static inline void split_write_elem(struct vq_split_dev *s, uint16_t slot,
+				    uint32_t id, uint32_t len)
+{
+	uint64_t v = (uint64_t)vq_le32(id) | ((uint64_t)vq_le32(len) << 32);
+
+	__atomic_store_n((uint64_t *)(void *)&s->used->ring[slot], v,
+			 __ATOMIC_RELAXED);
+}
+
+static void split_log_elems(struct vqcore_vq *vq, uint16_t from, unsigned n)
+{
+	uint64_t base = vq->area[2].gpa + 4;
+	unsigned first = from & vq->split.mask;
+	unsigned part = VQ_MIN(n, (unsigned)vq->num - first);
+
+	vq_mem_log(vq->mem, base + 8ull * first, 8ull * part);
+	if (part < n)
+		vq_mem_log(vq->mem, base, 8ull * (n - part));
+}
+
+static void split_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
+			   const uint32_t *lens, unsigned n, bool run)
+{
+	struct vq_split_dev *s = &vq->split;
+	uint16_t idx = s->used_idx;
+
+	if (run) {
+		/* In order: one entry, at the batch's first slot, names the
+		 * last buffer; the index still moves by n. */
+		split_write_elem(s, idx & s->mask, bufs[n - 1].id,
+				 lens ? lens[n - 1] : 0);
+		split_log_elems(vq, idx, 1);
+	} else {
+		for (unsigned i = 0; i < n; i++)
+			split_write_elem(s, (uint16_t)(idx + i) & s->mask,
+					 bufs[i].id, lens ? lens[i] : 0);
+		split_log_elems(vq, idx, n);
+	}
+	idx = (uint16_t)(idx + n);
+	vq_store_release(&s->used->idx, vq_le16(idx));
+	vq_mem_log(vq->mem, vq->area[2].gpa + 2, 2);
+	s->used_idx = idx;
+}
+
+static bool split_avail_pending(struct vqcore_vq *vq)
+{
+	uint16_t avail = vq_le16(vq_load_acquire(&vq->split.avail->idx));
+
+	return avail != (uint16_t)vq->fetch_pos;
+}
+
+static void split_set_notify(struct vqcore_vq *vq, bool enable)
+{
+	struct vq_split_dev *s = &vq->split;
+
+	if (vq->event_idx) {
+		if (enable) {
+			VQ_WRITE_ONCE(*split_avail_event(vq),
+				      vq_le16((uint16_t)vq->fetch_pos));
+			vq_mem_log(vq->mem, vq->area[2].gpa + 4 + 8ull * vq->num, 2);
+		}
+		return;
+	}
+	{
+		uint16_t f = vq_le16(VQ_READ_ONCE(s->used->flags));
+		uint16_t nf = enable ? (uint16_t)(f & ~VRING_USED_F_NO_NOTIFY)
+				     : (uint16_t)(f | VRING_USED_F_NO_NOTIFY);
+
+		if (nf != f) {
+			VQ_WRITE_ONCE(s->used->flags, vq_le16(nf));
+			vq_mem_log(vq->mem, vq->area[2].gpa, 2);
+		}
+	}
+}
+
+static bool split_should_signal(struct vqcore_vq *vq)
+{
+	struct vq_split_dev *s = &vq->split;
+	uint16_t old, new_idx, event;
+	bool valid;
+
+	/* The used index store must be visible before we read the driver's
+	 * suppression state (pairs with the driver's barrier). */
+	vq_mb();
+	if (!vq->event_idx)
+		return !(vq_le16(VQ_READ_ONCE(s->avail->flags)) &
+			 VRING_AVAIL_F_NO_INTERRUPT);
+	old = s->signalled_used;
+	valid = s->signalled_valid;
+	new_idx = s->used_idx;
+	s->signalled_used = new_idx;
+	s->signalled_valid = true;
+	if (unlikely(!valid))
+		return true;
+	if (old == new_idx)
+		return false;
+	event = vq_le16(VQ_READ_ONCE(*split_used_event(vq)));
+	return vring_need_event(event, new_idx, old);
+}
+
+static int split_set_base(struct vqcore_vq *vq, uint32_t base)
+{
+	if (base > UINT16_MAX)
+		return -VQ_EINVAL;
+	vq->split.used_idx = (uint16_t)base;
+	vq->split.signalled_valid = false;
+	return 0;
+}
+
+/* =================== driver side =================== */
+
+static int split_drv_init(struct vqcore_drvq *dq)
+{
+	uint16_t num = dq->num;
+
+	dq->split.desc = dq->area_hva[0];
+	dq->split.avail = dq->area_hva[1];
+	dq->split.used = dq->area_hva[2];
+	/* FIFO free list threaded through desc.next: 0 -> 1 -> ... -> num-1 */
+	for (uint16_t i = 0; i < num; i++) {
+		dq->split.desc[i].addr = 0;
+		dq->split.desc[i].len = 0;
+		dq->split.desc[i].flags_or_id = 0;
+		dq->split.desc[i].next_or_flags = vq_le16((uint16_t)(i + 1 < num ? i + 1 : 0));
+	}
+	dq->split.free_head = 0;
+	dq->split.free_tail = (uint16_t)(num - 1);
+	dq->num_free = num;
+	dq->split.avail_idx = 0;
+	dq->split.kicked_idx = 0;
+	dq->split.last_used = 0;
+	dq->split.avail->flags = 0;
+	dq->split.avail->idx = 0;
+	dq->split.used->flags = 0;
+	dq->split.used->idx = 0;
+	dq->split.avail->ring[num] = 0; /* used_event */
+	*(uint16_t *)(void *)&dq->split.used->ring[num] = 0; /* avail_event */
+	return 0;
+}
+
+static inline void split_drv_write_desc(struct vring_desc_raw *d, uint64_t addr,
+					uint32_t len, uint16_t flags,
+					uint16_t next)
+{
+	d->addr = vq_le64(addr);
+	d->len = vq_le32(len);
+	d->flags_or_id = vq_le16(flags);
+	d->next_or_flags = vq_le16(next);
+}
+
+static int split_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
+			 unsigned out_num, unsigned in_num, void *token,
+			 unsigned flags)
+{
+	unsigned total = out_num + in_num, need;
+	bool indirect = (flags & VQCORE_ADD_INDIRECT) && dq->itable && total > 0;
+	uint16_t head, i, last = 0;
+	uint32_t in_len = 0;
+
+	if (indirect && total > dq->max_indirect)
+		return -VQ_EINVAL;
+	need = indirect ? 1 : total;
+	if (need > dq->num_free)
+		return -VQ_ENOSPC;
+	head = dq->split.free_head;
+	if (indirect) {
+		struct vring_desc_raw *t = dq->itable + (size_t)head * dq->max_indirect;
+
+		for (unsigned j = 0; j < total; j++) {
+			uint16_t f = j < out_num ? 0 : VRING_DESC_F_WRITE;
+
+			if (j + 1 < total)
+				f |= VRING_DESC_F_NEXT;
+			if (j >= out_num)
+				in_len += sg[j].len;
+			split_drv_write_desc(&t[j], sg[j].addr, sg[j].len, f,
+					     (uint16_t)(j + 1));
+		}
+		i = head;
+		split_drv_write_desc(&dq->split.desc[i],
+				     dq->indirect_gpa + (uint64_t)head * dq->max_indirect * 16,
+				     total * 16, VRING_DESC_F_INDIRECT,
+				     vq_le16(dq->split.desc[i].next_or_flags));
+		last = i;
+		dq->split.free_head = vq_le16(dq->split.desc[i].next_or_flags);
+	} else {
+		i = head;
+		for (unsigned j = 0; j < total; j++) {
+			uint16_t next = vq_le16(dq->split.desc[i].next_or_flags);
+			uint16_t f = j < out_num ? 0 : VRING_DESC_F_WRITE;
+
+			if (j + 1 < total)
+				f |= VRING_DESC_F_NEXT;
+			if (j >= out_num)
+				in_len += sg[j].len;
+			split_drv_write_desc(&dq->split.desc[i], sg[j].addr,
+					     sg[j].len, f, next);
+			last = i;
+			i = next;
+		}
+		dq->split.free_head = i;
+	}
+	dq->num_free = (uint16_t)(dq->num_free - need);
+	dq->state[head].token = token;
+	dq->state[head].ndesc = (uint16_t)need;
+	dq->state[head].last = last;
+	dq->state[head].in_len = in_len;
+	dq->split.avail->ring[dq->split.avail_idx & (dq->num - 1)] = vq_le16(head);
+	dq->split.avail_idx++;
+	if (dq->in_order) {
+		dq->order[dq->order_tail & (dq->num - 1)] = head;
+		dq->order_tail++;
+	}
+	return 0;
+}
+
+static bool split_drv_kick_prepare(struct vqcore_drvq *dq)
+{
+	uint16_t new_idx = dq->split.avail_idx, old = dq->split.kicked_idx;
+
+	vq_store_release(&dq->split.avail->idx, vq_le16(new_idx));
+	dq->split.kicked_idx = new_idx;
+	if (new_idx == old)
+		return false;
+	vq_mb();
+	if (dq->event_idx)
+		return vring_need_event(
+			vq_le16(VQ_READ_ONCE(*(uint16_t *)(void *)&dq->split.used->ring[dq->num])),
+			new_idx, old);
+	return !(vq_le16(VQ_READ_ONCE(dq->split.used->flags)) & VRING_USED_F_NO_NOTIFY);
+}
+
+/* Put a completed chain back at the tail of the FIFO free list. */
+static void split_drv_free(struct vqcore_drvq *dq, uint16_t head)
+{
+	struct vq_drv_state *st = &dq->state[head];
+	uint16_t last = st->ndesc == 1 ? head : st->last;
+
+	if (dq->num_free == 0) {
+		dq->split.free_head = head;
+	} else {
+		dq->split.desc[dq->split.free_tail].next_or_flags = vq_le16(head);
+	}
+	dq->split.free_tail = last;
+	dq->num_free = (uint16_t)(dq->num_free + st->ndesc);
+	st->token = NULL;
+}
+
+static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
+			      uint32_t *lens, unsigned max)
+{
+	uint16_t used = vq_le16(vq_load_acquire(&dq->split.used->idx));
+	unsigned n = 0;
+
+	if (dq->broken)
+		return -VQ_EIO;
+	if (unlikely((uint16_t)(used - dq->split.last_used) > dq->num)) {
+		dq->broken = true;
+		vq_err("driver vq: used idx %u jumped past %u", used, dq->split.last_used);
+		return -VQ_EIO;
+	}
+	while (n < max && dq->split.last_used != used) {
+		uint16_t slot = dq->split.last_used & (dq->num - 1);
+		uint16_t h;
+
+		if (!dq->in_order || !dq->io_pending) {
+			uint64_t v = __atomic_load_n((uint64_t *)(void *)&dq->split.used->ring[slot],
+						     __ATOMIC_RELAXED);
+			uint32_t id = vq_le32((uint32_t)v);
+
+			if (id >= dq->num || !dq->state[id].token) {
+				dq->broken = true;
+				vq_err("driver vq: device returned id %u not in flight", id);
+				return n ? (int)n : -VQ_EIO;
+			}
+			dq->io_id = (uint16_t)id;
+			dq->io_len = vq_le32((uint32_t)(v >> 32));
+			dq->io_pending = true;
+		}
+		if (dq->in_order) {
+			/* An entry names the last buffer of a run; the ones
+			 * before it in add order were used in full. */
+			h = dq->order[dq->order_head & (dq->num - 1)];
+			dq->order_head++;
+		} else {
+			h = dq->io_id;
+		}
+		tokens[n] = dq->state[h].token;
+		if (lens)
+			lens[n] = h == dq->io_id ? dq->io_len : dq->state[h].in_len;
+		if (h == dq->io_id)
+			dq->io_pending = false;
+		n++;
+		split_drv_free(dq, h);
+		dq->split.last_used++;
+	}
+	return (int)n;
+}
+
+static bool split_drv_enable_cb(struct vqcore_drvq *dq)
+{
+	if (dq->event_idx)
+		VQ_WRITE_ONCE(dq->split.avail->ring[dq->num], vq_le16(dq->split.last_used));
+	else
+		VQ_WRITE_ONCE(dq->split.avail->flags, 0);
+	vq_mb();
+	return vq_le16(VQ_READ_ONCE(dq->split.used->idx)) != dq->split.last_used;
+}
+
+static void split_drv_disable_cb(struct vqcore_drvq *dq)
+{
+	if (!dq->event_idx)
+		VQ_WRITE_ONCE(dq->split.avail->flags, vq_le16(VRING_AVAIL_F_NO_INTERRUPT));
+	else
+		/* an event index far behind: no interrupt for a whole lap */
+		VQ_WRITE_ONCE(dq->split.avail->ring[dq->num],
+			      vq_le16((uint16_t)(dq->split.last_used - 0x8000)));
+}
+
+const struct vq_format_ops vq_split_ops VQ_HIDDEN = {
+	.name = "split",
+	.check_num = split_check_num,
+	.layout = split_layout,
+	.area_sizes = split_area_sizes,
+	.attach = split_attach,
+	.reset = split_reset,
+	.fetch = split_fetch,
+	.put_used = split_put_used,
+	.pos_next = split_pos_next,
+	.avail_pending = split_avail_pending,
+	.set_notify = split_set_notify,
+	.should_signal = split_should_signal,
+	.set_base = split_set_base,
+	.drv_init = split_drv_init,
+	.drv_add = split_drv_add,
+	.drv_kick_prepare = split_drv_kick_prepare,
+	.drv_get_used = split_drv_get_used,
+	.drv_enable_cb = split_drv_enable_cb,
+	.drv_disable_cb = split_drv_disable_cb,
+};

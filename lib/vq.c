@@ -1,0 +1,553 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Format-independent virtqueue core, device side.
+ *
+ * The flow of a batch:
+ *   vqcore_vq_get_bufs()
+ *     -> vq_check_rings()          one generation compare
+ *     -> ops->fetch()              one read of the driver's index / flags,
+ *                                  descriptors copied once into the cache
+ *     -> vq_cache_commit()         per buffer: id, order and length rules
+ *     -> translation to iovecs     per descriptor, through the memory table
+ *   vqcore_vq_put_used()
+ *     -> in-flight check of every buffer, then ops->put_used() once
+ */
+#include <stdarg.h>
+
+#include "vq_priv.h"
+
+int vq_break(struct vqcore_vq *vq, int err, const char *fmt, ...)
+{
+	if (!vq->error) {
+		va_list ap;
+
+		vq->error = err;
+		va_start(ap, fmt);
+		vq_log_broken(vq->index, vq->ops->name, err, fmt, ap);
+		va_end(ap);
+	}
+	return err;
+}
+
+/* ---- ring areas and the memory generation ---- */
+
+static int vq_translate_area(struct vqcore_vq *vq, struct vq_area *a)
+{
+	unsigned hint = 0;
+	void *p;
+
+	p = vq_mem_ptr(vq->mem, a->gpa, a->size, &hint);
+	if (!p)
+		return -VQCORE_E_RING_ADDR;
+	a->hva = p;
+	a->serial = vq->mem->slot[hint].serial;
+	return 0;
+}
+
+int vq_revalidate_rings(struct vqcore_vq *vq)
+{
+	const struct vqcore_mem *m = vq->mem;
+	uint64_t gen = __atomic_load_n(&m->gen, __ATOMIC_ACQUIRE);
+	bool moved = false;
+
+	for (unsigned i = 0; i < 3; i++) {
+		struct vq_area *a = &vq->area[i];
+		unsigned hint = 0;
+		int slot = vq_mem_lookup(m, a->gpa, &hint);
+
+		/* Same region, still there: the cached pointer is valid. */
+		if (slot >= 0 && m->slot[slot].serial == a->serial)
+			continue;
+		if (vq_translate_area(vq, a) < 0)
+			return vq_break(vq, -VQCORE_E_RING_ADDR,
+					"ring area %u at 0x%llx no longer mapped", i,
+					(unsigned long long)a->gpa);
+		moved = true;
+	}
+	if (moved)
+		vq->ops->attach(vq);
+	vq->mem_gen = gen;
+	return 0;
+}
+
+/* ---- creation ---- */
+
+static int vq_alloc_tables(struct vqcore_vq *vq)
+{
+	vq->buf_cap = vq->batch;
+	vq->desc_cap = (uint32_t)vq->num + vq->batch;
+	vq->desc_cache = vq_zalloc_aligned(sizeof(*vq->desc_cache) * vq->desc_cap);
+	vq->buf_cache = vq_zalloc_aligned(sizeof(*vq->buf_cache) * vq->buf_cap);
+	vq->id_state = vq_zalloc_aligned(vq->num);
+	if (!vq->desc_cache || !vq->buf_cache || !vq->id_state)
+		return -VQ_ENOMEM;
+	return 0;
+}
+
+int vqcore_vq_new(const struct vqcore_vq_config *cfg, struct vqcore_vq **out)
+{
+	const struct vq_format_ops *ops;
+	struct vqcore_vq *vq;
+	uint64_t sizes[3];
+	int err;
+
+	if (!cfg || !out || cfg->sz < sizeof(*cfg) || !cfg->mem)
+		return -VQ_EINVAL;
+	ops = vq_format_get(cfg->format);
+	if (!ops || ops->check_num(cfg->num) < 0)
+		return -VQ_EINVAL;
+	if (cfg->batch > 4096)
+		return -VQ_EINVAL;
+
+	vq = vq_zalloc_aligned(sizeof(*vq));
+	if (!vq)
+		return -VQ_ENOMEM;
+	vq->ops = ops;
+	vq->mem = cfg->mem;
+	vq->num = cfg->num;
+	vq->format = cfg->format;
+	vq->features = cfg->features;
+	vq->event_idx = cfg->features & VQCORE_BIT(VQCORE_F_EVENT_IDX);
+	vq->indirect = cfg->features & VQCORE_BIT(VQCORE_F_INDIRECT_DESC);
+	vq->in_order = cfg->features & VQCORE_BIT(VQCORE_F_IN_ORDER);
+	vq->batch = cfg->batch ? cfg->batch : VQCORE_DEFAULT_BATCH;
+	vq->call_fd = cfg->call_fd;
+	vq->index = cfg->index;
+
+	err = vq_alloc_tables(vq);
+	if (err)
+		goto fail;
+
+	ops->area_sizes(vq->num, sizes);
+	vq->area[0].gpa = cfg->desc_gpa;
+	vq->area[1].gpa = cfg->driver_gpa;
+	vq->area[2].gpa = cfg->device_gpa;
+	for (unsigned i = 0; i < 3; i++) {
+		vq->area[i].size = sizes[i];
+		err = vq_translate_area(vq, &vq->area[i]);
+		if (err) {
+			vq_warn("vq %u: ring area %u (0x%llx, %llu bytes) is not inside one region",
+				vq->index, i, (unsigned long long)vq->area[i].gpa,
+				(unsigned long long)sizes[i]);
+			goto fail;
+		}
+	}
+	vq->mem_gen = __atomic_load_n(&vq->mem->gen, __ATOMIC_ACQUIRE);
+	ops->attach(vq);
+	vqcore_vq_reset(vq);
+	*out = vq;
+	return 0;
+fail:
+	vqcore_vq_free(vq);
+	return err;
+}
+
+void vqcore_vq_free(struct vqcore_vq *vq)
+{
+	if (!vq)
+		return;
+	if (vq->format == VQCORE_FORMAT_PACKED)
+		vq_free(vq->packed.ndesc_of_id);
+	vq_free(vq->desc_cache);
+	vq_free(vq->buf_cache);
+	vq_free(vq->id_state);
+	vq_free(vq);
+}
+
+static void vq_drop_cache(struct vqcore_vq *vq)
+{
+	for (uint32_t i = vq->buf_head; i < vq->buf_count; i++)
+		vq->id_state[vq->buf_cache[i].id] = VQ_ID_FREE;
+	vq->buf_head = vq->buf_count = 0;
+	vq->desc_used = 0;
+	vq->fetch_pos = vq->avail_pos;
+}
+
+void vqcore_vq_reset(struct vqcore_vq *vq)
+{
+	vq->error = 0;
+	vq->buf_head = vq->buf_count = vq->desc_used = 0;
+	vq_memset(vq->id_state, 0, vq->num);
+	vq->nout = 0;
+	vq->ops->reset(vq);
+	vq->fetch_pos = vq->avail_pos;
+	vq->inorder_pos = vq->avail_pos;
+}
+
+/* ---- fetching ---- */
+
+int vq_cache_commit(struct vqcore_vq *vq, uint32_t first, uint16_t id,
+		    uint16_t ndesc, uint32_t pos)
+{
+	struct vq_cached_buf *cb;
+	uint64_t total = 0;
+	bool in = false;
+
+	if (unlikely(id >= vq->num))
+		return vq_break(vq, -VQCORE_E_BAD_ID, "buffer id %u >= size %u",
+				id, vq->num);
+	if (unlikely(vq->id_state[id] != VQ_ID_FREE))
+		return vq_break(vq, -VQCORE_E_ID_IN_USE,
+				"buffer id %u made available while in flight", id);
+	for (uint32_t i = first; i < vq->desc_used; i++) {
+		struct vhost_desc *d = &vq->desc_cache[i];
+
+		d->id = id;
+		if (d->flags & VHOST_DESC_F_WRITE)
+			in = true;
+		else if (unlikely(in))
+			return vq_break(vq, -VQCORE_E_WRITE_ORDER,
+					"buffer %u: readable descriptor after a writable one",
+					id);
+		total += d->len;
+	}
+	if (unlikely(total > UINT32_MAX))
+		return vq_break(vq, -VQCORE_E_LEN_OVERFLOW,
+				"buffer %u: total length %llu overflows 32 bits", id,
+				(unsigned long long)total);
+	vq->id_state[id] = VQ_ID_CACHED;
+	cb = &vq->buf_cache[vq->buf_count++];
+	cb->pos = pos;
+	cb->id = id;
+	cb->ndesc = ndesc;
+	cb->first = first;
+	cb->count = vq->desc_used - first;
+	return 0;
+}
+
+/* Make sure the cache holds a buffer: >0 yes, 0 ring empty, <0 error. */
+static inline int vq_fill(struct vqcore_vq *vq)
+{
+	int r;
+
+	if (vq->buf_head < vq->buf_count)
+		return 1;
+	vq->buf_head = vq->buf_count = vq->desc_used = 0;
+	r = vq_check_rings(vq);
+	if (unlikely(r < 0))
+		return r;
+	r = vq->ops->fetch(vq);
+	if (unlikely(r < 0)) {
+		vq_drop_cache(vq);
+		return r;
+	}
+	return r;
+}
+
+static inline void vq_hand_out(struct vqcore_vq *vq,
+			       const struct vq_cached_buf *cb,
+			       struct vhost_buf *b)
+{
+	vq->id_state[cb->id] = VQ_ID_OUT;
+	vq->nout++;
+	vq->buf_head++;
+	vq->avail_pos = vq->ops->pos_next(vq, cb->pos, cb->ndesc);
+	b->id = cb->id;
+	b->ndesc = cb->ndesc;
+	b->reserved = cb->pos;
+}
+
+int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
+		       unsigned max_bufs, struct iovec *iov, unsigned max_iov)
+{
+	unsigned n = 0, k = 0;
+
+	if (unlikely(vq->error))
+		return -VQCORE_E_BROKEN;
+	while (n < max_bufs) {
+		const struct vq_cached_buf *cb;
+		const struct vhost_desc *d, *end;
+		uint32_t out_num = 0, in_num = 0, out_len = 0, in_len = 0;
+		unsigned start = k;
+		int r = vq_fill(vq);
+
+		if (r <= 0) {
+			if (r < 0 && n == 0)
+				return r;
+			break;
+		}
+		cb = &vq->buf_cache[vq->buf_head];
+		d = &vq->desc_cache[cb->first];
+		end = d + cb->count;
+		for (; d < end; d++) {
+			if (unlikely(!d->len))
+				continue;
+			r = vq_mem_to_iov(vq->mem, d->addr, d->len, &iov[k],
+					  max_iov - k, &vq->mem_hint);
+			if (unlikely(r < 0)) {
+				if (r == -VQCORE_E_IOV_FULL)
+					return n ? (int)n : r;
+				vq_break(vq, r, "buffer %u: descriptor 0x%llx+%u",
+					 cb->id, (unsigned long long)d->addr, d->len);
+				return n ? (int)n : r;
+			}
+			k += (unsigned)r;
+			if (d->flags & VHOST_DESC_F_WRITE) {
+				in_num += (unsigned)r;
+				in_len += d->len;
+			} else {
+				out_num += (unsigned)r;
+				out_len += d->len;
+			}
+		}
+		if (unlikely(out_num > UINT16_MAX || in_num > UINT16_MAX))
+			return n ? (int)n : -VQCORE_E_IOV_FULL;
+		bufs[n].out_len = out_len;
+		bufs[n].in_len = in_len;
+		bufs[n].out_num = (uint16_t)out_num;
+		bufs[n].in_num = (uint16_t)in_num;
+		bufs[n].first = start;
+		vq_hand_out(vq, cb, &bufs[n]);
+		n++;
+	}
+	return (int)n;
+}
+
+int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq, struct vhost_buf *bufs,
+			    unsigned max_bufs, struct vhost_desc *desc,
+			    unsigned max_desc)
+{
+	unsigned n = 0, k = 0;
+
+	if (unlikely(vq->error))
+		return -VQCORE_E_BROKEN;
+	while (n < max_bufs) {
+		const struct vq_cached_buf *cb;
+		uint32_t out_num = 0, in_num = 0, out_len = 0, in_len = 0;
+		int r = vq_fill(vq);
+
+		if (r <= 0) {
+			if (r < 0 && n == 0)
+				return r;
+			break;
+		}
+		cb = &vq->buf_cache[vq->buf_head];
+		if (cb->count > max_desc - k)
+			return n ? (int)n : -VQCORE_E_IOV_FULL;
+		for (uint32_t i = 0; i < cb->count; i++) {
+			const struct vhost_desc *d = &vq->desc_cache[cb->first + i];
+
+			desc[k + i] = *d;
+			if (d->flags & VHOST_DESC_F_WRITE) {
+				in_num++;
+				in_len += d->len;
+			} else {
+				out_num++;
+				out_len += d->len;
+			}
+		}
+		bufs[n].out_len = out_len;
+		bufs[n].in_len = in_len;
+		bufs[n].out_num = (uint16_t)out_num;
+		bufs[n].in_num = (uint16_t)in_num;
+		bufs[n].first = k;
+		k += cb->count;
+		vq_hand_out(vq, cb, &bufs[n]);
+		n++;
+	}
+	return (int)n;
+}
+
+/* ---- returning ---- */
+
+/* Check that every buffer is in flight exactly once; mark them. */
+static int vq_check_out(struct vqcore_vq *vq, const struct vhost_buf *bufs,
+			unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		uint16_t id = bufs[i].id;
+
+		if (id >= vq->num || vq->id_state[id] != VQ_ID_OUT)
+			break;
+		vq->id_state[id] |= VQ_ID_MARK;
+	}
+	if (likely(i == n))
+		return 0;
+	while (i--)
+		vq->id_state[bufs[i].id] &= (uint8_t)~VQ_ID_MARK;
+	return -VQ_EINVAL;
+}
+
+int vqcore_vq_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
+		       const uint32_t *lens, unsigned n)
+{
+	bool run = false;
+
+	if (unlikely(vq->error))
+		return -VQCORE_E_BROKEN;
+	if (unlikely(!n))
+		return 0;
+	if (unlikely(vq_check_out(vq, bufs, n) < 0)) {
+		vq_warn("vq %u: put_used of a buffer that is not in flight", vq->index);
+		return -VQ_EINVAL;
+	}
+	if (vq->in_order) {
+		/*
+		 * One entry may stand for the whole run when the buffers are
+		 * the oldest in flight, in fetch order, and every buffer but
+		 * the last was written in full (the driver reports a skipped
+		 * buffer's length as its writable total).
+		 */
+		uint32_t pos = vq->inorder_pos;
+
+		run = true;
+		for (unsigned i = 0; i < n; i++) {
+			if (bufs[i].reserved != pos ||
+			    (i + 1 < n && (lens ? lens[i] : 0) != bufs[i].in_len)) {
+				run = false;
+				break;
+			}
+			pos = vq->ops->pos_next(vq, pos, bufs[i].ndesc);
+		}
+		vq->inorder_pos = vq->ops->pos_next(vq, bufs[n - 1].reserved,
+						    bufs[n - 1].ndesc);
+	}
+	vq->ops->put_used(vq, bufs, lens, n, run);
+	for (unsigned i = 0; i < n; i++)
+		vq->id_state[bufs[i].id] = VQ_ID_FREE;
+	vq->nout -= n;
+	return 0;
+}
+
+int vqcore_vq_unget(struct vqcore_vq *vq, const struct vhost_buf *bufs,
+		    unsigned n)
+{
+	uint32_t pos;
+
+	if (unlikely(vq->error))
+		return -VQCORE_E_BROKEN;
+	if (!n)
+		return 0;
+	if (vq_check_out(vq, bufs, n) < 0)
+		return -VQ_EINVAL;
+	/* They must be the most recent n, contiguous, ending at avail_pos. */
+	pos = bufs[0].reserved;
+	for (unsigned i = 0; i < n; i++) {
+		if (bufs[i].reserved != pos) {
+			pos = UINT32_MAX;
+			break;
+		}
+		pos = vq->ops->pos_next(vq, pos, bufs[i].ndesc);
+	}
+	if (pos != vq->avail_pos) {
+		for (unsigned i = 0; i < n; i++)
+			vq->id_state[bufs[i].id] &= (uint8_t)~VQ_ID_MARK;
+		return -VQ_EINVAL;
+	}
+	for (unsigned i = 0; i < n; i++)
+		vq->id_state[bufs[i].id] = VQ_ID_FREE;
+	vq->nout -= n;
+	vq->avail_pos = bufs[0].reserved;
+	vq_drop_cache(vq);
+	return 0;
+}
+
+/* ---- notifications ---- */
+
+bool vqcore_vq_enable_notify(struct vqcore_vq *vq)
+{
+	if (unlikely(vq->error) || vq_check_rings(vq) < 0)
+		return false;
+	vq->ops->set_notify(vq, true);
+	vq_mb();
+	if (vq->buf_head < vq->buf_count)
+		return true;
+	return vq->ops->avail_pending(vq);
+}
+
+void vqcore_vq_disable_notify(struct vqcore_vq *vq)
+{
+	if (unlikely(vq->error) || vq_check_rings(vq) < 0)
+		return;
+	vq->ops->set_notify(vq, false);
+}
+
+bool vqcore_vq_should_signal(struct vqcore_vq *vq)
+{
+	if (unlikely(vq->error) || vq_check_rings(vq) < 0)
+		return false;
+	return vq->ops->should_signal(vq);
+}
+
+int vqcore_vq_signal(struct vqcore_vq *vq)
+{
+	int r;
+
+	if (vq->call_fd < 0 || !vqcore_vq_should_signal(vq))
+		return 0;
+	r = vq_notify_fd(vq->call_fd);
+	return r < 0 ? r : 1;
+}
+
+void vqcore_vq_set_call_fd(struct vqcore_vq *vq, int fd)
+{
+	vq->call_fd = fd;
+}
+
+/* ---- state ---- */
+
+uint32_t vqcore_vq_get_base(const struct vqcore_vq *vq)
+{
+	return vq->avail_pos;
+}
+
+int vqcore_vq_set_base(struct vqcore_vq *vq, uint32_t base)
+{
+	int r;
+
+	if (vq->nout)
+		return -VQ_EBUSY;
+	vq_drop_cache(vq);
+	r = vq->ops->set_base(vq, base);
+	if (r < 0)
+		return r;
+	vq->avail_pos = vq->fetch_pos = vq->inorder_pos = base;
+	return 0;
+}
+
+int vqcore_vq_error(const struct vqcore_vq *vq)
+{
+	return vq->error;
+}
+
+uint16_t vqcore_vq_num(const struct vqcore_vq *vq)
+{
+	return vq->num;
+}
+
+unsigned vqcore_vq_format(const struct vqcore_vq *vq)
+{
+	return vq->format;
+}
+
+unsigned vqcore_vq_inflight(const struct vqcore_vq *vq)
+{
+	return vq->nout;
+}
+
+struct vqcore_mem *vqcore_vq_mem(const struct vqcore_vq *vq)
+{
+	return vq->mem;
+}
+
+/* ---- helpers for formats ---- */
+
+int vq_read_indirect(struct vqcore_vq *vq, const void *table_hva,
+		     uint64_t table_gpa, uint32_t i, struct vring_desc_raw *out)
+{
+	struct vring_desc_raw raw;
+	int r;
+
+	if (table_hva) {
+		vq_read_desc((const struct vring_desc_raw *)table_hva + i, out);
+		return 0;
+	}
+	r = vq_mem_read(vq->mem, table_gpa + (uint64_t)i * 16, &raw, 16,
+			&vq->mem_hint);
+	if (r < 0)
+		return r;
+	vq_read_desc(&raw, out);
+	return 0;
+}

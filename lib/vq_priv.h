@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Virtqueue core: private state shared by lib/vq.c, lib/drvq.c and the
+ * format plug-ins in formats/.
+ *
+ * The core owns everything format independent: the descriptor cache, the
+ * in-flight table, translation of descriptors to iovecs, validation of
+ * buffer totals, ring-pointer caching against the memory generation, and
+ * the public API.  A format fills one const struct vq_format_ops and is
+ * called once per batch (fetch, put_used), never once per descriptor.
+ */
+#ifndef VQCORE_VQ_PRIV_H
+#define VQCORE_VQ_PRIV_H
+
+#include "glue/glue.h"
+#include "mem_priv.h"
+#include "vqcore/drvq.h"
+#include "vqcore/vq.h"
+
+/* Ring descriptor flags shared by both formats (virtio 1.x 2.7.5/2.8). */
+#define VRING_DESC_F_NEXT 1
+#define VRING_DESC_F_WRITE 2
+#define VRING_DESC_F_INDIRECT 4
+#define VRING_PACKED_DESC_F_AVAIL (1u << 7)
+#define VRING_PACKED_DESC_F_USED (1u << 15)
+
+/* A descriptor as it sits in guest memory (both formats are 16 bytes). */
+struct vring_desc_raw {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags_or_id; /* split: flags; packed: id */
+	uint16_t next_or_flags; /* split: next; packed: flags */
+};
+
+struct vring_avail_raw {
+	uint16_t flags;
+	uint16_t idx;
+	uint16_t ring[]; /* num entries, then used_event */
+};
+
+struct vring_used_elem_raw {
+	uint32_t id;
+	uint32_t len;
+};
+
+struct vring_used_raw {
+	uint16_t flags;
+	uint16_t idx;
+	struct vring_used_elem_raw ring[]; /* num entries, then avail_event */
+};
+
+#define VRING_USED_F_NO_NOTIFY 1
+#define VRING_AVAIL_F_NO_INTERRUPT 1
+
+/* packed event suppression area */
+struct vring_packed_event {
+	uint16_t off_wrap;
+	uint16_t flags;
+};
+#define VRING_PACKED_EVENT_FLAG_ENABLE 0
+#define VRING_PACKED_EVENT_FLAG_DISABLE 1
+#define VRING_PACKED_EVENT_FLAG_DESC 2
+
+/* vring_need_event(): has new_idx passed event_idx since old_idx? */
+static inline bool vring_need_event(uint16_t event_idx, uint16_t new_idx,
+				    uint16_t old_idx)
+{
+	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+/* One cached buffer: its descriptors sit in desc_cache[first..first+count). */
+struct vq_cached_buf {
+	uint32_t pos;    /* ring position it was fetched at (format defined) */
+	uint16_t id;
+	uint16_t ndesc;  /* ring slots */
+	uint32_t first;
+	uint32_t count;
+};
+
+/* in-flight states, one byte per buffer id */
+enum { VQ_ID_FREE = 0, VQ_ID_CACHED = 1, VQ_ID_OUT = 2, VQ_ID_MARK = 0x80 };
+
+struct vq_area {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t serial; /* region serial when translated */
+	void *hva;
+};
+
+struct vq_split_dev {
+	struct vring_desc_raw *desc;
+	struct vring_avail_raw *avail;
+	struct vring_used_raw *used;
+	uint16_t mask;
+	uint16_t used_idx;       /* next used slot (shadow of used->idx) */
+	uint16_t signalled_used; /* used_idx at the last signal decision */
+	bool signalled_valid;
+	uint16_t shadow_avail;   /* last avail->idx read */
+};
+
+struct vq_packed_dev {
+	struct vring_desc_raw *desc;
+	struct vring_packed_event *driver_event;
+	struct vring_packed_event *device_event;
+	uint16_t used_idx;       /* next used slot */
+	bool used_wrap;
+	uint16_t signalled_used; /* used position (idx|wrap<<15) at last signal */
+	bool signalled_valid;
+	uint16_t *ndesc_of_id;   /* slots each in-flight id took (for skipping) */
+};
+
+struct vq_format_ops;
+
+struct vqcore_vq {
+	/* ---- hot state ---- */
+	const struct vq_format_ops *ops;
+	struct vqcore_mem *mem;
+	uint64_t mem_gen;
+	unsigned mem_hint;
+	int error;                 /* 0, or the error that broke the queue */
+	uint16_t num;
+	bool event_idx;
+	bool indirect;
+	bool in_order;
+	unsigned batch;
+
+	uint32_t avail_pos;        /* next position handed to the device */
+	uint32_t fetch_pos;        /* next ring position the format reads */
+	uint32_t inorder_pos;      /* oldest in-flight position (in-order) */
+
+	/* descriptor cache */
+	struct vhost_desc *desc_cache;
+	uint32_t desc_cap;
+	uint32_t desc_used;        /* filled entries */
+	struct vq_cached_buf *buf_cache;
+	uint32_t buf_cap;
+	uint32_t buf_head;         /* next to hand out */
+	uint32_t buf_count;        /* filled entries */
+
+	uint8_t *id_state;         /* per id: VQ_ID_* */
+	unsigned nout;             /* handed-out buffers */
+
+	union {
+		struct vq_split_dev split;
+		struct vq_packed_dev packed;
+	};
+
+	/* ---- cold state ---- */
+	int call_fd;
+	unsigned index;
+	unsigned format;
+	uint64_t features;
+	struct vq_area area[3];    /* desc, driver, device */
+};
+
+/* Mark the queue broken with @err, log one line, return @err. */
+VQ_HIDDEN int vq_break(struct vqcore_vq *vq, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Re-translate ring areas if the memory generation moved.  0 or error. */
+VQ_HIDDEN int vq_revalidate_rings(struct vqcore_vq *vq);
+
+static inline int vq_check_rings(struct vqcore_vq *vq)
+{
+	if (likely(__atomic_load_n(&vq->mem->gen, __ATOMIC_ACQUIRE) == vq->mem_gen))
+		return 0;
+	return vq_revalidate_rings(vq);
+}
+
+/* ---- driver side ---- */
+
+struct vq_drv_state {
+	void *token;     /* NULL = free */
+	uint32_t in_len; /* writable bytes (in-order skipped entries report it) */
+	uint16_t ndesc;  /* descriptors the buffer took (table slots) */
+	uint16_t last;   /* last descriptor of the chain (split free list) */
+};
+
+struct vqcore_drvq {
+	const struct vq_format_ops *ops;
+	struct vqcore_mem *mem;
+	uint16_t num;
+	bool event_idx;
+	bool in_order;
+	bool broken;
+	int kick_fd;
+	unsigned format;
+	uint64_t features;
+	uint16_t num_free;
+	struct vq_drv_state *state; /* per id */
+	/* in-order: ids in the order they were added */
+	uint16_t *order;
+	uint16_t order_head, order_tail;
+
+	void *area_hva[3];               /* desc, driver, device areas */
+	uint64_t indirect_gpa;
+	uint16_t max_indirect;
+	struct vring_desc_raw *itable;   /* host view of the indirect area, or NULL */
+
+	/* in-order: the used entry being consumed (it names a run's last id) */
+	bool io_pending;
+	uint16_t io_id;
+	uint32_t io_len;
+
+	union {
+		struct {
+			struct vring_desc_raw *desc;
+			struct vring_avail_raw *avail;
+			struct vring_used_raw *used;
+			uint16_t free_head, free_tail;
+			uint16_t avail_idx;      /* shadow, published on kick */
+			uint16_t kicked_idx;     /* avail idx at the last kick check */
+			uint16_t last_used;
+		} split;
+		struct {
+			struct vring_desc_raw *desc;
+			struct vring_packed_event *driver_event;
+			struct vring_packed_event *device_event;
+			uint16_t next_avail;     /* next slot to fill */
+			bool avail_wrap;
+			uint16_t last_used;      /* next slot to check for used */
+			bool used_wrap;
+			uint16_t kicked_pos;     /* position (idx|wrap<<15) at last kick check */
+			uint16_t free_ids_head;  /* free id stack */
+			uint16_t *free_ids;
+			uint16_t nfree_ids;
+			uint16_t added_since_kick;
+		} packed;
+	};
+};
+
+/*
+ * The format ops table.  Every entry is called at most once per batch or
+ * control operation.  A third format fills its own table in formats/<name>/
+ * and adds it to formats/registry.c; the core does not change.
+ */
+struct vq_format_ops {
+	const char *name;
+	/* ring geometry */
+	int (*check_num)(uint16_t num);
+	int (*layout)(uint16_t num, uint64_t gpa, struct vqcore_ring_layout *out);
+	void (*area_sizes)(uint16_t num, uint64_t sizes[3]);
+
+	/* device side */
+	void (*attach)(struct vqcore_vq *vq);   /* area[].hva are valid */
+	void (*reset)(struct vqcore_vq *vq);    /* positions to the start */
+	/* Append up to vq->batch buffers to the cache; returns count or error. */
+	int (*fetch)(struct vqcore_vq *vq);
+	/* Write used entries for validated bufs; publish. */
+	void (*put_used)(struct vqcore_vq *vq, const struct vhost_buf *bufs,
+			 const uint32_t *lens, unsigned n, bool in_order_run);
+	uint32_t (*pos_next)(const struct vqcore_vq *vq, uint32_t pos,
+			     uint16_t ndesc);
+	bool (*avail_pending)(struct vqcore_vq *vq);
+	void (*set_notify)(struct vqcore_vq *vq, bool enable);
+	bool (*should_signal)(struct vqcore_vq *vq);
+	int (*set_base)(struct vqcore_vq *vq, uint32_t base);
+
+	/* driver side */
+	int (*drv_init)(struct vqcore_drvq *dq);
+	int (*drv_add)(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
+		       unsigned out_num, unsigned in_num, void *token,
+		       unsigned flags);
+	bool (*drv_kick_prepare)(struct vqcore_drvq *dq);
+	int (*drv_get_used)(struct vqcore_drvq *dq, void **tokens,
+			    uint32_t *lens, unsigned max);
+	bool (*drv_enable_cb)(struct vqcore_drvq *dq);
+	void (*drv_disable_cb)(struct vqcore_drvq *dq);
+};
+
+/* formats/registry.c */
+VQ_HIDDEN const struct vq_format_ops *vq_format_get(unsigned format);
+
+/* Shared helpers for formats */
+static inline uint64_t vq_read_u64(const void *p)
+{
+	return __atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED);
+}
+
+/* Read a 16-byte ring descriptor exactly once (two 8-byte loads). */
+static inline void vq_read_desc(const struct vring_desc_raw *src,
+				struct vring_desc_raw *dst)
+{
+	uint64_t a = __atomic_load_n(&src->addr, __ATOMIC_RELAXED);
+	uint64_t b = __atomic_load_n((const uint64_t *)(const void *)&src->len,
+				     __ATOMIC_RELAXED);
+
+	dst->addr = vq_le64(a);
+	dst->len = vq_le32((uint32_t)b);
+	dst->flags_or_id = vq_le16((uint16_t)(b >> 32));
+	dst->next_or_flags = vq_le16((uint16_t)(b >> 48));
+}
+
+/* Read an indirect table entry that may not be host-contiguous. */
+VQ_HIDDEN int vq_read_indirect(struct vqcore_vq *vq, const void *table_hva,
+			       uint64_t table_gpa, uint32_t i,
+			       struct vring_desc_raw *out);
+
+/*
+ * Core helpers used by formats while fetching.  A format pushes the
+ * descriptors of one buffer with vq_cache_push(), then vq_cache_commit()
+ * validates the buffer as a whole (format independent rules) and records it.
+ * A buffer is started only when vq_cache_room() says a whole chain fits.
+ */
+static inline bool vq_cache_room(const struct vqcore_vq *vq)
+{
+	return vq->buf_count < vq->buf_cap &&
+	       vq->desc_cap - vq->desc_used >= vq->num;
+}
+
+static inline void vq_cache_push(struct vqcore_vq *vq, uint64_t addr,
+				 uint32_t len, uint16_t flags)
+{
+	struct vhost_desc *d = &vq->desc_cache[vq->desc_used++];
+
+	d->addr = addr;
+	d->len = len;
+	d->flags = flags & VHOST_DESC_F_WRITE;
+}
+
+VQ_HIDDEN int vq_cache_commit(struct vqcore_vq *vq, uint32_t first,
+			      uint16_t id, uint16_t ndesc, uint32_t pos);
+#endif /* VQCORE_VQ_PRIV_H */
