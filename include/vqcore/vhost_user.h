@@ -151,10 +151,13 @@ struct vqcore_vu_dev;
  *     (with inflight tracking they are re-submitted after a reconnect).
  *     @vq is freed after it returns.
  * @kick: the driver kicked queue @qidx (its kick eventfd was readable and
- *     has been drained), or the queue just started.  Typical body: loop
- *     over vqcore_vu_get_bufs(), work, vqcore_vu_put_used(),
- *     vqcore_vq_signal().  Queues set up without a kick fd (polling) get
- *     no kicks after the first: the device polls them.
+ *     has been drained), or the queue just started.  Typical body:
+ *     do { vqcore_vq_disable_notify(); while (vqcore_vu_get_bufs() > 0)
+ *     { work; vqcore_vu_put_used(); vqcore_vq_signal(); } } while
+ *     (vqcore_vq_enable_notify());  the last step re-arms kicks (with
+ *     EVENT_IDX the driver kicks only after that).  Queues set up
+ *     without a kick fd (polling) get no kicks after the first: the
+ *     device polls them.
  * @connected: a front-end connected.
  * @disconnected: the front-end went away; every running queue got
  *     @queue_stopped before, and the memory table is empty after.
@@ -484,9 +487,15 @@ VQCORE_API struct vqcore_drvq *vqcore_vuc_queue(const struct vqcore_vuc *c,
 VQCORE_API int vqcore_vuc_call_fd(const struct vqcore_vuc *c, unsigned qidx);
 
 /**
- * vqcore_vuc_wait() - wait until queue @qidx's call eventfd fires.
+ * vqcore_vuc_wait() - wait until queue @qidx has used buffers.
  * @c: client.  @qidx: queue.  @timeout_ms: -1 for no limit.
- * Return: 1 if it fired (and was drained), 0 on timeout, or -errno.
+ *
+ * Re-arms interrupts with vqcore_drvq_enable_cb() (returning at once when
+ * used buffers are already pending), then polls the call eventfd.
+ * Collect with vqcore_drvq_get_used() afterwards.
+ *
+ * Return: 1 if buffers are pending or the eventfd fired (it is drained),
+ * 0 on timeout, or -errno.
  */
 VQCORE_API int vqcore_vuc_wait(struct vqcore_vuc *c, unsigned qidx,
 			       int timeout_ms);

@@ -1092,7 +1092,10 @@ static int dev_alloc(unsigned flags, unsigned num_queues, uint64_t features,
 	d->regions = vq_calloc(VQCORE_VU_MAX_MEM_SLOTS, sizeof(*d->regions));
 	d->mem = vqcore_mem_new();
 	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!d->regions || !d->mem || d->stop_fd < 0) {
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (!d->regions || !d->mem || d->stop_fd < 0 || d->epfd < 0) {
+		if (d->epfd >= 0)
+			close(d->epfd);
 		vq_free(d->regions);
 		vqcore_mem_free(d->mem);
 		if (d->stop_fd >= 0)
@@ -1108,7 +1111,7 @@ static int dev_alloc(unsigned flags, unsigned num_queues, uint64_t features,
 	d->opaque = opaque;
 	d->flags = flags;
 	d->nq = num_queues;
-	d->listen_fd = d->sock = d->epfd = d->log_fd = d->reply_fd = -1;
+	d->listen_fd = d->sock = d->log_fd = d->reply_fd = -1;
 	d->pf_mask = UINT64_MAX;
 	features |= VQCORE_BIT(VQCORE_VU_F_PROTOCOL_FEATURES) |
 		    VQCORE_BIT(VQCORE_VU_F_LOG_ALL);
@@ -1310,11 +1313,6 @@ int vqcore_vu_run(struct vqcore_vu_dev *d)
 	struct epoll_event ev, evs[16];
 	int r = 0;
 
-	if (d->epfd < 0) {
-		d->epfd = epoll_create1(EPOLL_CLOEXEC);
-		if (d->epfd < 0)
-			return -errno;
-	}
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.fd = d->stop_fd;

@@ -393,6 +393,12 @@ int vqcore_vuc_wait(struct vqcore_vuc *c, unsigned qidx, int timeout_ms)
 		return -EINVAL;
 	p.fd = c->q[qidx].call_fd;
 	p.events = POLLIN;
+	/* re-arm interrupts (publishes used_event with EVENT_IDX); buffers
+	 * used before that would not signal */
+	if (c->q[qidx].dq && vqcore_drvq_enable_cb(c->q[qidx].dq)) {
+		vqcore_eventfd_drain(p.fd);
+		return 1;
+	}
 	do {
 		r = poll(&p, 1, timeout_ms);
 	} while (r < 0 && errno == EINTR);
