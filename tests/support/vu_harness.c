@@ -159,10 +159,13 @@ int vu_raw_recv(int sock, uint32_t *req, uint32_t *flags, void *buf,
 bool vu_raw_closed(int sock, int timeout_ms)
 {
 	char c;
+	ssize_t r;
 
 	if (wait_in(sock, timeout_ms))
 		return false;
-	return recv(sock, &c, 1, MSG_DONTWAIT) == 0;
+	/* a peer that closes with unread data in its queue resets */
+	r = recv(sock, &c, 1, MSG_DONTWAIT);
+	return r == 0 || (r < 0 && errno == ECONNRESET);
 }
 
 int64_t vu_raw_ack(int sock, uint32_t req, const void *payload, uint32_t size,
