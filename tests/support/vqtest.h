@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test fixture for ring tests: memfd guest memory split into two regions
+ * that are adjacent in guest space but swapped in host space (so a buffer
+ * that crosses GPA 0x300000 becomes two iovecs), a ring laid out by the
+ * driver-side builder, a device queue over the same memory, and helpers to
+ * place data.  Every ring test runs over each format in VQT_FORMATS.
+ */
+#ifndef VQTEST_H
+#define VQTEST_H
+
+#include <check.h>
+#include <vqcore/vqcore.h>
+
+#define VQT_REGION_A 0x100000ull /* 2 MiB: ring, indirect tables, data */
+#define VQT_REGION_B 0x300000ull /* 2 MiB: data */
+#define VQT_REGION_SIZE 0x200000ull
+#define VQT_DATA (VQT_REGION_A + 0x100000ull)   /* data area start */
+#define VQT_END (VQT_REGION_B + VQT_REGION_SIZE)
+
+struct vqt {
+	unsigned format;
+	uint16_t num;
+	uint64_t features;
+	struct vqcore_memfd mf;
+	struct vqcore_mem *mem;
+	struct vqcore_ring_layout ring;
+	uint64_t indirect_gpa;
+	uint16_t max_indirect;
+	struct vqcore_drvq *dq;
+	struct vqcore_vq *vq;
+	uint64_t bump;    /* data allocator */
+	int log_lines;    /* log lines seen at ERROR level */
+};
+
+/* Formats every ring test runs over (the loop index of tcase_add_loop_test). */
+extern const unsigned vqt_formats[];
+extern const unsigned vqt_nformats;
+const char *vqt_format_name(unsigned format);
+
+/* Set up memory, driver queue and device queue.  batch 0 = default. */
+void vqt_setup(struct vqt *t, unsigned format, uint16_t num, uint64_t features,
+	       unsigned batch);
+void vqt_teardown(struct vqt *t);
+/* Re-create only the device queue (state save/restore tests). */
+void vqt_new_device(struct vqt *t, unsigned batch);
+void *vqt_hva(struct vqt *t, uint64_t gpa);
+/* Allocate guest data (64-byte aligned) from the data areas. */
+uint64_t vqt_alloc(struct vqt *t, uint32_t len);
+/* Route library log lines into t->log_lines. */
+void vqt_capture_log(struct vqt *t);
+
+/* Standard feature sets */
+#define VQT_F_BASE (VQCORE_BIT(VQCORE_F_VERSION_1) | VQCORE_BIT(VQCORE_F_INDIRECT_DESC))
+#define VQT_F_EVENT (VQT_F_BASE | VQCORE_BIT(VQCORE_F_EVENT_IDX))
+#define VQT_F_INORDER (VQT_F_BASE | VQCORE_BIT(VQCORE_F_IN_ORDER))
+
+#endif

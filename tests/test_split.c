@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: split-ring layout checks and the hostile-guest cases.  Each
+ * case builds a valid ring with the driver-side builder, corrupts one field
+ * the way a malicious guest would, and checks that the device queue reports
+ * the exact error, logs one line, marks itself broken, and touches nothing
+ * outside the memory table (the suite also runs under ASan).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "vqtest.h"
+
+struct raw_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+struct raw_avail {
+	uint16_t flags;
+	uint16_t idx;
+	uint16_t ring[];
+};
+
+#define F_NEXT 1
+#define F_WRITE 2
+#define F_INDIRECT 4
+
+#define NUM 64
+
+static struct raw_desc *descs(struct vqt *t)
+{
+	return vqt_hva(t, t->ring.desc);
+}
+
+static struct raw_avail *avail(struct vqt *t)
+{
+	return vqt_hva(t, t->ring.driver);
+}
+
+static void setup(struct vqt *t)
+{
+	vqt_setup(t, VQCORE_FORMAT_SPLIT, NUM, VQT_F_BASE, 0);
+	vqt_capture_log(t);
+}
+
+/* Add one buffer of @nout readable + @nin writable 64-byte elements. */
+static void add(struct vqt *t, unsigned nout, unsigned nin, unsigned flags)
+{
+	struct vqcore_sg sg[8];
+
+	for (unsigned i = 0; i < nout + nin; i++) {
+		sg[i].addr = vqt_alloc(t, 64);
+		sg[i].len = 64;
+	}
+	ck_assert_int_eq(vqcore_drvq_add(t->dq, sg, nout, nin, t, flags), 0);
+	vqcore_drvq_kick_prepare(t->dq);
+}
+
+/* The queue must fail with @err, exactly once logged, then stay broken. */
+static void expect_broken(struct vqt *t, int err)
+{
+	struct vhost_buf b[8];
+	struct iovec iov[16];
+
+	ck_assert_int_eq(vqcore_vq_get_bufs(t->vq, b, 8, iov, 16), err);
+	ck_assert_int_eq(vqcore_vq_error(t->vq), err);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t->vq, b, 8, iov, 16), -VQCORE_E_BROKEN);
+	ck_assert_int_eq(vqcore_vq_put_used(t->vq, b, NULL, 1), -VQCORE_E_BROKEN);
+	ck_assert_int_eq(t->log_lines, 1);
+	vqt_teardown(t);
+}
+
+START_TEST(layout_is_line_aligned)
+{
+	struct vqcore_ring_layout l;
+
+	ck_assert_int_eq(vqcore_ring_layout(VQCORE_FORMAT_SPLIT, 256, 0x1010, &l), 0);
+	ck_assert_uint_eq(l.desc % 64, 0);
+	ck_assert_uint_eq(l.driver % 64, 0);
+	ck_assert_uint_eq(l.device % 64, 0);
+	ck_assert_uint_ge(l.driver, l.desc + 16 * 256);
+	ck_assert_uint_ge(l.device, l.driver + 6 + 2 * 256);
+	ck_assert_uint_ge(0x1010 + l.size, l.device + 6 + 8 * 256);
+	ck_assert_int_eq(vqcore_ring_layout(VQCORE_FORMAT_SPLIT, 100, 0, &l), -EINVAL);
+	ck_assert_int_eq(vqcore_ring_layout(VQCORE_FORMAT_SPLIT, 0, 0, &l), -EINVAL);
+	ck_assert_int_eq(vqcore_ring_layout(77, 64, 0, &l), -EINVAL);
+}
+END_TEST
+
+START_TEST(ring_outside_table_rejected)
+{
+	struct vqt t;
+	struct vqcore_vq *vq = NULL;
+	struct vqcore_vq_config c;
+
+	vqt_setup(&t, VQCORE_FORMAT_SPLIT, NUM, VQT_F_BASE, 0);
+	c = (struct vqcore_vq_config){ .sz = sizeof(c), .format = VQCORE_FORMAT_SPLIT,
+		.num = NUM, .mem = t.mem, .desc_gpa = t.ring.desc,
+		.driver_gpa = t.ring.driver, .device_gpa = VQT_END - 8, .call_fd = -1 };
+	ck_assert_int_eq(vqcore_vq_new(&c, &vq), -VQCORE_E_RING_ADDR);
+	c.device_gpa = 0x7000000000ull;
+	ck_assert_int_eq(vqcore_vq_new(&c, &vq), -VQCORE_E_RING_ADDR);
+	c.device_gpa = t.ring.device;
+	c.num = 48;
+	ck_assert_int_eq(vqcore_vq_new(&c, &vq), -EINVAL);
+	c.num = NUM;
+	c.sz = 8;
+	ck_assert_int_eq(vqcore_vq_new(&c, &vq), -EINVAL);
+	ck_assert_ptr_null(vq);
+	vqt_teardown(&t);
+}
+END_TEST
+
+START_TEST(head_index_out_of_range)
+{
+	struct vqt t;
+
+	setup(&t);
+	add(&t, 1, 0, 0);
+	avail(&t)->ring[0] = NUM;
+	expect_broken(&t, -VQCORE_E_DESC_INDEX);
+}
+END_TEST
+
+START_TEST(next_index_out_of_range)
+{
+	struct vqt t;
+
+	setup(&t);
+	add(&t, 2, 0, 0);
+	descs(&t)[avail(&t)->ring[0]].next = NUM + 5;
+	expect_broken(&t, -VQCORE_E_DESC_INDEX);
+}
+END_TEST
+
+START_TEST(chain_loop)
+{
+	struct vqt t;
+	struct raw_desc *d;
+	uint16_t h;
+
+	setup(&t);
+	add(&t, 2, 0, 0);
+	d = descs(&t);
+	h = avail(&t)->ring[0];
+	/* second descriptor points back at the head */
+	d[d[h].next].flags |= F_NEXT;
+	d[d[h].next].next = h;
+	expect_broken(&t, -VQCORE_E_CHAIN_LOOP);
+}
+END_TEST
+
+START_TEST(nested_indirect)
+{
+	struct vqt t;
+	struct raw_desc *table;
+
+	setup(&t);
+	add(&t, 2, 1, VQCORE_ADD_INDIRECT);
+	table = vqt_hva(&t, descs(&t)[avail(&t)->ring[0]].addr);
+	table[1].flags |= F_INDIRECT;
+	expect_broken(&t, -VQCORE_E_NESTED_INDIRECT);
+}
+END_TEST
+
+START_TEST(indirect_len_not_multiple_of_16)
+{
+	struct vqt t;
+
+	setup(&t);
+	add(&t, 2, 0, VQCORE_ADD_INDIRECT);
+	descs(&t)[avail(&t)->ring[0]].len = 24;
+	expect_broken(&t, -VQCORE_E_INDIRECT_LEN);
+}
+END_TEST
+
+START_TEST(indirect_too_long)
+{
+	struct vqt t;
+
+	setup(&t);
+	add(&t, 2, 0, VQCORE_ADD_INDIRECT);
+	/* more entries than the queue allows (the memory behind it is mapped) */
+	descs(&t)[avail(&t)->ring[0]].len = (NUM + 1) * 16;
+	expect_broken(&t, -VQCORE_E_INDIRECT_LEN);
+}
+END_TEST
+
+START_TEST(indirect_zero_len)
+{
+	struct vqt t;
+
+	setup(&t);
+	add(&t, 1, 0, VQCORE_ADD_INDIRECT);
+	descs(&t)[avail(&t)->ring[0]].len = 0;
+	expect_broken(&t, -VQCORE_E_INDIRECT_LEN);
+}
+END_TEST
+
+START_TEST(indirect_table_unmapped)
+{
+	struct vqt t;
+
+	setup(&t);
+	add(&t, 1, 0, VQCORE_ADD_INDIRECT);
+	descs(&t)[avail(&t)->ring[0]].addr = VQT_END - 16; /* second entry past the end */
+	descs(&t)[avail(&t)->ring[0]].len = 32;
+	{
+		struct raw_desc *last = vqt_hva(&t, VQT_END - 16);
+
+		last->flags = F_NEXT;
+		last->next = 1;
+	}
+	expect_broken(&t, -VQCORE_E_UNMAPPED);
+}
+END_TEST
+
+START_TEST(total_length_overflows_32_bits)
+{
+	struct vqt t;
+	struct raw_desc *d;
+	uint16_t h;
+
+	setup(&t);
+	add(&t, 0, 2, 0);
+	d = descs(&t);
+	h = avail(&t)->ring[0];
+	d[h].len = 0x80000000u;
+	d[d[h].next].len = 0x80000000u;
+	expect_broken(&t, -VQCORE_E_LEN_OVERFLOW);
+}
+END_TEST
+
+START_TEST(address_outside_table)
+{
+	struct vqt t;
+
+	setup(&t);
+	add(&t, 1, 0, 0);
+	descs(&t)[avail(&t)->ring[0]].addr = 0x7000000000ull;
+	expect_broken(&t, -VQCORE_E_UNMAPPED);
+}
+END_TEST
+
+START_TEST(address_runs_past_table)
+{
+	struct vqt t;
+
+	setup(&t);
+	add(&t, 1, 0, 0);
+	descs(&t)[avail(&t)->ring[0]].addr = VQT_END - 10;
+	expect_broken(&t, -VQCORE_E_PAST_END);
+}
+END_TEST
+
+START_TEST(address_wraps_2_64)
+{
+	struct vqt t;
+
+	setup(&t);
+	add(&t, 1, 0, 0);
+	descs(&t)[avail(&t)->ring[0]].addr = UINT64_MAX - 10;
+	expect_broken(&t, -VQCORE_E_WRAP);
+}
+END_TEST
+
+START_TEST(avail_idx_jumps)
+{
+	struct vqt t;
+
+	setup(&t);
+	add(&t, 1, 0, 0);
+	avail(&t)->idx = NUM + 1;
+	expect_broken(&t, -VQCORE_E_AVAIL_IDX);
+}
+END_TEST
+
+START_TEST(head_published_twice)
+{
+	struct vqt t;
+	struct vhost_buf b[2];
+	struct iovec iov[2];
+
+	setup(&t);
+	add(&t, 1, 0, 0);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 2, iov, 2), 1);
+	/* the guest publishes the same head again while it is in flight */
+	avail(&t)->ring[1] = avail(&t)->ring[0];
+	avail(&t)->idx = 2;
+	expect_broken(&t, -VQCORE_E_ID_IN_USE);
+}
+END_TEST
+
+START_TEST(readable_after_writable)
+{
+	struct vqt t;
+	struct raw_desc *d;
+	uint16_t h;
+
+	setup(&t);
+	add(&t, 1, 1, 0);
+	d = descs(&t);
+	h = avail(&t)->ring[0];
+	d[h].flags |= F_WRITE;
+	d[d[h].next].flags &= (uint16_t)~F_WRITE;
+	expect_broken(&t, -VQCORE_E_WRITE_ORDER);
+}
+END_TEST
+
+/* A broken queue comes back with reset (a frontend's RESET_OWNER path). */
+START_TEST(reset_clears_broken)
+{
+	struct vqt t;
+	struct vhost_buf b[2];
+	struct iovec iov[2];
+
+	setup(&t);
+	add(&t, 1, 0, 0);
+	avail(&t)->idx = NUM + 1;
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 2, iov, 2), -VQCORE_E_AVAIL_IDX);
+	vqcore_vq_reset(t.vq);
+	ck_assert_int_eq(vqcore_vq_error(t.vq), 0);
+	avail(&t)->idx = 1;
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 2, iov, 2), 1);
+	vqt_teardown(&t);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("split");
+	TCase *tc = tcase_create("hostile");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, layout_is_line_aligned);
+	tcase_add_test(tc, ring_outside_table_rejected);
+	tcase_add_test(tc, head_index_out_of_range);
+	tcase_add_test(tc, next_index_out_of_range);
+	tcase_add_test(tc, chain_loop);
+	tcase_add_test(tc, nested_indirect);
+	tcase_add_test(tc, indirect_len_not_multiple_of_16);
+	tcase_add_test(tc, indirect_too_long);
+	tcase_add_test(tc, indirect_zero_len);
+	tcase_add_test(tc, indirect_table_unmapped);
+	tcase_add_test(tc, total_length_overflows_32_bits);
+	tcase_add_test(tc, address_outside_table);
+	tcase_add_test(tc, address_runs_past_table);
+	tcase_add_test(tc, address_wraps_2_64);
+	tcase_add_test(tc, avail_idx_jumps);
+	tcase_add_test(tc, head_published_twice);
+	tcase_add_test(tc, readable_after_writable);
+	tcase_add_test(tc, reset_clears_broken);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,636 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: virtqueue conformance suite, written once against the
+ * format-independent API (vhost_buf / vhost_desc, drvq) and run over every
+ * ring format: single, chained and indirect buffers, buffers spanning
+ * regions, indices wrapping past 65535, full and empty rings, batching,
+ * event-index and flag notification suppression, un-fetch, state save and
+ * restore, in-order completion, and misuse of the used call.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vqtest.h"
+
+#define FMT (vqt_formats[_i])
+
+static uint8_t pattern_byte(uint32_t seed, uint32_t i)
+{
+	return (uint8_t)(seed * 131 + i);
+}
+
+/* Check the readable iovecs of @b carry pattern(seed). */
+static void check_out(const struct vhost_buf *b, const struct iovec *iov,
+		      uint32_t seed)
+{
+	uint32_t pos = 0;
+
+	for (unsigned i = 0; i < b->out_num; i++) {
+		const uint8_t *p = iov[b->first + i].iov_base;
+
+		for (size_t j = 0; j < iov[b->first + i].iov_len; j++, pos++)
+			ck_assert_uint_eq(p[j], pattern_byte(seed, pos));
+	}
+	ck_assert_uint_eq(pos, b->out_len);
+}
+
+/* Write pattern(seed) into the writable iovecs; returns bytes written. */
+static uint32_t fill_in(const struct vhost_buf *b, const struct iovec *iov,
+			uint32_t seed)
+{
+	uint32_t pos = 0;
+
+	for (unsigned i = 0; i < b->in_num; i++) {
+		uint8_t *p = iov[b->first + b->out_num + i].iov_base;
+
+		for (size_t j = 0; j < iov[b->first + b->out_num + i].iov_len; j++, pos++)
+			p[j] = pattern_byte(seed, pos);
+	}
+	ck_assert_uint_eq(pos, b->in_len);
+	return pos;
+}
+
+/* ---- single, chained, indirect, spanning ---- */
+
+static void roundtrip(unsigned format, unsigned nout, unsigned nin,
+		      unsigned flags, bool span)
+{
+	struct vqt t;
+	struct vqcore_sg sg[8];
+	struct vhost_buf b[4];
+	struct iovec iov[32];
+	uint32_t len[8] = { 100, 4096, 7, 1500, 64, 3000, 1, 512 };
+	uint32_t out_total = 0, in_total = 0, ulen = 0;
+	void *tok = NULL;
+	int n;
+
+	vqt_setup(&t, format, 256, VQT_F_BASE, 0);
+	for (unsigned i = 0; i < nout + nin; i++) {
+		sg[i].len = len[i];
+		if (span && i == 0) /* first element crosses A/B boundary */
+			sg[i].addr = VQT_REGION_B - 40;
+		else
+			sg[i].addr = vqt_alloc(&t, len[i]);
+	}
+	/* readable part: one pattern over all out elements in order */
+	{
+		uint32_t off = 0;
+
+		for (unsigned i = 0; i < nout; i++) {
+			uint8_t tmp[4096];
+
+			for (uint32_t j = 0; j < sg[i].len; j++)
+				tmp[j] = pattern_byte(7, off + j);
+			ck_assert_int_eq(vqcore_mem_write(t.mem, sg[i].addr, tmp, sg[i].len), 0);
+			off += sg[i].len;
+		}
+		out_total = off;
+	}
+	for (unsigned i = nout; i < nout + nin; i++)
+		in_total += sg[i].len;
+
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, sg, nout, nin, (void *)0x1234, flags), 0);
+	vqcore_drvq_kick_prepare(t.dq);
+
+	n = vqcore_vq_get_bufs(t.vq, b, 4, iov, 32);
+	ck_assert_int_eq(n, 1);
+	ck_assert_uint_eq(b[0].out_len, out_total);
+	ck_assert_uint_eq(b[0].in_len, in_total);
+	ck_assert_uint_eq(b[0].out_num, nout + (span && nout ? 1 : 0));
+	ck_assert_uint_eq(b[0].in_num, nin + (span && !nout ? 1 : 0));
+	ck_assert_uint_eq(b[0].ndesc, (flags & VQCORE_ADD_INDIRECT) ? 1 : nout + nin);
+	if (span) /* the first element became two iovecs */
+		ck_assert_uint_eq(iov[b[0].first].iov_len, 40);
+	check_out(&b[0], iov, 7);
+	fill_in(&b[0], iov, 9);
+	ck_assert_uint_eq(vqcore_vq_inflight(t.vq), 1);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b + 1, 3, iov, 32), 0);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, &in_total, 1), 0);
+	ck_assert_uint_eq(vqcore_vq_inflight(t.vq), 0);
+
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, &tok, &ulen, 1), 1);
+	ck_assert_ptr_eq(tok, (void *)0x1234);
+	ck_assert_uint_eq(ulen, in_total);
+	{
+		uint32_t off = 0;
+
+		for (unsigned i = nout; i < nout + nin; i++) {
+			uint8_t tmp[4096];
+
+			ck_assert_int_eq(vqcore_mem_read(t.mem, sg[i].addr, tmp, sg[i].len), 0);
+			for (uint32_t j = 0; j < sg[i].len; j++)
+				ck_assert_uint_eq(tmp[j], pattern_byte(9, off + j));
+			off += sg[i].len;
+		}
+	}
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, &tok, &ulen, 1), 0);
+	ck_assert_uint_eq(vqcore_drvq_free_descs(t.dq), 256);
+	vqt_teardown(&t);
+}
+
+START_TEST(single_out)
+{
+	roundtrip(FMT, 1, 0, 0, false);
+}
+END_TEST
+
+START_TEST(single_in)
+{
+	roundtrip(FMT, 0, 1, 0, false);
+}
+END_TEST
+
+START_TEST(chained)
+{
+	roundtrip(FMT, 3, 2, 0, false);
+}
+END_TEST
+
+START_TEST(indirect)
+{
+	roundtrip(FMT, 4, 4, VQCORE_ADD_INDIRECT, false);
+}
+END_TEST
+
+START_TEST(spanning_regions)
+{
+	roundtrip(FMT, 2, 1, 0, true);
+	roundtrip(FMT, 0, 2, VQCORE_ADD_INDIRECT, true);
+}
+END_TEST
+
+/* get_bufs_desc gives guest addresses, not iovecs */
+START_TEST(descs_as_gpa)
+{
+	struct vqt t;
+	struct vqcore_sg sg[3];
+	struct vhost_buf b;
+	struct vhost_desc d[8];
+	void *tok;
+
+	vqt_setup(&t, FMT, 64, VQT_F_BASE, 0);
+	for (int i = 0; i < 3; i++) {
+		sg[i].addr = vqt_alloc(&t, 100 + i);
+		sg[i].len = 100 + i;
+	}
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, sg, 1, 2, &t, 0), 0);
+	vqcore_drvq_kick_prepare(t.dq);
+	ck_assert_int_eq(vqcore_vq_get_bufs_desc(t.vq, &b, 1, d, 8), 1);
+	ck_assert_uint_eq(b.out_num, 1);
+	ck_assert_uint_eq(b.in_num, 2);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_uint_eq(d[b.first + i].addr, sg[i].addr);
+		ck_assert_uint_eq(d[b.first + i].len, sg[i].len);
+		ck_assert_uint_eq(d[b.first + i].flags, i ? VHOST_DESC_F_WRITE : 0);
+		ck_assert_uint_eq(d[b.first + i].id, b.id);
+	}
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, &b, NULL, 1), 0);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, &tok, NULL, 1), 1);
+	ck_assert_ptr_eq(tok, &t);
+	vqt_teardown(&t);
+}
+END_TEST
+
+/* ---- wrap, full, empty, batching ---- */
+
+/* Move @total buffers in bursts of @burst; checks tokens come back in order. */
+static void stream(struct vqt *t, unsigned total, unsigned burst)
+{
+	unsigned added = 0, done = 0;
+	struct vhost_buf b[64];
+	struct iovec iov[64];
+	uint32_t lens[64];
+	void *tok[64];
+
+	while (done < total) {
+		unsigned k = 0;
+		int n;
+
+		while (added < total && k < burst) {
+			struct vqcore_sg sg = { .addr = VQT_DATA + (added % 64) * 64, .len = 8 };
+
+			if (vqcore_drvq_add(t->dq, &sg, 0, 1,
+					    (void *)(uintptr_t)(added + 1), 0) == -ENOSPC)
+				break;
+			added++;
+			k++;
+		}
+		vqcore_drvq_kick_prepare(t->dq);
+		n = vqcore_vq_get_bufs(t->vq, b, 64, iov, 64);
+		ck_assert_int_ge(n, 0);
+		for (int i = 0; i < n; i++) {
+			memcpy(iov[b[i].first].iov_base, &b[i].id, sizeof(b[i].id));
+			lens[i] = 8;
+		}
+		ck_assert_int_eq(vqcore_vq_put_used(t->vq, b, lens, (unsigned)n), 0);
+		n = vqcore_drvq_get_used(t->dq, tok, lens, 64);
+		ck_assert_int_ge(n, 0);
+		for (int i = 0; i < n; i++) {
+			ck_assert_uint_eq((uintptr_t)tok[i], done + 1);
+			ck_assert_uint_eq(lens[i], 8);
+			done++;
+		}
+	}
+	ck_assert_int_eq(vqcore_vq_error(t->vq), 0);
+}
+
+START_TEST(index_wraps_past_65535)
+{
+	struct vqt t;
+
+	vqt_setup(&t, FMT, 64, VQT_F_BASE, 0);
+	stream(&t, 70000, 40);
+	/* the device's position wrapped: base is the running count mod 2^16
+	 * (split) or the slot with its wrap counter (packed) */
+	if (FMT == VQCORE_FORMAT_SPLIT)
+		ck_assert_uint_eq(vqcore_vq_get_base(t.vq), 70000 % 65536);
+	vqt_teardown(&t);
+}
+END_TEST
+
+START_TEST(full_and_empty)
+{
+	struct vqt t;
+	struct vhost_buf b[300];
+	struct iovec iov[300];
+	struct vqcore_sg sg = { .addr = VQT_DATA, .len = 16 };
+	void *tok[300];
+	int n;
+
+	vqt_setup(&t, FMT, 256, VQT_F_BASE, 0);
+	/* empty ring */
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 300, iov, 300), 0);
+	for (unsigned i = 0; i < 256; i++)
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)(uintptr_t)(i + 1), 0), 0);
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)1, 0), -ENOSPC);
+	ck_assert_uint_eq(vqcore_drvq_free_descs(t.dq), 0);
+	vqcore_drvq_kick_prepare(t.dq);
+	/* several batches of the default 64 in one call */
+	n = vqcore_vq_get_bufs(t.vq, b, 300, iov, 300);
+	ck_assert_int_eq(n, 256);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b + 256, 44, iov, 44), 0);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 256), 0);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 300), 256);
+	for (unsigned i = 0; i < 256; i++)
+		ck_assert_uint_eq((uintptr_t)tok[i], i + 1);
+	ck_assert_uint_eq(vqcore_drvq_free_descs(t.dq), 256);
+	vqt_teardown(&t);
+}
+END_TEST
+
+START_TEST(small_arrays_keep_cache)
+{
+	struct vqt t;
+	struct vhost_buf b[8];
+	struct iovec iov[3];
+	struct vqcore_sg sg[4];
+	void *tok[8];
+
+	vqt_setup(&t, FMT, 64, VQT_F_BASE, 0);
+	for (int i = 0; i < 4; i++) {
+		sg[i].addr = vqt_alloc(&t, 32);
+		sg[i].len = 32;
+	}
+	/* buffer 1: 2 descriptors; buffer 2: 2; buffer 3: 4 */
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, sg, 1, 1, (void *)1, 0), 0);
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, sg, 2, 0, (void *)2, 0), 0);
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, sg, 2, 2, (void *)3, 0), 0);
+	vqcore_drvq_kick_prepare(t.dq);
+	/* 3 iovecs: only the first buffer fits; the second waits in cache */
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 8, iov, 3), 1);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b + 1, 8, iov, 3), 1);
+	/* the third needs 4: too big for the array, queue not broken */
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b + 2, 8, iov, 3), -VQCORE_E_IOV_FULL);
+	ck_assert_int_eq(vqcore_vq_error(t.vq), 0);
+	{
+		struct iovec big[8];
+
+		ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b + 2, 8, big, 8), 1);
+		ck_assert_uint_eq(b[2].out_num + b[2].in_num, 4);
+	}
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 3), 0);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 8), 3);
+	vqt_teardown(&t);
+}
+END_TEST
+
+/* ---- notifications ---- */
+
+START_TEST(event_idx_suppression)
+{
+	struct vqt t;
+	struct vqcore_sg sg = { .addr = VQT_DATA, .len = 16 };
+	struct vhost_buf b[8];
+	struct iovec iov[8];
+	void *tok[8];
+
+	vqt_setup(&t, FMT, 64, VQT_F_EVENT, 0);
+	/* device wants kicks */
+	ck_assert(!vqcore_vq_enable_notify(t.vq));
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)1, 0), 0);
+	ck_assert(vqcore_drvq_kick_prepare(t.dq));
+	/* nothing new: no kick */
+	ck_assert(!vqcore_drvq_kick_prepare(t.dq));
+	/* device has not re-armed: the driver's next buffers need no kick */
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)2, 0), 0);
+	ck_assert(!vqcore_drvq_kick_prepare(t.dq));
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 8, iov, 8), 2);
+	/* re-arm after consuming: empty ring, then a kick is due again */
+	ck_assert(!vqcore_vq_enable_notify(t.vq));
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)3, 0), 0);
+	ck_assert(vqcore_drvq_kick_prepare(t.dq));
+	/* race closed: a buffer added before enable is reported by enable */
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)4, 0), 0);
+	vqcore_drvq_kick_prepare(t.dq);
+	ck_assert(vqcore_vq_enable_notify(t.vq));
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b + 2, 6, iov, 8), 2);
+
+	/* interrupts: driver enabled callbacks -> first used is signalled */
+	ck_assert(!vqcore_drvq_enable_cb(t.dq));
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 1), 0);
+	ck_assert(vqcore_vq_should_signal(t.vq));
+	/* more used before the driver looked: no second interrupt */
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b + 1, NULL, 1), 0);
+	ck_assert(!vqcore_vq_should_signal(t.vq));
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 8), 2);
+	/* driver disables callbacks: none */
+	vqcore_drvq_disable_cb(t.dq);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b + 2, NULL, 1), 0);
+	ck_assert(!vqcore_vq_should_signal(t.vq));
+	/* re-enable: enable_cb reports the pending one (race closed) */
+	ck_assert(vqcore_drvq_enable_cb(t.dq));
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 8), 1);
+	ck_assert(!vqcore_drvq_enable_cb(t.dq));
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b + 3, NULL, 1), 0);
+	ck_assert(vqcore_vq_should_signal(t.vq));
+	vqt_teardown(&t);
+}
+END_TEST
+
+START_TEST(flag_suppression)
+{
+	struct vqt t;
+	struct vqcore_sg sg = { .addr = VQT_DATA, .len = 16 };
+	struct vhost_buf b[4];
+	struct iovec iov[4];
+	void *tok[4];
+
+	vqt_setup(&t, FMT, 64, VQT_F_BASE, 0);
+	vqcore_vq_disable_notify(t.vq);
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)1, 0), 0);
+	ck_assert(!vqcore_drvq_kick_prepare(t.dq));
+	ck_assert(vqcore_vq_enable_notify(t.vq)); /* one is pending */
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 4, iov, 4), 1);
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)2, 0), 0);
+	ck_assert(vqcore_drvq_kick_prepare(t.dq));
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b + 1, 3, iov, 4), 1);
+
+	vqcore_drvq_disable_cb(t.dq);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 1), 0);
+	ck_assert(!vqcore_vq_should_signal(t.vq));
+	ck_assert(vqcore_drvq_enable_cb(t.dq));
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b + 1, NULL, 1), 0);
+	ck_assert(vqcore_vq_should_signal(t.vq));
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 4), 2);
+	vqt_teardown(&t);
+}
+END_TEST
+
+/* real eventfds: kick and call go through the glue */
+START_TEST(eventfd_kick_and_call)
+{
+	struct vqt t;
+	struct vqcore_sg sg = { .addr = VQT_DATA, .len = 16 };
+	struct vhost_buf b[4];
+	struct iovec iov[4];
+	int kick = vqcore_eventfd_new(), call = vqcore_eventfd_new();
+
+	ck_assert_int_ge(kick, 0);
+	ck_assert_int_ge(call, 0);
+	vqt_setup(&t, FMT, 64, VQT_F_EVENT, 0);
+	vqcore_drvq_set_kick_fd(t.dq, kick);
+	vqcore_vq_set_call_fd(t.vq, call);
+	ck_assert(!vqcore_vq_enable_notify(t.vq));
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)1 + i, 0), 0);
+	ck_assert_int_eq(vqcore_drvq_kick(t.dq), 1); /* one kick for three */
+	ck_assert_int_eq(vqcore_eventfd_drain(kick), 1);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 4, iov, 4), 3);
+	ck_assert(!vqcore_drvq_enable_cb(t.dq));
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 3), 0);
+	ck_assert_int_eq(vqcore_vq_signal(t.vq), 1);
+	ck_assert_int_eq(vqcore_eventfd_drain(call), 1);
+	ck_assert_int_eq(vqcore_eventfd_drain(call), 0);
+	vqt_teardown(&t);
+	close(kick);
+	close(call);
+}
+END_TEST
+
+/* ---- un-fetch, state ---- */
+
+START_TEST(unget_in_order)
+{
+	struct vqt t;
+	struct vqcore_sg sg = { .addr = VQT_DATA, .len = 16 };
+	struct vhost_buf b[8], c[8];
+	struct iovec iov[8];
+	void *tok[8];
+
+	vqt_setup(&t, FMT, 64, VQT_F_BASE, 0);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)(uintptr_t)(i + 1), 0), 0);
+	vqcore_drvq_kick_prepare(t.dq);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 3, iov, 8), 3);
+	/* not the most recent: refused */
+	ck_assert_int_eq(vqcore_vq_unget(t.vq, b, 2), -EINVAL);
+	/* wrong order: refused */
+	c[0] = b[2];
+	c[1] = b[1];
+	ck_assert_int_eq(vqcore_vq_unget(t.vq, c, 2), -EINVAL);
+	/* the last two, in order */
+	ck_assert_int_eq(vqcore_vq_unget(t.vq, b + 1, 2), 0);
+	ck_assert_uint_eq(vqcore_vq_inflight(t.vq), 1);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, c, 8, iov, 8), 4);
+	ck_assert_uint_eq(c[0].id, b[1].id);
+	ck_assert_uint_eq(c[1].id, b[2].id);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 1), 0);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, c, NULL, 4), 0);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 8), 5);
+	for (int i = 0; i < 5; i++)
+		ck_assert_uint_eq((uintptr_t)tok[i], i + 1);
+	vqt_teardown(&t);
+}
+END_TEST
+
+START_TEST(state_save_restore)
+{
+	struct vqt t;
+	struct vhost_buf b[64];
+	struct iovec iov[64];
+	void *tok[64];
+	uint32_t base;
+	int n;
+
+	vqt_setup(&t, FMT, 64, VQT_F_BASE, 0);
+	stream(&t, 1000, 30); /* move the positions somewhere interesting */
+	for (int i = 0; i < 10; i++) {
+		struct vqcore_sg sg = { .addr = VQT_DATA + 64 * i, .len = 16 };
+
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)(uintptr_t)(i + 1), 0), 0);
+	}
+	vqcore_drvq_kick_prepare(t.dq);
+	/* device takes 4 (cache holds the rest), completes them, stops */
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 4, iov, 64), 4);
+	ck_assert_int_eq(vqcore_vq_set_base(t.vq, 0), -EBUSY);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 4), 0);
+	base = vqcore_vq_get_base(t.vq);
+	/* a new device instance resumes from base: gets exactly 6, in order */
+	vqt_new_device(&t, 0);
+	ck_assert_int_eq(vqcore_vq_set_base(t.vq, base), 0);
+	ck_assert_uint_eq(vqcore_vq_get_base(t.vq), base);
+	n = vqcore_vq_get_bufs(t.vq, b + 4, 60, iov, 64);
+	ck_assert_int_eq(n, 6);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b + 4, NULL, 6), 0);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 64), 10);
+	for (int i = 0; i < 10; i++)
+		ck_assert_uint_eq((uintptr_t)tok[i], i + 1);
+	/* and keeps going */
+	stream(&t, 500, 17);
+	vqt_teardown(&t);
+}
+END_TEST
+
+START_TEST(put_used_misuse)
+{
+	struct vqt t;
+	struct vqcore_sg sg = { .addr = VQT_DATA, .len = 16 };
+	struct vhost_buf b[4], fake;
+	struct iovec iov[4];
+	void *tok[4];
+
+	vqt_setup(&t, FMT, 64, VQT_F_BASE, 0);
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)1, 0), 0);
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)2, 0), 0);
+	vqcore_drvq_kick_prepare(t.dq);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 4, iov, 4), 2);
+	fake = b[0];
+	fake.id = 63; /* never fetched */
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, &fake, NULL, 1), -EINVAL);
+	fake.id = 5000; /* out of range */
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, &fake, NULL, 1), -EINVAL);
+	b[2] = b[1]; /* the same buffer twice in one batch */
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b + 1, NULL, 2), -EINVAL);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 4), 0); /* nothing written */
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 2), 0);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 1), -EINVAL); /* twice */
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 4), 2);
+	ck_assert_int_eq(vqcore_vq_error(t.vq), 0);
+	vqt_teardown(&t);
+}
+END_TEST
+
+START_TEST(in_order_completion)
+{
+	struct vqt t;
+	struct vhost_buf b[16];
+	struct iovec iov[32];
+	uint32_t lens[16];
+	uint32_t ulens[16];
+	void *tok[16];
+
+	vqt_setup(&t, FMT, 64, VQT_F_INORDER, 0);
+	for (int round = 0; round < 50; round++) {
+		for (int i = 0; i < 10; i++) {
+			struct vqcore_sg sg[2] = { { VQT_DATA, 16 }, { VQT_DATA + 64 * (i + 1), 32 + i } };
+
+			ck_assert_int_eq(vqcore_drvq_add(t.dq, sg, 1, 1, (void *)(uintptr_t)(i + 1),
+							 i % 3 == 0 ? VQCORE_ADD_INDIRECT : 0), 0);
+		}
+		vqcore_drvq_kick_prepare(t.dq);
+		ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 16, iov, 32), 10);
+		/* first 6 written in full (one used entry covers them), the
+		 * next 4 partially (one entry each) */
+		for (int i = 0; i < 10; i++)
+			lens[i] = i < 6 ? b[i].in_len : (uint32_t)i;
+		ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, 6), 0);
+		ck_assert_int_eq(vqcore_vq_put_used(t.vq, b + 6, lens + 6, 1), 0);
+		ck_assert_int_eq(vqcore_vq_put_used(t.vq, b + 7, lens + 7, 1), 0);
+		ck_assert_int_eq(vqcore_vq_put_used(t.vq, b + 8, lens + 8, 2), 0);
+		/* collect in two steps so a run is split across calls */
+		ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, ulens, 3), 3);
+		ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok + 3, ulens + 3, 13), 7);
+		for (int i = 0; i < 10; i++) {
+			ck_assert_uint_eq((uintptr_t)tok[i], i + 1);
+			ck_assert_uint_eq(ulens[i], lens[i]);
+		}
+	}
+	ck_assert_uint_eq(vqcore_drvq_free_descs(t.dq), 64);
+	vqt_teardown(&t);
+}
+END_TEST
+
+/* A ring in a region that is removed and re-added elsewhere in host memory:
+ * the queue notices through the generation and follows it. */
+START_TEST(ring_follows_memory_change)
+{
+	struct vqt t;
+	struct vqcore_mem_region a, other = { .gpa = 0x10000000, .size = 4096, .fd = -1 };
+	static char page[4096];
+	struct vhost_buf b[4];
+	struct iovec iov[4];
+
+	vqt_setup(&t, FMT, 64, VQT_F_BASE, 0);
+	stream(&t, 100, 10);
+	/* adding an unrelated region keeps the ring pointers */
+	other.hva = page;
+	ck_assert_int_eq(vqcore_mem_add(t.mem, &other), 0);
+	stream(&t, 100, 10);
+	/* removing the ring's region breaks the queue on the next batch */
+	ck_assert_int_eq(vqcore_mem_remove(t.mem, VQT_REGION_A, VQT_REGION_SIZE, &a), 0);
+	vqt_capture_log(&t);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 4, iov, 4), -VQCORE_E_RING_ADDR);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 4, iov, 4), -VQCORE_E_BROKEN);
+	ck_assert_int_eq(t.log_lines, 1);
+	/* put it back and reset: works again */
+	ck_assert_int_eq(vqcore_mem_add(t.mem, &a), 0);
+	vqcore_vq_reset(t.vq);
+	ck_assert_int_eq(vqcore_vq_set_base(t.vq, vqcore_vq_get_base(t.vq)), 0);
+	vqt_teardown(&t);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("vq_conformance");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, single_out, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, single_in, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, chained, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, indirect, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, spanning_regions, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, descs_as_gpa, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, index_wraps_past_65535, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, full_and_empty, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, small_arrays_keep_cache, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, event_idx_suppression, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, flag_suppression, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, eventfd_kick_and_call, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, unget_in_order, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, state_save_restore, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, put_used_misuse, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, in_order_completion, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, ring_follows_memory_change, 0, (int)vqt_nformats);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
