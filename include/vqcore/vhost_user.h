@@ -384,7 +384,11 @@ VQCORE_API int vqcore_vu_put_used(struct vqcore_vu_dev *dev, unsigned qidx,
  *     were fetched.  @max: size of @ids.
  *
  * After a reconnect with an inflight area, these are the requests the
- * previous backend fetched and never completed; the device must redo them.
+ * previous backend fetched and never completed (split: after the spec's
+ * last-batch repair against the used index).  Limitation: the core has
+ * no call yet to adopt them as in flight, so vqcore_vu_put_used() cannot
+ * complete them; today this reports them (for logging or failing the
+ * device cleanly) and re-submission waits for that core hook.
  *
  * Return: the number of pending buffers (may exceed @max), 0 when there
  * is no inflight area.
