@@ -9,5 +9,6 @@
 #include "vqcore/vq.h"
 #include "vqcore/drvq.h"
 #include "vqcore/os.h"
+#include "vqcore/vhost_user.h"
 
 #endif /* VQCORE_VQCORE_H */

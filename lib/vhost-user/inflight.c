@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhost-user inflight I/O tracking (GET/SET_INFLIGHT_FD).
+ *
+ * The back-end keeps a record of the buffers it fetched and has not yet
+ * used in a shared area the front-end holds for it, so that a restarted
+ * back-end knows which requests to redo.  Layout: one region per queue of
+ * vu_inflight_queue_bytes(queue_size), each starting with the spec's
+ * QueueRegionSplit or QueueRegionPacked header.
+ *
+ * Split queues follow the spec exactly: a head is marked (counter,
+ * inflight=1) when fetched; on used, the batch is chained through
+ * last_batch_head before the used index moves, then unmarked and used_idx
+ * updated, so a crash between the two is repaired on restart by comparing
+ * used_idx with the ring.  Packed queues use the packed header and one
+ * DescStatePacked entry per buffer id (inflight, counter, id, num): the
+ * device-side core hands out buffers by id, not raw descriptors.
+ *
+ * The area and everything in it are untrusted: sizes are checked against
+ * the file, entries against the queue size, and list walks are bounded.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vhost-user/vu_priv.h"
+
+static void region_init(void *p, uint16_t qsize)
+{
+	struct vu_inflight_packed *r = p;
+
+	/* both headers start with features, version, desc_num */
+	memset(p, 0, vu_inflight_queue_bytes(qsize));
+	r->version = 1;
+	r->desc_num = qsize;
+}
+
+int vu_inflight_get(struct vqcore_vu_dev *d, struct vu_msg *m, int *reply_fd)
+{
+	struct vu_inflight *in = &m->p.inflight;
+	struct vqcore_memfd mf;
+	uint64_t qbytes, size;
+	int r;
+
+	/* CVE-2021-3839: the queue count must be checked, not trusted */
+	if (!in->num_queues || in->num_queues > d->nq || !in->queue_size ||
+	    in->queue_size > 32768)
+		return -ERANGE;
+	qbytes = vu_inflight_queue_bytes(in->queue_size);
+	size = qbytes * in->num_queues;
+	r = vqcore_memfd_map("vqcore-inflight", size, 0, &mf);
+	if (r)
+		return r;
+	for (unsigned i = 0; i < in->num_queues; i++)
+		region_init((uint8_t *)mf.hva + i * qbytes, in->queue_size);
+	munmap(mf.hva, mf.size);
+	*reply_fd = mf.fd; /* sent with the reply, then closed */
+	in->mmap_size = size;
+	in->mmap_offset = 0;
+	m->hdr.size = sizeof(*in);
+	return VU_REPLY;
+}
+
+void vu_inflight_unmap(struct vqcore_vu_dev *d)
+{
+	for (unsigned i = 0; i < d->nq; i++) {
+		d->q[i].inflight = NULL;
+		vq_free(d->q[i].pending);
+		d->q[i].pending = NULL;
+		d->q[i].npending = 0;
+	}
+	if (d->inflight_map)
+		munmap(d->inflight_map, d->inflight_map_size);
+	d->inflight_map = NULL;
+	d->inflight_map_size = 0;
+	d->inflight_nq = 0;
+	d->inflight_qsize = 0;
+}
+
+int vu_inflight_set(struct vqcore_vu_dev *d, struct vu_msg *m)
+{
+	const struct vu_inflight *in = &m->p.inflight;
+	uint64_t need, end, map_size;
+	struct stat st;
+	void *p;
+
+	if (!in->num_queues || in->num_queues > d->nq || !in->queue_size ||
+	    in->queue_size > 32768)
+		return -ERANGE;
+	need = vu_inflight_queue_bytes(in->queue_size) * in->num_queues;
+	if (in->mmap_size < need)
+		return -EINVAL;
+	if (vq_add_overflow(in->mmap_offset, in->mmap_size, &end))
+		return -VQCORE_E_OFFSET_OVERFLOW;
+	if (fstat(m->fds[0], &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+	    (uint64_t)st.st_size < end)
+		return -EINVAL;
+	for (unsigned i = 0; i < d->nq; i++)
+		if (d->q[i].vq)
+			return -EBUSY;
+	map_size = VQ_ALIGN_UP(end, (uint64_t)4096);
+	if (map_size > SIZE_MAX)
+		return -ENOMEM;
+	p = mmap(NULL, (size_t)map_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 m->fds[0], 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	vu_inflight_unmap(d);
+	d->inflight_map = p;
+	d->inflight_map_size = (size_t)map_size;
+	d->inflight_nq = in->num_queues;
+	d->inflight_qsize = in->queue_size;
+	/* the fd itself is not kept: the mapping holds the memory */
+	d->inflight_offset = in->mmap_offset;
+	return 0;
+}
+
+static void *queue_region(const struct vqcore_vu_dev *d, unsigned qi)
+{
+	if (!d->inflight_map || qi >= d->inflight_nq)
+		return NULL;
+	return (uint8_t *)d->inflight_map + d->inflight_offset +
+	       (uint64_t)qi * vu_inflight_queue_bytes(d->inflight_qsize);
+}
+
+struct pend {
+	uint64_t counter;
+	uint16_t id;
+};
+
+static int pend_cmp(const void *a, const void *b)
+{
+	const struct pend *x = a, *y = b;
+
+	return x->counter < y->counter ? -1 : x->counter > y->counter;
+}
+
+static uint64_t rd_counter(const void *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
+{
+	struct vu_queue *q = &d->q[qi];
+	uint8_t *reg = queue_region(d, qi);
+	uint16_t num = q->num;
+	struct pend *pl;
+	unsigned np = 0;
+	uint64_t maxc = 0;
+
+	q->inflight = NULL;
+	if (!reg)
+		return;
+	if (num > d->inflight_qsize) {
+		vq_warn("vhost-user: queue %u: size %u exceeds the inflight "
+			"area (%u); not tracked", qi, num, d->inflight_qsize);
+		return;
+	}
+	pl = vq_calloc(num, sizeof(*pl));
+	if (!pl)
+		return;
+	if (!vu_packed(d)) {
+		struct vu_inflight_split *r = (void *)reg;
+		uint16_t ring_used, *up = NULL;
+
+		if (r->version != 1 || r->desc_num != d->inflight_qsize)
+			region_init(reg, d->inflight_qsize);
+		if (!vqcore_mem_translate(d->mem, q->device_gpa + 2, 2,
+					  (void **)&up)) {
+			ring_used = VQ_READ_ONCE(*up);
+			if (ring_used != r->used_idx) {
+				/* crashed between used ring and used_idx:
+				 * the last batch was completed */
+				uint16_t batch = (uint16_t)(ring_used - r->used_idx);
+				uint16_t h = r->last_batch_head;
+
+				for (unsigned k = 0; k < batch && k < num && h < num; k++) {
+					r->desc[h].inflight = 0;
+					h = r->desc[h].next;
+				}
+				r->used_idx = ring_used;
+			}
+		}
+		for (unsigned i = 0; i < num; i++) {
+			uint64_t c = rd_counter(&r->desc[i].counter);
+
+			if (r->desc[i].inflight != 1)
+				continue;
+			pl[np].counter = c;
+			pl[np++].id = (uint16_t)i;
+			maxc = c > maxc ? c : maxc;
+		}
+	} else {
+		struct vu_inflight_packed *r = (void *)reg;
+
+		if (r->version != 1 || r->desc_num != d->inflight_qsize)
+			region_init(reg, d->inflight_qsize);
+		for (unsigned i = 0; i < num; i++) {
+			uint64_t c = rd_counter(&r->desc[i].counter);
+
+			if (r->desc[i].inflight != 1)
+				continue;
+			pl[np].counter = c;
+			pl[np++].id = (uint16_t)i;
+			maxc = c > maxc ? c : maxc;
+		}
+	}
+	qsort(pl, np, sizeof(*pl), pend_cmp);
+	vq_free(q->pending);
+	q->pending = NULL;
+	q->npending = 0;
+	if (np) {
+		q->pending = vq_calloc(np, sizeof(uint16_t));
+		if (q->pending) {
+			for (unsigned i = 0; i < np; i++)
+				q->pending[i] = pl[i].id;
+			q->npending = np;
+		}
+	}
+	vq_free(pl);
+	q->inflight_counter = maxc + 1;
+	q->inflight = reg;
+}
+
+void vu_inflight_fetched(struct vqcore_vu_dev *d, unsigned qi,
+			 const struct vhost_buf *bufs, unsigned n)
+{
+	struct vu_queue *q = &d->q[qi];
+
+	if (!q->inflight)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t id = bufs[i].id;
+
+		if (id >= q->num)
+			continue;
+		if (!vu_packed(d)) {
+			struct vu_inflight_split *r = q->inflight;
+
+			r->desc[id].counter = q->inflight_counter++;
+			vq_wmb();
+			r->desc[id].inflight = 1;
+		} else {
+			struct vu_inflight_packed *r = q->inflight;
+
+			r->desc[id].counter = q->inflight_counter++;
+			r->desc[id].id = id;
+			r->desc[id].num = bufs[i].ndesc;
+			vq_wmb();
+			r->desc[id].inflight = 1;
+		}
+	}
+}
+
+void vu_inflight_used_begin(struct vqcore_vu_dev *d, unsigned qi,
+			    const struct vhost_buf *bufs, unsigned n)
+{
+	struct vu_queue *q = &d->q[qi];
+	struct vu_inflight_split *r = q->inflight;
+
+	if (!r || vu_packed(d))
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t id = bufs[i].id;
+
+		if (id >= q->num)
+			continue;
+		r->desc[id].next = r->last_batch_head;
+		r->last_batch_head = id;
+	}
+	vq_wmb();
+}
+
+void vu_inflight_used_end(struct vqcore_vu_dev *d, unsigned qi,
+			  const struct vhost_buf *bufs, unsigned n)
+{
+	struct vu_queue *q = &d->q[qi];
+
+	if (!q->inflight)
+		return;
+	vq_wmb();
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t id = bufs[i].id;
+
+		if (id >= q->num)
+			continue;
+		if (!vu_packed(d))
+			((struct vu_inflight_split *)q->inflight)->desc[id].inflight = 0;
+		else
+			((struct vu_inflight_packed *)q->inflight)->desc[id].inflight = 0;
+	}
+	if (!vu_packed(d)) {
+		struct vu_inflight_split *r = q->inflight;
+
+		vq_wmb();
+		r->used_idx = (uint16_t)(r->used_idx + n);
+	}
+}

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhost-user frontends: wire format and the backend's private state.
+ * Hosted code (may call the OS).  Message layouts follow
+ * docs/interop/vhost-user.rst; all numbers are in host byte order.
+ */
+#ifndef VQ_VU_PRIV_H
+#define VQ_VU_PRIV_H
+
+#include <sys/types.h>
+
+#include "glue/glue.h"
+#include "vqcore/os.h"
+#include "vqcore/vhost_user.h"
+
+/* A handler's return value: the reply is in the message. */
+#define VU_REPLY 1
+
+/* ---- wire format ---- */
+
+struct vu_hdr {
+	uint32_t request;
+	uint32_t flags;
+	uint32_t size;
+};
+
+struct vu_state {
+	uint32_t index;
+	uint32_t num;
+};
+
+struct vu_addr {
+	uint32_t index;
+	uint32_t flags;
+	uint64_t desc;
+	uint64_t used;
+	uint64_t avail;
+	uint64_t log;
+};
+
+struct vu_region_desc {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t uva;
+	uint64_t mmap_offset;
+};
+
+struct vu_memory {
+	uint32_t nregions;
+	uint32_t padding;
+	struct vu_region_desc regions[VQCORE_VU_MEM_TABLE_MAX];
+};
+
+struct vu_mem_single {
+	uint64_t padding;
+	struct vu_region_desc region;
+};
+
+struct vu_log {
+	uint64_t size;
+	uint64_t offset;
+};
+
+#define VU_CONFIG_HDR 12u
+struct vu_config {
+	uint32_t offset;
+	uint32_t size;
+	uint32_t flags;
+	uint8_t payload[VQCORE_VU_CONFIG_MAX];
+};
+
+struct vu_inflight {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+	uint16_t num_queues;
+	uint16_t queue_size;
+};
+
+/* Largest payload read; a bigger one desynchronises nothing but is not
+ * worth reading: the connection is dropped. */
+#define VU_PAYLOAD_MAX 4096u
+
+union vu_payload {
+	uint64_t u64;
+	struct vu_state state;
+	struct vu_addr addr;
+	struct vu_memory memory;
+	struct vu_mem_single mem_single;
+	struct vu_log log;
+	struct vu_config config;
+	struct vu_inflight inflight;
+	uint8_t raw[VU_PAYLOAD_MAX];
+};
+
+struct vu_msg {
+	struct vu_hdr hdr;
+	union vu_payload p;
+	int fds[VQCORE_MAX_FDS];
+	unsigned nfds;
+};
+
+/* Send one message (header + @size bytes of payload) with fds. */
+VQ_HIDDEN int vu_send(int sock, uint32_t request, uint32_t flags,
+		      const void *payload, uint32_t size, const int *fds,
+		      unsigned nfds);
+/* Receive one message; fds land in m->fds.  Returns 0 or -errno. */
+VQ_HIDDEN int vu_recv(int sock, struct vu_msg *m);
+VQ_HIDDEN void vu_close_fds(struct vu_msg *m);
+
+/* ---- inflight area layout (spec, "Inflight I/O tracking") ---- */
+
+struct vu_inflight_desc_split {
+	uint8_t inflight;
+	uint8_t padding[5];
+	uint16_t next;
+	uint64_t counter;
+};
+
+struct vu_inflight_split {
+	uint64_t features;
+	uint16_t version;
+	uint16_t desc_num;
+	uint16_t last_batch_head;
+	uint16_t used_idx;
+	struct vu_inflight_desc_split desc[];
+};
+
+struct vu_inflight_desc_packed {
+	uint8_t inflight;
+	uint8_t padding;
+	uint16_t next;
+	uint16_t last;
+	uint16_t num;
+	uint64_t counter;
+	uint16_t id;
+	uint16_t flags;
+	uint32_t len;
+	uint64_t addr;
+};
+
+struct vu_inflight_packed {
+	uint64_t features;
+	uint16_t version;
+	uint16_t desc_num;
+	uint16_t free_head;
+	uint16_t old_free_head;
+	uint16_t used_idx;
+	uint16_t old_used_idx;
+	uint8_t used_wrap_counter;
+	uint8_t old_used_wrap_counter;
+	uint8_t padding[7];
+	struct vu_inflight_desc_packed desc[];
+};
+
+/* Bytes of one queue's inflight region: big enough for either format
+ * (the format may be negotiated after GET_INFLIGHT_FD). */
+static inline uint64_t vu_inflight_queue_bytes(uint16_t qsize)
+{
+	uint64_t n = sizeof(struct vu_inflight_packed) +
+		     (uint64_t)qsize * sizeof(struct vu_inflight_desc_packed);
+
+	return VQ_ALIGN_UP(n, (uint64_t)64);
+}
+
+/* ---- backend state ---- */
+
+struct vu_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t uva;
+	uint64_t mmap_offset;
+	void *map;          /* mapping of the file from offset 0 */
+	size_t map_size;
+	int fd;
+	dev_t st_dev;
+	ino_t st_ino;
+};
+
+struct vu_queue {
+	uint16_t num;             /* SET_VRING_NUM, 0 = not set */
+	uint32_t base;            /* SET_VRING_BASE / last GET_VRING_BASE */
+	bool addr_set;
+	uint32_t addr_flags;
+	uint64_t desc_uva, avail_uva, used_uva, log_gpa;
+	int kick_fd, call_fd, err_fd;
+	bool started;             /* SET_VRING_KICK seen, no GET_VRING_BASE since */
+	bool enable;              /* SET_VRING_ENABLE */
+	bool err_signalled;
+	struct vqcore_vq *vq;     /* non-NULL while running */
+	uint64_t device_gpa;      /* used ring / device area of the running vq */
+	/* inflight tracking (area given by SET_INFLIGHT_FD) */
+	void *inflight;
+	uint64_t inflight_counter;
+	uint16_t *pending;        /* ids found in flight at start, by counter */
+	unsigned npending;
+};
+
+struct vqcore_vu_dev {
+	struct vqcore_vu_ops ops;
+	void *opaque;
+	unsigned flags;
+	unsigned nq;
+	char path[108];
+	bool server;              /* listening socket at path */
+	bool single;              /* vqcore_vu_new_fd(): one connection only */
+	int listen_fd;
+	int sock;
+	int stop_fd;
+	int epfd;                 /* vqcore_vu_run()'s epoll */
+	bool fds_changed;
+	bool stop;
+	bool proto_error;         /* last disconnect was caused by the peer */
+
+	uint64_t dev_features;    /* offered */
+	uint64_t features;        /* acked */
+	uint64_t pf_mask;
+	uint64_t pfeatures;       /* acked protocol features */
+
+	struct vqcore_mem *mem;
+	struct vu_region *regions; /* VQCORE_VU_MAX_MEM_SLOTS, unsorted */
+	unsigned nregions;
+
+	void *log_map;            /* mapping of the log file from offset 0 */
+	size_t log_map_size;
+	uint8_t *log_bitmap;      /* log_map + the log offset */
+	uint64_t log_size;        /* bitmap bytes */
+	int log_fd;
+	int reply_fd;             /* fd to send with the reply */
+
+	void *inflight_map;
+	size_t inflight_map_size;
+	uint16_t inflight_nq;
+	uint16_t inflight_qsize;
+	uint64_t inflight_offset;
+
+	struct vu_queue q[];
+};
+
+/* inflight.c */
+VQ_HIDDEN int vu_inflight_get(struct vqcore_vu_dev *d, struct vu_msg *m,
+			      int *reply_fd);
+VQ_HIDDEN int vu_inflight_set(struct vqcore_vu_dev *d, struct vu_msg *m);
+VQ_HIDDEN void vu_inflight_unmap(struct vqcore_vu_dev *d);
+VQ_HIDDEN void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi);
+VQ_HIDDEN void vu_inflight_fetched(struct vqcore_vu_dev *d, unsigned qi,
+				   const struct vhost_buf *bufs, unsigned n);
+VQ_HIDDEN void vu_inflight_used_begin(struct vqcore_vu_dev *d, unsigned qi,
+				      const struct vhost_buf *bufs, unsigned n);
+VQ_HIDDEN void vu_inflight_used_end(struct vqcore_vu_dev *d, unsigned qi,
+				    const struct vhost_buf *bufs, unsigned n);
+
+/* Does the queue use the packed format (from the acked features)? */
+static inline bool vu_packed(const struct vqcore_vu_dev *d)
+{
+	return (d->features & VQCORE_BIT(VQCORE_F_RING_PACKED)) != 0;
+}
+
+#endif /* VQ_VU_PRIV_H */

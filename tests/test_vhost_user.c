@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: vhost-user happy path: our client (driver side) against our
+ * backend running vqcore_vu_run() in a thread, over a real unix socket,
+ * memfd guest memory and eventfds.  Negotiation, 2 queues in each ring
+ * format the core supports, an echo device that copies each buffer's
+ * readable part into its writable part, data checked; config space;
+ * GET_VRING_BASE on stop; a second front-end after a disconnect; the
+ * caller-run event loop (vqcore_vu_get_fds/dispatch); incremental memory
+ * regions; the dirty log; inflight records found again after a reconnect.
+ */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vu_harness.h"
+
+#define NQ 2
+#define QSZ 64
+#define NBUF 16
+#define BUFSZ 512
+
+/* ---- echo device ---- */
+
+struct echo {
+	unsigned started[NQ];
+	unsigned stopped[NQ];
+	unsigned kicks[NQ];
+	unsigned done[NQ];
+	bool hold;                 /* fetch but never return (inflight test) */
+	uint8_t config[64];
+	uint64_t features;
+};
+
+static void echo_kick(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore_vq *vq)
+{
+	struct echo *e = vqcore_vu_opaque(dev);
+	struct vhost_buf bufs[32];
+	struct iovec iov[64];
+	uint32_t lens[32];
+	int n;
+
+	e->kicks[qidx]++;
+again:
+	vqcore_vq_disable_notify(vq);
+	while ((n = vqcore_vu_get_bufs(dev, qidx, bufs, 32, iov, 64)) > 0) {
+		if (e->hold) {
+			e->done[qidx] += (unsigned)n;
+			return;
+		}
+		for (int i = 0; i < n; i++) {
+			struct iovec *out = &iov[bufs[i].first];
+			struct iovec *in = out + bufs[i].out_num;
+			uint32_t len = 0;
+
+			/* single-iovec parts in this test */
+			if (bufs[i].out_num && bufs[i].in_num) {
+				len = (uint32_t)(out->iov_len < in->iov_len ? out->iov_len
+									    : in->iov_len);
+				memcpy(in->iov_base, out->iov_base, len);
+			}
+			lens[i] = len;
+		}
+		ck_assert_int_eq(vqcore_vu_put_used(dev, qidx, bufs, lens, (unsigned)n), 0);
+		e->done[qidx] += (unsigned)n;
+		vqcore_vq_signal(vq);
+	}
+	ck_assert_int_ge(n, 0);
+	if (vqcore_vq_enable_notify(vq))
+		goto again;
+}
+
+static void echo_started(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore_vq *vq)
+{
+	struct echo *e = vqcore_vu_opaque(dev);
+
+	ck_assert_ptr_eq(vqcore_vu_queue(dev, qidx), vq);
+	e->started[qidx]++;
+}
+
+static void echo_stopped(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore_vq *vq)
+{
+	struct echo *e = vqcore_vu_opaque(dev);
+
+	e->stopped[qidx]++;
+}
+
+static int echo_get_config(struct vqcore_vu_dev *dev, uint32_t off, void *buf,
+			   uint32_t len)
+{
+	struct echo *e = vqcore_vu_opaque(dev);
+
+	if (off + len > sizeof(e->config))
+		return -EINVAL;
+	memcpy(buf, e->config + off, len);
+	return 0;
+}
+
+static int echo_set_config(struct vqcore_vu_dev *dev, uint32_t off, const void *buf,
+			   uint32_t len, uint32_t flags)
+{
+	struct echo *e = vqcore_vu_opaque(dev);
+
+	if (off + len > sizeof(e->config))
+		return -EINVAL;
+	memcpy(e->config + off, buf, len);
+	return 0;
+}
+
+static int echo_set_features(struct vqcore_vu_dev *dev, uint64_t f)
+{
+	struct echo *e = vqcore_vu_opaque(dev);
+
+	e->features = f;
+	return 0;
+}
+
+static const struct vqcore_vu_ops echo_ops = {
+	.sz = sizeof(struct vqcore_vu_ops),
+	.set_features = echo_set_features,
+	.get_config = echo_get_config,
+	.set_config = echo_set_config,
+	.queue_started = echo_started,
+	.queue_stopped = echo_stopped,
+	.kick = echo_kick,
+};
+
+static const uint64_t dev_features = VQCORE_BIT(VQCORE_F_VERSION_1) |
+				     VQCORE_BIT(VQCORE_F_EVENT_IDX) |
+				     VQCORE_BIT(VQCORE_F_INDIRECT_DESC) |
+				     VQCORE_BIT(VQCORE_F_RING_PACKED);
+
+static bool format_supported(unsigned format)
+{
+	struct vqcore_ring_layout l;
+
+	return vqcore_ring_layout(format, QSZ, 0, &l) == 0;
+}
+
+static struct vqcore_vuc *client_connect(struct vu_harness *h, unsigned format)
+{
+	struct vqcore_vuc_config cfg = {
+		.sz = sizeof(cfg),
+		.mem_size = 4 << 20,
+		.num_queues = NQ,
+		.queue_size = QSZ,
+		.features = VQCORE_BIT(VQCORE_F_VERSION_1) | VQCORE_BIT(VQCORE_F_EVENT_IDX) |
+			    (format == VQCORE_FORMAT_PACKED ? VQCORE_BIT(VQCORE_F_RING_PACKED) : 0),
+	};
+	struct vqcore_vuc *c = NULL;
+
+	ck_assert_int_eq(vqcore_vuc_connect(h->path, &cfg, &c), 0);
+	ck_assert_uint_eq(vqcore_vuc_format(c), format);
+	return c;
+}
+
+/* Send @n buffers on queue @q and check the echoed data. */
+static void echo_round(struct vqcore_vuc *c, unsigned q, unsigned n, uint8_t seed)
+{
+	struct vqcore_drvq *dq = vqcore_vuc_queue(c, q);
+	uint64_t out_gpa[NBUF], in_gpa[NBUF];
+	uint8_t *out[NBUF], *in[NBUF];
+	unsigned got = 0;
+
+	ck_assert_ptr_nonnull(dq);
+	ck_assert_uint_le(n, NBUF);
+	for (unsigned i = 0; i < n; i++) {
+		struct vqcore_sg sg[2];
+
+		out_gpa[i] = vqcore_vuc_alloc(c, BUFSZ, 64, (void **)&out[i]);
+		in_gpa[i] = vqcore_vuc_alloc(c, BUFSZ, 64, (void **)&in[i]);
+		ck_assert(out_gpa[i] && in_gpa[i]);
+		for (unsigned k = 0; k < BUFSZ; k++)
+			out[i][k] = (uint8_t)(seed + i * 7 + k);
+		memset(in[i], 0, BUFSZ);
+		sg[0] = (struct vqcore_sg){ out_gpa[i], BUFSZ };
+		sg[1] = (struct vqcore_sg){ in_gpa[i], BUFSZ };
+		ck_assert_int_eq(vqcore_drvq_add(dq, sg, 1, 1, (void *)(uintptr_t)(i + 1), 0), 0);
+	}
+	ck_assert_int_ge(vqcore_drvq_kick(dq), 0);
+	while (got < n) {
+		void *tok[NBUF];
+		uint32_t lens[NBUF];
+		int m;
+
+		ck_assert_int_eq(vqcore_vuc_wait(c, q, 5000), 1);
+		m = vqcore_drvq_get_used(dq, tok, lens, NBUF);
+		ck_assert_int_ge(m, 0);
+		for (int k = 0; k < m; k++) {
+			unsigned i = (unsigned)(uintptr_t)tok[k] - 1;
+
+			ck_assert_uint_lt(i, n);
+			ck_assert_uint_eq(lens[k], BUFSZ);
+			ck_assert_mem_eq(in[i], out[i], BUFSZ);
+		}
+		got += (unsigned)m;
+	}
+	ck_assert_uint_eq(got, n);
+}
+
+static void run_echo(unsigned format)
+{
+	struct vu_harness h;
+	struct echo e;
+	struct vqcore_vuc *c;
+	uint32_t base;
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+	c = client_connect(&h, format);
+	ck_assert(vqcore_vuc_protocol_features(c) & VQCORE_BIT(VQCORE_VU_PF_REPLY_ACK));
+	ck_assert_int_eq(vqcore_vuc_start(c), 0);
+	for (unsigned q = 0; q < NQ; q++)
+		echo_round(c, q, NBUF, (uint8_t)(q * 31));
+	/* a second round reuses ring slots */
+	for (unsigned q = 0; q < NQ; q++)
+		echo_round(c, q, NBUF / 2, (uint8_t)(q * 31 + 5));
+	for (unsigned q = 0; q < NQ; q++) {
+		ck_assert_int_eq(vqcore_vuc_stop(c, q, &base), 0);
+		if (format == VQCORE_FORMAT_SPLIT)
+			ck_assert_uint_eq(base, NBUF + NBUF / 2);
+		else
+			ck_assert_uint_eq(base & 0x7fff, (NBUF + NBUF / 2) % QSZ);
+	}
+	/* The front-end acked exactly what both sides have, minus the
+	 * vhost-user-only bits. */
+	ck_assert(e.features & VQCORE_BIT(VQCORE_F_VERSION_1));
+	ck_assert(!(e.features & VQCORE_BIT(VQCORE_VU_F_PROTOCOL_FEATURES)));
+	vqcore_vuc_free(c);
+	vu_harness_stop(&h);
+	for (unsigned q = 0; q < NQ; q++) {
+		ck_assert_uint_eq(e.started[q], 1);
+		ck_assert_uint_eq(e.stopped[q], 1);
+		ck_assert_uint_eq(e.done[q], NBUF + NBUF / 2);
+	}
+}
+
+START_TEST(echo_split)
+{
+	run_echo(VQCORE_FORMAT_SPLIT);
+}
+END_TEST
+
+START_TEST(echo_packed)
+{
+	if (!format_supported(VQCORE_FORMAT_PACKED))
+		return; /* the core has no packed format yet */
+	run_echo(VQCORE_FORMAT_PACKED);
+}
+END_TEST
+
+START_TEST(config_space)
+{
+	struct vu_harness h;
+	struct echo e;
+	struct vqcore_vuc *c;
+	uint8_t buf[16];
+
+	memset(&e, 0, sizeof(e));
+	for (unsigned i = 0; i < sizeof(e.config); i++)
+		e.config[i] = (uint8_t)i;
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+	c = client_connect(&h, VQCORE_FORMAT_SPLIT);
+	ck_assert_int_eq(vqcore_vuc_get_config(c, 8, buf, 16), 0);
+	for (unsigned i = 0; i < 16; i++)
+		ck_assert_uint_eq(buf[i], 8 + i);
+	memset(buf, 0xab, sizeof(buf));
+	ck_assert_int_eq(vqcore_vuc_set_config(c, 4, buf, 4, 0), 0);
+	ck_assert_int_eq(vqcore_vuc_get_config(c, 0, buf, 8), 0);
+	ck_assert_uint_eq(buf[3], 3);
+	ck_assert_uint_eq(buf[4], 0xab);
+	ck_assert_uint_eq(buf[7], 0xab);
+	/* the device refuses a range past its 64 bytes: an error, not a hang */
+	ck_assert_int_eq(vqcore_vuc_get_config(c, 60, buf, 16), -EIO);
+	ck_assert_int_eq(vqcore_vuc_set_config(c, 60, buf, 16, 0), -EIO);
+	vqcore_vuc_free(c);
+	vu_harness_stop(&h);
+}
+END_TEST
+
+START_TEST(reconnect)
+{
+	struct vu_harness h;
+	struct echo e;
+	struct vqcore_vuc *c;
+	int fds0;
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+	fds0 = vu_count_fds();
+	c = client_connect(&h, VQCORE_FORMAT_SPLIT);
+	ck_assert_int_eq(vqcore_vuc_start(c), 0);
+	echo_round(c, 0, 4, 1);
+	vqcore_vuc_free(c); /* disconnect with running queues */
+	/* a restarted front-end connects to the same socket */
+	c = client_connect(&h, VQCORE_FORMAT_SPLIT);
+	ck_assert_int_eq(vqcore_vuc_start(c), 0);
+	echo_round(c, 0, 4, 2);
+	echo_round(c, 1, 4, 3);
+	vqcore_vuc_free(c);
+	/* wait until the backend saw the disconnect, then no fd is left */
+	for (int i = 0; i < 500 && vqcore_vu_connected(h.dev); i++)
+		usleep(2000);
+	ck_assert_int_eq(vu_count_fds(), fds0);
+	vu_harness_stop(&h);
+	ck_assert_uint_eq(e.started[0], 2);
+	ck_assert_uint_eq(e.stopped[0], 2);
+}
+END_TEST
+
+/* The caller runs the loop: backend over one end of a socketpair,
+ * driven by poll() on vqcore_vu_get_fds() in a thread. */
+struct own_loop {
+	struct vqcore_vu_dev *dev;
+	int stop_fd;
+};
+
+static void *own_loop_thread(void *arg)
+{
+	struct own_loop *l = arg;
+	struct vqcore_vu_fd fds[8];
+	int n = vqcore_vu_get_fds(l->dev, fds, 8);
+
+	for (;;) {
+		struct pollfd p[9];
+		int r;
+
+		for (int i = 0; i < n; i++)
+			p[i] = (struct pollfd){ .fd = fds[i].fd, .events = POLLIN };
+		p[n] = (struct pollfd){ .fd = l->stop_fd, .events = POLLIN };
+		if (poll(p, (nfds_t)n + 1, -1) < 0)
+			continue;
+		if (p[n].revents)
+			return NULL;
+		for (int i = 0; i < n; i++) {
+			if (!p[i].revents)
+				continue;
+			r = vqcore_vu_dispatch(l->dev, p[i].fd);
+			if (r == -ECONNRESET)
+				return NULL;
+			if (r == 1) {
+				n = vqcore_vu_get_fds(l->dev, fds, 8);
+				break;
+			}
+		}
+	}
+}
+
+START_TEST(caller_loop)
+{
+	struct vqcore_vuc_config cfg = {
+		.sz = sizeof(cfg), .mem_size = 4 << 20, .num_queues = NQ, .queue_size = QSZ,
+		.features = VQCORE_BIT(VQCORE_F_VERSION_1),
+	};
+	struct own_loop l;
+	struct echo e;
+	struct vqcore_vuc *c;
+	pthread_t t;
+	int sv[2];
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(vqcore_vu_new_fd(sv[0], 0, NQ, dev_features, &echo_ops, &e, &l.dev), 0);
+	l.stop_fd = vqcore_eventfd_new();
+	ck_assert_int_eq(pthread_create(&t, NULL, own_loop_thread, &l), 0);
+	ck_assert_int_eq(vqcore_vuc_connect_fd(sv[1], &cfg, &c), 0);
+	ck_assert_int_eq(vqcore_vuc_start(c), 0);
+	echo_round(c, 0, NBUF, 9);
+	echo_round(c, 1, NBUF, 10);
+	vqcore_vuc_free(c);
+	pthread_join(t, NULL); /* the loop sees the hang-up and returns */
+	ck_assert(!vqcore_vu_connected(l.dev));
+	vqcore_vu_free(l.dev);
+	close(l.stop_fd);
+	ck_assert_uint_eq(e.done[0], NBUF);
+	ck_assert_uint_eq(e.done[1], NBUF);
+}
+END_TEST
+
+/* Incremental memory: ADD_MEM_REG then REM_MEM_REG through the raw
+ * socket of a negotiated client; the first region keeps working. */
+START_TEST(add_remove_region)
+{
+	struct vu_harness h;
+	struct echo e;
+	struct vqcore_vuc_config cfg = {
+		.sz = sizeof(cfg), .mem_size = 4 << 20, .num_queues = NQ, .queue_size = QSZ,
+		.features = VQCORE_BIT(VQCORE_F_VERSION_1),
+	};
+	struct vqcore_vuc *c;
+	struct vqcore_memfd extra;
+	struct vqcore_mem_region r;
+	uint64_t msg[5];
+	uint64_t gen;
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+	ck_assert_int_eq(vqcore_vuc_connect(h.path, &cfg, &c), 0);
+	ck_assert(vqcore_vuc_protocol_features(c) &
+		  VQCORE_BIT(VQCORE_VU_PF_CONFIGURE_MEM_SLOTS));
+	ck_assert_int_eq(vqcore_vuc_start(c), 0);
+	echo_round(c, 0, 4, 1);
+	gen = vqcore_mem_generation(vqcore_vu_mem(h.dev));
+	ck_assert_int_eq(vqcore_memfd_map("extra", 1 << 20, 0, &extra), 0);
+	msg[0] = 0;
+	msg[1] = 1ull << 32;                     /* gpa */
+	msg[2] = 1 << 20;                        /* size */
+	msg[3] = (uint64_t)(uintptr_t)extra.hva; /* uva */
+	msg[4] = 0;                              /* mmap offset */
+	ck_assert_int_eq(vu_raw_ack(vqcore_vuc_sock(c), VQCORE_VU_ADD_MEM_REG, msg, 40,
+				    &extra.fd, 1), 0);
+	ck_assert_int_eq(vqcore_mem_find(vqcore_vu_mem(h.dev), 1ull << 32, &r), 0);
+	ck_assert_uint_eq(r.size, 1 << 20);
+	ck_assert_uint_ne(vqcore_mem_generation(vqcore_vu_mem(h.dev)), gen);
+	/* the backend mapped the same file: a write shows through */
+	((uint8_t *)extra.hva)[100] = 0x5a;
+	ck_assert_uint_eq(((uint8_t *)r.hva)[100], 0x5a);
+	echo_round(c, 0, 4, 2);
+	ck_assert_int_eq(vu_raw_ack(vqcore_vuc_sock(c), VQCORE_VU_REM_MEM_REG, msg, 40,
+				    NULL, 0), 0);
+	ck_assert_int_eq(vqcore_mem_find(vqcore_vu_mem(h.dev), 1ull << 32, NULL),
+			 -VQCORE_E_UNMAPPED);
+	ck_assert_uint_eq(vqcore_mem_count(vqcore_vu_mem(h.dev)), 1);
+	echo_round(c, 1, 4, 3);
+	vqcore_vuc_free(c);
+	vqcore_memfd_unmap(&extra);
+	vu_harness_stop(&h);
+}
+END_TEST
+
+/* SET_LOG_BASE with LOG_SHMFD: used-ring writes show up in the log. */
+START_TEST(dirty_log)
+{
+	struct vu_harness h;
+	struct echo e;
+	struct vqcore_vuc_config cfg = {
+		.sz = sizeof(cfg), .mem_size = 4 << 20, .num_queues = NQ, .queue_size = QSZ,
+		.features = VQCORE_BIT(VQCORE_F_VERSION_1),
+	};
+	struct vqcore_vuc *c;
+	struct vqcore_memfd log;
+	uint64_t msg[2], f;
+	uint8_t any = 0;
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+	ck_assert_int_eq(vqcore_vuc_connect(h.path, &cfg, &c), 0);
+	ck_assert(vqcore_vuc_protocol_features(c) & VQCORE_BIT(VQCORE_VU_PF_LOG_SHMFD));
+	ck_assert_int_eq(vqcore_vuc_start(c), 0);
+	/* 4 MiB of guest memory = 1024 pages = 128 bytes of log */
+	ck_assert_int_eq(vqcore_memfd_map("log", 4096, 0, &log), 0);
+	f = vqcore_vuc_features(c) | VQCORE_BIT(VQCORE_VU_F_LOG_ALL);
+	ck_assert_int_eq(vu_raw_ack(vqcore_vuc_sock(c), VQCORE_VU_SET_FEATURES, &f, 8, NULL, 0), 0);
+	msg[0] = 128;
+	msg[1] = 0;
+	{
+		uint32_t rr, sz;
+		uint64_t st = 99;
+
+		ck_assert_int_eq(vu_raw_send(vqcore_vuc_sock(c), VQCORE_VU_SET_LOG_BASE, 1,
+					     msg, 16, &log.fd, 1), 0);
+		ck_assert_int_eq(vu_raw_recv(vqcore_vuc_sock(c), &rr, NULL, &st, 8, &sz,
+					     NULL, NULL, 5000), 0);
+		ck_assert_uint_eq(rr, VQCORE_VU_SET_LOG_BASE);
+		ck_assert_uint_eq(st, 0);
+	}
+	ck_assert(vqcore_mem_logging(vqcore_vu_mem(h.dev)));
+	echo_round(c, 0, 4, 1);
+	for (unsigned i = 0; i < 128; i++)
+		any |= ((uint8_t *)log.hva)[i];
+	ck_assert_uint_ne(any, 0);
+	vqcore_vuc_free(c);
+	vqcore_memfd_unmap(&log);
+	vu_harness_stop(&h);
+}
+END_TEST
+
+/* Inflight: fetched-but-unused buffers are recorded in the area the
+ * front-end keeps, and a new connection that brings the area back finds
+ * them (in fetch order). */
+START_TEST(inflight_survives_reconnect)
+{
+	struct vu_harness h;
+	struct echo e;
+	struct vqcore_vuc_config cfg = {
+		.sz = sizeof(cfg), .mem_size = 4 << 20, .num_queues = NQ, .queue_size = QSZ,
+		.features = VQCORE_BIT(VQCORE_F_VERSION_1),
+		.protocol_features = VQCORE_BIT(VQCORE_VU_PF_REPLY_ACK) |
+				     VQCORE_BIT(VQCORE_VU_PF_MQ),
+	};
+	struct {
+		uint64_t mmap_size, mmap_offset;
+		uint16_t nq, qsz;
+		uint32_t pad;
+	} inf = { 0, 0, NQ, QSZ, 0 }, rep;
+	struct vqcore_vuc *c;
+	uint16_t ids[8];
+	uint32_t rr, sz;
+	int ifd = -1;
+	unsigned nfds = 0;
+	uint64_t pf;
+	int sock;
+
+	memset(&e, 0, sizeof(e));
+	e.hold = true;
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+	/* GET_INFLIGHT_FD needs the protocol feature: do it by hand */
+	ck_assert_int_eq(vqcore_vuc_connect(h.path, &cfg, &c), 0);
+	sock = vqcore_vuc_sock(c);
+	pf = vqcore_vuc_protocol_features(c) | VQCORE_BIT(VQCORE_VU_PF_INFLIGHT_SHMFD);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_PROTOCOL_FEATURES, &pf, 8, NULL, 0), 0);
+	ck_assert_int_eq(vu_raw_send(sock, VQCORE_VU_GET_INFLIGHT_FD, 1, &inf, 24, NULL, 0), 0);
+	ck_assert_int_eq(vu_raw_recv(sock, &rr, NULL, &rep, sizeof(rep), &sz, &ifd, &nfds,
+				     5000), 0);
+	ck_assert_uint_eq(sz, 24);
+	ck_assert_uint_eq(nfds, 1);
+	ck_assert_uint_gt(rep.mmap_size, 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_INFLIGHT_FD, &rep, 24, &ifd, 1), 0);
+	ck_assert_int_eq(vqcore_vuc_start(c), 0);
+	{
+		struct vqcore_drvq *dq = vqcore_vuc_queue(c, 0);
+
+		for (unsigned i = 0; i < 3; i++) {
+			struct vqcore_sg sg = { vqcore_vuc_alloc(c, 64, 64, NULL), 64 };
+
+			ck_assert_int_eq(vqcore_drvq_add(dq, &sg, 1, 0, (void *)(uintptr_t)(i + 1), 0), 0);
+		}
+		vqcore_drvq_kick(dq);
+	}
+	for (int i = 0; i < 500 && e.done[0] < 3; i++)
+		usleep(2000);
+	ck_assert_uint_eq(e.done[0], 3);
+	vqcore_vuc_free(c); /* the "crash": the buffers were never used */
+	for (int i = 0; i < 500 && vqcore_vu_connected(h.dev); i++)
+		usleep(2000);
+
+	/* reconnect with the same inflight area and the same rings' memory
+	 * is not possible with a fresh client; what matters is the record:
+	 * a second connection that hands the area back sees 3 pending ids
+	 * once queue 0 starts. */
+	e.hold = false;
+	ck_assert_int_eq(vqcore_vuc_connect(h.path, &cfg, &c), 0);
+	sock = vqcore_vuc_sock(c);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_PROTOCOL_FEATURES, &pf, 8, NULL, 0), 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_INFLIGHT_FD, &rep, 24, &ifd, 1), 0);
+	ck_assert_int_eq(vqcore_vuc_start(c), 0);
+	for (int i = 0; i < 500 && !vqcore_vu_queue(h.dev, 0); i++)
+		usleep(2000);
+	ck_assert_int_eq(vqcore_vu_inflight_pending(h.dev, 0, ids, 8), 3);
+	ck_assert_uint_eq(ids[0], 0);
+	ck_assert_uint_eq(ids[1], 1);
+	ck_assert_uint_eq(ids[2], 2);
+	ck_assert_int_eq(vqcore_vu_inflight_pending(h.dev, 1, ids, 8), 0);
+	vqcore_vuc_free(c);
+	close(ifd);
+	vu_harness_stop(&h);
+}
+END_TEST
+
+static Suite *vu_suite(void)
+{
+	Suite *s = suite_create("vhost_user");
+	TCase *t = tcase_create("client_backend");
+
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, echo_split);
+	tcase_add_test(t, echo_packed);
+	tcase_add_test(t, config_space);
+	tcase_add_test(t, reconnect);
+	tcase_add_test(t, caller_loop);
+	tcase_add_test(t, add_remove_region);
+	tcase_add_test(t, dirty_log);
+	tcase_add_test(t, inflight_survives_reconnect);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(vu_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
