@@ -116,8 +116,12 @@ fail() {
 		say "qemu said:"
 		sed 's/^/  qemu: /' "$log.qemu" >&2
 	fi
-	say "last console lines ($log):"
-	tail -n 25 "$log" | sed 's/^/  | /' >&2
+	if [ -s "$log" ]; then
+		say "last console lines ($log):"
+		tail -n 25 "$log" | sed 's/^/  | /' >&2
+	else
+		say "the console is empty: the guest never started (a vhost-user backend that does not answer blocks QEMU before boot)"
+	fi
 	rm -f "$log.qemu"
 	exit 1
 }
