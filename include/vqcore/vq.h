@@ -180,6 +180,29 @@ VQCORE_API int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq,
 				       unsigned max_desc);
 
 /**
+ * vqcore_vq_get_buf_at() - fetch one buffer by where its chain starts,
+ * outside the normal ring order.
+ * @vq: queue.
+ * @head: split: descriptor-table index of the chain's head; packed: ring
+ *        slot of the buffer's first descriptor.
+ * @buf: receives the buffer.
+ * @iov: receives its iovecs (from index 0).  @max_iov: size of @iov.
+ *
+ * For resubmitting requests that were in flight when a previous backend
+ * stopped (vhost-user inflight tracking).  The buffer is then in flight like
+ * any other and goes back with vqcore_vq_put_used(); it never joins an
+ * in-order run.  Buffers cached by earlier fetches are dropped (they are
+ * read again later), so call it before normal fetching resumes.
+ *
+ * Return: 1, -EINVAL for @head >= size, -VQCORE_E_ID_IN_USE (queue not
+ * broken) if that buffer is already in flight, -VQCORE_E_IOV_FULL, or the
+ * ring errors of vqcore_vq_get_bufs() (queue broken).
+ */
+VQCORE_API int vqcore_vq_get_buf_at(struct vqcore_vq *vq, uint16_t head,
+				    struct vhost_buf *buf, struct iovec *iov,
+				    unsigned max_iov);
+
+/**
  * vqcore_vq_put_used() - return a batch of buffers to the driver.
  * @vq: queue.
  * @bufs: buffers from vqcore_vq_get_bufs*(), each still in flight.
