@@ -77,15 +77,24 @@ static inline uint16_t packed_load_flags(const struct vring_desc_raw *d)
 	return vq_le16(vq_load_acquire(&d->next_or_flags));
 }
 
-/* Advance (@idx, @wrap) by @n slots of a ring of @num. */
+/*
+ * Advance (@idx, @wrap) by @n slots of a ring of @num.  The result is a
+ * slot below @num whatever the input (a position handed back by the device
+ * or an in-order run may, against the rules, span more than one lap).
+ */
 static inline void packed_advance(uint16_t num, uint16_t *idx, bool *wrap,
 				  unsigned n)
 {
 	unsigned i = *idx + n;
 
 	if (i >= num) {
-		i -= num;
-		*wrap = !*wrap;
+		if (likely(i < 2u * num)) {
+			i -= num;
+			*wrap = !*wrap;
+		} else {
+			*wrap ^= (i / num) & 1;
+			i %= num;
+		}
 	}
 	*idx = (uint16_t)i;
 }
