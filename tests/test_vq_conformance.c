@@ -622,12 +622,16 @@ START_TEST(get_buf_at_resubmits)
 	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 4, iov, 8), 2);
 	{
 		uint32_t base = vqcore_vq_get_base(t.vq);
+		uint32_t used = vqcore_vq_get_used_base(t.vq);
 		/* chain starts: split = head index, packed = ring slot */
 		uint16_t at0 = FMT == VQCORE_FORMAT_SPLIT ? b[0].id : 0;
 		uint16_t at1 = FMT == VQCORE_FORMAT_SPLIT ? b[1].id : 2;
 
 		vqt_new_device(&t, 0);
 		ck_assert_int_eq(vqcore_vq_set_base(t.vq, base), 0);
+		/* the used position comes from the inflight record */
+		ck_assert_int_eq(vqcore_vq_set_used_base(t.vq, used), 0);
+		ck_assert_uint_eq(vqcore_vq_get_used_base(t.vq), used);
 		ck_assert_int_eq(vqcore_vq_get_buf_at(t.vq, at1, &r, iov, 8), 1);
 		ck_assert_uint_eq(r.id, b[1].id);
 		ck_assert_uint_eq(r.out_len, 16);

@@ -214,7 +214,7 @@ static int packed_indirect(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
  * read once: flags first, then address, length and id.
  */
 static int packed_fetch_chain(struct vqcore_vq *vq, uint16_t *idx, bool *wrap,
-			      uint16_t flags)
+			      uint16_t flags, bool out_of_order)
 {
 	struct vring_desc_raw *ring = vq->packed.desc;
 	uint32_t first = vq->desc_used, total = 0, pos = packed_pos(*idx, *wrap);
@@ -257,7 +257,8 @@ static int packed_fetch_chain(struct vqcore_vq *vq, uint16_t *idx, bool *wrap,
 	}
 	/* The buffer id is the one in the last descriptor (2.8.6). */
 	{
-		int r = vq_cache_commit(vq, first, id, ndesc, pos);
+		int r = vq_cache_commit(vq, first, id, ndesc,
+					out_of_order ? VQ_POS_NONE : pos);
 
 		if (unlikely(r < 0))
 			return r;
@@ -326,13 +327,44 @@ static int packed_fetch(struct vqcore_vq *vq)
 		flags = packed_load_flags(&ring[idx]);
 		if (!packed_is_avail(flags, wrap))
 			break;
-		r = packed_fetch_chain(vq, &idx, &wrap, flags);
+		r = packed_fetch_chain(vq, &idx, &wrap, flags, false);
 		if (unlikely(r < 0))
 			return r;
 		nbufs++;
 	}
 	vq->fetch_pos = packed_pos(idx, wrap);
 	return (int)nbufs;
+}
+
+/*
+ * Resubmission: the buffer whose first descriptor sits at slot @head.  Its
+ * lap is not known from outside; the descriptor's own AVAIL bit tells it
+ * (an available descriptor has AVAIL == wrap and USED != wrap).
+ */
+static int packed_fetch_at(struct vqcore_vq *vq, uint16_t head)
+{
+	uint16_t flags = packed_load_flags(&vq->packed.desc[head]);
+	bool wrap = (flags & VRING_PACKED_DESC_F_AVAIL) != 0;
+	uint16_t idx = head;
+
+	if (!packed_is_avail(flags, wrap))
+		return -VQ_EINVAL; /* not an available buffer: nothing to resubmit */
+	return packed_fetch_chain(vq, &idx, &wrap, flags, true);
+}
+
+static int packed_set_used_base(struct vqcore_vq *vq, uint32_t pos)
+{
+	if (pos > UINT16_MAX || packed_idx(pos) >= vq->num)
+		return -VQ_EINVAL;
+	vq->packed.used_idx = packed_idx(pos);
+	vq->packed.used_wrap = packed_wrap(pos);
+	vq->packed.signalled_valid = false;
+	return 0;
+}
+
+static uint32_t packed_get_used_base(const struct vqcore_vq *vq)
+{
+	return packed_pos(vq->packed.used_idx, vq->packed.used_wrap);
 }
 
 static uint32_t packed_pos_next(const struct vqcore_vq *vq, uint32_t pos,
@@ -672,12 +704,15 @@ const struct vq_format_ops vq_packed_ops VQ_HIDDEN = {
 	.attach = packed_attach,
 	.reset = packed_reset,
 	.fetch = packed_fetch,
+	.fetch_at = packed_fetch_at,
 	.put_used = packed_put_used,
 	.pos_next = packed_pos_next,
 	.avail_pending = packed_avail_pending,
 	.set_notify = packed_set_notify,
 	.should_signal = packed_should_signal,
 	.set_base = packed_set_base,
+	.set_used_base = packed_set_used_base,
+	.get_used_base = packed_get_used_base,
 	.drv_init = packed_drv_init,
 	.drv_add = packed_drv_add,
 	.drv_kick_prepare = packed_drv_kick_prepare,
