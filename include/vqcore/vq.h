@@ -192,7 +192,9 @@ VQCORE_API int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq,
  * stopped (vhost-user inflight tracking).  The buffer is then in flight like
  * any other and goes back with vqcore_vq_put_used(); it never joins an
  * in-order run.  Buffers cached by earlier fetches are dropped (they are
- * read again later), so call it before normal fetching resumes.
+ * read again later), so call it before normal fetching resumes.  Packed:
+ * used entries are written into the ring slots of earlier buffers, so
+ * fetch every buffer to resubmit before returning any of them.
  *
  * Return: 1, -EINVAL for @head >= size, -VQCORE_E_ID_IN_USE (queue not
  * broken) if that buffer is already in flight, -VQCORE_E_IOV_FULL, or the
