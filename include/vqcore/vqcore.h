@@ -9,5 +9,7 @@
 #include "vqcore/vq.h"
 #include "vqcore/drvq.h"
 #include "vqcore/os.h"
+#include "vqcore/pagepool.h"
+#include "vqcore/reporter.h"
 
 #endif /* VQCORE_VQCORE_H */
