@@ -62,7 +62,7 @@ struct vqcore_pagepool {
 	void (*hook)(void *arg);
 	void *hook_arg;
 	unsigned hook_order;
-	int hook_users;
+	bool hook_armed; /* one-shot: cleared when the hook is called */
 	struct pp_area area[VQCORE_PAGEPOOL_MAX_ORDER + 1];
 };
 
@@ -283,8 +283,6 @@ int vqcore_pagepool_alloc(struct vqcore_pagepool *p, unsigned order,
 int vqcore_pagepool_free(struct vqcore_pagepool *p, uint64_t addr,
 			 unsigned order)
 {
-	void (*hook)(void *) = NULL;
-	void *hook_arg = NULL;
 	uint64_t off, i;
 	unsigned o;
 
@@ -306,16 +304,15 @@ int vqcore_pagepool_free(struct vqcore_pagepool *p, uint64_t addr,
 	p->allocated_pages -= 1ull << order;
 	o = pp_merge_insert(p, (uint32_t)i, order, false);
 	pp_bump_activity(p);
-	if (p->hook && o >= p->hook_order) {
-		hook = p->hook;
-		hook_arg = p->hook_arg;
-		__atomic_fetch_add(&p->hook_users, 1, __ATOMIC_RELAXED);
+	/* Under the lock, as Linux calls page_reporting_notify_free() under
+	 * the zone lock, so removing the hook needs no extra sync.  One-shot:
+	 * once it has requested a pass, later frees skip the call until the
+	 * reporter re-arms it at the start of that pass. */
+	if (p->hook_armed && o >= p->hook_order) {
+		p->hook_armed = false;
+		p->hook(p->hook_arg);
 	}
 	vq_unlock(&p->lock);
-	if (hook) {
-		hook(hook_arg);
-		__atomic_fetch_sub(&p->hook_users, 1, __ATOMIC_RELEASE);
-	}
 	return 0;
 }
 
@@ -440,12 +437,17 @@ static void pp_set_hook(void *src, unsigned order, void (*hook)(void *),
 	p->hook = hook;
 	p->hook_arg = arg;
 	p->hook_order = order;
+	p->hook_armed = hook != NULL;
+	vq_unlock(&p->lock); /* frees call the hook under the lock: done */
+}
+
+static void pp_arm_hook(void *src)
+{
+	struct vqcore_pagepool *p = src;
+
+	vq_lock(&p->lock);
+	p->hook_armed = p->hook != NULL;
 	vq_unlock(&p->lock);
-	if (!hook) {
-		/* Wait for frees that saw the old hook and are calling it. */
-		while (__atomic_load_n(&p->hook_users, __ATOMIC_ACQUIRE))
-			vq_yield();
-	}
 }
 
 static const struct vqcore_report_source_ops pp_source_ops = {
@@ -455,6 +457,7 @@ static const struct vqcore_report_source_ops pp_source_ops = {
 	.nr_unreported = pp_nr_unreported,
 	.activity = pp_activity,
 	.set_hook = pp_set_hook,
+	.arm_hook = pp_arm_hook,
 };
 
 void vqcore_pagepool_report_source(struct vqcore_pagepool *p,

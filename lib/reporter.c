@@ -226,6 +226,10 @@ static void rep_begin(struct vqcore_reporter *r)
 	uint64_t act = rep_activity(r);
 
 	__atomic_store_n(&r->state, RS_ACTIVE, __ATOMIC_RELEASE);
+	/* After ACTIVE is visible: a free that finds the hook disarmed came
+	 * before it, and this pass will walk past its block. */
+	if (r->src.ops->arm_hook)
+		r->src.ops->arm_hook(r->src.src);
 	vq_memset(&r->cur, 0, sizeof(r->cur));
 	vq_memset(&r->pass, 0, sizeof(r->pass));
 	r->cur.active = true;

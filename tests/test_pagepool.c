@@ -545,9 +545,15 @@ START_TEST(test_hook_threshold)
 	ck_assert_int_eq(hook_calls, 0);
 	ck_assert_int_eq(vqcore_pagepool_free(p, b, 0), 0); /* merges to 4 */
 	ck_assert_int_eq(hook_calls, 1);
+	/* one-shot: disarmed until the reporter re-arms it */
+	ck_assert_int_eq(vqcore_pagepool_alloc(p, 3, &c), 0);
+	ck_assert_int_eq(vqcore_pagepool_free(p, c, 3), 0);
+	ck_assert_int_eq(hook_calls, 1);
+	src.ops->arm_hook(src.src);
 	ck_assert_int_eq(vqcore_pagepool_alloc(p, 3, &c), 0);
 	ck_assert_int_eq(vqcore_pagepool_free(p, c, 3), 0);
 	ck_assert_int_eq(hook_calls, 2);
+	src.ops->arm_hook(src.src);
 	/* putback does not call the hook */
 	n = src.ops->isolate(src.src, 4, sg, 4);
 	ck_assert_uint_eq(n, 4);
@@ -555,6 +561,7 @@ START_TEST(test_hook_threshold)
 	src.ops->putback(src.src, sg, 0, false);
 	ck_assert_int_eq(hook_calls, 2);
 	src.ops->set_hook(src.src, 3, NULL, NULL);
+	src.ops->arm_hook(src.src); /* arming without a hook does nothing */
 	ck_assert_int_eq(vqcore_pagepool_alloc(p, 3, &c), 0);
 	ck_assert_int_eq(vqcore_pagepool_free(p, c, 3), 0);
 	ck_assert_int_eq(hook_calls, 2);

@@ -22,7 +22,8 @@
  *
  * Threading: every call is thread-safe (one lock per pool, held for
  * O(max_order) steps).  The report hook (see vqcore_reporter_new()) is
- * called without the lock held.
+ * called with the lock held, as Linux calls page_reporting_notify_free()
+ * under the zone lock.
  */
 #ifndef VQCORE_PAGEPOOL_H
 #define VQCORE_PAGEPOOL_H
@@ -127,7 +128,7 @@ VQCORE_API int vqcore_pagepool_alloc(struct vqcore_pagepool *pool,
  * Merges with free buddies (clearing Reported) and puts the result at the
  * head of its list, unreported.  When the result's order is at or above
  * the attached reporter's report order, the reporter's request hook runs
- * (after the pool lock is released): one atomic state change at most.
+ * (under the pool lock): one load, or one atomic state change at most.
  *
  * Return: 0, or -EINVAL when @addr/@order is not a block currently
  * allocated (outside the arena, misaligned, wrong order, double free).

@@ -104,6 +104,7 @@ struct vqcore_report_source_ops {
 	uint64_t (*activity)(void *src);
 	void (*set_hook)(void *src, unsigned order, void (*hook)(void *arg),
 			 void *arg);
+	void (*arm_hook)(void *src);
 };
 
 /**
@@ -155,9 +156,11 @@ typedef int (*vqcore_report_fn)(void *opaque, const struct vqcore_report_sg *sg,
  *            get "as soon as possible").
  * @timeout_ns: asynchronous report timeout (0 = wait forever).
  * @flags: VQCORE_REPORTER_*.
- * @notify: optional; called (from the freeing thread or the completing
- *          thread, no lock held) when the deadline moves earlier: on an
- *          IDLE -> REQUESTED change and on vqcore_reporter_complete().
+ * @notify: optional; called from the freeing thread (with the source's
+ *          lock held: it must not call into the source) or the completing
+ *          thread when the deadline moves earlier: on an IDLE -> REQUESTED
+ *          change and on vqcore_reporter_complete().  Keep it short: wake a
+ *          thread, write an eventfd.
  * @notify_arg: its argument.
  * @cancel: optional; called with the sink's @opaque when an in-progress
  *          report is abandoned (timeout, or destroy).
