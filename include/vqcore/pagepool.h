@@ -127,8 +127,9 @@ VQCORE_API int vqcore_pagepool_alloc(struct vqcore_pagepool *pool,
  *
  * Merges with free buddies (clearing Reported) and puts the result at the
  * head of its list, unreported.  When the result's order is at or above
- * the attached reporter's report order, the reporter's request hook runs
- * (under the pool lock): one load, or one atomic state change at most.
+ * the attached reporter's report order and its hook is armed, the hook
+ * runs (under the pool lock) and is disarmed until the reporter's next
+ * pass begins: one atomic state change at most, nothing on later frees.
  *
  * Return: 0, or -EINVAL when @addr/@order is not a block currently
  * allocated (outside the arena, misaligned, wrong order, double free).

@@ -287,8 +287,10 @@ VQCORE_API bool vqcore_reporter_next_deadline(struct vqcore_reporter *r,
  * Records the answer and calls @notify; the pass continues at the next
  * vqcore_reporter_run_pass() (the background thread does it at once).
  *
- * Return: 0, -ENOENT if no report is in progress, -ECANCELED if it already
- * timed out (the answer is ignored).  Lock-free, any thread.
+ * Return: 0, -ENOENT if no report is in progress (none was submitted, or
+ * it timed out and was abandoned: the answer is ignored), -ECANCELED if
+ * the timeout is being handled right now (also ignored).  Lock-free, any
+ * thread.  Call it once per report.
  */
 VQCORE_API int vqcore_reporter_complete(struct vqcore_reporter *r, int status);
 
