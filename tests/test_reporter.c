@@ -454,6 +454,45 @@ START_TEST(test_putback_does_not_retrigger)
 }
 END_TEST
 
+static uint64_t held_block;
+
+static void free_held(struct sink *s)
+{
+	if (held_block) {
+		ck_assert_int_eq(vqcore_pagepool_free(s->pool, held_block, 3), 0);
+		held_block = 0;
+	}
+}
+
+START_TEST(test_free_during_pass_requests_again)
+{
+	struct vqcore_pagepool *p = mkpool(16, 3);
+	struct sink s;
+	struct vqcore_reporter *r = mkrep(&s, p, 3, 4, 1, 0);
+	struct vqcore_reporter_pass ps;
+	uint64_t a, d;
+
+	ck_assert_int_eq(vqcore_pagepool_alloc(p, 3, &held_block), 0);
+	/* a request: the pool's one-shot hook is now disarmed */
+	ck_assert_int_eq(vqcore_pagepool_alloc(p, 3, &a), 0);
+	ck_assert_int_eq(vqcore_pagepool_free(p, a, 3), 0);
+	ck_assert_int_eq(s.notifies, 1);
+	/* the pass re-arms it, so a free during the pass requests again */
+	s.during = free_held;
+	ck_assert_int_eq(vqcore_reporter_run_pass(r, &ps), 0);
+	ck_assert(ps.more);
+	ck_assert(vqcore_reporter_next_deadline(r, &d));
+	ck_assert_uint_ne(d, UINT64_MAX);
+	/* and the next pass reports the block freed meanwhile */
+	s.during = NULL;
+	ck_assert_int_eq(vqcore_reporter_run_pass(r, &ps), 0);
+	ck_assert_uint_eq(pstats(p).nr_reported[3], 16);
+	ck_assert(!vqcore_reporter_next_deadline(r, &d));
+	vqcore_reporter_destroy(r);
+	vqcore_pagepool_destroy(p);
+}
+END_TEST
+
 /* ---- adaptive budget ---- */
 
 /* Passes needed to report everything after a free burst on an idle pool. */
@@ -1035,6 +1074,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_failure_stops_pass_loses_nothing);
 	tcase_add_test(tc, test_failure_backoff);
 	tcase_add_test(tc, test_putback_does_not_retrigger);
+	tcase_add_test(tc, test_free_during_pass_requests_again);
 	tcase_add_test(tc, test_bad_options);
 	suite_add_tcase(s, tc);
 	tcase_add_test(ta, test_idle_pool_two_passes);
