@@ -568,6 +568,40 @@ START_TEST(rw_across_regions)
 }
 END_TEST
 
+/* Every small size (the inline copy path) at odd offsets, plus neighbours. */
+START_TEST(rw_small_sizes)
+{
+	uint8_t in[160], out[160];
+
+	for (unsigned len = 1; len <= 130; len++) {
+		for (uint64_t a = 0x104100 + len; a < 0x104100 + len + 9; a += 4) {
+			uint8_t *h = host(a - 0x104000);
+
+			for (unsigned i = 0; i < len; i++)
+				in[i] = (uint8_t)(len * 31 + i);
+			memset(h - 16, 0xee, len + 32);
+			CHECK(vqcore_mem_write(mem, a, in, len) == 0);
+			CHECK(memcmp(h, in, len) == 0);
+			for (unsigned i = 1; i <= 16; i++)
+				CHECK(h[-(int)i] == 0xee && h[len + i - 1] == 0xee);
+			memset(out, 0x77, sizeof(out));
+			CHECK(vqcore_mem_read(mem, a, out, len) == 0);
+			CHECK(memcmp(out, in, len) == 0);
+			CHECK(out[len] == 0x77);
+			/* the hinted internal entries agree */
+			{
+				unsigned hint = 0;
+
+				memset(out, 0, sizeof(out));
+				CHECK(vq_mem_read(mem, a, out, len, &hint) == 0);
+				CHECK(memcmp(out, in, len) == 0);
+				CHECK(vq_mem_write(mem, a, out, len, &hint) == 0);
+			}
+		}
+	}
+}
+END_TEST
+
 START_TEST(rw_validates_first)
 {
 	static uint8_t in[0x3000], out[0x3000];
@@ -776,6 +810,7 @@ static Suite *mem_suite(void)
 	tc = tcase_create("copy");
 	tcase_add_checked_fixture(tc, setup_memfd, teardown_memfd);
 	tcase_add_test(tc, rw_across_regions);
+	tcase_add_test(tc, rw_small_sizes);
 	tcase_add_test(tc, rw_validates_first);
 	tcase_add_test(tc, rw_write_logs);
 	suite_add_tcase(s, tc);
