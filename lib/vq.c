@@ -245,7 +245,7 @@ static inline void vq_hand_out(struct vqcore_vq *vq,
 }
 
 /*
- * Translate cached buffer @cb into iovecs at iov[*k..max_iov) and fill @b.
+ * The general path: translate cached buffer @cb into iovecs at iov[*k..max_iov) and fill @b.
  * 0 on success; -VQCORE_E_IOV_FULL if it does not fit (nothing consumed);
  * another error breaks the queue.
  */
@@ -258,24 +258,6 @@ static int vq_translate_buf(struct vqcore_vq *vq, const struct vq_cached_buf *cb
 	uint32_t out_num = 0, in_num = 0, out_len = 0, in_len = 0;
 	unsigned start = *k, pos = *k;
 
-	/* the common case: one descriptor inside one region */
-	if (likely(cb->count == 1 && d->len)) {
-		int r = vq_mem_to_iov(vq->mem, d->addr, d->len, &iov[pos],
-				      max_iov - pos, &vq->mem_hint);
-
-		if (likely(r == 1)) {
-			bool w = d->flags & VHOST_DESC_F_WRITE;
-
-			b->out_len = w ? 0 : d->len;
-			b->in_len = w ? d->len : 0;
-			b->out_num = !w;
-			b->in_num = w;
-			b->first = start;
-			*k = pos + 1;
-			vq_hand_out(vq, cb, b);
-			return 0;
-		}
-	}
 	for (; d < end; d++) {
 		int r;
 
@@ -310,6 +292,72 @@ static int vq_translate_buf(struct vqcore_vq *vq, const struct vq_cached_buf *cb
 	return 0;
 }
 
+/*
+ * The fast loop: cached one-descriptor buffers that fall inside one region,
+ * handed out with the queue's counters held in locals.  Stops at the first
+ * buffer that needs the general path.
+ */
+static inline unsigned vq_hand_out_simple(struct vqcore_vq *vq,
+					  struct vhost_buf *bufs, unsigned n,
+					  unsigned max_bufs, struct iovec *iov,
+					  unsigned *kp, unsigned max_iov)
+{
+	const struct vqcore_mem *m = vq->mem;
+	const struct vq_cached_buf *cbs = vq->buf_cache;
+	const struct vhost_desc *dc = vq->desc_cache;
+	uint8_t *ids = vq->id_state;
+	unsigned head = vq->buf_head, count = vq->buf_count, hint = vq->mem_hint;
+	unsigned k = *kp, n0 = n;
+	uint32_t avail = vq->avail_pos;
+
+	while (head < count && n < max_bufs && k < max_iov) {
+		const struct vq_cached_buf *cb = &cbs[head];
+		const struct vhost_desc *d = &dc[cb->first];
+		const struct vq_mem_slot *sl;
+		struct vhost_buf lb;
+		uint32_t len = d->len;
+		int i;
+
+		if (unlikely(cb->count != 1 || cb->resub || !len))
+			break;
+		i = vq_mem_lookup(m, d->addr, &hint);
+		if (unlikely(i < 0))
+			break;
+		sl = &m->slot[i];
+		if (unlikely(len - 1 > sl->last - d->addr))
+			break;
+		iov[k].iov_base = (void *)(sl->hva + (uintptr_t)(d->addr - sl->gpa));
+		iov[k].iov_len = len;
+		if (d->flags & VHOST_DESC_F_WRITE) {
+			lb.out_len = 0;
+			lb.in_len = len;
+			lb.out_num = 0;
+			lb.in_num = 1;
+		} else {
+			lb.out_len = len;
+			lb.in_len = 0;
+			lb.out_num = 1;
+			lb.in_num = 0;
+		}
+		lb.id = cb->id;
+		lb.ndesc = cb->ndesc;
+		lb.first = k;
+		lb.reserved = cb->pos | ((uint32_t)cb->next << 16);
+		bufs[n] = lb;
+		ids[cb->id] = VQ_ID_OUT;
+		avail = cb->next;
+		head++;
+		n++;
+		k++;
+	}
+	vq->buf_head = head;
+	vq->mem_hint = hint;
+	vq->nout += n - n0;
+	vq->avail_pos = avail;
+	*kp = k;
+	return n;
+}
+
 int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
 		       unsigned max_bufs, struct iovec *iov, unsigned max_iov)
 {
@@ -325,6 +373,10 @@ int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
 				return r;
 			break;
 		}
+		n = vq_hand_out_simple(vq, bufs, n, max_bufs, iov, &k, max_iov);
+		if (n == max_bufs || vq->buf_head == vq->buf_count)
+			continue;
+		/* the next cached buffer needs the general path */
 		r = vq_translate_buf(vq, &vq->buf_cache[vq->buf_head], &bufs[n],
 				     iov, &k, max_iov);
 		if (unlikely(r < 0))

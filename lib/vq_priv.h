@@ -301,7 +301,7 @@ static inline void vq_read_desc(const struct vring_desc_raw *src,
 				struct vring_desc_raw *dst)
 {
 	uint64_t a = __atomic_load_n(&src->addr, __ATOMIC_RELAXED);
-	uint64_t b = __atomic_load_n((const uint64_t *)(const void *)&src->len,
+	uint64_t b = __atomic_load_n((const vq_u64a *)(const void *)&src->len,
 				     __ATOMIC_RELAXED);
 
 	dst->addr = vq_le64(a);
@@ -330,11 +330,10 @@ static inline bool vq_cache_room(const struct vqcore_vq *vq)
 static inline void vq_cache_push(struct vqcore_vq *vq, uint64_t addr,
 				 uint32_t len, uint16_t flags)
 {
-	struct vhost_desc *d = &vq->desc_cache[vq->desc_used++];
+	struct vhost_desc d = { .addr = addr, .len = len,
+				.flags = (uint16_t)(flags & VHOST_DESC_F_WRITE) };
 
-	d->addr = addr;
-	d->len = len;
-	d->flags = flags & VHOST_DESC_F_WRITE;
+	vq->desc_cache[vq->desc_used++] = d;
 }
 
 VQ_HIDDEN int vq_cache_commit_slow(struct vqcore_vq *vq, uint32_t first,
@@ -345,16 +344,13 @@ static inline void vq_cache_record(struct vqcore_vq *vq, uint32_t first,
 				   uint16_t id, uint16_t ndesc, uint16_t pos,
 				   uint16_t next, bool resub)
 {
-	struct vq_cached_buf *cb = &vq->buf_cache[vq->buf_count++];
+	struct vq_cached_buf cb = { .pos = pos, .next = next, .id = id,
+				    .ndesc = ndesc, .first = (uint16_t)first,
+				    .count = (uint16_t)(vq->desc_used - first),
+				    .resub = resub };
 
 	vq->id_state[id] = VQ_ID_CACHED | (resub ? VQ_ID_RESUB : 0);
-	cb->pos = pos;
-	cb->next = next;
-	cb->id = id;
-	cb->ndesc = ndesc;
-	cb->first = (uint16_t)first;
-	cb->count = (uint16_t)(vq->desc_used - first);
-	cb->resub = resub;
+	vq->buf_cache[vq->buf_count++] = cb;
 }
 
 /*

@@ -455,7 +455,7 @@ static bool packed_should_signal(struct vqcore_vq *vq)
 	/* The used flags must be visible before we read the driver's
 	 * suppression state (pairs with the driver's barrier). */
 	vq_mb();
-	ev = __atomic_load_n((const uint32_t *)(const void *)p->driver_event,
+	ev = __atomic_load_n((const vq_u32a *)(const void *)p->driver_event,
 			     __ATOMIC_RELAXED);
 	off_wrap = vq_le16((uint16_t)ev);
 	flags = vq_le16((uint16_t)(ev >> 16));
@@ -601,7 +601,7 @@ static bool packed_drv_kick_prepare(struct vqcore_drvq *dq)
 		return false;
 	/* descriptors published before we read the device's wishes */
 	vq_mb();
-	ev = __atomic_load_n((const uint32_t *)(const void *)dq->packed.device_event,
+	ev = __atomic_load_n((const vq_u32a *)(const void *)dq->packed.device_event,
 			     __ATOMIC_RELAXED);
 	off_wrap = vq_le16((uint16_t)ev);
 	flags = vq_le16((uint16_t)(ev >> 16));

@@ -71,9 +71,9 @@ static void split_reset(struct vqcore_vq *vq)
 	vq->split.shadow_avail = 0;
 }
 
-static uint16_t *split_avail_event(const struct vqcore_vq *vq)
+static vq_u16a *split_avail_event(const struct vqcore_vq *vq)
 {
-	return (uint16_t *)(void *)&vq->split.used->ring[vq->num];
+	return (vq_u16a *)(void *)&vq->split.used->ring[vq->num];
 }
 
 static uint16_t *split_used_event(const struct vqcore_vq *vq)
@@ -246,7 +246,7 @@ static inline void split_write_elem(struct vq_split_dev *s, uint16_t slot,
 {
 	uint64_t v = (uint64_t)vq_le32(id) | ((uint64_t)vq_le32(len) << 32);
 
-	__atomic_store_n((uint64_t *)(void *)&s->used->ring[slot], v,
+	__atomic_store_n((vq_u64a *)(void *)&s->used->ring[slot], v,
 			 __ATOMIC_RELAXED);
 }
 
@@ -394,7 +394,7 @@ static int split_drv_init(struct vqcore_drvq *dq)
 	dq->split.used->flags = 0;
 	dq->split.used->idx = 0;
 	dq->split.avail->ring[num] = 0; /* used_event */
-	*(uint16_t *)(void *)&dq->split.used->ring[num] = 0; /* avail_event */
+	*(vq_u16a *)(void *)&dq->split.used->ring[num] = 0; /* avail_event */
 	return 0;
 }
 
@@ -408,7 +408,7 @@ static inline void split_drv_write_desc(struct vring_desc_raw *d, uint64_t addr,
 		      ((uint64_t)vq_le16(next) << 48);
 
 	__atomic_store_n(&d->addr, vq_le64(addr), __ATOMIC_RELAXED);
-	__atomic_store_n((uint64_t *)(void *)&d->len, hi, __ATOMIC_RELAXED);
+	__atomic_store_n((vq_u64a *)(void *)&d->len, hi, __ATOMIC_RELAXED);
 }
 
 static int split_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
@@ -506,7 +506,7 @@ static bool split_drv_kick_prepare(struct vqcore_drvq *dq)
 	vq_mb();
 	if (dq->event_idx)
 		return vring_need_event(
-			vq_le16(VQ_READ_ONCE(*(uint16_t *)(void *)&dq->split.used->ring[dq->num])),
+			vq_le16(VQ_READ_ONCE(*(vq_u16a *)(void *)&dq->split.used->ring[dq->num])),
 			new_idx, old);
 	return !(vq_le16(VQ_READ_ONCE(dq->split.used->flags)) & VRING_USED_F_NO_NOTIFY);
 }
@@ -545,7 +545,7 @@ static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 		uint16_t h;
 
 		if (!dq->in_order || !dq->io_pending) {
-			uint64_t v = __atomic_load_n((uint64_t *)(void *)&dq->split.used->ring[slot],
+			uint64_t v = __atomic_load_n((vq_u64a *)(void *)&dq->split.used->ring[slot],
 						     __ATOMIC_RELAXED);
 			uint32_t id = vq_le32((uint32_t)v);
 
