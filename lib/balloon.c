@@ -189,8 +189,9 @@ void vqcore_balloon_cancel(void *opaque)
 	if (b->state == BS_INFLIGHT) {
 		b->state = BS_ABANDONED;
 		B_STAT(b, abandoned, 1);
-		vq_warn("balloon: the device did not return the report buffer; "
-			"no more reports until it does");
+		vq_warn("balloon: report abandoned (timeout or reporter destroyed) "
+			"while the device holds its buffer; no more reports until "
+			"it comes back");
 	}
 	vq_unlock(&b->lock);
 }
