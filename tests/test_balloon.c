@@ -10,7 +10,8 @@
  * read back as zero.  Bad input: a failing report callback and a sink that
  * refuses a scatterlist larger than the queue (blocks back unreported,
  * nothing discarded), a device that never answers (timeout, blocks back
- * unreported, further reports refused), and a hostile driver sending
+ * unreported, further reports refused; a late answer is ignored and
+ * reporting resumes), and a hostile driver sending
  * ranges outside the memory table, unaligned ranges, a range running past
  * the end and a device-readable range to balloon-report (logged, nothing
  * punched, buffer returned with used length 0, device still working).
@@ -521,6 +522,107 @@ START_TEST(test_device_never_answers)
 }
 END_TEST
 
+/* A device that holds reporting buffers until a buffer arrives on the
+ * inflate queue, then returns them and answers at once from then on. */
+struct slow_dev {
+	struct vhost_buf held[8];
+	unsigned nheld;
+	bool answer;
+	struct vhost_desc desc[256];
+};
+
+static void slow_kick(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore_vq *vq)
+{
+	struct slow_dev *s = vqcore_vu_opaque(dev);
+	struct vhost_buf bufs[4];
+	int n;
+
+	do {
+		vqcore_vq_disable_notify(vq);
+		while ((n = vqcore_vq_get_bufs_desc(vq, bufs, 4, s->desc, 256)) > 0) {
+			if (qidx == VQCORE_BALLOON_VQ_REPORTING && !s->answer) {
+				for (int i = 0; i < n && s->nheld < 8; i++)
+					s->held[s->nheld++] = bufs[i];
+				continue;
+			}
+			vqcore_vq_put_used(vq, bufs, NULL, (unsigned)n);
+			vqcore_vq_signal(vq);
+			if (qidx == VQCORE_BALLOON_VQ_INFLATE && !s->answer) {
+				struct vqcore_vq *rq =
+					vqcore_vu_queue(dev, VQCORE_BALLOON_VQ_REPORTING);
+
+				s->answer = true;
+				vqcore_vq_put_used(rq, s->held, NULL, s->nheld);
+				s->nheld = 0;
+				vqcore_vq_signal(rq);
+			}
+		}
+	} while (n == 0 && vqcore_vq_enable_notify(vq));
+}
+
+START_TEST(test_device_answers_after_timeout)
+{
+	static const struct vqcore_vu_ops ops = {
+		.sz = sizeof(ops),
+		.kick = slow_kick,
+	};
+	static struct slow_dev sd;
+	struct vqcore_pagepool_stats ps;
+	struct vqcore_balloon_stats bs;
+	struct vqcore_reporter_pass pass;
+	struct vqcore_sg poke;
+	struct vu_harness h;
+	struct guest g;
+	uint64_t t0;
+	int ret;
+
+	memset(&sd, 0, sizeof(sd));
+	ck_assert_int_eq(vu_harness_start(&h, VQCORE_VU_SERVER | VQCORE_VU_NO_INFLIGHT, 3,
+					  guest_features(VQCORE_FORMAT_PACKED), &ops, &sd),
+			 0);
+	guest_connect(&g, h.path, formats[_i], GUEST_MEM, 64);
+	guest_reporting(&g, ARENA, 10, 32, 200ull * 1000000, false);
+	guest_touch_and_free(&g, ARENA);
+
+	t0 = now_ms();
+	do {
+		ret = vqcore_reporter_run_pass(g.r, &pass);
+		sleep_ms(10);
+		ck_assert_msg(now_ms() - t0 < 20000, "no timeout");
+	} while (ret == VQCORE_REPORT_IN_PROGRESS);
+	ck_assert_int_eq(ret, -ETIMEDOUT);
+	ck_assert_int_eq(drive_pass(&g, &pass), -EBUSY);
+
+	/* the device wakes up and returns the abandoned buffer late */
+	poke.addr = vqcore_vuc_alloc(g.c, 64, 64, NULL);
+	poke.len = 64;
+	ck_assert_int_eq(vqcore_drvq_add(vqcore_vuc_queue(g.c, VQCORE_BALLOON_VQ_INFLATE),
+					 &poke, 1, 0, &poke, 0), 0);
+	ck_assert_int_ge(vqcore_drvq_kick(vqcore_vuc_queue(g.c, VQCORE_BALLOON_VQ_INFLATE)), 0);
+	t0 = now_ms();
+	do {
+		sleep_ms(5);
+		vqcore_balloon_get_stats(g.b, &bs);
+		ck_assert_msg(now_ms() - t0 < 20000, "late answer never seen");
+	} while (bs.late == 0);
+	ck_assert_uint_eq(bs.late, 1);
+	ck_assert_uint_eq(bs.completed, 0);
+	/* the late answer did not mark anything Reported */
+	vqcore_pagepool_get_stats(g.pool, &ps);
+	ck_assert_uint_eq(ps.reported_bytes, 0);
+
+	/* and reports go through again */
+	ck_assert_int_eq(drive_pass(&g, &pass), 0);
+	vqcore_pagepool_get_stats(g.pool, &ps);
+	ck_assert_uint_eq(ps.reported_bytes, ARENA);
+	vqcore_balloon_get_stats(g.b, &bs);
+	ck_assert_uint_ge(bs.completed, 1);
+
+	guest_free(&g);
+	vu_harness_stop(&h);
+}
+END_TEST
+
 /* ---- bad input: a hostile driver against balloon-report ---- */
 
 #ifdef BALLOON_REPORT_BIN
@@ -749,6 +851,7 @@ static Suite *balloon_suite(void)
 	tcase_add_loop_test(tc, test_report_callback_fails, 0, 2);
 	tcase_add_loop_test(tc, test_sink_refuses_scatterlist_larger_than_queue, 0, 2);
 	tcase_add_loop_test(tc, test_device_never_answers, 0, 2);
+	tcase_add_loop_test(tc, test_device_answers_after_timeout, 0, 2);
 	tcase_add_loop_test(tc, test_hostile_range_outside_table, 0, 2);
 	tcase_add_loop_test(tc, test_hostile_range_runs_past_end, 0, 2);
 	tcase_add_loop_test(tc, test_hostile_unaligned_address, 0, 2);
