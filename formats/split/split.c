@@ -420,19 +420,32 @@ static int split_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 	uint16_t head, i, last = 0;
 	uint32_t in_len = 0;
 
+	/* one element, no indirect table: the common case, straight through */
+	if (likely(total == 1 && !indirect && !dq->in_order)) {
+		struct vq_drv_state st = { .token = token, .ndesc = 1 };
+		uint16_t *slot;
+
+		if (unlikely(!dq->num_free))
+			return -VQ_ENOSPC;
+		head = dq->split.free_head;
+		split_drv_write_desc(&dq->split.desc[head], sg[0].addr, sg[0].len,
+				     in_num ? VRING_DESC_F_WRITE : 0, 0);
+		dq->split.free_head = dq->next[head];
+		dq->num_free--;
+		st.in_len = in_num ? sg[0].len : 0;
+		st.last = head;
+		dq->state[head] = st;
+		slot = &dq->split.avail->ring[dq->split.avail_idx++ & (dq->num - 1)];
+		if (*slot != vq_le16(head))
+			*slot = vq_le16(head);
+		return 0;
+	}
 	if (indirect && total > dq->max_indirect)
 		return -VQ_EINVAL;
 	need = indirect ? 1 : total;
 	if (need > dq->num_free)
 		return -VQ_ENOSPC;
 	head = dq->split.free_head;
-	/* the descriptor four places ahead in the free list: its line is
-	 * likely still shared with the device; start taking it back */
-	{
-		uint16_t ahead = dq->next[dq->next[dq->next[dq->next[head]]]];
-
-		__builtin_prefetch(&dq->split.desc[ahead], 1);
-	}
 	if (indirect) {
 		struct vring_desc_raw *t = dq->itable + (size_t)head * dq->max_indirect;
 
@@ -540,11 +553,35 @@ static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 		vq_err("driver vq: used idx %u jumped past %u", used, dq->split.last_used);
 		return -VQ_EIO;
 	}
+	if (!dq->in_order) {
+		uint16_t last = dq->split.last_used;
+
+		while (n < max && last != used) {
+			uint64_t v = __atomic_load_n((vq_u64a *)(void *)&dq->split.used->ring[last & (dq->num - 1)],
+						     __ATOMIC_RELAXED);
+			uint32_t id = vq_le32((uint32_t)v);
+
+			if (unlikely(id >= dq->num || !dq->state[id].token)) {
+				dq->split.last_used = last;
+				dq->broken = true;
+				vq_err("driver vq: device returned id %u not in flight", id);
+				return n ? (int)n : -VQ_EIO;
+			}
+			tokens[n] = dq->state[id].token;
+			if (lens)
+				lens[n] = vq_le32((uint32_t)(v >> 32));
+			n++;
+			split_drv_free(dq, (uint16_t)id);
+			last++;
+		}
+		dq->split.last_used = last;
+		return (int)n;
+	}
 	while (n < max && dq->split.last_used != used) {
 		uint16_t slot = dq->split.last_used & (dq->num - 1);
 		uint16_t h;
 
-		if (!dq->in_order || !dq->io_pending) {
+		if (!dq->io_pending) {
 			uint64_t v = __atomic_load_n((vq_u64a *)(void *)&dq->split.used->ring[slot],
 						     __ATOMIC_RELAXED);
 			uint32_t id = vq_le32((uint32_t)v);
@@ -558,14 +595,10 @@ static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 			dq->io_len = vq_le32((uint32_t)(v >> 32));
 			dq->io_pending = true;
 		}
-		if (dq->in_order) {
-			/* An entry names the last buffer of a run; the ones
-			 * before it in add order were used in full. */
-			h = dq->order[dq->order_head & (dq->num - 1)];
-			dq->order_head++;
-		} else {
-			h = dq->io_id;
-		}
+		/* In order: an entry names the last buffer of a run; the ones
+		 * before it in add order were used in full. */
+		h = dq->order[dq->order_head & (dq->num - 1)];
+		dq->order_head++;
 		tokens[n] = dq->state[h].token;
 		if (lens)
 			lens[n] = h == dq->io_id ? dq->io_len : dq->state[h].in_len;
