@@ -203,7 +203,8 @@ struct vqcore_vu_ops {
  * @features: virtio features the device offers.  The library adds
  *     VQCORE_VU_F_PROTOCOL_FEATURES and VQCORE_VU_F_LOG_ALL, and removes
  *     VQCORE_F_ACCESS_PLATFORM (no IOTLB support yet) and, with
- *     VQCORE_VU_NO_PACKED, VQCORE_F_RING_PACKED.  Offer
+ *     VQCORE_VU_NO_PACKED or when the library was built without the
+ *     packed format, VQCORE_F_RING_PACKED.  Offer
  *     VQCORE_F_VERSION_1 yourself.
  * @ops: callbacks (copied; NULL for none).
  * @opaque: caller pointer, returned by vqcore_vu_opaque().

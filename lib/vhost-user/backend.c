@@ -1118,6 +1118,13 @@ static int dev_alloc(unsigned flags, unsigned num_queues, uint64_t features,
 	features &= ~VQCORE_BIT(VQCORE_F_ACCESS_PLATFORM);
 	if (flags & VQCORE_VU_NO_PACKED)
 		features &= ~VQCORE_BIT(VQCORE_F_RING_PACKED);
+	/* never offer a format the core was built without */
+	if (features & VQCORE_BIT(VQCORE_F_RING_PACKED)) {
+		struct vqcore_ring_layout lay;
+
+		if (vqcore_ring_layout(VQCORE_FORMAT_PACKED, 256, 0, &lay))
+			features &= ~VQCORE_BIT(VQCORE_F_RING_PACKED);
+	}
 	d->dev_features = features;
 	for (unsigned i = 0; i < num_queues; i++)
 		d->q[i].kick_fd = d->q[i].call_fd = d->q[i].err_fd = -1;
