@@ -460,8 +460,10 @@ VQCORE_API int vqcore_vuc_connect_fd(int sock,
  * vqcore_vuc_start() - set up and start every queue.
  * @c: client.
  *
- * For each queue: lays out the ring in guest memory, creates the driver
- * queue and the kick/call eventfds, and sends SET_VRING_NUM, BASE, ADDR
+ * For each queue: lays out the ring in guest memory (and, with
+ * VQCORE_F_INDIRECT_DESC, one indirect table of 32 entries per ring entry
+ * for VQCORE_ADD_INDIRECT), creates the driver queue and the kick/call
+ * eventfds, and sends SET_VRING_NUM, BASE, ADDR
  * (user addresses), KICK, CALL and SET_VRING_ENABLE.
  *
  * Return: 0, -ENOMEM (guest memory exhausted), or an error of the

@@ -17,6 +17,7 @@
 #include "vhost-user/vu_priv.h"
 
 #define VUC_DEFAULT_MEM (16ull << 20)
+#define VUC_MAX_INDIRECT 32 /* entries per indirect table */
 #define VUC_PF_SUPPORTED                                                  \
 	(VQCORE_BIT(VQCORE_VU_PF_MQ) | VQCORE_BIT(VQCORE_VU_PF_REPLY_ACK) | \
 	 VQCORE_BIT(VQCORE_VU_PF_CONFIG) |                                \
@@ -294,6 +295,14 @@ static int vuc_start_queue(struct vqcore_vuc *c, unsigned i)
 	dc.mem = c->mem;
 	dc.ring = q->ring;
 	dc.kick_fd = q->kick_fd;
+	if (c->features & VQCORE_BIT(VQCORE_F_INDIRECT_DESC)) {
+		/* room for one table per ring entry (VQCORE_ADD_INDIRECT) */
+		dc.max_indirect = VUC_MAX_INDIRECT;
+		dc.indirect_gpa = vqcore_vuc_alloc(c, (uint64_t)c->qsize *
+						   VUC_MAX_INDIRECT * 16, 4096, NULL);
+		if (!dc.indirect_gpa)
+			return -ENOMEM;
+	}
 	r = vqcore_drvq_new(&dc, &q->dq);
 	if (r)
 		return r;
