@@ -6,7 +6,7 @@
 #include "vq_priv.h"
 
 extern const struct vq_format_ops vq_split_ops;
-extern const struct vq_format_ops vq_packed_ops __attribute__((weak));
+extern const struct vq_format_ops vq_packed_ops;
 
 const struct vq_format_ops *vq_format_get(unsigned format)
 {
@@ -14,7 +14,7 @@ const struct vq_format_ops *vq_format_get(unsigned format)
 	case VQCORE_FORMAT_SPLIT:
 		return &vq_split_ops;
 	case VQCORE_FORMAT_PACKED:
-		return &vq_packed_ops; /* NULL until the packed plug-in is built */
+		return &vq_packed_ops;
 	default:
 		return NULL;
 	}

@@ -361,13 +361,72 @@ static int copy_slow(const struct vqcore_mem *m, uint64_t gpa, void *buf,
 	return 0;
 }
 
+/*
+ * Fast path of the copies: the range lies inside the hinted slot.  No
+ * search, no pointer to the hint taken (so it stays in a register), and a
+ * zero @len fails here too (len - 1 wraps; no region spans 2^64 bytes).
+ * The result is never NULL: regions have a non-NULL hva that does not wrap.
+ */
+static inline void *hinted_ptr(const struct vqcore_mem *m, uint64_t gpa,
+			       uint64_t len, unsigned h)
+{
+	const struct vq_mem_slot *s;
+
+	if (unlikely(h >= m->n))
+		return NULL;
+	s = &m->slot[h];
+	if (unlikely(gpa - s->gpa > s->last - s->gpa || len - 1 > s->last - gpa))
+		return NULL;
+	return slot_hva(s, gpa);
+}
+
+/*
+ * Copy for the fast paths: descriptors, ring entries and headers are small,
+ * and for them a library call costs as much as the copy.  8..64 bytes are
+ * copied inline with two overlapping fixed-size moves; the rest goes to the
+ * environment's memcpy.  Guest memory may change under us (the guest is
+ * untrusted): the bytes read are whatever was there, as with memcpy.
+ */
+static inline void copy_bytes(void *dst, const void *src, size_t n)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+
+	if (n - 8 <= 64 - 8) {
+		if (n >= 32) {
+			uint8_t a[32], b[32];
+
+			vq_memcpy(a, s, 32);
+			vq_memcpy(b, s + n - 32, 32);
+			vq_memcpy(d, a, 32);
+			vq_memcpy(d + n - 32, b, 32);
+		} else if (n >= 16) {
+			uint8_t a[16], b[16];
+
+			vq_memcpy(a, s, 16);
+			vq_memcpy(b, s + n - 16, 16);
+			vq_memcpy(d, a, 16);
+			vq_memcpy(d + n - 16, b, 16);
+		} else {
+			uint64_t a, b;
+
+			vq_memcpy(&a, s, 8);
+			vq_memcpy(&b, s + n - 8, 8);
+			vq_memcpy(d, &a, 8);
+			vq_memcpy(d + n - 8, &b, 8);
+		}
+		return;
+	}
+	vq_memcpy(dst, src, n);
+}
+
 int vq_mem_read(const struct vqcore_mem *m, uint64_t gpa, void *buf,
 		uint64_t len, unsigned *hint)
 {
-	int i = vq_mem_lookup(m, gpa, hint);
+	void *p = hinted_ptr(m, gpa, len, *hint);
 
-	if (likely(i >= 0 && len) && likely(len - 1 <= m->slot[i].last - gpa)) {
-		vq_memcpy(buf, slot_hva(&m->slot[i], gpa), (size_t)len);
+	if (likely(p)) {
+		copy_bytes(buf, p, (size_t)len);
 		return 0;
 	}
 	return copy_slow(m, gpa, buf, len, hint, false);
@@ -376,35 +435,59 @@ int vq_mem_read(const struct vqcore_mem *m, uint64_t gpa, void *buf,
 int vq_mem_write(const struct vqcore_mem *m, uint64_t gpa, const void *buf,
 		 uint64_t len, unsigned *hint)
 {
-	int i = vq_mem_lookup(m, gpa, hint), err = 0;
+	void *p = hinted_ptr(m, gpa, len, *hint);
+	int err;
 
-	if (likely(i >= 0 && len) && likely(len - 1 <= m->slot[i].last - gpa))
-		vq_memcpy(slot_hva(&m->slot[i], gpa), buf, (size_t)len);
-	else
+	if (likely(p)) {
+		copy_bytes(p, buf, (size_t)len);
+	} else {
 		err = copy_slow(m, gpa, (void *)buf, len, hint, true);
-	if (likely(!err))
-		vq_mem_log(m, gpa, len);
-	return err;
+		if (err)
+			return err;
+	}
+	vq_mem_log(m, gpa, len);
+	return 0;
+}
+
+/* Public copies: the shared hint is read once and stored only on a miss. */
+static __attribute__((noinline)) int copy_slow_public(const struct vqcore_mem *m,
+						      uint64_t gpa, void *buf,
+						      uint64_t len, bool to_guest)
+{
+	unsigned h = hint_load(m), old = h;
+	int r = copy_slow(m, gpa, buf, len, &h, to_guest);
+
+	hint_store(m, old, h);
+	return r;
 }
 
 int vqcore_mem_read(const struct vqcore_mem *mem, uint64_t gpa, void *buf,
 		    uint64_t len)
 {
-	unsigned h = hint_load(mem), old = h;
-	int r = vq_mem_read(mem, gpa, buf, len, &h);
+	void *p = hinted_ptr(mem, gpa, len, hint_load(mem));
 
-	hint_store(mem, old, h);
-	return r;
+	if (likely(p)) {
+		copy_bytes(buf, p, (size_t)len);
+		return 0;
+	}
+	return copy_slow_public(mem, gpa, buf, len, false);
 }
 
 int vqcore_mem_write(const struct vqcore_mem *mem, uint64_t gpa,
 		     const void *buf, uint64_t len)
 {
-	unsigned h = hint_load(mem), old = h;
-	int r = vq_mem_write(mem, gpa, buf, len, &h);
+	void *p = hinted_ptr(mem, gpa, len, hint_load(mem));
+	int err;
 
-	hint_store(mem, old, h);
-	return r;
+	if (likely(p)) {
+		copy_bytes(p, buf, (size_t)len);
+	} else {
+		err = copy_slow_public(mem, gpa, (void *)buf, len, true);
+		if (err)
+			return err;
+	}
+	vq_mem_log(mem, gpa, len);
+	return 0;
 }
 
 /* ---- dirty log ---- */

@@ -186,9 +186,12 @@ int vq_cache_commit(struct vqcore_vq *vq, uint32_t first, uint16_t id,
 	if (unlikely(id >= vq->num))
 		return vq_break(vq, -VQCORE_E_BAD_ID, "buffer id %u >= size %u",
 				id, vq->num);
-	if (unlikely(vq->id_state[id] != VQ_ID_FREE))
+	if (unlikely(vq->id_state[id] != VQ_ID_FREE)) {
+		if (pos == VQ_POS_NONE) /* resubmission of a live buffer: caller error */
+			return -VQCORE_E_ID_IN_USE;
 		return vq_break(vq, -VQCORE_E_ID_IN_USE,
 				"buffer id %u made available while in flight", id);
+	}
 	for (uint32_t i = first; i < vq->desc_used; i++) {
 		struct vhost_desc *d = &vq->desc_cache[i];
 
@@ -241,10 +244,59 @@ static inline void vq_hand_out(struct vqcore_vq *vq,
 	vq->id_state[cb->id] = VQ_ID_OUT;
 	vq->nout++;
 	vq->buf_head++;
-	vq->avail_pos = vq->ops->pos_next(vq, cb->pos, cb->ndesc);
+	if (likely(cb->pos != VQ_POS_NONE))
+		vq->avail_pos = vq->ops->pos_next(vq, cb->pos, cb->ndesc);
 	b->id = cb->id;
 	b->ndesc = cb->ndesc;
 	b->reserved = cb->pos;
+}
+
+/*
+ * Translate cached buffer @cb into iovecs at iov[*k..max_iov) and fill @b.
+ * 0 on success; -VQCORE_E_IOV_FULL if it does not fit (nothing consumed);
+ * another error breaks the queue.
+ */
+static int vq_translate_buf(struct vqcore_vq *vq, const struct vq_cached_buf *cb,
+			    struct vhost_buf *b, struct iovec *iov, unsigned *k,
+			    unsigned max_iov)
+{
+	const struct vhost_desc *d = &vq->desc_cache[cb->first];
+	const struct vhost_desc *end = d + cb->count;
+	uint32_t out_num = 0, in_num = 0, out_len = 0, in_len = 0;
+	unsigned start = *k, pos = *k;
+
+	for (; d < end; d++) {
+		int r;
+
+		if (unlikely(!d->len))
+			continue;
+		r = vq_mem_to_iov(vq->mem, d->addr, d->len, &iov[pos],
+				  max_iov - pos, &vq->mem_hint);
+		if (unlikely(r < 0)) {
+			if (r == -VQCORE_E_IOV_FULL)
+				return r;
+			return vq_break(vq, r, "buffer %u: descriptor 0x%llx+%u",
+					cb->id, (unsigned long long)d->addr, d->len);
+		}
+		pos += (unsigned)r;
+		if (d->flags & VHOST_DESC_F_WRITE) {
+			in_num += (unsigned)r;
+			in_len += d->len;
+		} else {
+			out_num += (unsigned)r;
+			out_len += d->len;
+		}
+	}
+	if (unlikely(out_num > UINT16_MAX || in_num > UINT16_MAX))
+		return -VQCORE_E_IOV_FULL;
+	b->out_len = out_len;
+	b->in_len = in_len;
+	b->out_num = (uint16_t)out_num;
+	b->in_num = (uint16_t)in_num;
+	b->first = start;
+	*k = pos;
+	vq_hand_out(vq, cb, b);
+	return 0;
 }
 
 int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
@@ -255,10 +307,6 @@ int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
 	while (n < max_bufs) {
-		const struct vq_cached_buf *cb;
-		const struct vhost_desc *d, *end;
-		uint32_t out_num = 0, in_num = 0, out_len = 0, in_len = 0;
-		unsigned start = k;
 		int r = vq_fill(vq);
 
 		if (r <= 0) {
@@ -266,41 +314,42 @@ int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
 				return r;
 			break;
 		}
-		cb = &vq->buf_cache[vq->buf_head];
-		d = &vq->desc_cache[cb->first];
-		end = d + cb->count;
-		for (; d < end; d++) {
-			if (unlikely(!d->len))
-				continue;
-			r = vq_mem_to_iov(vq->mem, d->addr, d->len, &iov[k],
-					  max_iov - k, &vq->mem_hint);
-			if (unlikely(r < 0)) {
-				if (r == -VQCORE_E_IOV_FULL)
-					return n ? (int)n : r;
-				vq_break(vq, r, "buffer %u: descriptor 0x%llx+%u",
-					 cb->id, (unsigned long long)d->addr, d->len);
-				return n ? (int)n : r;
-			}
-			k += (unsigned)r;
-			if (d->flags & VHOST_DESC_F_WRITE) {
-				in_num += (unsigned)r;
-				in_len += d->len;
-			} else {
-				out_num += (unsigned)r;
-				out_len += d->len;
-			}
-		}
-		if (unlikely(out_num > UINT16_MAX || in_num > UINT16_MAX))
-			return n ? (int)n : -VQCORE_E_IOV_FULL;
-		bufs[n].out_len = out_len;
-		bufs[n].in_len = in_len;
-		bufs[n].out_num = (uint16_t)out_num;
-		bufs[n].in_num = (uint16_t)in_num;
-		bufs[n].first = start;
-		vq_hand_out(vq, cb, &bufs[n]);
+		r = vq_translate_buf(vq, &vq->buf_cache[vq->buf_head], &bufs[n],
+				     iov, &k, max_iov);
+		if (unlikely(r < 0))
+			return n ? (int)n : r;
 		n++;
 	}
 	return (int)n;
+}
+
+int vqcore_vq_get_buf_at(struct vqcore_vq *vq, uint16_t head,
+			 struct vhost_buf *buf, struct iovec *iov,
+			 unsigned max_iov)
+{
+	unsigned k = 0;
+	int r;
+
+	if (unlikely(vq->error))
+		return -VQCORE_E_BROKEN;
+	if (head >= vq->num)
+		return -VQ_EINVAL;
+	vq_drop_cache(vq);
+	r = vq_check_rings(vq);
+	if (r < 0)
+		return r;
+	r = vq->ops->fetch_at(vq, head);
+	if (r < 0) {
+		vq_drop_cache(vq);
+		return r;
+	}
+	r = vq_translate_buf(vq, &vq->buf_cache[0], buf, iov, &k, max_iov);
+	if (r < 0) {
+		vq_drop_cache(vq);
+		return r;
+	}
+	vq_drop_cache(vq);
+	return 1;
 }
 
 int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq, struct vhost_buf *bufs,
@@ -505,6 +554,18 @@ int vqcore_vq_set_base(struct vqcore_vq *vq, uint32_t base)
 		return r;
 	vq->avail_pos = vq->fetch_pos = vq->inorder_pos = base;
 	return 0;
+}
+
+int vqcore_vq_set_used_base(struct vqcore_vq *vq, uint32_t pos)
+{
+	if (vq->nout)
+		return -VQ_EBUSY;
+	return vq->ops->set_used_base(vq, pos);
+}
+
+uint32_t vqcore_vq_get_used_base(const struct vqcore_vq *vq)
+{
+	return vq->ops->get_used_base(vq);
 }
 
 int vqcore_vq_error(const struct vqcore_vq *vq)

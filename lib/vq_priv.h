@@ -77,6 +77,9 @@ struct vq_cached_buf {
 	uint32_t count;
 };
 
+/* Position of a buffer fetched out of ring order (vqcore_vq_get_buf_at). */
+#define VQ_POS_NONE UINT32_MAX
+
 /* in-flight states, one byte per buffer id */
 enum { VQ_ID_FREE = 0, VQ_ID_CACHED = 1, VQ_ID_OUT = 2, VQ_ID_MARK = 0x80 };
 
@@ -246,6 +249,9 @@ struct vq_format_ops {
 	void (*reset)(struct vqcore_vq *vq);    /* positions to the start */
 	/* Append up to vq->batch buffers to the cache; returns count or error. */
 	int (*fetch)(struct vqcore_vq *vq);
+	/* Cache the one buffer whose chain starts at @head (resubmission);
+	 * it is committed with position VQ_POS_NONE. */
+	int (*fetch_at)(struct vqcore_vq *vq, uint16_t head);
 	/* Write used entries for validated bufs; publish. */
 	void (*put_used)(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 			 const uint32_t *lens, unsigned n, bool in_order_run);
@@ -255,6 +261,8 @@ struct vq_format_ops {
 	void (*set_notify)(struct vqcore_vq *vq, bool enable);
 	bool (*should_signal)(struct vqcore_vq *vq);
 	int (*set_base)(struct vqcore_vq *vq, uint32_t base);
+	int (*set_used_base)(struct vqcore_vq *vq, uint32_t pos);
+	uint32_t (*get_used_base)(const struct vqcore_vq *vq);
 
 	/* driver side */
 	int (*drv_init)(struct vqcore_drvq *dq);

@@ -19,6 +19,17 @@
 
 #define PG 4096ull
 
+/*
+ * ck_assert records its location on every pass (a write to the parent);
+ * loops with many iterations use this one, which only costs on failure.
+ */
+#define CHECK(expr)                                                         \
+	do {                                                                \
+		if (!(expr))                                                \
+			ck_abort_msg("%s:%d: check failed: %s", __FILE__,   \
+				     __LINE__, #expr);                       \
+	} while (0)
+
 /* A fake host address: lookups never dereference it. */
 #define FAKE_HVA(x) ((void *)(uintptr_t)(x))
 
@@ -458,19 +469,18 @@ static void lookup_vs_linear(unsigned nreg)
 		want = linear_find(ref, nreg, a);
 		got = vq_mem_lookup(mem, a, &hint);
 		if (want < 0) {
-			ck_assert_int_eq(got, -1);
-			ck_assert_int_eq(vqcore_mem_find(mem, a, NULL), -VQCORE_E_UNMAPPED);
+			CHECK(got == -1);
+			CHECK(vqcore_mem_find(mem, a, NULL) == -VQCORE_E_UNMAPPED);
 		} else {
 			struct vqcore_mem_region r;
 			void *p;
 
-			ck_assert_int_ge(got, 0);
-			ck_assert_uint_eq(mem->slot[got].gpa, ref[want].gpa);
-			ck_assert_int_eq(vqcore_mem_find(mem, a, &r), 0);
-			ck_assert_uint_eq(r.gpa, ref[want].gpa);
-			ck_assert_uint_eq(r.size, ref[want].size);
-			ck_assert_int_eq(vqcore_mem_translate(mem, a, 1, &p), 0);
-			ck_assert_ptr_eq(p, (char *)ref[want].hva + (a - ref[want].gpa));
+			CHECK(got >= 0);
+			CHECK(mem->slot[got].gpa == ref[want].gpa);
+			CHECK(vqcore_mem_find(mem, a, &r) == 0);
+			CHECK(r.gpa == ref[want].gpa && r.size == ref[want].size);
+			CHECK(vqcore_mem_translate(mem, a, 1, &p) == 0);
+			CHECK(p == (char *)ref[want].hva + (a - ref[want].gpa));
 		}
 	}
 	/* the far ends of the address space */
@@ -558,6 +568,40 @@ START_TEST(rw_across_regions)
 }
 END_TEST
 
+/* Every small size (the inline copy path) at odd offsets, plus neighbours. */
+START_TEST(rw_small_sizes)
+{
+	uint8_t in[160], out[160];
+
+	for (unsigned len = 1; len <= 130; len++) {
+		for (uint64_t a = 0x104100 + len; a < 0x104100 + len + 9; a += 4) {
+			uint8_t *h = host(a - 0x104000);
+
+			for (unsigned i = 0; i < len; i++)
+				in[i] = (uint8_t)(len * 31 + i);
+			memset(h - 16, 0xee, len + 32);
+			CHECK(vqcore_mem_write(mem, a, in, len) == 0);
+			CHECK(memcmp(h, in, len) == 0);
+			for (unsigned i = 1; i <= 16; i++)
+				CHECK(h[-(int)i] == 0xee && h[len + i - 1] == 0xee);
+			memset(out, 0x77, sizeof(out));
+			CHECK(vqcore_mem_read(mem, a, out, len) == 0);
+			CHECK(memcmp(out, in, len) == 0);
+			CHECK(out[len] == 0x77);
+			/* the hinted internal entries agree */
+			{
+				unsigned hint = 0;
+
+				memset(out, 0, sizeof(out));
+				CHECK(vq_mem_read(mem, a, out, len, &hint) == 0);
+				CHECK(memcmp(out, in, len) == 0);
+				CHECK(vq_mem_write(mem, a, out, len, &hint) == 0);
+			}
+		}
+	}
+}
+END_TEST
+
 START_TEST(rw_validates_first)
 {
 	static uint8_t in[0x3000], out[0x3000];
@@ -567,12 +611,12 @@ START_TEST(rw_validates_first)
 	/* starts mapped, runs off the end of 0x108000+8K into the hole */
 	ck_assert_int_eq(vqcore_mem_write(mem, 0x109000, in, 0x2000), -VQCORE_E_PAST_END);
 	for (unsigned i = 0; i < 0x10000; i++)
-		ck_assert_uint_eq(host(0)[i], 0);
+		CHECK(host(0)[i] == 0);
 	memset(out, 0x5a, sizeof(out));
 	memset(host(0x4000), 0x11, 0x2000);
 	ck_assert_int_eq(vqcore_mem_read(mem, 0x109000, out, 0x2000), -VQCORE_E_PAST_END);
 	for (unsigned i = 0; i < sizeof(out); i++)
-		ck_assert_uint_eq(out[i], 0x5a);
+		CHECK(out[i] == 0x5a);
 	ck_assert_int_eq(vqcore_mem_read(mem, 0x109000, out, 0), -VQCORE_E_ZERO_LEN);
 	ck_assert_int_eq(vqcore_mem_write(mem, 0x109000, in, 0), -VQCORE_E_ZERO_LEN);
 	ck_assert_int_eq(vqcore_mem_read(mem, 0x10a000, out, 1), -VQCORE_E_UNMAPPED);
@@ -682,15 +726,15 @@ START_TEST(log_bits_random)
 
 		memset(area, 0, sizeof(area));
 		memset(ref, 0, sizeof(ref));
-		ck_assert_int_eq(vqcore_mem_set_log(mem, bm, size), 0);
+		CHECK(vqcore_mem_set_log(mem, bm, size) == 0);
 		vqcore_mem_log_write(mem, gpa, len);
 		for (uint64_t p = gpa / PG; p <= (gpa + len - 1) / PG && p < pages; p++)
 			ref[p / 8] |= (uint8_t)(1u << (p % 8));
-		ck_assert_mem_eq(bm, ref, size);
+		CHECK(memcmp(bm, ref, size) == 0);
 		for (unsigned i = 0; i < off; i++)
-			ck_assert_uint_eq(area[i], 0);
+			CHECK(area[i] == 0);
 		for (unsigned i = off + size; i < sizeof(area); i++)
-			ck_assert_uint_eq(area[i], 0);
+			CHECK(area[i] == 0);
 	}
 }
 END_TEST
@@ -766,6 +810,7 @@ static Suite *mem_suite(void)
 	tc = tcase_create("copy");
 	tcase_add_checked_fixture(tc, setup_memfd, teardown_memfd);
 	tcase_add_test(tc, rw_across_regions);
+	tcase_add_test(tc, rw_small_sizes);
 	tcase_add_test(tc, rw_validates_first);
 	tcase_add_test(tc, rw_write_logs);
 	suite_add_tcase(s, tc);

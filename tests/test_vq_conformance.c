@@ -602,6 +602,59 @@ START_TEST(ring_follows_memory_change)
 }
 END_TEST
 
+/* Resubmission by chain start (vhost-user inflight): a buffer whose chain
+ * starts at a known place can be fetched outside ring order. */
+START_TEST(get_buf_at_resubmits)
+{
+	struct vqt t;
+	struct vqcore_sg sg[2] = { { VQT_DATA, 16 }, { VQT_DATA + 64, 8 } };
+	struct vhost_buf b[4], r;
+	struct iovec iov[8];
+	void *tok[4];
+	uint32_t len = 8;
+
+	vqt_setup(&t, FMT, 64, VQT_F_BASE, 0);
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, sg, 1, 1, (void *)1, 0), 0);
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, sg, 1, 1, (void *)2, 0), 0);
+	vqcore_drvq_kick_prepare(t.dq);
+	/* a previous device instance fetched both and died: the new one
+	 * starts past them (base 2 buffers on) and resubmits by chain start */
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 4, iov, 8), 2);
+	{
+		uint32_t base = vqcore_vq_get_base(t.vq);
+		uint32_t used = vqcore_vq_get_used_base(t.vq);
+		/* chain starts: split = head index, packed = ring slot */
+		uint16_t at0 = FMT == VQCORE_FORMAT_SPLIT ? b[0].id : 0;
+		uint16_t at1 = FMT == VQCORE_FORMAT_SPLIT ? b[1].id : 2;
+
+		vqt_new_device(&t, 0);
+		ck_assert_int_eq(vqcore_vq_set_base(t.vq, base), 0);
+		/* the used position comes from the inflight record */
+		ck_assert_int_eq(vqcore_vq_set_used_base(t.vq, used), 0);
+		ck_assert_uint_eq(vqcore_vq_get_used_base(t.vq), used);
+		/* fetch every buffer to resubmit before returning any: packed
+		 * used writes reuse the ring slots of in-flight buffers */
+		ck_assert_int_eq(vqcore_vq_get_buf_at(t.vq, at1, &r, iov, 8), 1);
+		ck_assert_uint_eq(r.id, b[1].id);
+		ck_assert_uint_eq(r.out_len, 16);
+		ck_assert_uint_eq(r.in_len, 8);
+		ck_assert_int_eq(vqcore_vq_get_buf_at(t.vq, at1, &b[2], iov, 8), -VQCORE_E_ID_IN_USE);
+		ck_assert_int_eq(vqcore_vq_error(t.vq), 0);
+		ck_assert_int_eq(vqcore_vq_get_buf_at(t.vq, at0, &b[2], iov, 8), 1);
+		ck_assert_uint_eq(b[2].id, b[0].id);
+		ck_assert_int_eq(vqcore_vq_put_used(t.vq, &r, &len, 1), 0);
+		ck_assert_int_eq(vqcore_vq_put_used(t.vq, &b[2], &len, 1), 0);
+		ck_assert_int_eq(vqcore_vq_get_buf_at(t.vq, 64, &r, iov, 8), -EINVAL);
+	}
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 4), 2);
+	ck_assert_ptr_eq(tok[0], (void *)2);
+	ck_assert_ptr_eq(tok[1], (void *)1);
+	/* normal traffic continues after the resubmitted ones */
+	stream(&t, 300, 20);
+	vqt_teardown(&t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vq_conformance");
@@ -627,6 +680,7 @@ int main(void)
 	tcase_add_loop_test(tc, put_used_misuse, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, in_order_completion, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, ring_follows_memory_change, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, get_buf_at_resubmits, 0, (int)vqt_nformats);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -187,6 +187,16 @@ static int split_fetch(struct vqcore_vq *vq)
 	return nbufs;
 }
 
+static int split_fetch_at(struct vqcore_vq *vq, uint16_t head)
+{
+	uint32_t first = vq->desc_used;
+	int r = split_walk(vq, head);
+
+	if (unlikely(r < 0))
+		return r;
+	return vq_cache_commit(vq, first, head, (uint16_t)r, VQ_POS_NONE);
+}
+
 static uint32_t split_pos_next(const struct vqcore_vq *vq, uint32_t pos,
 			       uint16_t ndesc)
 {
@@ -297,9 +307,24 @@ static int split_set_base(struct vqcore_vq *vq, uint32_t base)
 {
 	if (base > UINT16_MAX)
 		return -VQ_EINVAL;
-	vq->split.used_idx = (uint16_t)base;
+	/* The used index is the device's own last write to the ring. */
+	vq->split.used_idx = vq_le16(vq_load_acquire(&vq->split.used->idx));
 	vq->split.signalled_valid = false;
 	return 0;
+}
+
+static int split_set_used_base(struct vqcore_vq *vq, uint32_t pos)
+{
+	if (pos > UINT16_MAX)
+		return -VQ_EINVAL;
+	vq->split.used_idx = (uint16_t)pos;
+	vq->split.signalled_valid = false;
+	return 0;
+}
+
+static uint32_t split_get_used_base(const struct vqcore_vq *vq)
+{
+	return vq->split.used_idx;
 }
 
 /* =================== driver side =================== */
@@ -520,12 +545,15 @@ const struct vq_format_ops vq_split_ops VQ_HIDDEN = {
 	.attach = split_attach,
 	.reset = split_reset,
 	.fetch = split_fetch,
+	.fetch_at = split_fetch_at,
 	.put_used = split_put_used,
 	.pos_next = split_pos_next,
 	.avail_pending = split_avail_pending,
 	.set_notify = split_set_notify,
 	.should_signal = split_should_signal,
 	.set_base = split_set_base,
+	.set_used_base = split_set_used_base,
+	.get_used_base = split_get_used_base,
 	.drv_init = split_drv_init,
 	.drv_add = split_drv_add,
 	.drv_kick_prepare = split_drv_kick_prepare,

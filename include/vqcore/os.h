@@ -95,7 +95,8 @@ VQCORE_API int vqcore_sock_send(int sock, const void *buf, size_t len,
  * @sock: unix stream socket.  @buf/@len: destination (len > 0).
  * @fds: receives passed fds (close-on-exec).  @max_fds: its size.
  * @nfds: receives how many arrived.  Fds beyond @max_fds are closed and
- *        the call fails with -EMSGSIZE (nothing leaks).
+ *        the call fails with -EMSGSIZE (nothing leaks) once all @len bytes
+ *        are read, so the stream stays in step with the peer.
  * Return: 0, -ECONNRESET on EOF, or -errno.  On error no fd is left open.
  */
 VQCORE_API int vqcore_sock_recv(int sock, void *buf, size_t len, int *fds,

@@ -192,7 +192,9 @@ VQCORE_API int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq,
  * stopped (vhost-user inflight tracking).  The buffer is then in flight like
  * any other and goes back with vqcore_vq_put_used(); it never joins an
  * in-order run.  Buffers cached by earlier fetches are dropped (they are
- * read again later), so call it before normal fetching resumes.
+ * read again later), so call it before normal fetching resumes.  Packed:
+ * used entries are written into the ring slots of earlier buffers, so
+ * fetch every buffer to resubmit before returning any of them.
  *
  * Return: 1, -EINVAL for @head >= size, -VQCORE_E_ID_IN_USE (queue not
  * broken) if that buffer is already in flight, -VQCORE_E_IOV_FULL, or the
@@ -298,12 +300,35 @@ VQCORE_API uint32_t vqcore_vq_get_base(const struct vqcore_vq *vq);
  * @vq: queue; must have no buffer in flight.
  * @base: as returned by vqcore_vq_get_base() (packed: bit 15 = wrap).
  *
- * The used position is set to the same value, as vhost-user requires.
+ * The used position follows the format's rule: split reads the ring's
+ * used index (the device's own last write, which survives a backend
+ * restart); packed sets it equal to @base, as vhost-user does for a ring
+ * with nothing in flight.  vqcore_vq_set_used_base() overrides it.
  *
  * Return: 0, -EINVAL if @base is out of range for the format, -EBUSY if
  * buffers are in flight.
  */
 VQCORE_API int vqcore_vq_set_base(struct vqcore_vq *vq, uint32_t base);
+
+/**
+ * vqcore_vq_set_used_base() - set the position of the next used entry.
+ * @vq: queue; no buffer in flight.
+ * @pos: split: used index; packed: used slot with the used wrap counter in
+ *       bit 15.
+ *
+ * For a restarted backend that learnt the used position from somewhere
+ * else (vhost-user inflight tracking for packed rings).
+ *
+ * Return: 0, -EINVAL if out of range, -EBUSY if buffers are in flight.
+ */
+VQCORE_API int vqcore_vq_set_used_base(struct vqcore_vq *vq, uint32_t pos);
+
+/**
+ * vqcore_vq_get_used_base() - the position of the next used entry (same
+ * encoding as vqcore_vq_set_used_base()).
+ * @vq: queue.
+ */
+VQCORE_API uint32_t vqcore_vq_get_used_base(const struct vqcore_vq *vq);
 
 /**
  * vqcore_vq_error() - why the queue is broken.

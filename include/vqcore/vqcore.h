@@ -10,5 +10,7 @@
 #include "vqcore/drvq.h"
 #include "vqcore/os.h"
 #include "vqcore/vhost_user.h"
+#include "vqcore/pagepool.h"
+#include "vqcore/reporter.h"
 
 #endif /* VQCORE_VQCORE_H */

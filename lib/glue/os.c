@@ -133,7 +133,7 @@ int vqcore_sock_send(int sock, const void *buf, size_t len, const int *fds,
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	size_t done = 0;
 
-	if (!len || nfds > VQCORE_MAX_FDS)
+	if (!buf || !len || nfds > VQCORE_MAX_FDS || (nfds && !fds))
 		return -EINVAL;
 	if (nfds) {
 		struct cmsghdr *c;
@@ -182,11 +182,11 @@ int vqcore_sock_recv(int sock, void *buf, size_t len, int *fds,
 	} ctl;
 	size_t done = 0;
 	unsigned got = 0;
-	int err = 0;
+	int err = 0, fd_err = 0;
 
 	if (nfds)
 		*nfds = 0;
-	if (!len)
+	if (!buf || !len)
 		return -EINVAL;
 	while (done < len) {
 		struct iovec iov = { .iov_base = (char *)buf + done,
@@ -215,24 +215,29 @@ int vqcore_sock_recv(int sock, void *buf, size_t len, int *fds,
 				int fd;
 
 				memcpy(&fd, &p[i], sizeof(fd));
-				if (fds && got < max_fds)
+				if (fds && got < max_fds) {
 					fds[got++] = fd;
-				else {
+				} else {
 					close(fd);
-					err = -EMSGSIZE;
+					fd_err = -EMSGSIZE;
 				}
 			}
 		}
+		/* the kernel dropped (and closed) fds that did not fit */
 		if (msg.msg_flags & MSG_CTRUNC)
-			err = -EMSGSIZE;
+			fd_err = -EMSGSIZE;
 		if (r == 0) {
-			err = err ? err : -ECONNRESET;
+			err = -ECONNRESET;
 			break;
 		}
+		/*
+		 * Too many fds: keep reading the rest of the message so the
+		 * stream stays in step with the peer, then fail.
+		 */
 		done += (size_t)r;
-		if (err)
-			break;
 	}
+	if (!err)
+		err = fd_err;
 	if (err) {
 		close_fds(fds, got);
 		return err;

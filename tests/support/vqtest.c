@@ -5,11 +5,7 @@
 
 #include "vqtest.h"
 
-const unsigned vqt_formats[] = { VQCORE_FORMAT_SPLIT,
-#ifdef VQT_WITH_PACKED
-				 VQCORE_FORMAT_PACKED
-#endif
-};
+const unsigned vqt_formats[] = { VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_PACKED };
 const unsigned vqt_nformats = sizeof(vqt_formats) / sizeof(vqt_formats[0]);
 
 const char *vqt_format_name(unsigned format)

@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringbench: a driver thread and a device thread, one on each core, move
+ * 1-descriptor buffers through a virtqueue and back, against a baseline of
+ * two minimal single-producer/single-consumer rings (16-byte requests one
+ * way, 8-byte completions back) with the same batching and threads.
+ *
+ * The device translates every buffer through the memory table
+ * (vqcore_vq_get_bufs) as a real device would.  Cross-core latency on this
+ * machine changes state during a run, so baseline and ring runs alternate
+ * and the median ratio is reported.
+ *
+ * Usage: ringbench [buffers-per-run] [rounds] [format|all] [batch|0=all]
+ * Output: BENCH ring format=split|packed batch=N inorder=0|1 mbufs_s=X
+ *         baseline_mbufs_s=Y ratio=R
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <vqcore/vqcore.h>
+
+#define NUM 256
+#define LINE 64
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+static inline void cpu_relax(void)
+{
+	__builtin_ia32_pause();
+}
+
+/* ---------------- baseline: two SPSC rings ---------------- */
+
+struct spsc {
+	_Alignas(LINE) _Atomic uint32_t head;  /* consumer */
+	_Alignas(LINE) _Atomic uint32_t tail;  /* producer */
+	_Alignas(LINE) uint32_t head_cache;    /* producer's view of head */
+	_Alignas(LINE) uint32_t tail_cache;    /* consumer's view of tail */
+	_Alignas(LINE) unsigned char slots[];
+};
+
+struct base_ctx {
+	struct spsc *req;  /* 16-byte entries */
+	struct spsc *cpl;  /* 8-byte entries */
+	uint64_t total;
+	unsigned batch;
+	atomic_int go;
+};
+
+static struct spsc *spsc_new(size_t entry)
+{
+	struct spsc *r = aligned_alloc(LINE, sizeof(*r) + NUM * entry);
+
+	memset(r, 0, sizeof(*r) + NUM * entry);
+	return r;
+}
+
+static void *base_device(void *arg)
+{
+	struct base_ctx *c = arg;
+	uint64_t done = 0;
+	uint32_t rh = 0, ct = 0;
+
+	pin(1);
+	while (!atomic_load(&c->go))
+		;
+	while (done < c->total) {
+		uint32_t avail = atomic_load_explicit(&c->req->tail, memory_order_acquire) - rh;
+		unsigned n = avail < c->batch ? avail : c->batch;
+
+		if (!n) {
+			cpu_relax();
+			continue;
+		}
+		/* completion ring space is implied: in-flight <= NUM */
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t rq[2], cp;
+
+			memcpy(rq, &c->req->slots[((rh + i) % NUM) * 16], 16);
+			cp = rq[0] ^ rq[1];
+			memcpy(&c->cpl->slots[((ct + i) % NUM) * 8], &cp, 8);
+		}
+		rh += n;
+		ct += n;
+		atomic_store_explicit(&c->req->head, rh, memory_order_release);
+		atomic_store_explicit(&c->cpl->tail, ct, memory_order_release);
+		done += n;
+	}
+	return NULL;
+}
+
+static double run_baseline(uint64_t total, unsigned batch)
+{
+	struct base_ctx c = { .req = spsc_new(16), .cpl = spsc_new(8), .total = total,
+			      .batch = batch };
+	uint64_t sent = 0, done = 0, t0, t1, sink = 0;
+	uint32_t rt = 0, ch = 0;
+	pthread_t dev;
+
+	pthread_create(&dev, NULL, base_device, &c);
+	pin(0);
+	atomic_store(&c.go, 1);
+	t0 = now_ns();
+	while (done < total) {
+		unsigned k = 0;
+		uint32_t avail;
+
+		while (sent < total && k < batch && sent - done < NUM) {
+			uint64_t rq[2] = { sent, ~sent };
+
+			memcpy(&c.req->slots[(rt % NUM) * 16], rq, 16);
+			rt++;
+			sent++;
+			k++;
+		}
+		if (k)
+			atomic_store_explicit(&c.req->tail, rt, memory_order_release);
+		avail = atomic_load_explicit(&c.cpl->tail, memory_order_acquire) - ch;
+		if (avail > batch)
+			avail = batch;
+		for (unsigned i = 0; i < avail; i++) {
+			uint64_t cp;
+
+			memcpy(&cp, &c.cpl->slots[((ch + i) % NUM) * 8], 8);
+			sink += cp;
+		}
+		ch += avail;
+		if (avail)
+			atomic_store_explicit(&c.cpl->head, ch, memory_order_release);
+		done += avail;
+		if (!k && !avail)
+			cpu_relax();
+	}
+	t1 = now_ns();
+	pthread_join(dev, NULL);
+	free(c.req);
+	free(c.cpl);
+	if (sink == 1)
+		putchar(' ');
+	return (double)total * 1e3 / (double)(t1 - t0); /* Mbufs/s */
+}
+
+/* ---------------- virtqueue ---------------- */
+
+struct ring_ctx {
+	struct vqcore_mem *mem;
+	struct vqcore_vq *vq;
+	struct vqcore_drvq *dq;
+	uint64_t total;
+	unsigned batch;
+	atomic_int go;
+};
+
+static void *ring_device(void *arg)
+{
+	struct ring_ctx *c = arg;
+	struct vhost_buf bufs[64];
+	struct iovec iov[128];
+	uint32_t lens[64];
+	uint64_t done = 0;
+
+	pin(1);
+	for (unsigned i = 0; i < 64; i++)
+		lens[i] = 8;
+	while (!atomic_load(&c->go))
+		;
+	while (done < c->total) {
+		int n = vqcore_vq_get_bufs(c->vq, bufs, c->batch, iov, 128);
+
+		if (n <= 0) {
+			if (n < 0) {
+				fprintf(stderr, "device: %s\n", vqcore_strerror(n));
+				exit(1);
+			}
+			cpu_relax();
+			continue;
+		}
+		vqcore_vq_put_used(c->vq, bufs, lens, (unsigned)n);
+		done += (unsigned)n;
+	}
+	return NULL;
+}
+
+static double run_ring(unsigned format, bool in_order, uint64_t total,
+		       unsigned batch)
+{
+	struct vqcore_memfd mf;
+	struct vqcore_mem_region regs[8];
+	struct ring_ctx c = { .total = total, .batch = batch };
+	struct vqcore_ring_layout l;
+	uint64_t features = VQCORE_BIT(VQCORE_F_VERSION_1) |
+			    (in_order ? VQCORE_BIT(VQCORE_F_IN_ORDER) : 0);
+	uint64_t sent = 0, done = 0, t0, t1;
+	void *tok[64];
+	pthread_t dev;
+	int r;
+
+	/* 8 regions of 1 MiB so translation really searches */
+	if (vqcore_memfd_map("ringbench", 8 << 20, 0, &mf))
+		exit(1);
+	c.mem = vqcore_mem_new();
+	for (unsigned i = 0; i < 8; i++) {
+		regs[i] = (struct vqcore_mem_region){ .gpa = (uint64_t)i << 24,
+			.size = 1 << 20, .hva = (char *)mf.hva + ((size_t)i << 20),
+			.fd = mf.fd, .fd_offset = (uint64_t)i << 20 };
+		vqcore_mem_add(c.mem, &regs[i]);
+	}
+	vqcore_ring_layout(format, NUM, 0, &l);
+	{
+		struct vqcore_drvq_config dc = { .sz = sizeof(dc), .format = format,
+			.num = NUM, .features = features, .mem = c.mem, .ring = l,
+			.kick_fd = -1 };
+		struct vqcore_vq_config vc = { .sz = sizeof(vc), .format = format,
+			.num = NUM, .features = features, .batch = batch, .mem = c.mem,
+			.desc_gpa = l.desc, .driver_gpa = l.driver,
+			.device_gpa = l.device, .call_fd = -1 };
+
+		if ((r = vqcore_drvq_new(&dc, &c.dq)) || (r = vqcore_vq_new(&vc, &c.vq))) {
+			fprintf(stderr, "setup: %s\n", vqcore_strerror(r));
+			exit(1);
+		}
+	}
+	vqcore_vq_disable_notify(c.vq);
+	vqcore_drvq_disable_cb(c.dq);
+	pthread_create(&dev, NULL, ring_device, &c);
+	pin(0);
+	atomic_store(&c.go, 1);
+	t0 = now_ns();
+	while (done < total) {
+		unsigned k = 0;
+		int n;
+
+		while (sent < total && k < batch) {
+			/* buffers spread over regions 1..7 */
+			struct vqcore_sg sg = { .addr = ((uint64_t)(1 + sent % 7) << 24) +
+							(sent % NUM) * 64, .len = 64 };
+
+			if (vqcore_drvq_add(c.dq, &sg, 0, 1, (void *)(uintptr_t)(sent + 1), 0))
+				break;
+			sent++;
+			k++;
+		}
+		if (k)
+			vqcore_drvq_kick_prepare(c.dq);
+		n = vqcore_drvq_get_used(c.dq, tok, NULL, batch);
+		if (n < 0) {
+			fprintf(stderr, "driver: %s\n", vqcore_strerror(n));
+			exit(1);
+		}
+		done += (unsigned)n;
+		if (!k && !n)
+			cpu_relax();
+	}
+	t1 = now_ns();
+	pthread_join(dev, NULL);
+	vqcore_vq_free(c.vq);
+	vqcore_drvq_free(c.dq);
+	vqcore_mem_free(c.mem);
+	vqcore_memfd_unmap(&mf);
+	return (double)total * 1e3 / (double)(t1 - t0);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t total = argc > 1 ? strtoull(argv[1], NULL, 0) : 2000000;
+	unsigned rounds = argc > 2 ? (unsigned)atoi(argv[2]) : 7;
+	const char *only = argc > 3 ? argv[3] : "all";
+	unsigned only_batch = argc > 4 ? (unsigned)atoi(argv[4]) : 0;
+	static const unsigned batches[] = { 1, 8, 32 };
+
+	if (rounds > 64)
+		rounds = 64;
+	for (unsigned f = 0; f < 2; f++) {
+		const char *fname = f ? "packed" : "split";
+
+		if (strcmp(only, "all") && strcmp(only, fname))
+			continue;
+		for (unsigned bi = 0; bi < 3; bi++) {
+			if (only_batch && batches[bi] != only_batch)
+				continue;
+			for (unsigned io = 0; io < 2; io++) {
+				double ratio[64], ring[64], base[64];
+
+				for (unsigned r = 0; r < rounds; r++) {
+					base[r] = run_baseline(total, batches[bi]);
+					ring[r] = run_ring(f, io, total, batches[bi]);
+					ratio[r] = ring[r] / base[r];
+				}
+				printf("BENCH ring format=%s batch=%u inorder=%u mbufs_s=%.2f "
+				       "baseline_mbufs_s=%.2f ratio=%.2f\n",
+				       fname, batches[bi], io, median(ring, rounds),
+				       median(base, rounds), median(ratio, rounds));
+				fflush(stdout);
+			}
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,722 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The packed virtqueue (virtio 1.1+ section 2.8): one descriptor ring that
+ * both sides write, plus two event suppression structures.  Device side and
+ * driver side, behind vq_format_ops.
+ *
+ * Positions (vq->avail_pos, fetch_pos, inorder_pos, vhost_buf.reserved, the
+ * vring base) are a ring slot index with the wrap counter in bit 15, as
+ * vhost-user GET/SET_VRING_BASE carry them: a fresh ring starts at 0x8000
+ * (slot 0, wrap counter 1).
+ *
+ * A descriptor is available when its AVAIL flag equals the driver's wrap
+ * counter and its USED flag does not; it is used when both flags equal the
+ * device's used wrap counter (2.8.1).  The driver writes a buffer's head
+ * flags last; the device returns buffers in used descriptors written at its
+ * used index, skipping as many slots as each buffer took (2.8.4).
+ */
+#include "vq_priv.h"
+
+#define PACKED_MAX_NUM 32768u
+#define PACKED_WRAP_BIT 15
+#define PACKED_IDX_MASK 0x7fffu
+
+/*
+ * Fetch four single-descriptor buffers from one cache line in one pass
+ * when they are all available (the idea of DPDK's batched packed dequeue).
+ * Hidden tuning knob, read once per fetch: the bench toggles it.
+ */
+VQ_HIDDEN bool vq_packed_batch4 = true;
+
+static inline uint16_t packed_pos(uint16_t idx, bool wrap)
+{
+	return (uint16_t)(idx | ((unsigned)wrap << PACKED_WRAP_BIT));
+}
+
+static inline uint16_t packed_idx(uint32_t pos)
+{
+	return (uint16_t)(pos & PACKED_IDX_MASK);
+}
+
+static inline bool packed_wrap(uint32_t pos)
+{
+	return (pos >> PACKED_WRAP_BIT) & 1;
+}
+
+/* Flags that make a descriptor available (driver) for wrap counter @w. */
+static inline uint16_t packed_avail_bits(bool w)
+{
+	return w ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED;
+}
+
+/* Flags that mark a descriptor used (device) for wrap counter @w. */
+static inline uint16_t packed_used_bits(bool w)
+{
+	return w ? (VRING_PACKED_DESC_F_AVAIL | VRING_PACKED_DESC_F_USED) : 0;
+}
+
+#define PACKED_WRAP_MASK (VRING_PACKED_DESC_F_AVAIL | VRING_PACKED_DESC_F_USED)
+
+static inline bool packed_is_avail(uint16_t flags, bool w)
+{
+	return (flags & PACKED_WRAP_MASK) == packed_avail_bits(w);
+}
+
+static inline bool packed_is_used(uint16_t flags, bool w)
+{
+	return (flags & PACKED_WRAP_MASK) == packed_used_bits(w);
+}
+
+static inline uint16_t *packed_flags_ptr(struct vring_desc_raw *d)
+{
+	return &d->next_or_flags;
+}
+
+static inline uint16_t packed_load_flags(const struct vring_desc_raw *d)
+{
+	return vq_le16(vq_load_acquire(&d->next_or_flags));
+}
+
+/*
+ * Advance (@idx, @wrap) by @n slots of a ring of @num.  The result is a
+ * slot below @num whatever the input (a position handed back by the device
+ * or an in-order run may, against the rules, span more than one lap).
+ */
+static inline void packed_advance(uint16_t num, uint16_t *idx, bool *wrap,
+				  unsigned n)
+{
+	unsigned i = *idx + n;
+
+	if (i >= num) {
+		if (likely(i < 2u * num)) {
+			i -= num;
+			*wrap = !*wrap;
+		} else {
+			*wrap ^= (i / num) & 1;
+			i %= num;
+		}
+	}
+	*idx = (uint16_t)i;
+}
+
+/*
+ * Event index check on positions with wrap counters: has the ring moved
+ * past @off_wrap while going from @old_pos to @new_pos?  Positions on the
+ * previous lap are moved one ring size back so that the 16-bit arithmetic
+ * of vring_need_event() sees one linear range.
+ */
+static bool packed_need_event(uint16_t num, uint16_t off_wrap, uint16_t new_pos,
+			      uint16_t old_pos)
+{
+	bool wrap = packed_wrap(new_pos);
+	uint16_t new_idx = packed_idx(new_pos);
+	uint16_t old_idx = packed_idx(old_pos);
+	uint16_t event = packed_idx(off_wrap);
+
+	if (packed_wrap(old_pos) != wrap)
+		old_idx = (uint16_t)(old_idx - num);
+	if (packed_wrap(off_wrap) != wrap)
+		event = (uint16_t)(event - num);
+	return vring_need_event(event, new_idx, old_idx);
+}
+
+static int packed_check_num(uint16_t num)
+{
+	if (!num || num > PACKED_MAX_NUM)
+		return -VQ_EINVAL;
+	return 0;
+}
+
+static void packed_area_sizes(uint16_t num, uint64_t sizes[3])
+{
+	sizes[0] = 16ull * num;
+	sizes[1] = sizeof(struct vring_packed_event);
+	sizes[2] = sizeof(struct vring_packed_event);
+}
+
+static int packed_layout(uint16_t num, uint64_t gpa, struct vqcore_ring_layout *l)
+{
+	uint64_t sizes[3];
+
+	if (packed_check_num(num) < 0)
+		return -VQ_EINVAL;
+	packed_area_sizes(num, sizes);
+	/* Each area on its own line: the device event structure is written
+	 * by the device and read by the driver, the other way round for the
+	 * driver event structure; neither shares a line with descriptors. */
+	l->desc = VQ_ALIGN_UP(gpa, (uint64_t)VQ_CACHELINE);
+	l->driver = VQ_ALIGN_UP(l->desc + sizes[0], (uint64_t)VQ_CACHELINE);
+	l->device = VQ_ALIGN_UP(l->driver + sizes[1], (uint64_t)VQ_CACHELINE);
+	l->size = VQ_ALIGN_UP(l->device + sizes[2], (uint64_t)VQ_CACHELINE) - gpa;
+	return 0;
+}
+
+/* =================== device side =================== */
+
+static void packed_attach(struct vqcore_vq *vq)
+{
+	vq->packed.desc = vq->area[0].hva;
+	vq->packed.driver_event = vq->area[1].hva;
+	vq->packed.device_event = vq->area[2].hva;
+}
+
+static void packed_reset(struct vqcore_vq *vq)
+{
+	vq->avail_pos = packed_pos(0, true);
+	vq->packed.used_idx = 0;
+	vq->packed.used_wrap = true;
+	vq->packed.signalled_valid = false;
+}
+
+/*
+ * Emit an indirect table's entries into the cache (2.8.7): the table is
+ * read sequentially, its NEXT flags are ignored, and it may not contain
+ * another indirect descriptor.
+ */
+static int packed_indirect(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
+			   uint32_t *total)
+{
+	const void *table;
+	uint32_t n;
+
+	if (unlikely(len == 0 || (len & 15)))
+		return vq_break(vq, -VQCORE_E_INDIRECT_LEN,
+				"indirect table length %u", len);
+	n = len / 16;
+	if (unlikely(n > vq->num))
+		return vq_break(vq, -VQCORE_E_INDIRECT_LEN,
+				"indirect table of %u entries > size %u", n, vq->num);
+	if (unlikely(*total + n > vq->num))
+		return vq_break(vq, -VQCORE_E_CHAIN_LOOP,
+				"chain of more than %u descriptors", vq->num);
+	table = vq_mem_ptr(vq->mem, addr, len, &vq->mem_hint);
+	for (uint32_t j = 0; j < n; j++) {
+		struct vring_desc_raw e;
+		int r = vq_read_indirect(vq, table, addr, j, &e);
+
+		if (unlikely(r < 0))
+			return vq_break(vq, r, "indirect table at 0x%llx",
+					(unsigned long long)addr);
+		/* packed layout: flags are in the last 16 bits */
+		if (unlikely(e.next_or_flags & VRING_DESC_F_INDIRECT))
+			return vq_break(vq, -VQCORE_E_NESTED_INDIRECT,
+					"indirect descriptor in an indirect table at 0x%llx",
+					(unsigned long long)addr);
+		vq_cache_push(vq, e.addr, e.len, e.next_or_flags);
+	}
+	*total += n;
+	return 0;
+}
+
+/*
+ * The general path: one buffer from @*idx/@*wrap, whose head flags
+ * @flags were read with acquire and found available.  Every descriptor is
+ * read once: flags first, then address, length and id.
+ */
+static int packed_fetch_chain(struct vqcore_vq *vq, uint16_t *idx, bool *wrap,
+			      uint16_t flags, bool out_of_order)
+{
+	struct vring_desc_raw *ring = vq->packed.desc;
+	uint32_t first = vq->desc_used, total = 0, pos = packed_pos(*idx, *wrap);
+	uint16_t i = *idx, id, ndesc = 0;
+	bool w = *wrap;
+
+	for (;;) {
+		const struct vring_desc_raw *d = &ring[i];
+		uint64_t addr = vq_le64(VQ_READ_ONCE(d->addr));
+		uint32_t len = vq_le32(VQ_READ_ONCE(d->len));
+
+		id = vq_le16(VQ_READ_ONCE(d->flags_or_id));
+		ndesc++;
+		packed_advance(vq->num, &i, &w, 1);
+		if (flags & VRING_DESC_F_INDIRECT) {
+			int r = packed_indirect(vq, addr, len, &total);
+
+			if (unlikely(r < 0))
+				return r;
+		} else {
+			if (unlikely(++total > vq->num))
+				return vq_break(vq, -VQCORE_E_CHAIN_LOOP,
+						"chain of more than %u descriptors",
+						vq->num);
+			vq_cache_push(vq, addr, len, flags);
+		}
+		if (!(flags & VRING_DESC_F_NEXT))
+			break;
+		if (unlikely(ndesc >= vq->num))
+			return vq_break(vq, -VQCORE_E_CHAIN_LOOP,
+					"chain at slot %u longer than the queue (%u)",
+					packed_idx(pos), vq->num);
+		/* The head was published last, after the rest of the chain:
+		 * its acquire load orders these reads. */
+		flags = vq_le16(VQ_READ_ONCE(*packed_flags_ptr(&ring[i])));
+		if (unlikely(!packed_is_avail(flags, w)))
+			return vq_break(vq, -VQCORE_E_WRAP_COUNTER,
+					"slot %u in a chain: flags 0x%04x, wrap counter %u",
+					i, flags, w);
+	}
+	/* The buffer id is the one in the last descriptor (2.8.6). */
+	{
+		int r = vq_cache_commit(vq, first, id, ndesc,
+					out_of_order ? VQ_POS_NONE : pos);
+
+		if (unlikely(r < 0))
+			return r;
+	}
+	*idx = i;
+	*wrap = w;
+	return 0;
+}
+
+/*
+ * The 4-wide path: the four descriptors of one aligned cache line are all
+ * available single-descriptor buffers.  Returns 4 if it took them, 0 if
+ * the general path must look, or an error.
+ */
+static inline int packed_fetch4(struct vqcore_vq *vq, uint16_t idx, bool w)
+{
+	const struct vring_desc_raw *d = &vq->packed.desc[idx];
+	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
+	const uint16_t want = packed_avail_bits(w);
+	uint16_t f[4];
+
+	for (unsigned k = 0; k < 4; k++)
+		f[k] = vq_le16(VQ_READ_ONCE(d[k].next_or_flags));
+	if ((((f[0] & mask) ^ want) | ((f[1] & mask) ^ want) |
+	     ((f[2] & mask) ^ want) | ((f[3] & mask) ^ want)) != 0)
+		return 0;
+	/* all four flags read: now their contents */
+	vq_rmb();
+	for (unsigned k = 0; k < 4; k++) {
+		uint32_t first = vq->desc_used;
+		int r;
+
+		vq_cache_push(vq, vq_le64(VQ_READ_ONCE(d[k].addr)),
+			      vq_le32(VQ_READ_ONCE(d[k].len)), f[k]);
+		r = vq_cache_commit(vq, first, vq_le16(VQ_READ_ONCE(d[k].flags_or_id)),
+				    1, packed_pos((uint16_t)(idx + k), w));
+		if (unlikely(r < 0))
+			return r;
+	}
+	return 4;
+}
+
+static int packed_fetch(struct vqcore_vq *vq)
+{
+	struct vring_desc_raw *ring = vq->packed.desc;
+	uint16_t idx = packed_idx(vq->fetch_pos);
+	bool wrap = packed_wrap(vq->fetch_pos);
+	bool batch4 = vq_packed_batch4;
+	unsigned nbufs = 0;
+
+	while (nbufs < vq->batch && vq_cache_room(vq)) {
+		uint16_t flags;
+		int r;
+
+		if (batch4 && !(idx & 3) && idx + 4u <= vq->num &&
+		    vq->batch - nbufs >= 4 && vq->buf_cap - vq->buf_count >= 4) {
+			r = packed_fetch4(vq, idx, wrap);
+			if (unlikely(r < 0))
+				return r;
+			if (r) {
+				packed_advance(vq->num, &idx, &wrap, 4);
+				nbufs += 4;
+				continue;
+			}
+		}
+		flags = packed_load_flags(&ring[idx]);
+		if (!packed_is_avail(flags, wrap))
+			break;
+		r = packed_fetch_chain(vq, &idx, &wrap, flags, false);
+		if (unlikely(r < 0))
+			return r;
+		nbufs++;
+	}
+	vq->fetch_pos = packed_pos(idx, wrap);
+	return (int)nbufs;
+}
+
+/*
+ * Resubmission: the buffer whose first descriptor sits at slot @head.  Its
+ * lap is not known from outside; the descriptor's own AVAIL bit tells it
+ * (an available descriptor has AVAIL == wrap and USED != wrap).
+ */
+static int packed_fetch_at(struct vqcore_vq *vq, uint16_t head)
+{
+	uint16_t flags = packed_load_flags(&vq->packed.desc[head]);
+	bool wrap = (flags & VRING_PACKED_DESC_F_AVAIL) != 0;
+	uint16_t idx = head;
+
+	if (!packed_is_avail(flags, wrap))
+		return -VQ_EINVAL; /* not an available buffer: nothing to resubmit */
+	return packed_fetch_chain(vq, &idx, &wrap, flags, true);
+}
+
+static int packed_set_used_base(struct vqcore_vq *vq, uint32_t pos)
+{
+	if (pos > UINT16_MAX || packed_idx(pos) >= vq->num)
+		return -VQ_EINVAL;
+	vq->packed.used_idx = packed_idx(pos);
+	vq->packed.used_wrap = packed_wrap(pos);
+	vq->packed.signalled_valid = false;
+	return 0;
+}
+
+static uint32_t packed_get_used_base(const struct vqcore_vq *vq)
+{
+	return packed_pos(vq->packed.used_idx, vq->packed.used_wrap);
+}
+
+static uint32_t packed_pos_next(const struct vqcore_vq *vq, uint32_t pos,
+				uint16_t ndesc)
+{
+	uint16_t idx = packed_idx(pos);
+	bool wrap = packed_wrap(pos);
+
+	packed_advance(vq->num, &idx, &wrap, ndesc);
+	return packed_pos(idx, wrap);
+}
+
+/* id and len of a used descriptor; its flags are stored separately. */
+static inline void packed_write_used(struct vqcore_vq *vq, uint16_t slot,
+				     uint16_t id, uint32_t len)
+{
+	struct vring_desc_raw *d = &vq->packed.desc[slot];
+
+	VQ_WRITE_ONCE(d->len, vq_le32(len));
+	VQ_WRITE_ONCE(d->flags_or_id, vq_le16(id));
+	vq_mem_log(vq->mem, vq->area[0].gpa + 16ull * slot, 16);
+}
+
+static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
+			    const uint32_t *lens, unsigned n, bool run)
+{
+	struct vq_packed_dev *p = &vq->packed;
+	uint16_t head = p->used_idx, idx = p->used_idx;
+	uint16_t head_flags = packed_used_bits(p->used_wrap);
+	bool wrap = p->used_wrap;
+
+	if (run) {
+		/* In order: one used descriptor, at the run's first slot,
+		 * names the last buffer; the index skips all of their slots. */
+		unsigned skip = 0;
+
+		packed_write_used(vq, idx, bufs[n - 1].id, lens ? lens[n - 1] : 0);
+		for (unsigned i = 0; i < n; i++)
+			skip += bufs[i].ndesc;
+		/* n buffers in flight together take at most num slots */
+		packed_advance(vq->num, &idx, &wrap, skip);
+	} else {
+		for (unsigned i = 0; i < n; i++) {
+			packed_write_used(vq, idx, bufs[i].id, lens ? lens[i] : 0);
+			/* every flags store but the first's publishes now; the
+			 * driver reads in order, so it waits on the first */
+			if (i)
+				vq_store_release(packed_flags_ptr(&p->desc[idx]),
+						 vq_le16(packed_used_bits(wrap)));
+			packed_advance(vq->num, &idx, &wrap, bufs[i].ndesc);
+		}
+	}
+	/* The first used descriptor's flags last: the batch appears at once. */
+	vq_store_release(packed_flags_ptr(&p->desc[head]), vq_le16(head_flags));
+	p->used_idx = idx;
+	p->used_wrap = wrap;
+}
+
+static bool packed_avail_pending(struct vqcore_vq *vq)
+{
+	uint16_t flags = packed_load_flags(&vq->packed.desc[packed_idx(vq->fetch_pos)]);
+
+	return packed_is_avail(flags, packed_wrap(vq->fetch_pos));
+}
+
+/* Write the device event structure (device -> driver: when to kick). */
+static void packed_set_notify(struct vqcore_vq *vq, bool enable)
+{
+	struct vring_packed_event *ev = vq->packed.device_event;
+	uint16_t flags = VRING_PACKED_EVENT_FLAG_DISABLE;
+
+	if (enable && vq->event_idx) {
+		/* kick when the driver makes the next slot we read available */
+		VQ_WRITE_ONCE(ev->off_wrap, vq_le16((uint16_t)vq->fetch_pos));
+		/* off_wrap before flags (the driver reads both at once) */
+		vq_wmb();
+		flags = VRING_PACKED_EVENT_FLAG_DESC;
+	} else if (enable) {
+		flags = VRING_PACKED_EVENT_FLAG_ENABLE;
+	}
+	if (VQ_READ_ONCE(ev->flags) != vq_le16(flags))
+		VQ_WRITE_ONCE(ev->flags, vq_le16(flags));
+	vq_mem_log(vq->mem, vq->area[2].gpa, sizeof(*ev));
+}
+
+/* Read the driver event structure (driver -> device: when to interrupt). */
+static bool packed_should_signal(struct vqcore_vq *vq)
+{
+	struct vq_packed_dev *p = &vq->packed;
+	uint16_t old, new_pos, flags, off_wrap;
+	uint32_t ev;
+	bool valid;
+
+	/* The used flags must be visible before we read the driver's
+	 * suppression state (pairs with the driver's barrier). */
+	vq_mb();
+	ev = __atomic_load_n((const uint32_t *)(const void *)p->driver_event,
+			     __ATOMIC_RELAXED);
+	off_wrap = vq_le16((uint16_t)ev);
+	flags = vq_le16((uint16_t)(ev >> 16));
+	old = p->signalled_used;
+	valid = p->signalled_valid;
+	new_pos = packed_pos(p->used_idx, p->used_wrap);
+	p->signalled_used = new_pos;
+	p->signalled_valid = true;
+	if (flags != VRING_PACKED_EVENT_FLAG_DESC || !vq->event_idx)
+		return flags != VRING_PACKED_EVENT_FLAG_DISABLE;
+	if (unlikely(!valid))
+		return true;
+	if (old == new_pos)
+		return false;
+	return packed_need_event(vq->num, off_wrap, new_pos, old);
+}
+
+static int packed_set_base(struct vqcore_vq *vq, uint32_t base)
+{
+	if (base > UINT16_MAX || packed_idx(base) >= vq->num)
+		return -VQ_EINVAL;
+	/* vhost-user: the used position resumes where avail does */
+	vq->packed.used_idx = packed_idx(base);
+	vq->packed.used_wrap = packed_wrap(base);
+	vq->packed.signalled_valid = false;
+	return 0;
+}
+
+/* =================== driver side =================== */
+
+static int packed_drv_init(struct vqcore_drvq *dq)
+{
+	uint16_t num = dq->num;
+
+	dq->packed.desc = dq->area_hva[0];
+	dq->packed.driver_event = dq->area_hva[1];
+	dq->packed.device_event = dq->area_hva[2];
+	dq->packed.free_ids = vq_malloc(sizeof(uint16_t) * num);
+	if (!dq->packed.free_ids)
+		return -VQ_ENOMEM;
+	/* a stack: ids pop in the order 0, 1, 2, ... */
+	for (uint16_t i = 0; i < num; i++)
+		dq->packed.free_ids[i] = (uint16_t)(num - 1 - i);
+	dq->packed.nfree_ids = num;
+	dq->packed.free_ids_head = 0;
+	/* flags 0: not available for wrap counter 1, not used either */
+	vq_memset(dq->packed.desc, 0, 16ull * num);
+	dq->packed.driver_event->off_wrap = 0;
+	dq->packed.driver_event->flags = vq_le16(VRING_PACKED_EVENT_FLAG_ENABLE);
+	dq->packed.device_event->off_wrap = 0;
+	dq->packed.device_event->flags = vq_le16(VRING_PACKED_EVENT_FLAG_ENABLE);
+	dq->packed.next_avail = 0;
+	dq->packed.avail_wrap = true;
+	dq->packed.last_used = 0;
+	dq->packed.used_wrap = true;
+	dq->packed.kicked_pos = packed_pos(0, true);
+	dq->packed.added_since_kick = 0;
+	dq->num_free = num;
+	return 0;
+}
+
+static inline void packed_drv_write_desc(struct vring_desc_raw *d, uint64_t addr,
+					 uint32_t len, uint16_t id)
+{
+	d->addr = vq_le64(addr);
+	d->len = vq_le32(len);
+	d->flags_or_id = vq_le16(id);
+}
+
+static int packed_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
+			  unsigned out_num, unsigned in_num, void *token,
+			  unsigned flags)
+{
+	unsigned total = out_num + in_num, need;
+	bool indirect = (flags & VQCORE_ADD_INDIRECT) && dq->itable && total > 0;
+	uint16_t head = dq->packed.next_avail, idx = head, id, head_flags = 0;
+	bool wrap = dq->packed.avail_wrap;
+	uint32_t in_len = 0;
+
+	if (indirect && total > dq->max_indirect)
+		return -VQ_EINVAL;
+	need = indirect ? 1 : total;
+	if (need > dq->num_free || !dq->packed.nfree_ids)
+		return -VQ_ENOSPC;
+	id = dq->packed.free_ids[--dq->packed.nfree_ids];
+	for (unsigned j = out_num; j < total; j++)
+		in_len += sg[j].len;
+	if (indirect) {
+		struct vring_desc_raw *t = dq->itable + (size_t)id * dq->max_indirect;
+
+		for (unsigned j = 0; j < total; j++) {
+			packed_drv_write_desc(&t[j], sg[j].addr, sg[j].len, 0);
+			t[j].next_or_flags = vq_le16(j < out_num ? 0 : VRING_DESC_F_WRITE);
+		}
+		packed_drv_write_desc(&dq->packed.desc[idx],
+				      dq->indirect_gpa + (uint64_t)id * dq->max_indirect * 16,
+				      total * 16, id);
+		head_flags = VRING_DESC_F_INDIRECT | packed_avail_bits(wrap);
+		packed_advance(dq->num, &idx, &wrap, 1);
+	} else {
+		for (unsigned j = 0; j < total; j++) {
+			uint16_t f = packed_avail_bits(wrap);
+
+			if (j >= out_num)
+				f |= VRING_DESC_F_WRITE;
+			if (j + 1 < total)
+				f |= VRING_DESC_F_NEXT;
+			packed_drv_write_desc(&dq->packed.desc[idx], sg[j].addr,
+					      sg[j].len, id);
+			if (j == 0)
+				head_flags = f;
+			else
+				VQ_WRITE_ONCE(dq->packed.desc[idx].next_or_flags,
+					      vq_le16(f));
+			packed_advance(dq->num, &idx, &wrap, 1);
+		}
+	}
+	dq->state[id].token = token;
+	dq->state[id].ndesc = (uint16_t)need;
+	dq->state[id].in_len = in_len;
+	dq->num_free = (uint16_t)(dq->num_free - need);
+	dq->packed.next_avail = idx;
+	dq->packed.avail_wrap = wrap;
+	dq->packed.added_since_kick++;
+	if (dq->in_order) {
+		dq->order[dq->order_tail % dq->num] = id;
+		dq->order_tail = (uint16_t)((dq->order_tail + 1) % dq->num);
+	}
+	/* The head's flags last, with release: the whole chain at once. */
+	vq_store_release(&dq->packed.desc[head].next_or_flags, vq_le16(head_flags));
+	return 0;
+}
+
+static bool packed_drv_kick_prepare(struct vqcore_drvq *dq)
+{
+	uint16_t new_pos = packed_pos(dq->packed.next_avail, dq->packed.avail_wrap);
+	uint16_t old = dq->packed.kicked_pos, off_wrap, flags;
+	uint32_t ev;
+
+	dq->packed.kicked_pos = new_pos;
+	dq->packed.added_since_kick = 0;
+	if (new_pos == old)
+		return false;
+	/* descriptors published before we read the device's wishes */
+	vq_mb();
+	ev = __atomic_load_n((const uint32_t *)(const void *)dq->packed.device_event,
+			     __ATOMIC_RELAXED);
+	off_wrap = vq_le16((uint16_t)ev);
+	flags = vq_le16((uint16_t)(ev >> 16));
+	if (flags != VRING_PACKED_EVENT_FLAG_DESC || !dq->event_idx)
+		return flags != VRING_PACKED_EVENT_FLAG_DISABLE;
+	return packed_need_event(dq->num, off_wrap, new_pos, old);
+}
+
+static inline bool packed_drv_more_used(const struct vqcore_drvq *dq)
+{
+	return packed_is_used(packed_load_flags(&dq->packed.desc[dq->packed.last_used]),
+			      dq->packed.used_wrap);
+}
+
+static int packed_drv_get_used(struct vqcore_drvq *dq, void **tokens,
+			       uint32_t *lens, unsigned max)
+{
+	unsigned n = 0;
+
+	if (dq->broken)
+		return -VQ_EIO;
+	while (n < max) {
+		struct vq_drv_state *st;
+		uint16_t h;
+
+		if (!dq->in_order || !dq->io_pending) {
+			const struct vring_desc_raw *d = &dq->packed.desc[dq->packed.last_used];
+			uint16_t id;
+
+			if (!packed_is_used(packed_load_flags(d), dq->packed.used_wrap))
+				break;
+			id = vq_le16(VQ_READ_ONCE(d->flags_or_id));
+			if (id >= dq->num || !dq->state[id].token) {
+				dq->broken = true;
+				vq_err("driver vq: device returned id %u not in flight", id);
+				return n ? (int)n : -VQ_EIO;
+			}
+			dq->io_id = id;
+			dq->io_len = vq_le32(VQ_READ_ONCE(d->len));
+			dq->io_pending = true;
+		}
+		if (dq->in_order) {
+			/* A used descriptor names the last buffer of a run;
+			 * the ones added before it were used in full. */
+			h = dq->order[dq->order_head];
+			dq->order_head = (uint16_t)((dq->order_head + 1) % dq->num);
+		} else {
+			h = dq->io_id;
+		}
+		st = &dq->state[h];
+		tokens[n] = st->token;
+		if (lens)
+			lens[n] = h == dq->io_id ? dq->io_len : st->in_len;
+		if (h == dq->io_id)
+			dq->io_pending = false;
+		n++;
+		packed_advance(dq->num, &dq->packed.last_used, &dq->packed.used_wrap,
+			       st->ndesc);
+		dq->num_free = (uint16_t)(dq->num_free + st->ndesc);
+		st->token = NULL;
+		dq->packed.free_ids[dq->packed.nfree_ids++] = h;
+	}
+	return (int)n;
+}
+
+/* Write the driver event structure (driver -> device: when to interrupt). */
+static bool packed_drv_enable_cb(struct vqcore_drvq *dq)
+{
+	struct vring_packed_event *ev = dq->packed.driver_event;
+
+	if (dq->event_idx) {
+		VQ_WRITE_ONCE(ev->off_wrap,
+			      vq_le16(packed_pos(dq->packed.last_used, dq->packed.used_wrap)));
+		vq_wmb();
+		VQ_WRITE_ONCE(ev->flags, vq_le16(VRING_PACKED_EVENT_FLAG_DESC));
+	} else {
+		VQ_WRITE_ONCE(ev->flags, vq_le16(VRING_PACKED_EVENT_FLAG_ENABLE));
+	}
+	vq_mb();
+	return (dq->in_order && dq->io_pending) || packed_drv_more_used(dq);
+}
+
+static void packed_drv_disable_cb(struct vqcore_drvq *dq)
+{
+	VQ_WRITE_ONCE(dq->packed.driver_event->flags,
+		      vq_le16(VRING_PACKED_EVENT_FLAG_DISABLE));
+}
+
+const struct vq_format_ops vq_packed_ops VQ_HIDDEN = {
+	.name = "packed",
+	.check_num = packed_check_num,
+	.layout = packed_layout,
+	.area_sizes = packed_area_sizes,
+	.attach = packed_attach,
+	.reset = packed_reset,
+	.fetch = packed_fetch,
+	.fetch_at = packed_fetch_at,
+	.put_used = packed_put_used,
+	.pos_next = packed_pos_next,
+	.avail_pending = packed_avail_pending,
+	.set_notify = packed_set_notify,
+	.should_signal = packed_should_signal,
+	.set_base = packed_set_base,
+	.set_used_base = packed_set_used_base,
+	.get_used_base = packed_get_used_base,
+	.drv_init = packed_drv_init,
+	.drv_add = packed_drv_add,
+	.drv_kick_prepare = packed_drv_kick_prepare,
+	.drv_get_used = packed_drv_get_used,
+	.drv_enable_cb = packed_drv_enable_cb,
+	.drv_disable_cb = packed_drv_disable_cb,
+};
