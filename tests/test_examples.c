@@ -534,6 +534,149 @@ START_TEST(blk_no_packed_option)
 }
 END_TEST
 
+/* Count lines of the backend log that contain @what. */
+static unsigned log_count(const struct exproc *p, const char *what)
+{
+	char line[512];
+	unsigned n = 0;
+	FILE *f = fopen(p->log, "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, what) != NULL;
+	fclose(f);
+	return n;
+}
+
+#define RS_TOTAL 600           /* 4 KiB writes, each to its own block */
+#define RS_DEPTH 48
+#define RS_KILLS 4
+
+/*
+ * The backend is killed with SIGKILL right after a kick (so requests are
+ * on the ring, some fetched and not completed) and started again, RS_KILLS
+ * times; the client reconnects with the same inflight area.  Every request
+ * must then complete with OK exactly once, and every block read back.
+ */
+START_TEST(blk_restart)
+{
+	struct blkt t;
+	struct breq r[SLOTS];
+	int slot_req[SLOTS];
+	unsigned submitted = 0, acked = 0, kills = 0, resub;
+	char bin[256], a_sock[160], a_file[160];
+	char *argv[5];
+	struct vqcore_drvq *dq;
+	unsigned resub_runs = 0;
+
+	SKIP_UNBUILT_FORMAT(_i);
+	memset(&t, 0, sizeof(t));
+	blk_start_backend(&t, 1, false, true);
+	{
+		struct vqcore_vuc_config cfg = {
+			.sz = sizeof(cfg), .mem_size = 16 << 20, .flags = VQCORE_VUC_INFLIGHT,
+			.num_queues = 1, .queue_size = 256,
+			.features = ring_features | VQCORE_BIT(VIRTIO_BLK_F_FLUSH) |
+				    (_i == VQCORE_FORMAT_PACKED ? VQCORE_BIT(VQCORE_F_RING_PACKED) : 0),
+		};
+
+		t.nq = 1;
+		t.format = (unsigned)_i;
+		ck_assert_int_eq(vqcore_vuc_connect(t.p.sock, &cfg, &t.c), 0);
+		ck_assert(vqcore_vuc_protocol_features(t.c) &
+			  VQCORE_BIT(VQCORE_VU_PF_INFLIGHT_SHMFD));
+		ck_assert_int_eq(vqcore_vuc_start(t.c), 0);
+		t.hdr_gpa = vqcore_vuc_alloc(t.c, SLOTS * 16, 64, (void **)&t.hdr);
+		t.st_gpa = vqcore_vuc_alloc(t.c, SLOTS, 64, (void **)&t.st);
+		t.data_gpa = vqcore_vuc_alloc(t.c, DATA_BYTES, 4096, (void **)&t.data);
+	}
+	dq = vqcore_vuc_queue(t.c, 0);
+	snprintf(a_sock, sizeof(a_sock), "--socket-path=%s", t.p.sock);
+	snprintf(a_file, sizeof(a_file), "--blk-file=%s", t.disk);
+	argv[0] = (char *)exproc_bin("vhost-user-blk", bin, sizeof(bin));
+	argv[1] = a_sock;
+	argv[2] = a_file;
+	argv[3] = "--latency-us=300"; /* a batch of 32 takes ~10 ms */
+	argv[4] = NULL;
+	/* the first backend too: restart it with the slow disk */
+	exproc_kill(&t.p);
+	ck_assert_int_eq(exproc_start(&t.p, argv), 0);
+	ck_assert_int_eq(vqcore_vuc_reconnect(t.c, t.p.sock, 5000), 0);
+	for (unsigned i = 0; i < SLOTS; i++)
+		slot_req[i] = -1;
+
+	while (acked < RS_TOTAL) {
+		void *tok[SLOTS];
+		uint32_t lens[SLOTS];
+		int m;
+
+		for (unsigned i = 0; i < RS_DEPTH && submitted < RS_TOTAL; i++) {
+			if (slot_req[i] >= 0)
+				continue;
+			r[i] = (struct breq){ .type = VIRTIO_BLK_T_OUT, .sector = submitted * 8ull,
+					      .off = i * 4096, .len = 4096, .nseg = 1 };
+			fill(t.data + i * 4096, 4096, submitted);
+			slot_req[i] = (int)submitted++;
+			blk_add(&t, 0, i, &r[i]);
+		}
+		vqcore_drvq_kick(dq);
+		if (kills < RS_KILLS && acked >= (kills + 1) * RS_TOTAL / (RS_KILLS + 1)) {
+			/* mid-traffic: a batch was kicked and is being
+			 * served (fetched, some written, none returned) */
+			usleep(2000);
+			exproc_kill(&t.p);
+			resub_runs++;
+			ck_assert_int_eq(exproc_start(&t.p, argv), 0);
+			ck_assert_int_eq(vqcore_vuc_reconnect(t.c, t.p.sock, 5000), 0);
+			kills++;
+		}
+		m = vqcore_drvq_get_used(dq, tok, lens, SLOTS);
+		ck_assert_int_ge(m, 0);
+		if (m == 0) {
+			ck_assert_msg(vqcore_vuc_wait(t.c, 0, 10000) == 1,
+				      "no answer: %u of %u acked, %u submitted", acked,
+				      RS_TOTAL, submitted);
+			continue;
+		}
+		for (int k = 0; k < m; k++) {
+			unsigned i = (unsigned)(uintptr_t)tok[k] - 1;
+
+			ck_assert_uint_lt(i, RS_DEPTH);
+			ck_assert_int_ge(slot_req[i], 0);
+			ck_assert_uint_eq(t.st[i], VIRTIO_BLK_S_OK);
+			ck_assert_uint_eq(lens[k], 1);
+			slot_req[i] = -1;
+			acked++;
+		}
+	}
+	ck_assert_uint_eq(kills, RS_KILLS);
+	/* the new backends did find requests in flight and re-submitted
+	 * them (else this test would prove nothing about re-submission) */
+	resub = log_count(&t.p, "resubmitting");
+	ck_assert_uint_ge(resub, 1);
+	fprintf(stderr, "blk_restart %s: %u kills, %u restarts re-submitted requests\n",
+		_i ? "packed" : "split", resub_runs, resub);
+	/* every acknowledged write is on the disk, read through the backend */
+	for (unsigned k = 0; k < RS_TOTAL; k += 32) {
+		uint8_t want[4096];
+
+		for (unsigned j = 0; j < 32 && k + j < RS_TOTAL; j++) {
+			r[j] = (struct breq){ .type = VIRTIO_BLK_T_IN, .sector = (k + j) * 8ull,
+					      .off = j * 4096, .len = 4096, .nseg = 1 };
+		}
+		blk_run(&t, 0, r, k + 32 <= RS_TOTAL ? 32 : RS_TOTAL - k);
+		for (unsigned j = 0; j < 32 && k + j < RS_TOTAL; j++) {
+			fill(want, 4096, k + j);
+			ck_assert_uint_eq(r[j].status, VIRTIO_BLK_S_OK);
+			ck_assert_msg(!memcmp(t.data + j * 4096, want, 4096),
+				      "block %u lost", k + j);
+		}
+	}
+	blk_teardown(&t);
+}
+END_TEST
+
 /* ======================================================================
  * vhost-user-net
  * ====================================================================== */
@@ -912,6 +1055,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, blk_multiqueue, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	tcase_add_loop_test(tc, blk_get_id_flush_config, VQCORE_FORMAT_SPLIT,
 			    VQCORE_FORMAT_COUNT);
+	tcase_add_loop_test(tc, blk_restart, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	tcase_add_test(tc, blk_read_past_end);
 	tcase_add_test(tc, blk_write_sector_overflow);
 	tcase_add_test(tc, blk_partial_sector);

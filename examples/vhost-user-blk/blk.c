@@ -126,6 +126,7 @@ struct blk {
 	bool read_only;
 	bool poll_mode;
 	unsigned num_queues;
+	unsigned latency_us;    /* --latency-us: emulate a slower disk */
 	char serial[VIRTIO_BLK_ID_BYTES];
 	struct virtio_blk_config config;
 	struct vqcore_vu_dev *dev;
@@ -315,6 +316,8 @@ static uint32_t handle_request(struct blk *b, const struct vhost_buf *buf,
 	int n, r;
 
 	b->requests++;
+	if (b->latency_us)
+		usleep(b->latency_us);
 	/* without a writable byte there is nowhere to put a status: the
 	 * driver gets its buffer back untouched */
 	if (buf->in_len < 1) {
@@ -531,6 +534,7 @@ static void usage(FILE *f)
 		"  --queues=N      number of request queues (1..%u, default 1)\n"
 		"  --serial=ID     disk id returned by GET_ID (20 bytes at most)\n"
 		"  --poll          poll the rings instead of waiting for kicks\n"
+		"  --latency-us=N  emulate a slow disk: N microseconds per request\n"
 		"  --no-packed     do not offer VIRTIO_F_RING_PACKED\n"
 		"  --no-in-order   do not offer VIRTIO_F_IN_ORDER\n",
 		VQCORE_VU_MAX_QUEUES);
@@ -545,6 +549,7 @@ int main(int argc, char **argv)
 		{ "queues", required_argument, NULL, 'q' },
 		{ "serial", required_argument, NULL, 'i' },
 		{ "poll", no_argument, NULL, 'p' },
+		{ "latency-us", required_argument, NULL, 'l' },
 		{ "no-packed", no_argument, NULL, 'P' },
 		{ "no-in-order", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
@@ -575,6 +580,7 @@ int main(int argc, char **argv)
 		case 'r': b.read_only = true; break;
 		case 'i': serial = optarg; break;
 		case 'p': b.poll_mode = true; break;
+		case 'l': b.latency_us = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'P': packed = false; break;
 		case 'O': in_order = false; break;
 		case 'q': {

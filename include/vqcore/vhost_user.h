@@ -386,10 +386,13 @@ VQCORE_API int vqcore_vu_put_used(struct vqcore_vu_dev *dev, unsigned qidx,
  *
  * After a reconnect with an inflight area, these are the requests the
  * previous backend fetched and never completed (split: after the spec's
- * last-batch repair against the used index).  Limitation: the core has
- * no call yet to adopt them as in flight, so vqcore_vu_put_used() cannot
- * complete them; today this reports them (for logging or failing the
- * device cleanly) and re-submission waits for that core hook.
+ * last-batch repair against the used index).  They are re-submitted:
+ * when the queue starts they are fetched again from the ring, and
+ * vqcore_vu_get_bufs() returns them, oldest first, before any new buffer;
+ * complete them with vqcore_vu_put_used() like any other.  Packed limit:
+ * a buffer whose descriptor slot a later buffer's used entry already
+ * overwrote (out-of-order completion) cannot be read again and is dropped
+ * with a warning.
  *
  * Return: the number of pending buffers (may exceed @max), 0 when there
  * is no inflight area.
@@ -406,6 +409,8 @@ struct vqcore_vuc;
 
 /** vqcore_vuc_config.flags. */
 #define VQCORE_VUC_HUGETLB 0x1 /* guest memory on huge pages (memfd MFD_HUGETLB) */
+#define VQCORE_VUC_INFLIGHT 0x2 /* ask for INFLIGHT_SHMFD: the backend keeps an
+				 * inflight record, for vqcore_vuc_reconnect() */
 
 /**
  * struct vqcore_vuc_config - how to create a client.
@@ -470,6 +475,28 @@ VQCORE_API int vqcore_vuc_connect_fd(int sock,
  * exchange (the backend refused: -VQCORE_E_PROTO).
  */
 VQCORE_API int vqcore_vuc_start(struct vqcore_vuc *c);
+
+/**
+ * vqcore_vuc_reconnect() - hand the running queues to a restarted backend.
+ * @c: client, after vqcore_vuc_start().
+ * @path: the backend's socket.
+ * @timeout_ms: how long to retry while the socket is absent or refuses.
+ *
+ * For a backend that died (or was killed) and was started again: the old
+ * connection is closed, a new one negotiated with the same features, the
+ * same memory table sent, and with VQCORE_VUC_INFLIGHT the same inflight
+ * area given back (SET_INFLIGHT_FD), so that the new backend completes the
+ * requests the old one had taken.  Each vring is then set up again with
+ * the same rings and eventfds; its base is where the old backend stopped
+ * (split: the used index; packed: the used position from the inflight
+ * area).  The driver queues are untouched: buffers still in flight are
+ * collected as usual afterwards.
+ *
+ * Return: 0, -EINVAL (not started), -ENOTSUP (the backend now offers other
+ * features or no inflight support), or a connect/exchange error.
+ */
+VQCORE_API int vqcore_vuc_reconnect(struct vqcore_vuc *c, const char *path,
+				    int timeout_ms);
 
 /**
  * vqcore_vuc_stop() - stop queue @qidx with GET_VRING_BASE.

@@ -234,6 +234,7 @@ static void queue_stop(struct vqcore_vu_dev *d, unsigned qi)
 	vq_free(q->pending);
 	q->pending = NULL;
 	q->npending = 0;
+	vu_inflight_resub_free(q);
 	d->fds_changed = true;
 }
 
@@ -1427,6 +1428,9 @@ int vqcore_vu_get_bufs(struct vqcore_vu_dev *d, unsigned qi,
 
 	if (qi >= d->nq || !d->q[qi].vq)
 		return -VQCORE_E_NOT_READY;
+	/* requests a previous backend left in flight come first */
+	if (d->q[qi].resub_next < d->q[qi].nresub)
+		return vu_inflight_take_resub(d, qi, bufs, max_bufs, iov, max_iov);
 	n = vqcore_vq_get_bufs(d->q[qi].vq, bufs, max_bufs, iov, max_iov);
 	if (n > 0)
 		vu_inflight_fetched(d, qi, bufs, (unsigned)n);
