@@ -216,8 +216,13 @@ static int resub_fetch(struct vqcore_vu_dev *d, unsigned qi, uint16_t id,
 	return 0;
 }
 
-/* Set the ring positions just past the @np pending buffers in @pl and
- * fetch them all again.  Returns false when the region cannot be used. */
+/*
+ * Set the ring positions just past the @np pending buffers in @pl and
+ * fetch them all again (their iovecs are kept until vqcore_vu_get_bufs()
+ * hands them out; the library calls the kick callback right after the
+ * queue starts, before any other message can change the memory table).
+ * On a region that does not match the ring, nothing is re-submitted.
+ */
 static void resubmit_pending(struct vqcore_vu_dev *d, unsigned qi,
 			     const struct pend *pl, unsigned np, uint16_t ring_used)
 {
