@@ -43,7 +43,8 @@ int vqcore_drvq_new(const struct vqcore_drvq_config *cfg, struct vqcore_drvq **o
 	dq->kick_fd = cfg->kick_fd;
 	dq->state = vq_zalloc_aligned(sizeof(*dq->state) * dq->num);
 	dq->order = vq_zalloc_aligned(sizeof(*dq->order) * dq->num);
-	if (!dq->state || !dq->order)
+	dq->next = vq_zalloc_aligned(sizeof(*dq->next) * dq->num);
+	if (!dq->state || !dq->order || !dq->next)
 		goto fail;
 
 	ops->area_sizes(dq->num, sizes);
@@ -88,6 +89,7 @@ void vqcore_drvq_free(struct vqcore_drvq *dq)
 		vq_free(dq->packed.free_ids);
 	vq_free(dq->state);
 	vq_free(dq->order);
+	vq_free(dq->next);
 	vq_free(dq);
 }
 
@@ -105,6 +107,12 @@ int vqcore_drvq_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 bool vqcore_drvq_kick_prepare(struct vqcore_drvq *dq)
 {
 	return dq->ops->drv_kick_prepare(dq);
+}
+
+void vqcore_drvq_publish(struct vqcore_drvq *dq)
+{
+	if (dq->ops->drv_publish)
+		dq->ops->drv_publish(dq);
 }
 
 int vqcore_drvq_kick(struct vqcore_drvq *dq)

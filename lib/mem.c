@@ -549,7 +549,7 @@ static void log_set_bits(uint8_t *log, uint64_t a, uint64_t b)
 	while (i < e && ((uintptr_t)(log + i) & 7))
 		log_or8(log + i++, 0xff);
 	for (; e - i >= 8; i += 8)
-		__atomic_fetch_or((uint64_t *)(void *)(log + i), ~(uint64_t)0,
+		__atomic_fetch_or((vq_u64a *)(void *)(log + i), ~(uint64_t)0,
 				  __ATOMIC_RELEASE);
 	while (i < e)
 		log_or8(log + i++, 0xff);

@@ -156,6 +156,7 @@ void vqcore_vq_free(struct vqcore_vq *vq)
 
 static void vq_drop_cache(struct vqcore_vq *vq)
 {
+	/* cached buffers were in flight only for the library: release them */
 	for (uint32_t i = vq->buf_head; i < vq->buf_count; i++)
 		vq->id_state[vq->buf_cache[i].id] = VQ_ID_FREE;
 	vq->buf_head = vq->buf_count = 0;
@@ -176,10 +177,9 @@ void vqcore_vq_reset(struct vqcore_vq *vq)
 
 /* ---- fetching ---- */
 
-int vq_cache_commit(struct vqcore_vq *vq, uint32_t first, uint16_t id,
-		    uint16_t ndesc, uint32_t pos)
+int vq_cache_commit_slow(struct vqcore_vq *vq, uint32_t first, uint16_t id,
+			 uint16_t ndesc, uint16_t pos, uint16_t next, bool resub)
 {
-	struct vq_cached_buf *cb;
 	uint64_t total = 0;
 	bool in = false;
 
@@ -187,15 +187,14 @@ int vq_cache_commit(struct vqcore_vq *vq, uint32_t first, uint16_t id,
 		return vq_break(vq, -VQCORE_E_BAD_ID, "buffer id %u >= size %u",
 				id, vq->num);
 	if (unlikely(vq->id_state[id] != VQ_ID_FREE)) {
-		if (pos == VQ_POS_NONE) /* resubmission of a live buffer: caller error */
+		if (resub) /* resubmission of a live buffer: caller error */
 			return -VQCORE_E_ID_IN_USE;
 		return vq_break(vq, -VQCORE_E_ID_IN_USE,
 				"buffer id %u made available while in flight", id);
 	}
 	for (uint32_t i = first; i < vq->desc_used; i++) {
-		struct vhost_desc *d = &vq->desc_cache[i];
+		const struct vhost_desc *d = &vq->desc_cache[i];
 
-		d->id = id;
 		if (d->flags & VHOST_DESC_F_WRITE)
 			in = true;
 		else if (unlikely(in))
@@ -208,13 +207,7 @@ int vq_cache_commit(struct vqcore_vq *vq, uint32_t first, uint16_t id,
 		return vq_break(vq, -VQCORE_E_LEN_OVERFLOW,
 				"buffer %u: total length %llu overflows 32 bits", id,
 				(unsigned long long)total);
-	vq->id_state[id] = VQ_ID_CACHED;
-	cb = &vq->buf_cache[vq->buf_count++];
-	cb->pos = pos;
-	cb->id = id;
-	cb->ndesc = ndesc;
-	cb->first = first;
-	cb->count = vq->desc_used - first;
+	vq_cache_record(vq, first, id, ndesc, pos, next, resub);
 	return 0;
 }
 
@@ -241,18 +234,18 @@ static inline void vq_hand_out(struct vqcore_vq *vq,
 			       const struct vq_cached_buf *cb,
 			       struct vhost_buf *b)
 {
-	vq->id_state[cb->id] = VQ_ID_OUT;
 	vq->nout++;
 	vq->buf_head++;
-	if (likely(cb->pos != VQ_POS_NONE))
-		vq->avail_pos = vq->ops->pos_next(vq, cb->pos, cb->ndesc);
+	vq->id_state[cb->id] = VQ_ID_OUT | (cb->resub ? VQ_ID_RESUB : 0);
+	if (likely(!cb->resub))
+		vq->avail_pos = cb->next;
 	b->id = cb->id;
 	b->ndesc = cb->ndesc;
-	b->reserved = cb->pos;
+	b->reserved = cb->pos | ((uint32_t)cb->next << 16);
 }
 
 /*
- * Translate cached buffer @cb into iovecs at iov[*k..max_iov) and fill @b.
+ * The general path: translate cached buffer @cb into iovecs at iov[*k..max_iov) and fill @b.
  * 0 on success; -VQCORE_E_IOV_FULL if it does not fit (nothing consumed);
  * another error breaks the queue.
  */
@@ -299,6 +292,72 @@ static int vq_translate_buf(struct vqcore_vq *vq, const struct vq_cached_buf *cb
 	return 0;
 }
 
+/*
+ * The fast loop: cached one-descriptor buffers that fall inside one region,
+ * handed out with the queue's counters held in locals.  Stops at the first
+ * buffer that needs the general path.
+ */
+static inline unsigned vq_hand_out_simple(struct vqcore_vq *vq,
+					  struct vhost_buf *bufs, unsigned n,
+					  unsigned max_bufs, struct iovec *iov,
+					  unsigned *kp, unsigned max_iov)
+{
+	const struct vqcore_mem *m = vq->mem;
+	const struct vq_cached_buf *cbs = vq->buf_cache;
+	const struct vhost_desc *dc = vq->desc_cache;
+	uint8_t *ids = vq->id_state;
+	unsigned head = vq->buf_head, count = vq->buf_count, hint = vq->mem_hint;
+	unsigned k = *kp, n0 = n;
+	uint32_t avail = vq->avail_pos;
+
+	while (head < count && n < max_bufs && k < max_iov) {
+		const struct vq_cached_buf *cb = &cbs[head];
+		const struct vhost_desc *d = &dc[cb->first];
+		const struct vq_mem_slot *sl;
+		struct vhost_buf lb;
+		uint32_t len = d->len;
+		int i;
+
+		if (unlikely(cb->count != 1 || cb->resub || !len))
+			break;
+		i = vq_mem_lookup(m, d->addr, &hint);
+		if (unlikely(i < 0))
+			break;
+		sl = &m->slot[i];
+		if (unlikely(len - 1 > sl->last - d->addr))
+			break;
+		iov[k].iov_base = (void *)(sl->hva + (uintptr_t)(d->addr - sl->gpa));
+		iov[k].iov_len = len;
+		if (d->flags & VHOST_DESC_F_WRITE) {
+			lb.out_len = 0;
+			lb.in_len = len;
+			lb.out_num = 0;
+			lb.in_num = 1;
+		} else {
+			lb.out_len = len;
+			lb.in_len = 0;
+			lb.out_num = 1;
+			lb.in_num = 0;
+		}
+		lb.id = cb->id;
+		lb.ndesc = cb->ndesc;
+		lb.first = k;
+		lb.reserved = cb->pos | ((uint32_t)cb->next << 16);
+		bufs[n] = lb;
+		ids[cb->id] = VQ_ID_OUT;
+		avail = cb->next;
+		head++;
+		n++;
+		k++;
+	}
+	vq->buf_head = head;
+	vq->mem_hint = hint;
+	vq->nout += n - n0;
+	vq->avail_pos = avail;
+	*kp = k;
+	return n;
+}
+
 int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
 		       unsigned max_bufs, struct iovec *iov, unsigned max_iov)
 {
@@ -314,6 +373,10 @@ int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
 				return r;
 			break;
 		}
+		n = vq_hand_out_simple(vq, bufs, n, max_bufs, iov, &k, max_iov);
+		if (n == max_bufs || vq->buf_head == vq->buf_count)
+			continue;
+		/* the next cached buffer needs the general path */
 		r = vq_translate_buf(vq, &vq->buf_cache[vq->buf_head], &bufs[n],
 				     iov, &k, max_iov);
 		if (unlikely(r < 0))
@@ -377,6 +440,7 @@ int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq, struct vhost_buf *bufs,
 			const struct vhost_desc *d = &vq->desc_cache[cb->first + i];
 
 			desc[k + i] = *d;
+			desc[k + i].id = cb->id;
 			if (d->flags & VHOST_DESC_F_WRITE) {
 				in_num++;
 				in_len += d->len;
@@ -399,96 +463,87 @@ int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq, struct vhost_buf *bufs,
 
 /* ---- returning ---- */
 
-/* Check that every buffer is in flight exactly once; mark them. */
-static int vq_check_out(struct vqcore_vq *vq, const struct vhost_buf *bufs,
-			unsigned n)
+/*
+ * Release @bufs: each must be handed out and appear once.  On a bad one,
+ * the ones already released are put back and -EINVAL returned.  Also says
+ * whether they form an in-order run (oldest in flight, in fetch order,
+ * all but the last written in full).
+ */
+static int vq_release(struct vqcore_vq *vq, const struct vhost_buf *bufs,
+		      const uint32_t *lens, unsigned n, bool *run)
 {
+	uint16_t pos = (uint16_t)vq->inorder_pos;
+	bool in_run = vq->in_order;
 	unsigned i;
 
 	for (i = 0; i < n; i++) {
 		uint16_t id = bufs[i].id;
+		uint8_t st;
 
-		if (id >= vq->num || vq->id_state[id] != VQ_ID_OUT)
-			break;
-		vq->id_state[id] |= VQ_ID_MARK;
+		if (unlikely(id >= vq->num))
+			goto bad;
+		st = vq->id_state[id];
+		if (unlikely(!(st & VQ_ID_OUT)))
+			goto bad;
+		vq->id_state[id] = VQ_ID_FREE;
+		if (in_run) {
+			if ((st & VQ_ID_RESUB) || vq_buf_pos(&bufs[i]) != pos ||
+			    (i + 1 < n && (lens ? lens[i] : 0) != bufs[i].in_len))
+				in_run = false;
+			pos = vq_buf_next(&bufs[i]);
+		}
 	}
-	if (likely(i == n))
-		return 0;
+	if (vq->in_order)
+		vq->inorder_pos = vq_buf_next(&bufs[n - 1]);
+	*run = in_run;
+	vq->nout -= n;
+	return 0;
+bad:
 	while (i--)
-		vq->id_state[bufs[i].id] &= (uint8_t)~VQ_ID_MARK;
+		vq->id_state[bufs[i].id] = VQ_ID_OUT;
 	return -VQ_EINVAL;
 }
 
 int vqcore_vq_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		       const uint32_t *lens, unsigned n)
 {
-	bool run = false;
+	bool run;
 
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
 	if (unlikely(!n))
 		return 0;
-	if (unlikely(vq_check_out(vq, bufs, n) < 0)) {
+	if (unlikely(vq_release(vq, bufs, lens, n, &run) < 0)) {
 		vq_warn("vq %u: put_used of a buffer that is not in flight", vq->index);
 		return -VQ_EINVAL;
 	}
-	if (vq->in_order) {
-		/*
-		 * One entry may stand for the whole run when the buffers are
-		 * the oldest in flight, in fetch order, and every buffer but
-		 * the last was written in full (the driver reports a skipped
-		 * buffer's length as its writable total).
-		 */
-		uint32_t pos = vq->inorder_pos;
-
-		run = true;
-		for (unsigned i = 0; i < n; i++) {
-			if (bufs[i].reserved != pos ||
-			    (i + 1 < n && (lens ? lens[i] : 0) != bufs[i].in_len)) {
-				run = false;
-				break;
-			}
-			pos = vq->ops->pos_next(vq, pos, bufs[i].ndesc);
-		}
-		vq->inorder_pos = vq->ops->pos_next(vq, bufs[n - 1].reserved,
-						    bufs[n - 1].ndesc);
-	}
 	vq->ops->put_used(vq, bufs, lens, n, run);
-	for (unsigned i = 0; i < n; i++)
-		vq->id_state[bufs[i].id] = VQ_ID_FREE;
-	vq->nout -= n;
 	return 0;
 }
 
 int vqcore_vq_unget(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		    unsigned n)
 {
-	uint32_t pos;
+	uint32_t inorder = vq->inorder_pos;
+	bool run;
 
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
 	if (!n)
 		return 0;
-	if (vq_check_out(vq, bufs, n) < 0)
-		return -VQ_EINVAL;
 	/* They must be the most recent n, contiguous, ending at avail_pos. */
-	pos = bufs[0].reserved;
 	for (unsigned i = 0; i < n; i++) {
-		if (bufs[i].reserved != pos) {
-			pos = UINT32_MAX;
-			break;
-		}
-		pos = vq->ops->pos_next(vq, pos, bufs[i].ndesc);
+		if (i + 1 < n && vq_buf_next(&bufs[i]) != vq_buf_pos(&bufs[i + 1]))
+			return -VQ_EINVAL;
+		if (bufs[i].id < vq->num && (vq->id_state[bufs[i].id] & VQ_ID_RESUB))
+			return -VQ_EINVAL;
 	}
-	if (pos != vq->avail_pos) {
-		for (unsigned i = 0; i < n; i++)
-			vq->id_state[bufs[i].id] &= (uint8_t)~VQ_ID_MARK;
+	if (vq_buf_next(&bufs[n - 1]) != (uint16_t)vq->avail_pos)
 		return -VQ_EINVAL;
-	}
-	for (unsigned i = 0; i < n; i++)
-		vq->id_state[bufs[i].id] = VQ_ID_FREE;
-	vq->nout -= n;
-	vq->avail_pos = bufs[0].reserved;
+	if (vq_release(vq, bufs, NULL, n, &run) < 0)
+		return -VQ_EINVAL;
+	vq->inorder_pos = inorder;
+	vq->avail_pos = vq_buf_pos(&bufs[0]);
 	vq_drop_cache(vq);
 	return 0;
 }

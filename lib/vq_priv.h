@@ -70,18 +70,29 @@ static inline bool vring_need_event(uint16_t event_idx, uint16_t new_idx,
 
 /* One cached buffer: its descriptors sit in desc_cache[first..first+count). */
 struct vq_cached_buf {
-	uint32_t pos;    /* ring position it was fetched at (format defined) */
+	uint16_t pos;    /* ring position it was fetched at (format defined) */
+	uint16_t next;   /* ring position just after it */
 	uint16_t id;
 	uint16_t ndesc;  /* ring slots */
-	uint32_t first;
-	uint32_t count;
+	uint16_t first;  /* desc_cap <= 32768 + 4096 fits */
+	uint16_t count;
+	uint32_t resub;  /* fetched out of ring order (vqcore_vq_get_buf_at) */
 };
 
-/* Position of a buffer fetched out of ring order (vqcore_vq_get_buf_at). */
-#define VQ_POS_NONE UINT32_MAX
+/* vhost_buf.reserved: the buffer's ring position and the one after it. */
+static inline uint16_t vq_buf_pos(const struct vhost_buf *b)
+{
+	return (uint16_t)b->reserved;
+}
 
-/* in-flight states, one byte per buffer id */
-enum { VQ_ID_FREE = 0, VQ_ID_CACHED = 1, VQ_ID_OUT = 2, VQ_ID_MARK = 0x80 };
+static inline uint16_t vq_buf_next(const struct vhost_buf *b)
+{
+	return (uint16_t)(b->reserved >> 16);
+}
+
+/* in-flight states, one byte per buffer id; a buffer is in flight from the
+ * moment it is cached.  RESUB marks one fetched out of ring order. */
+enum { VQ_ID_FREE = 0, VQ_ID_CACHED = 1, VQ_ID_OUT = 2, VQ_ID_RESUB = 4 };
 
 struct vq_area {
 	uint64_t gpa;
@@ -191,6 +202,7 @@ struct vqcore_drvq {
 	uint64_t features;
 	uint16_t num_free;
 	struct vq_drv_state *state; /* per id */
+	uint16_t *next;             /* split: private free-list links */
 	/* in-order: ids in the order they were added */
 	uint16_t *order;
 	uint16_t order_head, order_tail;
@@ -250,13 +262,11 @@ struct vq_format_ops {
 	/* Append up to vq->batch buffers to the cache; returns count or error. */
 	int (*fetch)(struct vqcore_vq *vq);
 	/* Cache the one buffer whose chain starts at @head (resubmission);
-	 * it is committed with position VQ_POS_NONE. */
+	 * committed with vq_cache_commit(..., resub = true). */
 	int (*fetch_at)(struct vqcore_vq *vq, uint16_t head);
 	/* Write used entries for validated bufs; publish. */
 	void (*put_used)(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 			 const uint32_t *lens, unsigned n, bool in_order_run);
-	uint32_t (*pos_next)(const struct vqcore_vq *vq, uint32_t pos,
-			     uint16_t ndesc);
 	bool (*avail_pending)(struct vqcore_vq *vq);
 	void (*set_notify)(struct vqcore_vq *vq, bool enable);
 	bool (*should_signal)(struct vqcore_vq *vq);
@@ -270,6 +280,7 @@ struct vq_format_ops {
 		       unsigned out_num, unsigned in_num, void *token,
 		       unsigned flags);
 	bool (*drv_kick_prepare)(struct vqcore_drvq *dq);
+	void (*drv_publish)(struct vqcore_drvq *dq);  /* NULL: adds are visible at once */
 	int (*drv_get_used)(struct vqcore_drvq *dq, void **tokens,
 			    uint32_t *lens, unsigned max);
 	bool (*drv_enable_cb)(struct vqcore_drvq *dq);
@@ -290,7 +301,7 @@ static inline void vq_read_desc(const struct vring_desc_raw *src,
 				struct vring_desc_raw *dst)
 {
 	uint64_t a = __atomic_load_n(&src->addr, __ATOMIC_RELAXED);
-	uint64_t b = __atomic_load_n((const uint64_t *)(const void *)&src->len,
+	uint64_t b = __atomic_load_n((const vq_u64a *)(const void *)&src->len,
 				     __ATOMIC_RELAXED);
 
 	dst->addr = vq_le64(a);
@@ -319,13 +330,43 @@ static inline bool vq_cache_room(const struct vqcore_vq *vq)
 static inline void vq_cache_push(struct vqcore_vq *vq, uint64_t addr,
 				 uint32_t len, uint16_t flags)
 {
-	struct vhost_desc *d = &vq->desc_cache[vq->desc_used++];
+	struct vhost_desc d = { .addr = addr, .len = len,
+				.flags = (uint16_t)(flags & VHOST_DESC_F_WRITE) };
 
-	d->addr = addr;
-	d->len = len;
-	d->flags = flags & VHOST_DESC_F_WRITE;
+	vq->desc_cache[vq->desc_used++] = d;
 }
 
-VQ_HIDDEN int vq_cache_commit(struct vqcore_vq *vq, uint32_t first,
-			      uint16_t id, uint16_t ndesc, uint32_t pos);
+VQ_HIDDEN int vq_cache_commit_slow(struct vqcore_vq *vq, uint32_t first,
+				   uint16_t id, uint16_t ndesc, uint16_t pos,
+				   uint16_t next, bool resub);
+
+static inline void vq_cache_record(struct vqcore_vq *vq, uint32_t first,
+				   uint16_t id, uint16_t ndesc, uint16_t pos,
+				   uint16_t next, bool resub)
+{
+	struct vq_cached_buf cb = { .pos = pos, .next = next, .id = id,
+				    .ndesc = ndesc, .first = (uint16_t)first,
+				    .count = (uint16_t)(vq->desc_used - first),
+				    .resub = resub };
+
+	vq->id_state[id] = VQ_ID_CACHED | (resub ? VQ_ID_RESUB : 0);
+	vq->buf_cache[vq->buf_count++] = cb;
+}
+
+/*
+ * Record the buffer whose descriptors were pushed since @first: id range,
+ * not already in flight, readable-before-writable, total length in 32 bits.
+ * The one-descriptor case is checked inline.  Errors break the queue
+ * (except an in-flight id on resubmission, the caller's mistake).
+ */
+static inline int vq_cache_commit(struct vqcore_vq *vq, uint32_t first,
+				  uint16_t id, uint16_t ndesc, uint16_t pos,
+				  uint16_t next, bool resub)
+{
+	if (unlikely(id >= vq->num || vq->id_state[id] != VQ_ID_FREE ||
+		     vq->desc_used - first != 1 || resub))
+		return vq_cache_commit_slow(vq, first, id, ndesc, pos, next, resub);
+	vq_cache_record(vq, first, id, ndesc, pos, next, false);
+	return 0;
+}
 #endif /* VQCORE_VQ_PRIV_H */

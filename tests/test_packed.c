@@ -142,8 +142,9 @@ START_TEST(ring_contents)
 	vqcore_vq_disable_notify(t.vq);
 	ck_assert_uint_eq(dev->flags, 1);
 	ck_assert_uint_eq(b[0].ndesc, 2);
-	ck_assert_uint_eq(b[0].reserved, 0x8000);
-	ck_assert_uint_eq(b[1].reserved, 0x8002);
+	/* reserved: fetch position (low 16 bits), next position (high 16) */
+	ck_assert_uint_eq(b[0].reserved, 0x8000 | (0x8002u << 16));
+	ck_assert_uint_eq(b[1].reserved & 0xffff, 0x8002);
 	/* used: at the used index (slot 0, then slot 2), AVAIL=USED=1 */
 	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, 2), 0);
 	ck_assert_uint_eq(d[0].flags & (F_AVAIL | F_USED), F_AVAIL | F_USED);

@@ -225,8 +225,8 @@ static void run_echo(unsigned format)
 		ck_assert_int_eq(vqcore_vuc_stop(c, q, &base), 0);
 		if (format == VQCORE_FORMAT_SPLIT)
 			ck_assert_uint_eq(base, NBUF + NBUF / 2);
-		else /* packed counts descriptor slots: 2 per buffer here */
-			ck_assert_uint_eq(base & 0x7fff, 2 * (NBUF + NBUF / 2) % QSZ);
+		else /* packed counts ring slots: two descriptors per buffer */
+			ck_assert_uint_eq(base & 0x7fff, (2 * (NBUF + NBUF / 2)) % QSZ);
 	}
 	/* The front-end acked exactly what both sides have, minus the
 	 * vhost-user-only bits. */

@@ -655,6 +655,38 @@ START_TEST(get_buf_at_resubmits)
 }
 END_TEST
 
+/* Every used-ring write lands in the dirty log (live migration). */
+START_TEST(used_writes_are_logged)
+{
+	struct vqt t;
+	struct vqcore_sg sg = { VQT_DATA, 16 };
+	struct vhost_buf b[4];
+	struct iovec iov[4];
+	static uint8_t log[VQT_END / 4096 / 8 + 1];
+	void *tok[4];
+	uint64_t used_gpa;
+
+	vqt_setup(&t, FMT, 64, VQT_F_EVENT, 0);
+	memset(log, 0, sizeof(log));
+	ck_assert_int_eq(vqcore_mem_set_log(t.mem, log, sizeof(log)), 0);
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 0, 1, (void *)1, 0), 0);
+	vqcore_drvq_kick_prepare(t.dq);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 4, iov, 4), 1);
+	/* nothing written by the device yet */
+	for (size_t i = 0; i < sizeof(log); i++)
+		ck_assert_uint_eq(log[i], 0);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 1), 0);
+	/* split: the used ring area; packed: the descriptor the device wrote */
+	used_gpa = FMT == VQCORE_FORMAT_SPLIT ? t.ring.device : t.ring.desc;
+	ck_assert_uint_ne(log[used_gpa / 4096 / 8] & (1u << (used_gpa / 4096 % 8)), 0);
+	/* and only ring pages: the data page was not written by put_used */
+	ck_assert_uint_eq(log[VQT_DATA / 4096 / 8] & (1u << (VQT_DATA / 4096 % 8)), 0);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 4), 1);
+	ck_assert_int_eq(vqcore_mem_set_log(t.mem, NULL, 0), 0);
+	vqt_teardown(&t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vq_conformance");
@@ -681,6 +713,7 @@ int main(void)
 	tcase_add_loop_test(tc, in_order_completion, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, ring_follows_memory_change, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, get_buf_at_resubmits, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, used_writes_are_logged, 0, (int)vqt_nformats);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

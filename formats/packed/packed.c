@@ -257,8 +257,8 @@ static int packed_fetch_chain(struct vqcore_vq *vq, uint16_t *idx, bool *wrap,
 	}
 	/* The buffer id is the one in the last descriptor (2.8.6). */
 	{
-		int r = vq_cache_commit(vq, first, id, ndesc,
-					out_of_order ? VQ_POS_NONE : pos);
+		int r = vq_cache_commit(vq, first, id, ndesc, (uint16_t)pos,
+					packed_pos(i, w), out_of_order);
 
 		if (unlikely(r < 0))
 			return r;
@@ -294,7 +294,10 @@ static inline int packed_fetch4(struct vqcore_vq *vq, uint16_t idx, bool w)
 		vq_cache_push(vq, vq_le64(VQ_READ_ONCE(d[k].addr)),
 			      vq_le32(VQ_READ_ONCE(d[k].len)), f[k]);
 		r = vq_cache_commit(vq, first, vq_le16(VQ_READ_ONCE(d[k].flags_or_id)),
-				    1, packed_pos((uint16_t)(idx + k), w));
+				    1, packed_pos((uint16_t)(idx + k), w),
+				    idx + k + 1 < vq->num ? packed_pos((uint16_t)(idx + k + 1), w)
+							  : packed_pos(0, !w),
+				    false);
 		if (unlikely(r < 0))
 			return r;
 	}
@@ -367,15 +370,6 @@ static uint32_t packed_get_used_base(const struct vqcore_vq *vq)
 	return packed_pos(vq->packed.used_idx, vq->packed.used_wrap);
 }
 
-static uint32_t packed_pos_next(const struct vqcore_vq *vq, uint32_t pos,
-				uint16_t ndesc)
-{
-	uint16_t idx = packed_idx(pos);
-	bool wrap = packed_wrap(pos);
-
-	packed_advance(vq->num, &idx, &wrap, ndesc);
-	return packed_pos(idx, wrap);
-}
 
 /* id and len of a used descriptor; its flags are stored separately. */
 static inline void packed_write_used(struct vqcore_vq *vq, uint16_t slot,
@@ -461,7 +455,7 @@ static bool packed_should_signal(struct vqcore_vq *vq)
 	/* The used flags must be visible before we read the driver's
 	 * suppression state (pairs with the driver's barrier). */
 	vq_mb();
-	ev = __atomic_load_n((const uint32_t *)(const void *)p->driver_event,
+	ev = __atomic_load_n((const vq_u32a *)(const void *)p->driver_event,
 			     __ATOMIC_RELAXED);
 	off_wrap = vq_le16((uint16_t)ev);
 	flags = vq_le16((uint16_t)(ev >> 16));
@@ -607,7 +601,7 @@ static bool packed_drv_kick_prepare(struct vqcore_drvq *dq)
 		return false;
 	/* descriptors published before we read the device's wishes */
 	vq_mb();
-	ev = __atomic_load_n((const uint32_t *)(const void *)dq->packed.device_event,
+	ev = __atomic_load_n((const vq_u32a *)(const void *)dq->packed.device_event,
 			     __ATOMIC_RELAXED);
 	off_wrap = vq_le16((uint16_t)ev);
 	flags = vq_le16((uint16_t)(ev >> 16));
@@ -706,7 +700,6 @@ const struct vq_format_ops vq_packed_ops VQ_HIDDEN = {
 	.fetch = packed_fetch,
 	.fetch_at = packed_fetch_at,
 	.put_used = packed_put_used,
-	.pos_next = packed_pos_next,
 	.avail_pending = packed_avail_pending,
 	.set_notify = packed_set_notify,
 	.should_signal = packed_should_signal,

@@ -36,11 +36,19 @@ static int split_layout(uint16_t num, uint64_t gpa, struct vqcore_ring_layout *l
 	if (split_check_num(num) < 0)
 		return -VQ_EINVAL;
 	split_area_sizes(num, sizes);
-	/* Each area on its own cache line; the used ring away from the avail
-	 * ring so the two directions never share a line. */
+	/*
+	 * The avail and used areas start 4 bytes before a cache line, so that
+	 * their flags and index sit alone at the end of one line and the ring
+	 * entries start on the next: the side that polls an index does not
+	 * pull away the line the other side is filling with entries, and no
+	 * 8-byte used element straddles two lines.  (The spec asks for 2- and
+	 * 4-byte alignment only.)
+	 */
 	l->desc = VQ_ALIGN_UP(gpa, (uint64_t)VQ_CACHELINE);
-	l->driver = VQ_ALIGN_UP(l->desc + sizes[0], (uint64_t)VQ_CACHELINE);
-	l->device = VQ_ALIGN_UP(l->driver + sizes[1], (uint64_t)VQ_CACHELINE);
+	l->driver = VQ_ALIGN_UP(l->desc + sizes[0], (uint64_t)VQ_CACHELINE) +
+		    VQ_CACHELINE - 4;
+	l->device = VQ_ALIGN_UP(l->driver + sizes[1], (uint64_t)VQ_CACHELINE) +
+		    VQ_CACHELINE - 4;
 	l->size = VQ_ALIGN_UP(l->device + sizes[2], (uint64_t)VQ_CACHELINE) - gpa;
 	return 0;
 }
@@ -63,9 +71,9 @@ static void split_reset(struct vqcore_vq *vq)
 	vq->split.shadow_avail = 0;
 }
 
-static uint16_t *split_avail_event(const struct vqcore_vq *vq)
+static vq_u16a *split_avail_event(const struct vqcore_vq *vq)
 {
-	return (uint16_t *)(void *)&vq->split.used->ring[vq->num];
+	return (vq_u16a *)(void *)&vq->split.used->ring[vq->num];
 }
 
 static uint16_t *split_used_event(const struct vqcore_vq *vq)
@@ -118,23 +126,16 @@ static int split_indirect(struct vqcore_vq *vq, const struct vring_desc_raw *d,
 	}
 }
 
-/* Walk one chain from @head into the cache.  Returns ring descs used. */
-static int split_walk(struct vqcore_vq *vq, uint16_t head)
+/* The rest of a chain whose head @d (at @head) was read already. */
+static int split_walk_slow(struct vqcore_vq *vq, uint16_t head,
+			   struct vring_desc_raw d)
 {
 	const struct vring_desc_raw *table = split_desc(vq);
-	uint32_t total = 0, ndesc = 0;
-	uint16_t i = head;
+	uint32_t total = 0, ndesc = 1;
 
-	if (unlikely(head >= vq->num))
-		return vq_break(vq, -VQCORE_E_DESC_INDEX,
-				"avail head %u >= size %u", head, vq->num);
 	for (;;) {
-		struct vring_desc_raw d;
+		uint16_t i;
 
-		if (unlikely(ndesc++ >= vq->num))
-			return vq_break(vq, -VQCORE_E_CHAIN_LOOP,
-					"buffer %u: chain longer than the queue", head);
-		vq_read_desc(&table[i], &d);
 		if (d.flags_or_id & VRING_DESC_F_INDIRECT) {
 			int r = split_indirect(vq, &d, head, &total);
 
@@ -153,13 +154,34 @@ static int split_walk(struct vqcore_vq *vq, uint16_t head)
 		if (unlikely(i >= vq->num))
 			return vq_break(vq, -VQCORE_E_DESC_INDEX,
 					"buffer %u: next %u >= size %u", head, i, vq->num);
+		if (unlikely(ndesc++ >= vq->num))
+			return vq_break(vq, -VQCORE_E_CHAIN_LOOP,
+					"buffer %u: chain longer than the queue", head);
+		vq_read_desc(&table[i], &d);
 	}
+}
+
+/* Walk one chain from @head into the cache.  Returns ring descs used. */
+static inline int split_walk(struct vqcore_vq *vq, uint16_t head)
+{
+	struct vring_desc_raw d;
+
+	if (unlikely(head >= vq->num))
+		return vq_break(vq, -VQCORE_E_DESC_INDEX,
+				"avail head %u >= size %u", head, vq->num);
+	vq_read_desc(&split_desc(vq)[head], &d);
+	if (likely(!(d.flags_or_id & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))) {
+		vq_cache_push(vq, d.addr, d.len, d.flags_or_id);
+		return 1;
+	}
+	return split_walk_slow(vq, head, d);
 }
 
 static int split_fetch(struct vqcore_vq *vq)
 {
 	struct vq_split_dev *s = &vq->split;
 	uint16_t pos = (uint16_t)vq->fetch_pos, avail, navail;
+	uint16_t heads[32];
 	int nbufs = 0;
 
 	avail = vq_le16(vq_load_acquire(&s->avail->idx));
@@ -169,20 +191,42 @@ static int split_fetch(struct vqcore_vq *vq)
 				"avail idx %u moved %u past %u (size %u)", avail,
 				navail, pos, vq->num);
 	s->shadow_avail = avail;
-	while (navail && (unsigned)nbufs < vq->batch && vq_cache_room(vq)) {
-		uint32_t first = vq->desc_used;
-		uint16_t head = vq_le16(VQ_READ_ONCE(s->avail->ring[pos & s->mask]));
-		int r = split_walk(vq, head);
+	navail = (uint16_t)VQ_MIN((unsigned)navail, vq->batch);
+	/* Ask for the used-ring lines these buffers will be returned into
+	 * now, so their ownership moves while we fetch. */
+	for (unsigned i = 0; i < navail; i += 8)
+		__builtin_prefetch(&s->used->ring[(uint16_t)(s->used_idx + i) & s->mask], 1);
+	while (navail) {
+		unsigned n = VQ_MIN((unsigned)navail, VQ_ARRAY_SIZE(heads));
 
-		if (unlikely(r < 0))
-			return r;
-		r = vq_cache_commit(vq, first, head, (uint16_t)r, pos);
-		if (unlikely(r < 0))
-			return r;
-		pos++;
-		navail--;
-		nbufs++;
+		/* Read the heads of a group first and start loading their
+		 * descriptors, so the cache misses on lines the driver just
+		 * wrote overlap instead of following one another.  Each head
+		 * is read once; the prefetch address is masked (a bad head is
+		 * caught by the walk). */
+		for (unsigned i = 0; i < n; i++) {
+			heads[i] = vq_le16(VQ_READ_ONCE(s->avail->ring[(uint16_t)(pos + i) & s->mask]));
+			__builtin_prefetch(&s->desc[heads[i] & s->mask]);
+		}
+		for (unsigned i = 0; i < n; i++) {
+			uint32_t first = vq->desc_used;
+			int r;
+
+			if (!vq_cache_room(vq))
+				goto out;
+			r = split_walk(vq, heads[i]);
+			if (unlikely(r < 0))
+				return r;
+			r = vq_cache_commit(vq, first, heads[i], (uint16_t)r, pos,
+					    (uint16_t)(pos + 1), false);
+			if (unlikely(r < 0))
+				return r;
+			pos++;
+			nbufs++;
+		}
+		navail = (uint16_t)(navail - n);
 	}
+out:
 	vq->fetch_pos = pos;
 	return nbufs;
 }
@@ -194,13 +238,7 @@ static int split_fetch_at(struct vqcore_vq *vq, uint16_t head)
 
 	if (unlikely(r < 0))
 		return r;
-	return vq_cache_commit(vq, first, head, (uint16_t)r, VQ_POS_NONE);
-}
-
-static uint32_t split_pos_next(const struct vqcore_vq *vq, uint32_t pos,
-			       uint16_t ndesc)
-{
-	return (uint16_t)(pos + 1);
+	return vq_cache_commit(vq, first, head, (uint16_t)r, 0, 0, true);
 }
 
 static inline void split_write_elem(struct vq_split_dev *s, uint16_t slot,
@@ -208,7 +246,7 @@ static inline void split_write_elem(struct vq_split_dev *s, uint16_t slot,
 {
 	uint64_t v = (uint64_t)vq_le32(id) | ((uint64_t)vq_le32(len) << 32);
 
-	__atomic_store_n((uint64_t *)(void *)&s->used->ring[slot], v,
+	__atomic_store_n((vq_u64a *)(void *)&s->used->ring[slot], v,
 			 __ATOMIC_RELAXED);
 }
 
@@ -336,12 +374,14 @@ static int split_drv_init(struct vqcore_drvq *dq)
 	dq->split.desc = dq->area_hva[0];
 	dq->split.avail = dq->area_hva[1];
 	dq->split.used = dq->area_hva[2];
-	/* FIFO free list threaded through desc.next: 0 -> 1 -> ... -> num-1 */
+	/* FIFO free list 0 -> 1 -> ... -> num-1, linked through a private
+	 * array so the driver never reads the shared descriptor table. */
 	for (uint16_t i = 0; i < num; i++) {
 		dq->split.desc[i].addr = 0;
 		dq->split.desc[i].len = 0;
 		dq->split.desc[i].flags_or_id = 0;
-		dq->split.desc[i].next_or_flags = vq_le16((uint16_t)(i + 1 < num ? i + 1 : 0));
+		dq->split.desc[i].next_or_flags = 0;
+		dq->next[i] = (uint16_t)(i + 1 < num ? i + 1 : 0);
 	}
 	dq->split.free_head = 0;
 	dq->split.free_tail = (uint16_t)(num - 1);
@@ -354,18 +394,21 @@ static int split_drv_init(struct vqcore_drvq *dq)
 	dq->split.used->flags = 0;
 	dq->split.used->idx = 0;
 	dq->split.avail->ring[num] = 0; /* used_event */
-	*(uint16_t *)(void *)&dq->split.used->ring[num] = 0; /* avail_event */
+	*(vq_u16a *)(void *)&dq->split.used->ring[num] = 0; /* avail_event */
 	return 0;
 }
 
+/* Two 8-byte stores per descriptor: fewer entries in the store buffer
+ * while the line's ownership comes back from the device. */
 static inline void split_drv_write_desc(struct vring_desc_raw *d, uint64_t addr,
 					uint32_t len, uint16_t flags,
 					uint16_t next)
 {
-	d->addr = vq_le64(addr);
-	d->len = vq_le32(len);
-	d->flags_or_id = vq_le16(flags);
-	d->next_or_flags = vq_le16(next);
+	uint64_t hi = (uint64_t)vq_le32(len) | ((uint64_t)vq_le16(flags) << 32) |
+		      ((uint64_t)vq_le16(next) << 48);
+
+	__atomic_store_n(&d->addr, vq_le64(addr), __ATOMIC_RELAXED);
+	__atomic_store_n((vq_u64a *)(void *)&d->len, hi, __ATOMIC_RELAXED);
 }
 
 static int split_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
@@ -383,6 +426,13 @@ static int split_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 	if (need > dq->num_free)
 		return -VQ_ENOSPC;
 	head = dq->split.free_head;
+	/* the descriptor four places ahead in the free list: its line is
+	 * likely still shared with the device; start taking it back */
+	{
+		uint16_t ahead = dq->next[dq->next[dq->next[dq->next[head]]]];
+
+		__builtin_prefetch(&dq->split.desc[ahead], 1);
+	}
 	if (indirect) {
 		struct vring_desc_raw *t = dq->itable + (size_t)head * dq->max_indirect;
 
@@ -396,17 +446,15 @@ static int split_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 			split_drv_write_desc(&t[j], sg[j].addr, sg[j].len, f,
 					     (uint16_t)(j + 1));
 		}
-		i = head;
-		split_drv_write_desc(&dq->split.desc[i],
+		split_drv_write_desc(&dq->split.desc[head],
 				     dq->indirect_gpa + (uint64_t)head * dq->max_indirect * 16,
-				     total * 16, VRING_DESC_F_INDIRECT,
-				     vq_le16(dq->split.desc[i].next_or_flags));
-		last = i;
-		dq->split.free_head = vq_le16(dq->split.desc[i].next_or_flags);
+				     total * 16, VRING_DESC_F_INDIRECT, 0);
+		last = head;
+		dq->split.free_head = dq->next[head];
 	} else {
 		i = head;
 		for (unsigned j = 0; j < total; j++) {
-			uint16_t next = vq_le16(dq->split.desc[i].next_or_flags);
+			uint16_t next = dq->next[i];
 			uint16_t f = j < out_num ? 0 : VRING_DESC_F_WRITE;
 
 			if (j + 1 < total)
@@ -414,7 +462,7 @@ static int split_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 			if (j >= out_num)
 				in_len += sg[j].len;
 			split_drv_write_desc(&dq->split.desc[i], sg[j].addr,
-					     sg[j].len, f, next);
+					     sg[j].len, f, j + 1 < total ? next : 0);
 			last = i;
 			i = next;
 		}
@@ -425,13 +473,26 @@ static int split_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 	dq->state[head].ndesc = (uint16_t)need;
 	dq->state[head].last = last;
 	dq->state[head].in_len = in_len;
-	dq->split.avail->ring[dq->split.avail_idx & (dq->num - 1)] = vq_le16(head);
+	{
+		/* With a FIFO free list and in-order completion the entry
+		 * usually holds this head already: skip the store so the line
+		 * the device polls (it holds avail->idx) stays shared. */
+		uint16_t *slot = &dq->split.avail->ring[dq->split.avail_idx & (dq->num - 1)];
+
+		if (*slot != vq_le16(head))
+			*slot = vq_le16(head);
+	}
 	dq->split.avail_idx++;
 	if (dq->in_order) {
 		dq->order[dq->order_tail & (dq->num - 1)] = head;
 		dq->order_tail++;
 	}
 	return 0;
+}
+
+static void split_drv_publish(struct vqcore_drvq *dq)
+{
+	vq_store_release(&dq->split.avail->idx, vq_le16(dq->split.avail_idx));
 }
 
 static bool split_drv_kick_prepare(struct vqcore_drvq *dq)
@@ -445,7 +506,7 @@ static bool split_drv_kick_prepare(struct vqcore_drvq *dq)
 	vq_mb();
 	if (dq->event_idx)
 		return vring_need_event(
-			vq_le16(VQ_READ_ONCE(*(uint16_t *)(void *)&dq->split.used->ring[dq->num])),
+			vq_le16(VQ_READ_ONCE(*(vq_u16a *)(void *)&dq->split.used->ring[dq->num])),
 			new_idx, old);
 	return !(vq_le16(VQ_READ_ONCE(dq->split.used->flags)) & VRING_USED_F_NO_NOTIFY);
 }
@@ -459,7 +520,7 @@ static void split_drv_free(struct vqcore_drvq *dq, uint16_t head)
 	if (dq->num_free == 0) {
 		dq->split.free_head = head;
 	} else {
-		dq->split.desc[dq->split.free_tail].next_or_flags = vq_le16(head);
+		dq->next[dq->split.free_tail] = head;
 	}
 	dq->split.free_tail = last;
 	dq->num_free = (uint16_t)(dq->num_free + st->ndesc);
@@ -484,7 +545,7 @@ static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 		uint16_t h;
 
 		if (!dq->in_order || !dq->io_pending) {
-			uint64_t v = __atomic_load_n((uint64_t *)(void *)&dq->split.used->ring[slot],
+			uint64_t v = __atomic_load_n((vq_u64a *)(void *)&dq->split.used->ring[slot],
 						     __ATOMIC_RELAXED);
 			uint32_t id = vq_le32((uint32_t)v);
 
@@ -547,7 +608,6 @@ const struct vq_format_ops vq_split_ops VQ_HIDDEN = {
 	.fetch = split_fetch,
 	.fetch_at = split_fetch_at,
 	.put_used = split_put_used,
-	.pos_next = split_pos_next,
 	.avail_pending = split_avail_pending,
 	.set_notify = split_set_notify,
 	.should_signal = split_should_signal,
@@ -557,6 +617,7 @@ const struct vq_format_ops vq_split_ops VQ_HIDDEN = {
 	.drv_init = split_drv_init,
 	.drv_add = split_drv_add,
 	.drv_kick_prepare = split_drv_kick_prepare,
+	.drv_publish = split_drv_publish,
 	.drv_get_used = split_drv_get_used,
 	.drv_enable_cb = split_drv_enable_cb,
 	.drv_disable_cb = split_drv_disable_cb,

@@ -125,6 +125,19 @@ VQCORE_API int vqcore_drvq_add(struct vqcore_drvq *dq,
 VQCORE_API bool vqcore_drvq_kick_prepare(struct vqcore_drvq *dq);
 
 /**
+ * vqcore_drvq_publish() - make added buffers visible, without the
+ * notification decision.
+ * @dq: queue.
+ *
+ * For a driver paired with a device that polls and never needs a kick
+ * (both sides agreed on polling, as in DPDK's poll mode).  It skips the
+ * full memory barrier that vqcore_drvq_kick_prepare() needs to read the
+ * device's suppression state safely.  A driver that relies on kicks must
+ * use vqcore_drvq_kick_prepare() or vqcore_drvq_kick() instead.
+ */
+VQCORE_API void vqcore_drvq_publish(struct vqcore_drvq *dq);
+
+/**
  * vqcore_drvq_kick() - publish and, if the device wants it, write the kick
  * eventfd.
  * @dq: queue.

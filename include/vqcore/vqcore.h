@@ -12,5 +12,6 @@
 #include "vqcore/vhost_user.h"
 #include "vqcore/pagepool.h"
 #include "vqcore/reporter.h"
+#include "vqcore/balloon.h"
 
 #endif /* VQCORE_VQCORE_H */

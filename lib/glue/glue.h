@@ -50,6 +50,10 @@
 #define vq_memcmp __builtin_memcmp
 
 /* ---- shared-memory accessors ---- */
+/* Integer views of guest ring memory that may alias the ring structs. */
+typedef uint16_t __attribute__((may_alias)) vq_u16a;
+typedef uint32_t __attribute__((may_alias)) vq_u32a;
+typedef uint64_t __attribute__((may_alias)) vq_u64a;
 #define VQ_READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define VQ_WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #define vq_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)

@@ -24,11 +24,14 @@ soname=$(objdump -p "$libdir/libvqcore.so.0" | awk '/SONAME/{print $2}')
 # 1. pkg-config
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 # shellcheck disable=SC2046
-cc -Wall -Werror -o "$tmp/consumer-pc" "$here/consumer/consumer.c" $(pkg-config --cflags --libs vqcore)
+flags=${VQCORE_CONSUMER_FLAGS:-}
+# shellcheck disable=SC2086
+cc -Wall -Werror $flags -o "$tmp/consumer-pc" "$here/consumer/consumer.c" $(pkg-config --cflags --libs vqcore)
 LD_LIBRARY_PATH="$libdir" "$tmp/consumer-pc" pkg-config
 
 # 2. find_package
-cmake -S "$here/consumer" -B "$tmp/cbuild" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake -S "$here/consumer" -B "$tmp/cbuild" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_C_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" >/dev/null
 cmake --build "$tmp/cbuild" >/dev/null
 LD_LIBRARY_PATH="$libdir" "$tmp/cbuild/consumer" find_package
 echo "install_consume: ok"
