@@ -203,7 +203,8 @@ struct vqcore_vu_ops {
  * @features: virtio features the device offers.  The library adds
  *     VQCORE_VU_F_PROTOCOL_FEATURES and VQCORE_VU_F_LOG_ALL, and removes
  *     VQCORE_F_ACCESS_PLATFORM (no IOTLB support yet) and, with
- *     VQCORE_VU_NO_PACKED, VQCORE_F_RING_PACKED.  Offer
+ *     VQCORE_VU_NO_PACKED or when the library was built without the
+ *     packed format, VQCORE_F_RING_PACKED.  Offer
  *     VQCORE_F_VERSION_1 yourself.
  * @ops: callbacks (copied; NULL for none).
  * @opaque: caller pointer, returned by vqcore_vu_opaque().
@@ -385,10 +386,13 @@ VQCORE_API int vqcore_vu_put_used(struct vqcore_vu_dev *dev, unsigned qidx,
  *
  * After a reconnect with an inflight area, these are the requests the
  * previous backend fetched and never completed (split: after the spec's
- * last-batch repair against the used index).  Limitation: the core has
- * no call yet to adopt them as in flight, so vqcore_vu_put_used() cannot
- * complete them; today this reports them (for logging or failing the
- * device cleanly) and re-submission waits for that core hook.
+ * last-batch repair against the used index).  They are re-submitted:
+ * when the queue starts they are fetched again from the ring, and
+ * vqcore_vu_get_bufs() returns them, oldest first, before any new buffer;
+ * complete them with vqcore_vu_put_used() like any other.  Packed limit:
+ * a buffer whose descriptor slot a later buffer's used entry already
+ * overwrote (out-of-order completion) cannot be read again and is dropped
+ * with a warning.
  *
  * Return: the number of pending buffers (may exceed @max), 0 when there
  * is no inflight area.
@@ -405,6 +409,8 @@ struct vqcore_vuc;
 
 /** vqcore_vuc_config.flags. */
 #define VQCORE_VUC_HUGETLB 0x1 /* guest memory on huge pages (memfd MFD_HUGETLB) */
+#define VQCORE_VUC_INFLIGHT 0x2 /* ask for INFLIGHT_SHMFD: the backend keeps an
+				 * inflight record, for vqcore_vuc_reconnect() */
 
 /**
  * struct vqcore_vuc_config - how to create a client.
@@ -459,14 +465,38 @@ VQCORE_API int vqcore_vuc_connect_fd(int sock,
  * vqcore_vuc_start() - set up and start every queue.
  * @c: client.
  *
- * For each queue: lays out the ring in guest memory, creates the driver
- * queue and the kick/call eventfds, and sends SET_VRING_NUM, BASE, ADDR
+ * For each queue: lays out the ring in guest memory (and, with
+ * VQCORE_F_INDIRECT_DESC, one indirect table of 32 entries per ring entry
+ * for VQCORE_ADD_INDIRECT), creates the driver queue and the kick/call
+ * eventfds, and sends SET_VRING_NUM, BASE, ADDR
  * (user addresses), KICK, CALL and SET_VRING_ENABLE.
  *
  * Return: 0, -ENOMEM (guest memory exhausted), or an error of the
  * exchange (the backend refused: -VQCORE_E_PROTO).
  */
 VQCORE_API int vqcore_vuc_start(struct vqcore_vuc *c);
+
+/**
+ * vqcore_vuc_reconnect() - hand the running queues to a restarted backend.
+ * @c: client, after vqcore_vuc_start().
+ * @path: the backend's socket.
+ * @timeout_ms: how long to retry while the socket is absent or refuses.
+ *
+ * For a backend that died (or was killed) and was started again: the old
+ * connection is closed, a new one negotiated with the same features, the
+ * same memory table sent, and with VQCORE_VUC_INFLIGHT the same inflight
+ * area given back (SET_INFLIGHT_FD), so that the new backend completes the
+ * requests the old one had taken.  Each vring is then set up again with
+ * the same rings and eventfds; its base is where the old backend stopped
+ * (split: the used index; packed: the used position from the inflight
+ * area).  The driver queues are untouched: buffers still in flight are
+ * collected as usual afterwards.
+ *
+ * Return: 0, -EINVAL (not started), -ENOTSUP (the backend now offers other
+ * features or no inflight support), or a connect/exchange error.
+ */
+VQCORE_API int vqcore_vuc_reconnect(struct vqcore_vuc *c, const char *path,
+				    int timeout_ms);
 
 /**
  * vqcore_vuc_stop() - stop queue @qidx with GET_VRING_BASE.

@@ -234,6 +234,7 @@ static void queue_stop(struct vqcore_vu_dev *d, unsigned qi)
 	vq_free(q->pending);
 	q->pending = NULL;
 	q->npending = 0;
+	vu_inflight_resub_free(q);
 	d->fds_changed = true;
 }
 
@@ -1118,6 +1119,13 @@ static int dev_alloc(unsigned flags, unsigned num_queues, uint64_t features,
 	features &= ~VQCORE_BIT(VQCORE_F_ACCESS_PLATFORM);
 	if (flags & VQCORE_VU_NO_PACKED)
 		features &= ~VQCORE_BIT(VQCORE_F_RING_PACKED);
+	/* never offer a format the core was built without */
+	if (features & VQCORE_BIT(VQCORE_F_RING_PACKED)) {
+		struct vqcore_ring_layout lay;
+
+		if (vqcore_ring_layout(VQCORE_FORMAT_PACKED, 256, 0, &lay))
+			features &= ~VQCORE_BIT(VQCORE_F_RING_PACKED);
+	}
 	d->dev_features = features;
 	for (unsigned i = 0; i < num_queues; i++)
 		d->q[i].kick_fd = d->q[i].call_fd = d->q[i].err_fd = -1;
@@ -1420,6 +1428,9 @@ int vqcore_vu_get_bufs(struct vqcore_vu_dev *d, unsigned qi,
 
 	if (qi >= d->nq || !d->q[qi].vq)
 		return -VQCORE_E_NOT_READY;
+	/* requests a previous backend left in flight come first */
+	if (d->q[qi].resub_next < d->q[qi].nresub)
+		return vu_inflight_take_resub(d, qi, bufs, max_bufs, iov, max_iov);
 	n = vqcore_vq_get_bufs(d->q[qi].vq, bufs, max_bufs, iov, max_iov);
 	if (n > 0)
 		vu_inflight_fetched(d, qi, bufs, (unsigned)n);

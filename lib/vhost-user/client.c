@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 #include "vhost-user/vu_priv.h"
 
 #define VUC_DEFAULT_MEM (16ull << 20)
+#define VUC_MAX_INDIRECT 32 /* entries per indirect table */
 #define VUC_PF_SUPPORTED                                                  \
 	(VQCORE_BIT(VQCORE_VU_PF_MQ) | VQCORE_BIT(VQCORE_VU_PF_REPLY_ACK) | \
 	 VQCORE_BIT(VQCORE_VU_PF_CONFIG) |                                \
@@ -32,6 +34,11 @@ struct vuc_queue {
 
 struct vqcore_vuc {
 	int sock;
+	struct vqcore_vuc_config cfg;
+	int inflight_fd;          /* the backend's inflight area, kept for a restart */
+	void *inflight_map;
+	uint64_t inflight_size;
+	struct vu_inflight inflight;
 	struct vqcore_memfd mf;
 	struct vqcore_mem *mem;
 	uint64_t bump;
@@ -120,14 +127,18 @@ static int vuc_negotiate(struct vqcore_vuc *c, const struct vqcore_vuc_config *c
 		return r;
 	c->features = f & cfg->features;
 	if (f & VQCORE_BIT(VQCORE_VU_F_PROTOCOL_FEATURES)) {
-		uint64_t want = cfg->protocol_features ? cfg->protocol_features
-						       : VUC_PF_SUPPORTED;
+		uint64_t supported = VUC_PF_SUPPORTED;
+		uint64_t want;
+
+		if (cfg->flags & VQCORE_VUC_INFLIGHT)
+			supported |= VQCORE_BIT(VQCORE_VU_PF_INFLIGHT_SHMFD);
+		want = cfg->protocol_features ? cfg->protocol_features : supported;
 
 		c->features |= VQCORE_BIT(VQCORE_VU_F_PROTOCOL_FEATURES);
 		r = vuc_get_u64(c, VQCORE_VU_GET_PROTOCOL_FEATURES, &pf);
 		if (r)
 			return r;
-		pf &= want & VUC_PF_SUPPORTED;
+		pf &= want & supported;
 		r = vuc_set_u64(c, VQCORE_VU_SET_PROTOCOL_FEATURES, pf);
 		if (r)
 			return r;
@@ -176,6 +187,8 @@ int vqcore_vuc_connect_fd(int sock, const struct vqcore_vuc_config *cfg,
 		return -ENOMEM;
 	}
 	c->sock = sock;
+	c->cfg = *cfg;
+	c->inflight_fd = -1;
 	c->nq = nq;
 	c->qsize = cfg->queue_size ? cfg->queue_size : 256;
 	c->mf.fd = -1;
@@ -207,8 +220,9 @@ fail:
 	return r;
 }
 
-int vqcore_vuc_connect(const char *path, const struct vqcore_vuc_config *cfg,
-		       struct vqcore_vuc **out)
+/* Connect to @path, retrying for about @tries * 100 ms while it is absent
+ * or refuses.  Returns the socket or -errno. */
+static int vuc_sock_connect(const char *path, int tries_max)
 {
 	struct sockaddr_un sa;
 	size_t n = path ? strlen(path) : 0;
@@ -229,12 +243,22 @@ int vqcore_vuc_connect(const char *path, const struct vqcore_vuc_config *cfg,
 		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			break;
 		r = -errno;
-		if ((r != -ENOENT && r != -ECONNREFUSED) || tries >= 10) {
+		if ((r != -ENOENT && r != -ECONNREFUSED) || tries >= tries_max) {
 			close(s);
 			return r;
 		}
 		nanosleep(&ts, NULL);
 	}
+	return s;
+}
+
+int vqcore_vuc_connect(const char *path, const struct vqcore_vuc_config *cfg,
+		       struct vqcore_vuc **out)
+{
+	int s = vuc_sock_connect(path, 10);
+
+	if (s < 0)
+		return s;
 	return vqcore_vuc_connect_fd(s, cfg, out);
 }
 
@@ -263,14 +287,14 @@ void *vqcore_vuc_hva(const struct vqcore_vuc *c, uint64_t gpa, uint64_t len)
 	return (uint8_t *)c->mf.hva + gpa;
 }
 
+static int vuc_send_vring(struct vqcore_vuc *c, unsigned i, uint32_t base);
+
 static int vuc_start_queue(struct vqcore_vuc *c, unsigned i)
 {
 	struct vuc_queue *q = &c->q[i];
 	struct vqcore_drvq_config dc;
 	struct vqcore_ring_layout lay;
-	struct vu_addr a;
 	uint64_t gpa, base;
-	uintptr_t hva0 = (uintptr_t)c->mf.hva;
 	int r;
 
 	r = vqcore_ring_layout(c->format, c->qsize, 0, &lay);
@@ -294,10 +318,29 @@ static int vuc_start_queue(struct vqcore_vuc *c, unsigned i)
 	dc.mem = c->mem;
 	dc.ring = q->ring;
 	dc.kick_fd = q->kick_fd;
+	if (c->features & VQCORE_BIT(VQCORE_F_INDIRECT_DESC)) {
+		/* room for one table per ring entry (VQCORE_ADD_INDIRECT) */
+		dc.max_indirect = VUC_MAX_INDIRECT;
+		dc.indirect_gpa = vqcore_vuc_alloc(c, (uint64_t)c->qsize *
+						   VUC_MAX_INDIRECT * 16, 4096, NULL);
+		if (!dc.indirect_gpa)
+			return -ENOMEM;
+	}
 	r = vqcore_drvq_new(&dc, &q->dq);
 	if (r)
 		return r;
 	base = c->format == VQCORE_FORMAT_PACKED ? 0x80008000u : 0;
+	return vuc_send_vring(c, i, (uint32_t)base);
+}
+
+/* Configure vring @i in the backend: NUM, BASE, ADDR, CALL, KICK, ENABLE. */
+static int vuc_send_vring(struct vqcore_vuc *c, unsigned i, uint32_t base)
+{
+	struct vuc_queue *q = &c->q[i];
+	uintptr_t hva0 = (uintptr_t)c->mf.hva;
+	struct vu_addr a;
+	int r;
+
 	r = vuc_set_state(c, VQCORE_VU_SET_VRING_NUM, i, c->qsize);
 	if (!r)
 		r = vuc_set_state(c, VQCORE_VU_SET_VRING_BASE, i, (uint32_t)base);
@@ -324,10 +367,58 @@ static int vuc_start_queue(struct vqcore_vuc *c, unsigned i)
 	return r;
 }
 
+/* GET_INFLIGHT_FD: the backend creates the area; keep its fd and map it. */
+static int vuc_get_inflight(struct vqcore_vuc *c)
+{
+	struct vu_inflight in = { 0, 0, (uint16_t)c->nq, c->qsize };
+	struct vu_msg *m = &c->msg;
+	void *p;
+	int r;
+
+	r = vu_send(c->sock, VQCORE_VU_GET_INFLIGHT_FD, VQCORE_VU_VERSION, &in,
+		    sizeof(in), NULL, 0);
+	if (!r)
+		r = vu_recv(c->sock, m);
+	if (r)
+		return r;
+	if (m->hdr.request != VQCORE_VU_GET_INFLIGHT_FD || m->hdr.size != sizeof(in) ||
+	    m->nfds != 1 || !m->p.inflight.mmap_size) {
+		vu_close_fds(m);
+		return -VQCORE_E_PROTO;
+	}
+	in = m->p.inflight;
+	p = mmap(NULL, in.mmap_size + in.mmap_offset, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 m->fds[0], 0);
+	if (p == MAP_FAILED) {
+		r = -errno;
+		vu_close_fds(m);
+		return r;
+	}
+	c->inflight_fd = m->fds[0];
+	c->inflight_map = p;
+	c->inflight_size = in.mmap_size + in.mmap_offset;
+	c->inflight = in;
+	return 0;
+}
+
+static int vuc_set_inflight(struct vqcore_vuc *c)
+{
+	return vuc_call(c, VQCORE_VU_SET_INFLIGHT_FD, &c->inflight, sizeof(c->inflight),
+			&c->inflight_fd, 1, NULL, NULL);
+}
+
 int vqcore_vuc_start(struct vqcore_vuc *c)
 {
 	if (c->started)
 		return -EBUSY;
+	if (c->pfeatures & VQCORE_BIT(VQCORE_VU_PF_INFLIGHT_SHMFD)) {
+		int r = vuc_get_inflight(c);
+
+		if (!r)
+			r = vuc_set_inflight(c);
+		if (r)
+			return r;
+	}
 	for (unsigned i = 0; i < c->nq; i++) {
 		int r = vuc_start_queue(c, i);
 
@@ -369,6 +460,10 @@ void vqcore_vuc_free(struct vqcore_vuc *c)
 		if (c->q[i].call_fd >= 0)
 			close(c->q[i].call_fd);
 	}
+	if (c->inflight_map)
+		munmap(c->inflight_map, c->inflight_size);
+	if (c->inflight_fd >= 0)
+		close(c->inflight_fd);
 	vqcore_mem_free(c->mem);
 	vqcore_memfd_unmap(&c->mf);
 	vq_free(c);
@@ -475,4 +570,66 @@ int vqcore_vuc_set_config(struct vqcore_vuc *c, uint32_t offset, const void *buf
 	memcpy(req.payload, buf, len);
 	return vuc_call(c, VQCORE_VU_SET_CONFIG, &req, VU_CONFIG_HDR + len, NULL, 0,
 			NULL, NULL);
+}
+
+/*
+ * Where the restarted backend resumes queue @i.  Split: the ring's used
+ * index (what the old backend completed; our backend then skips the
+ * buffers its inflight record holds).  Packed: the used position the old
+ * backend recorded in its inflight area (our backend's layout, vu_priv.h),
+ * or a fresh ring's start when it recorded none.
+ */
+static uint32_t vuc_resume_base(struct vqcore_vuc *c, unsigned i)
+{
+	if (c->format == VQCORE_FORMAT_SPLIT) {
+		uint16_t *used = vqcore_vuc_hva(c, c->q[i].ring.device + 2, 2);
+
+		return used ? __atomic_load_n(used, __ATOMIC_ACQUIRE) : 0;
+	}
+	if (c->inflight_map) {
+		uint64_t qb = vu_inflight_queue_bytes(c->qsize);
+		struct vu_inflight_packed *r;
+
+		if (c->inflight.mmap_offset + (i + 1) * qb <= c->inflight_size) {
+			r = (void *)((uint8_t *)c->inflight_map + c->inflight.mmap_offset +
+				     i * qb);
+			if (r->features & VQCORE_BIT(VQCORE_F_RING_PACKED))
+				return (uint32_t)(r->used_idx & 0x7fff) |
+				       (uint32_t)(r->used_wrap_counter & 1) << 15;
+		}
+	}
+	return 0x8000;
+}
+
+int vqcore_vuc_reconnect(struct vqcore_vuc *c, const char *path, int timeout_ms)
+{
+	uint64_t features = c->features;
+	int s, r;
+
+	if (!c->started)
+		return -EINVAL;
+	s = vuc_sock_connect(path, timeout_ms / 100);
+	if (s < 0)
+		return s;
+	close(c->sock);
+	c->sock = s;
+	c->pfeatures = 0;
+	r = vuc_negotiate(c, &c->cfg);
+	if (r)
+		return r;
+	if (c->features != features)
+		return -ENOTSUP; /* the rings were set up for other features */
+	if (c->inflight_fd >= 0) {
+		if (!(c->pfeatures & VQCORE_BIT(VQCORE_VU_PF_INFLIGHT_SHMFD)))
+			return -ENOTSUP;
+		r = vuc_set_inflight(c);
+		if (r)
+			return r;
+	}
+	for (unsigned i = 0; i < c->nq; i++) {
+		r = vuc_send_vring(c, i, vuc_resume_base(c, i));
+		if (r)
+			return r;
+	}
+	return 0;
 }

@@ -13,8 +13,22 @@
  * last_batch_head before the used index moves, then unmarked and used_idx
  * updated, so a crash between the two is repaired on restart by comparing
  * used_idx with the ring.  Packed queues use the packed header and one
- * DescStatePacked entry per buffer id (inflight, counter, id, num): the
- * device-side core hands out buffers by id, not raw descriptors.
+ * DescStatePacked entry per buffer id (inflight, counter, id, num, and in
+ * addr the ring position of the buffer's first descriptor): the
+ * device-side core hands out buffers by id, not raw descriptors.  The
+ * header's used_idx/used_wrap_counter follow the device's used position,
+ * and features records the features the region was written under.
+ *
+ * Re-submission: when a queue starts over a region with buffers in flight,
+ * the avail position is set just past them (split: used index + count, as
+ * libvhost-user does; packed: used position + their descriptor slots),
+ * every one of them is fetched again by its chain start
+ * (vqcore_vq_get_buf_at(), before anything is returned, because packed
+ * used entries overwrite ring slots), and vqcore_vu_get_bufs() hands them
+ * out, oldest first, before new buffers.  Packed limit: a buffer whose
+ * ring slot was already overwritten by a used entry of a later buffer
+ * (out-of-order completion) cannot be read again; it is dropped with a
+ * warning.  Devices that complete in order never hit that.
  *
  * The area and everything in it are untrusted: sizes are checked against
  * the file, entries against the queue size, and list walks are bounded.
@@ -71,6 +85,7 @@ void vu_inflight_unmap(struct vqcore_vu_dev *d)
 		vq_free(d->q[i].pending);
 		d->q[i].pending = NULL;
 		d->q[i].npending = 0;
+		vu_inflight_resub_free(&d->q[i]);
 	}
 	if (d->inflight_map)
 		munmap(d->inflight_map, d->inflight_map_size);
@@ -146,16 +161,130 @@ static uint64_t rd_counter(const void *p)
 	return v;
 }
 
+void vu_inflight_resub_free(struct vu_queue *q)
+{
+	for (unsigned i = 0; i < q->nresub; i++)
+		vq_free(q->resub[i].iov);
+	vq_free(q->resub);
+	q->resub = NULL;
+	q->nresub = q->resub_next = 0;
+}
+
+/* packed position (slot | wrap << 15) advanced by @n slots */
+static uint32_t packed_advance_pos(uint32_t pos, uint16_t num, uint32_t n)
+{
+	uint32_t idx = (pos & 0x7fff) + n;
+	uint32_t wrap = (pos >> 15) & 1;
+
+	while (idx >= num) {
+		idx -= num;
+		wrap ^= 1;
+	}
+	return idx | wrap << 15;
+}
+
+/* Fetch pending buffer @id again; 0 or a negative error. */
+static int resub_fetch(struct vqcore_vu_dev *d, unsigned qi, uint16_t id,
+		       struct vu_resub *rs)
+{
+	struct vu_queue *q = &d->q[qi];
+	uint16_t head = id;
+	int r = -VQCORE_E_IOV_FULL;
+
+	if (vu_packed(d)) {
+		struct vu_inflight_packed *rp = q->inflight;
+		uint64_t pos = rp->desc[id].addr;
+
+		if ((pos & 0x7fff) >= q->num)
+			return -EINVAL;
+		head = (uint16_t)(pos & 0x7fff);
+	}
+	for (unsigned max = 64; r == -VQCORE_E_IOV_FULL && max <= 4096; max *= 8) {
+		vq_free(rs->iov);
+		rs->iov = vq_calloc(max, sizeof(struct iovec));
+		if (!rs->iov)
+			return -ENOMEM;
+		r = vqcore_vq_get_buf_at(q->vq, head, &rs->buf, rs->iov, max);
+	}
+	if (r < 0)
+		return r;
+	if (rs->buf.id != id) {
+		/* the slot holds something else now (packed, out of order) */
+		return -VQCORE_E_BAD_ID;
+	}
+	rs->niov = rs->buf.out_num + rs->buf.in_num;
+	return 0;
+}
+
+/*
+ * Set the ring positions just past the @np pending buffers in @pl and
+ * fetch them all again (their iovecs are kept until vqcore_vu_get_bufs()
+ * hands them out; the library calls the kick callback right after the
+ * queue starts, before any other message can change the memory table).
+ * On a region that does not match the ring, nothing is re-submitted.
+ */
+static void resubmit_pending(struct vqcore_vu_dev *d, unsigned qi,
+			     const struct pend *pl, unsigned np, uint16_t ring_used)
+{
+	struct vu_queue *q = &d->q[qi];
+	int r;
+
+	if (!vu_packed(d)) {
+		r = vqcore_vq_set_base(q->vq, (uint16_t)(ring_used + np));
+	} else {
+		struct vu_inflight_packed *rp = q->inflight;
+		uint32_t used = rp->used_idx | (uint32_t)(rp->used_wrap_counter & 1) << 15;
+		uint64_t slots = 0;
+
+		for (unsigned i = 0; i < np; i++)
+			slots += rp->desc[pl[i].id].num;
+		if (rp->features != d->features || rp->used_idx >= q->num ||
+		    !slots || slots > q->num) {
+			vq_warn("vhost-user: queue %u: inflight region does not match "
+				"the ring; %u buffers not re-submitted", qi, np);
+			return;
+		}
+		r = vqcore_vq_set_base(q->vq, packed_advance_pos(used, q->num,
+								  (uint32_t)slots));
+		if (!r)
+			r = vqcore_vq_set_used_base(q->vq, used);
+	}
+	if (r) {
+		vq_warn("vhost-user: queue %u: cannot resume after in-flight buffers: %s",
+			qi, vqcore_strerror(r));
+		return;
+	}
+	q->resub = vq_calloc(np, sizeof(*q->resub));
+	if (!q->resub)
+		return;
+	for (unsigned i = 0; i < np; i++) {
+		struct vu_resub *rs = &q->resub[q->nresub];
+
+		r = resub_fetch(d, qi, pl[i].id, rs);
+		if (r) {
+			vq_warn("vhost-user: queue %u: in-flight buffer %u cannot be "
+				"re-submitted: %s", qi, pl[i].id, vqcore_strerror(r));
+			vq_free(rs->iov);
+			memset(rs, 0, sizeof(*rs));
+			if (vqcore_vq_error(q->vq))
+				return;
+			continue;
+		}
+		q->nresub++;
+	}
+}
+
 void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 {
 	struct vu_queue *q = &d->q[qi];
 	uint8_t *reg = queue_region(d, qi);
-	uint16_t num = q->num;
+	uint16_t num = q->num, ring_used = 0;
 	struct pend *pl;
 	unsigned np = 0;
 	uint64_t maxc = 0;
 
 	q->inflight = NULL;
+	vu_inflight_resub_free(q);
 	if (!reg)
 		return;
 	if (num > d->inflight_qsize) {
@@ -168,7 +297,7 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 		return;
 	if (!vu_packed(d)) {
 		struct vu_inflight_split *r = (void *)reg;
-		uint16_t ring_used, *up = NULL;
+		uint16_t *up = NULL;
 
 		if (r->version != 1 || r->desc_num != d->inflight_qsize)
 			region_init(reg, d->inflight_qsize);
@@ -224,9 +353,47 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 			q->npending = np;
 		}
 	}
-	vq_free(pl);
 	q->inflight_counter = maxc + 1;
 	q->inflight = reg;
+	if (np && q->vq)
+		resubmit_pending(d, qi, pl, np, ring_used);
+	vq_free(pl);
+	if (vu_packed(d) && q->vq && !np) {
+		/* record the used position this region now follows */
+		struct vu_inflight_packed *r = (void *)reg;
+		uint32_t used = vqcore_vq_get_used_base(q->vq);
+
+		r->used_idx = (uint16_t)(used & 0x7fff);
+		r->used_wrap_counter = (uint8_t)(used >> 15 & 1);
+		vq_wmb();
+		r->features = d->features;
+	}
+}
+
+int vu_inflight_take_resub(struct vqcore_vu_dev *d, unsigned qi,
+			   struct vhost_buf *bufs, unsigned max_bufs,
+			   struct iovec *iov, unsigned max_iov)
+{
+	struct vu_queue *q = &d->q[qi];
+	unsigned n = 0, used_iov = 0;
+
+	while (n < max_bufs && q->resub_next < q->nresub) {
+		struct vu_resub *rs = &q->resub[q->resub_next];
+
+		if (rs->niov > max_iov - used_iov)
+			break;
+		bufs[n] = rs->buf;
+		bufs[n].first = used_iov;
+		memcpy(iov + used_iov, rs->iov, rs->niov * sizeof(*iov));
+		used_iov += rs->niov;
+		vq_free(rs->iov);
+		rs->iov = NULL;
+		q->resub_next++;
+		n++;
+	}
+	if (q->resub_next == q->nresub)
+		vu_inflight_resub_free(q);
+	return n ? (int)n : -VQCORE_E_IOV_FULL;
 }
 
 void vu_inflight_fetched(struct vqcore_vu_dev *d, unsigned qi,
@@ -253,6 +420,7 @@ void vu_inflight_fetched(struct vqcore_vu_dev *d, unsigned qi,
 			r->desc[id].counter = q->inflight_counter++;
 			r->desc[id].id = id;
 			r->desc[id].num = bufs[i].ndesc;
+			r->desc[id].addr = bufs[i].reserved; /* ring position */
 			vq_wmb();
 			r->desc[id].inflight = 1;
 		}
@@ -301,5 +469,11 @@ void vu_inflight_used_end(struct vqcore_vu_dev *d, unsigned qi,
 
 		vq_wmb();
 		r->used_idx = (uint16_t)(r->used_idx + n);
+	} else if (q->vq) {
+		struct vu_inflight_packed *r = q->inflight;
+		uint32_t used = vqcore_vq_get_used_base(q->vq);
+
+		r->used_idx = (uint16_t)(used & 0x7fff);
+		r->used_wrap_counter = (uint8_t)(used >> 15 & 1);
 	}
 }

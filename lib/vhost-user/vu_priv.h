@@ -193,6 +193,17 @@ struct vu_queue {
 	uint64_t inflight_counter;
 	uint16_t *pending;        /* ids found in flight at start, by counter */
 	unsigned npending;
+	struct vu_resub *resub;   /* those buffers, fetched again at start */
+	unsigned nresub;
+	unsigned resub_next;      /* next one vqcore_vu_get_bufs() hands out */
+};
+
+/* A buffer a previous backend left in flight, fetched again (by its chain
+ * start) when the queue started, waiting to be handed to the device. */
+struct vu_resub {
+	struct vhost_buf buf;
+	struct iovec *iov;
+	unsigned niov;
 };
 
 struct vqcore_vu_dev {
@@ -246,6 +257,10 @@ VQ_HIDDEN void vu_inflight_fetched(struct vqcore_vu_dev *d, unsigned qi,
 				   const struct vhost_buf *bufs, unsigned n);
 VQ_HIDDEN void vu_inflight_used_begin(struct vqcore_vu_dev *d, unsigned qi,
 				      const struct vhost_buf *bufs, unsigned n);
+VQ_HIDDEN void vu_inflight_resub_free(struct vu_queue *q);
+VQ_HIDDEN int vu_inflight_take_resub(struct vqcore_vu_dev *d, unsigned qi,
+				     struct vhost_buf *bufs, unsigned max_bufs,
+				     struct iovec *iov, unsigned max_iov);
 VQ_HIDDEN void vu_inflight_used_end(struct vqcore_vu_dev *d, unsigned qi,
 				    const struct vhost_buf *bufs, unsigned n);
 

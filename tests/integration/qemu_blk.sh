@@ -8,7 +8,7 @@
 # VIRTIO_F_RING_PACKED (bit 34) negotiated (QEMU silently falls back to
 # split when the backend does not offer it).
 # Usage: qemu_blk.sh BUILD_DIR.  Exit 77 (skip) only when QEMU cannot be
-# installed, or (for now) when the example is not built.
+# installed.
 # Environment: VQ_BLK_ARGS = extra backend arguments.
 set -euo pipefail
 
@@ -19,11 +19,6 @@ bin=$build/examples/vhost-user-blk
 
 if ! "$src/scripts/install-deps" --qemu || ! command -v qemu-system-x86_64 >/dev/null; then
 	echo "SKIP: QEMU cannot be installed (scripts/install-deps --qemu)"
-	exit 77
-fi
-# TODO(lead): remove this skip once examples/vhost-user-blk lands.
-if [ ! -x "$bin" ]; then
-	echo "SKIP: $bin is not built yet (examples/vhost-user-blk not in the tree)"
 	exit 77
 fi
 "$src/scripts/guest/build-guest.sh" >/dev/null

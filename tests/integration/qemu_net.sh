@@ -8,7 +8,7 @@
 # packed=on, where the guest must see VIRTIO_F_RING_PACKED (bit 34)
 # negotiated.
 # Usage: qemu_net.sh BUILD_DIR.  Exit 77 (skip) only when QEMU cannot be
-# installed, or (for now) when the example is not built.
+# installed.
 # Environment: VQ_NET_ARGS = extra backend arguments; VQ_NET_IP (guest
 # address/len, default 192.0.2.1/24) and VQ_NET_PEER (default 192.0.2.2).
 set -euo pipefail
@@ -20,11 +20,6 @@ bin=$build/examples/vhost-user-net
 
 if ! "$src/scripts/install-deps" --qemu || ! command -v qemu-system-x86_64 >/dev/null; then
 	echo "SKIP: QEMU cannot be installed (scripts/install-deps --qemu)"
-	exit 77
-fi
-# TODO(lead): remove this skip once examples/vhost-user-net lands.
-if [ ! -x "$bin" ]; then
-	echo "SKIP: $bin is not built yet (examples/vhost-user-net not in the tree)"
 	exit 77
 fi
 "$src/scripts/guest/build-guest.sh" >/dev/null
