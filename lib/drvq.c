@@ -51,6 +51,10 @@ int vqcore_drvq_new(const struct vqcore_drvq_config *cfg, struct vqcore_drvq **o
 	gpas[0] = cfg->ring.desc;
 	gpas[1] = cfg->ring.driver;
 	gpas[2] = cfg->ring.device;
+	err = -VQ_EINVAL;
+	for (unsigned i = 0; i < 3; i++)
+		if (gpas[i] & (ops->area_align[i] - 1))
+			goto fail;
 	err = -VQCORE_E_RING_ADDR;
 	for (unsigned i = 0; i < 3; i++) {
 		unsigned hint = 0;

@@ -123,6 +123,15 @@ int vqcore_vq_new(const struct vqcore_vq_config *cfg, struct vqcore_vq **out)
 	vq->area[1].gpa = cfg->driver_gpa;
 	vq->area[2].gpa = cfg->device_gpa;
 	for (unsigned i = 0; i < 3; i++) {
+		if (vq->area[i].gpa & (ops->area_align[i] - 1)) {
+			vq_warn("vq %u: ring area %u at 0x%llx is not %u-byte aligned",
+				vq->index, i, (unsigned long long)vq->area[i].gpa,
+				ops->area_align[i]);
+			err = -VQ_EINVAL;
+			goto fail;
+		}
+	}
+	for (unsigned i = 0; i < 3; i++) {
 		vq->area[i].size = sizes[i];
 		err = vq_translate_area(vq, &vq->area[i]);
 		if (err) {
@@ -656,7 +665,9 @@ int vq_read_indirect(struct vqcore_vq *vq, const void *table_hva,
 	struct vring_desc_raw raw;
 	int r;
 
-	if (table_hva) {
+	/* In place only when the host address is 8-byte aligned (the guest
+	 * chooses it); otherwise copy the entry out first. */
+	if (table_hva && !((uintptr_t)table_hva & 7)) {
 		vq_read_desc((const struct vring_desc_raw *)table_hva + i, out);
 		return 0;
 	}

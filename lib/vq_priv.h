@@ -110,6 +110,7 @@ struct vq_split_dev {
 	uint16_t signalled_used; /* used_idx at the last signal decision */
 	bool signalled_valid;
 	uint16_t shadow_avail;   /* last avail->idx read */
+	bool elem_aligned;       /* used elements 8-byte aligned (one store each) */
 };
 
 struct vq_packed_dev {
@@ -255,6 +256,7 @@ struct vq_format_ops {
 	int (*check_num)(uint16_t num);
 	int (*layout)(uint16_t num, uint64_t gpa, struct vqcore_ring_layout *out);
 	void (*area_sizes)(uint16_t num, uint64_t sizes[3]);
+	unsigned area_align[3];  /* required alignment of each area (spec) */
 
 	/* device side */
 	void (*attach)(struct vqcore_vq *vq);   /* area[].hva are valid */

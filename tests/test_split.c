@@ -331,6 +331,89 @@ START_TEST(reset_clears_broken)
 }
 END_TEST
 
+/* Misaligned ring areas are refused (the spec's alignment, 16/2/4). */
+START_TEST(misaligned_ring_rejected)
+{
+	struct vqt t;
+	struct vqcore_vq *vq = NULL;
+	struct vqcore_vq_config c;
+
+	vqt_setup(&t, VQCORE_FORMAT_SPLIT, NUM, VQT_F_BASE, 0);
+	c = (struct vqcore_vq_config){ .sz = sizeof(c), .format = VQCORE_FORMAT_SPLIT,
+		.num = NUM, .mem = t.mem, .desc_gpa = t.ring.desc + 8,
+		.driver_gpa = t.ring.driver, .device_gpa = t.ring.device, .call_fd = -1 };
+	ck_assert_int_eq(vqcore_vq_new(&c, &vq), -EINVAL);
+	c.desc_gpa = t.ring.desc;
+	c.driver_gpa = t.ring.driver + 1;
+	ck_assert_int_eq(vqcore_vq_new(&c, &vq), -EINVAL);
+	c.driver_gpa = t.ring.driver;
+	c.device_gpa = t.ring.device + 2;
+	ck_assert_int_eq(vqcore_vq_new(&c, &vq), -EINVAL);
+	ck_assert_ptr_null(vq);
+	vqt_teardown(&t);
+}
+END_TEST
+
+/* A used ring at 4 mod 8 (legal: the spec asks for 4) puts every used
+ * element on a 4-byte boundary; both sides must still agree. */
+START_TEST(used_ring_at_4_mod_8)
+{
+	struct vqcore_memfd mf;
+	struct vqcore_mem *mem = vqcore_mem_new();
+	struct vqcore_mem_region r = { .gpa = 0x10000, .size = 1 << 20, .fd = -1 };
+	struct vqcore_ring_layout l;
+	struct vqcore_drvq *dq;
+	struct vqcore_vq *vq;
+	struct vhost_buf b[8];
+	struct iovec iov[8];
+	uint32_t lens[8];
+	void *tok[8];
+	unsigned done = 0;
+
+	ck_assert_int_eq(vqcore_memfd_map("split4", 1 << 20, 0, &mf), 0);
+	r.hva = mf.hva;
+	r.fd = mf.fd;
+	ck_assert_int_eq(vqcore_mem_add(mem, &r), 0);
+	ck_assert_int_eq(vqcore_ring_layout(VQCORE_FORMAT_SPLIT, NUM, 0x10000, &l), 0);
+	l.device += 4; /* used->ring[] now at 0 mod 8 + 4 */
+	{
+		struct vqcore_drvq_config dc = { .sz = sizeof(dc), .format = VQCORE_FORMAT_SPLIT,
+			.num = NUM, .features = VQT_F_BASE, .mem = mem, .ring = l, .kick_fd = -1 };
+		struct vqcore_vq_config vc = { .sz = sizeof(vc), .format = VQCORE_FORMAT_SPLIT,
+			.num = NUM, .features = VQT_F_BASE, .mem = mem, .desc_gpa = l.desc,
+			.driver_gpa = l.driver, .device_gpa = l.device, .call_fd = -1 };
+
+		ck_assert_int_eq(vqcore_drvq_new(&dc, &dq), 0);
+		ck_assert_int_eq(vqcore_vq_new(&vc, &vq), 0);
+	}
+	for (unsigned round = 0; round < 100; round++) {
+		int n;
+
+		for (unsigned i = 0; i < 8; i++) {
+			struct vqcore_sg sg = { 0x80000 + 64 * i, 32 };
+
+			ck_assert_int_eq(vqcore_drvq_add(dq, &sg, 0, 1, (void *)(uintptr_t)(done + i + 1), 0), 0);
+		}
+		vqcore_drvq_kick_prepare(dq);
+		n = vqcore_vq_get_bufs(vq, b, 8, iov, 8);
+		ck_assert_int_eq(n, 8);
+		for (int i = 0; i < n; i++)
+			lens[i] = 1000 + b[i].id;
+		ck_assert_int_eq(vqcore_vq_put_used(vq, b, lens, 8), 0);
+		ck_assert_int_eq(vqcore_drvq_get_used(dq, tok, lens, 8), 8);
+		for (int i = 0; i < 8; i++) {
+			ck_assert_uint_eq((uintptr_t)tok[i], done + 1);
+			ck_assert_uint_eq(lens[i], 1000 + b[i].id);
+			done++;
+		}
+	}
+	vqcore_vq_free(vq);
+	vqcore_drvq_free(dq);
+	vqcore_mem_free(mem);
+	vqcore_memfd_unmap(&mf);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("split");
@@ -356,6 +439,8 @@ int main(void)
 	tcase_add_test(tc, head_published_twice);
 	tcase_add_test(tc, readable_after_writable);
 	tcase_add_test(tc, reset_clears_broken);
+	tcase_add_test(tc, misaligned_ring_rejected);
+	tcase_add_test(tc, used_ring_at_4_mod_8);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -695,6 +695,7 @@ const struct vq_format_ops vq_packed_ops VQ_HIDDEN = {
 	.check_num = packed_check_num,
 	.layout = packed_layout,
 	.area_sizes = packed_area_sizes,
+	.area_align = { 16, 4, 4 },  /* virtio 1.x 2.8: ring, event structures */
 	.attach = packed_attach,
 	.reset = packed_reset,
 	.fetch = packed_fetch,

@@ -61,6 +61,7 @@ static void split_attach(struct vqcore_vq *vq)
 	vq->split.avail = vq->area[1].hva;
 	vq->split.used = vq->area[2].hva;
 	vq->split.mask = (uint16_t)(vq->num - 1);
+	vq->split.elem_aligned = !((uintptr_t)&vq->split.used->ring[0] & 7);
 }
 
 static void split_reset(struct vqcore_vq *vq)
@@ -246,8 +247,13 @@ static inline void split_write_elem(struct vq_split_dev *s, uint16_t slot,
 {
 	uint64_t v = (uint64_t)vq_le32(id) | ((uint64_t)vq_le32(len) << 32);
 
-	__atomic_store_n((vq_u64a *)(void *)&s->used->ring[slot], v,
-			 __ATOMIC_RELAXED);
+	if (likely(s->elem_aligned)) {
+		__atomic_store_n((vq_u64a *)(void *)&s->used->ring[slot], v,
+				 __ATOMIC_RELAXED);
+	} else { /* the used ring sits at 4 mod 8 (allowed by the spec) */
+		__atomic_store_n(&s->used->ring[slot].id, vq_le32(id), __ATOMIC_RELAXED);
+		__atomic_store_n(&s->used->ring[slot].len, vq_le32(len), __ATOMIC_RELAXED);
+	}
 }
 
 static void split_log_elems(struct vqcore_vq *vq, uint16_t from, unsigned n)
@@ -540,6 +546,17 @@ static void split_drv_free(struct vqcore_drvq *dq, uint16_t head)
 	st->token = NULL;
 }
 
+/* One used element as id | len << 32 (4 mod 8 placement allowed). */
+static inline uint64_t split_drv_read_elem(const struct vqcore_drvq *dq, uint16_t slot)
+{
+	const struct vring_used_elem_raw *e = &dq->split.used->ring[slot];
+
+	if (likely(!((uintptr_t)e & 7)))
+		return __atomic_load_n((const vq_u64a *)(const void *)e, __ATOMIC_RELAXED);
+	return (uint64_t)__atomic_load_n(&e->id, __ATOMIC_RELAXED) |
+	       ((uint64_t)__atomic_load_n(&e->len, __ATOMIC_RELAXED) << 32);
+}
+
 static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 			      uint32_t *lens, unsigned max)
 {
@@ -557,8 +574,7 @@ static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 		uint16_t last = dq->split.last_used;
 
 		while (n < max && last != used) {
-			uint64_t v = __atomic_load_n((vq_u64a *)(void *)&dq->split.used->ring[last & (dq->num - 1)],
-						     __ATOMIC_RELAXED);
+			uint64_t v = split_drv_read_elem(dq, last & (dq->num - 1));
 			uint32_t id = vq_le32((uint32_t)v);
 
 			if (unlikely(id >= dq->num || !dq->state[id].token)) {
@@ -582,8 +598,7 @@ static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 		uint16_t h;
 
 		if (!dq->io_pending) {
-			uint64_t v = __atomic_load_n((vq_u64a *)(void *)&dq->split.used->ring[slot],
-						     __ATOMIC_RELAXED);
+			uint64_t v = split_drv_read_elem(dq, slot);
 			uint32_t id = vq_le32((uint32_t)v);
 
 			if (id >= dq->num || !dq->state[id].token) {
@@ -636,6 +651,7 @@ const struct vq_format_ops vq_split_ops VQ_HIDDEN = {
 	.check_num = split_check_num,
 	.layout = split_layout,
 	.area_sizes = split_area_sizes,
+	.area_align = { 16, 2, 4 },  /* virtio 1.x 2.7: desc, avail, used */
 	.attach = split_attach,
 	.reset = split_reset,
 	.fetch = split_fetch,
