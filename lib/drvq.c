@@ -115,8 +115,7 @@ bool vqcore_drvq_kick_prepare(struct vqcore_drvq *dq)
 
 void vqcore_drvq_publish(struct vqcore_drvq *dq)
 {
-	if (dq->ops->drv_publish)
-		dq->ops->drv_publish(dq);
+	dq->ops->drv_publish(dq);
 }
 
 int vqcore_drvq_kick(struct vqcore_drvq *dq)

@@ -241,6 +241,13 @@ struct vqcore_drvq {
 			uint16_t *free_ids;
 			uint16_t nfree_ids;
 			uint16_t added_since_kick;
+			/* The first buffer of an unpublished batch: its head
+			 * flags are written at publish, so the device sees the
+			 * whole batch at once (buffers after it are hidden
+			 * behind it). */
+			bool pending;
+			uint16_t pending_head;
+			uint16_t pending_flags;
 		} packed;
 	};
 };
@@ -282,7 +289,7 @@ struct vq_format_ops {
 		       unsigned out_num, unsigned in_num, void *token,
 		       unsigned flags);
 	bool (*drv_kick_prepare)(struct vqcore_drvq *dq);
-	void (*drv_publish)(struct vqcore_drvq *dq);  /* NULL: adds are visible at once */
+	void (*drv_publish)(struct vqcore_drvq *dq);
 	int (*drv_get_used)(struct vqcore_drvq *dq, void **tokens,
 			    uint32_t *lens, unsigned max);
 	bool (*drv_enable_cb)(struct vqcore_drvq *dq);

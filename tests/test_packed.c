@@ -355,6 +355,7 @@ START_TEST(base_resume_wrap0)
 
 		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)(uintptr_t)(i + 1), 0), 0);
 	}
+	vqcore_drvq_publish(t.dq);
 	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 2, iov, 16), 2);
 	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 2), 0);
 	base = vqcore_vq_get_base(t.vq);

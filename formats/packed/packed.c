@@ -584,9 +584,26 @@ static int packed_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 		dq->order[dq->order_tail % dq->num] = id;
 		dq->order_tail = (uint16_t)((dq->order_tail + 1) % dq->num);
 	}
-	/* The head's flags last, with release: the whole chain at once. */
-	vq_store_release(&dq->packed.desc[head].next_or_flags, vq_le16(head_flags));
+	/* The head's flags last, with release: the whole chain at once.  The
+	 * first buffer of a batch waits for publish, which makes the batch
+	 * visible in one store (as put_used does for the device). */
+	if (!dq->packed.pending) {
+		dq->packed.pending = true;
+		dq->packed.pending_head = head;
+		dq->packed.pending_flags = head_flags;
+	} else {
+		vq_store_release(&dq->packed.desc[head].next_or_flags, vq_le16(head_flags));
+	}
 	return 0;
+}
+
+static void packed_drv_publish(struct vqcore_drvq *dq)
+{
+	if (dq->packed.pending) {
+		vq_store_release(&dq->packed.desc[dq->packed.pending_head].next_or_flags,
+				 vq_le16(dq->packed.pending_flags));
+		dq->packed.pending = false;
+	}
 }
 
 static bool packed_drv_kick_prepare(struct vqcore_drvq *dq)
@@ -595,6 +612,7 @@ static bool packed_drv_kick_prepare(struct vqcore_drvq *dq)
 	uint16_t old = dq->packed.kicked_pos, off_wrap, flags;
 	uint32_t ev;
 
+	packed_drv_publish(dq);
 	dq->packed.kicked_pos = new_pos;
 	dq->packed.added_since_kick = 0;
 	if (new_pos == old)
@@ -710,6 +728,7 @@ const struct vq_format_ops vq_packed_ops VQ_HIDDEN = {
 	.drv_init = packed_drv_init,
 	.drv_add = packed_drv_add,
 	.drv_kick_prepare = packed_drv_kick_prepare,
+	.drv_publish = packed_drv_publish,
 	.drv_get_used = packed_drv_get_used,
 	.drv_enable_cb = packed_drv_enable_cb,
 	.drv_disable_cb = packed_drv_disable_cb,

@@ -107,8 +107,10 @@ VQCORE_API void vqcore_drvq_free(struct vqcore_drvq *dq);
  * @flags: VQCORE_ADD_INDIRECT or 0.
  *
  * The buffer becomes visible to the device at the next
- * vqcore_drvq_kick_prepare() / vqcore_drvq_kick() (split) or immediately
- * (packed).  Adding many buffers and kicking once is the batched path.
+ * vqcore_drvq_publish(), vqcore_drvq_kick_prepare() or vqcore_drvq_kick(),
+ * together with every buffer added since the last one (split: one avail
+ * index store; packed: the batch's first head flags are written last).
+ * Adding many buffers and kicking once is the batched path.
  *
  * Return: 0, -ENOSPC if the ring has too few free descriptors, -EINVAL.
  */
