@@ -312,59 +312,68 @@ static inline unsigned vq_hand_out_simple(struct vqcore_vq *vq,
 					  unsigned *kp, unsigned max_iov)
 {
 	const struct vqcore_mem *m = vq->mem;
-	const struct vq_cached_buf *cbs = vq->buf_cache;
+	const struct vq_cached_buf *cb = &vq->buf_cache[vq->buf_head];
 	const struct vhost_desc *dc = vq->desc_cache;
 	uint8_t *ids = vq->id_state;
-	unsigned head = vq->buf_head, count = vq->buf_count, hint = vq->mem_hint;
-	unsigned k = *kp, n0 = n;
+	unsigned hint = vq->mem_hint, k = *kp, j, lim;
 	uint32_t avail = vq->avail_pos;
+	/* the hinted region, in locals: most buffers fall in it */
+	uint64_t rgpa = 1, rspan = 0;
+	uintptr_t rhva = 0;
 
-	while (head < count && n < max_bufs && k < max_iov) {
-		const struct vq_cached_buf *cb = &cbs[head];
+	if (hint < m->n) {
+		rgpa = m->slot[hint].gpa;
+		rspan = m->slot[hint].last - rgpa;
+		rhva = m->slot[hint].hva;
+	}
+	lim = VQ_MIN(vq->buf_count - vq->buf_head, max_bufs - n);
+	lim = VQ_MIN(lim, max_iov - k);
+	for (j = 0; j < lim; j++, cb++) {
 		const struct vhost_desc *d = &dc[cb->first];
-		const struct vq_mem_slot *sl;
-		struct vhost_buf lb;
+		uint64_t addr = d->addr, off = addr - rgpa;
 		uint32_t len = d->len;
-		int i;
+		struct vhost_buf *b = &bufs[n + j];
 
 		if (unlikely(cb->count != 1 || cb->resub || !len))
 			break;
-		i = vq_mem_lookup(m, d->addr, &hint);
-		if (unlikely(i < 0))
-			break;
-		sl = &m->slot[i];
-		if (unlikely(len - 1 > sl->last - d->addr))
-			break;
-		iov[k].iov_base = (void *)(sl->hva + (uintptr_t)(d->addr - sl->gpa));
-		iov[k].iov_len = len;
-		if (d->flags & VHOST_DESC_F_WRITE) {
-			lb.out_len = 0;
-			lb.in_len = len;
-			lb.out_num = 0;
-			lb.in_num = 1;
-		} else {
-			lb.out_len = len;
-			lb.in_len = 0;
-			lb.out_num = 1;
-			lb.in_num = 0;
+		if (unlikely(off > rspan || len - 1 > rspan - off)) {
+			int i = vq_mem_lookup(m, addr, &hint);
+
+			if (unlikely(i < 0))
+				break;
+			rgpa = m->slot[i].gpa;
+			rspan = m->slot[i].last - rgpa;
+			rhva = m->slot[i].hva;
+			off = addr - rgpa;
+			if (unlikely(len - 1 > rspan - off))
+				break;
 		}
-		lb.id = cb->id;
-		lb.ndesc = cb->ndesc;
-		lb.first = k;
-		lb.reserved = cb->pos | ((uint32_t)cb->next << 16);
-		bufs[n] = lb;
+		iov[k + j].iov_base = (void *)(rhva + (uintptr_t)off);
+		iov[k + j].iov_len = len;
+		if (d->flags & VHOST_DESC_F_WRITE) {
+			b->out_len = 0;
+			b->in_len = len;
+			b->out_num = 0;
+			b->in_num = 1;
+		} else {
+			b->out_len = len;
+			b->in_len = 0;
+			b->out_num = 1;
+			b->in_num = 0;
+		}
+		b->id = cb->id;
+		b->ndesc = cb->ndesc;
+		b->first = k + j;
+		b->reserved = cb->pos | ((uint32_t)cb->next << 16);
 		ids[cb->id] = VQ_ID_OUT;
 		avail = cb->next;
-		head++;
-		n++;
-		k++;
 	}
-	vq->buf_head = head;
+	vq->buf_head += j;
 	vq->mem_hint = hint;
-	vq->nout += n - n0;
+	vq->nout += j;
 	vq->avail_pos = avail;
-	*kp = k;
-	return n;
+	*kp = k + j;
+	return n + j;
 }
 
 int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,

@@ -210,15 +210,47 @@ static int split_fetch(struct vqcore_vq *vq)
 			__builtin_prefetch(&s->desc[heads[i] & s->mask]);
 		}
 		for (unsigned i = 0; i < n; i++) {
-			uint32_t first = vq->desc_used;
+			uint16_t head = heads[i];
+			uint32_t first;
 			int r;
 
 			if (!vq_cache_room(vq))
 				goto out;
-			r = split_walk(vq, heads[i]);
+			/* one descriptor, not indirect, id free: record it with
+			 * the cache cursors in locals (the general helpers below
+			 * store through vq, which the compiler must assume the
+			 * cache stores may alias) */
+			first = vq->desc_used;
+			if (likely(head < vq->num && vq->id_state[head] == VQ_ID_FREE)) {
+				struct vring_desc_raw d;
+
+				vq_read_desc(&s->desc[head], &d);
+				if (likely(!(d.flags_or_id & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))) {
+					uint32_t du = vq->desc_used, bc = vq->buf_count;
+					struct vhost_desc vd = { .addr = d.addr, .len = d.len,
+						.flags = (uint16_t)(d.flags_or_id & VHOST_DESC_F_WRITE) };
+					struct vq_cached_buf cb = { .pos = pos, .next = (uint16_t)(pos + 1),
+						.id = head, .ndesc = 1, .first = (uint16_t)du, .count = 1 };
+
+					vq->desc_cache[du] = vd;
+					vq->buf_cache[bc] = cb;
+					vq->id_state[head] = VQ_ID_CACHED;
+					vq->desc_used = du + 1;
+					vq->buf_count = bc + 1;
+					pos++;
+					nbufs++;
+					continue;
+				}
+				/* a chain or an indirect table: carry on from the
+				 * descriptor already read (it is not read again) */
+				r = split_walk_slow(vq, head, d);
+				goto commit;
+			}
+			r = split_walk(vq, head);
+commit:
 			if (unlikely(r < 0))
 				return r;
-			r = vq_cache_commit(vq, first, heads[i], (uint16_t)r, pos,
+			r = vq_cache_commit(vq, first, head, (uint16_t)r, pos,
 					    (uint16_t)(pos + 1), false);
 			if (unlikely(r < 0))
 				return r;
