@@ -155,8 +155,6 @@ void vqcore_vq_free(struct vqcore_vq *vq)
 {
 	if (!vq)
 		return;
-	if (vq->format == VQCORE_FORMAT_PACKED)
-		vq_free(vq->packed.ndesc_of_id);
 	vq_free(vq->desc_cache);
 	vq_free(vq->buf_cache);
 	vq_free(vq->id_state);

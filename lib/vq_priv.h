@@ -109,7 +109,6 @@ struct vq_split_dev {
 	uint16_t used_idx;       /* next used slot (shadow of used->idx) */
 	uint16_t signalled_used; /* used_idx at the last signal decision */
 	bool signalled_valid;
-	uint16_t shadow_avail;   /* last avail->idx read */
 	bool elem_aligned;       /* used elements 8-byte aligned (one store each) */
 };
 
@@ -121,7 +120,6 @@ struct vq_packed_dev {
 	bool used_wrap;
 	uint16_t signalled_used; /* used position (idx|wrap<<15) at last signal */
 	bool signalled_valid;
-	uint16_t *ndesc_of_id;   /* slots each in-flight id took (for skipping) */
 };
 
 struct vq_format_ops;
@@ -237,10 +235,8 @@ struct vqcore_drvq {
 			uint16_t last_used;      /* next slot to check for used */
 			bool used_wrap;
 			uint16_t kicked_pos;     /* position (idx|wrap<<15) at last kick check */
-			uint16_t free_ids_head;  /* free id stack */
 			uint16_t *free_ids;
 			uint16_t nfree_ids;
-			uint16_t added_since_kick;
 			/* The first buffer of an unpublished batch: its head
 			 * flags are written at publish, so the device sees the
 			 * whole batch at once (buffers after it are hidden

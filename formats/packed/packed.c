@@ -500,7 +500,6 @@ static int packed_drv_init(struct vqcore_drvq *dq)
 	for (uint16_t i = 0; i < num; i++)
 		dq->packed.free_ids[i] = (uint16_t)(num - 1 - i);
 	dq->packed.nfree_ids = num;
-	dq->packed.free_ids_head = 0;
 	/* flags 0: not available for wrap counter 1, not used either */
 	vq_memset(dq->packed.desc, 0, 16ull * num);
 	dq->packed.driver_event->off_wrap = 0;
@@ -512,7 +511,6 @@ static int packed_drv_init(struct vqcore_drvq *dq)
 	dq->packed.last_used = 0;
 	dq->packed.used_wrap = true;
 	dq->packed.kicked_pos = packed_pos(0, true);
-	dq->packed.added_since_kick = 0;
 	dq->num_free = num;
 	return 0;
 }
@@ -579,7 +577,6 @@ static int packed_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 	dq->num_free = (uint16_t)(dq->num_free - need);
 	dq->packed.next_avail = idx;
 	dq->packed.avail_wrap = wrap;
-	dq->packed.added_since_kick++;
 	if (dq->in_order) {
 		dq->order[dq->order_tail % dq->num] = id;
 		dq->order_tail = (uint16_t)((dq->order_tail + 1) % dq->num);
@@ -614,7 +611,6 @@ static bool packed_drv_kick_prepare(struct vqcore_drvq *dq)
 
 	packed_drv_publish(dq);
 	dq->packed.kicked_pos = new_pos;
-	dq->packed.added_since_kick = 0;
 	if (new_pos == old)
 		return false;
 	/* descriptors published before we read the device's wishes */

@@ -69,7 +69,6 @@ static void split_reset(struct vqcore_vq *vq)
 	vq->avail_pos = 0;
 	vq->split.used_idx = 0;
 	vq->split.signalled_valid = false;
-	vq->split.shadow_avail = 0;
 }
 
 static vq_u16a *split_avail_event(const struct vqcore_vq *vq)
@@ -191,7 +190,6 @@ static int split_fetch(struct vqcore_vq *vq)
 		return vq_break(vq, -VQCORE_E_AVAIL_IDX,
 				"avail idx %u moved %u past %u (size %u)", avail,
 				navail, pos, vq->num);
-	s->shadow_avail = avail;
 	navail = (uint16_t)VQ_MIN((unsigned)navail, vq->batch);
 	/* Ask for the used-ring lines these buffers will be returned into
 	 * now, so their ownership moves while we fetch. */
