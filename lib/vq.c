@@ -316,10 +316,11 @@ static inline unsigned vq_hand_out_simple(struct vqcore_vq *vq,
 	unsigned hint = vq->mem_hint, k = *kp, j, lim;
 	uint32_t avail = vq->avail_pos;
 	/* the hinted region, in locals: most buffers fall in it */
-	uint64_t rgpa = 1, rspan = 0;
+	uint64_t rgpa = 0, rspan = 0;
 	uintptr_t rhva = 0;
+	bool rvalid = hint < m->n;
 
-	if (hint < m->n) {
+	if (rvalid) {
 		rgpa = m->slot[hint].gpa;
 		rspan = m->slot[hint].last - rgpa;
 		rhva = m->slot[hint].hva;
@@ -334,11 +335,12 @@ static inline unsigned vq_hand_out_simple(struct vqcore_vq *vq,
 
 		if (unlikely(cb->count != 1 || cb->resub || !len))
 			break;
-		if (unlikely(off > rspan || len - 1 > rspan - off)) {
+		if (unlikely(!rvalid || off > rspan || len - 1 > rspan - off)) {
 			int i = vq_mem_lookup(m, addr, &hint);
 
 			if (unlikely(i < 0))
 				break;
+			rvalid = true;
 			rgpa = m->slot[i].gpa;
 			rspan = m->slot[i].last - rgpa;
 			rhva = m->slot[i].hva;
