@@ -566,6 +566,10 @@ static void split_drv_free(struct vqcore_drvq *dq, uint16_t head)
 	struct vq_drv_state *st = &dq->state[head];
 	uint16_t last = st->ndesc == 1 ? head : st->last;
 
+	/* the device is done with this descriptor: take its line back for
+	 * writing now, so the add that reuses it does not stall on it */
+	__builtin_prefetch(&dq->split.desc[head], 1);
+
 	if (dq->num_free == 0) {
 		dq->split.free_head = head;
 	} else {
