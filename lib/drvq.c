@@ -108,6 +108,25 @@ int vqcore_drvq_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 	return dq->ops->drv_add(dq, sg, out_num, in_num, token, flags);
 }
 
+int vqcore_drvq_add_batch(struct vqcore_drvq *dq,
+			  const struct vqcore_drvq_req *reqs, unsigned n)
+{
+	unsigned i;
+
+	if (unlikely(dq->broken))
+		return -VQ_EIO;
+	if (dq->ops->drv_add_batch)
+		return dq->ops->drv_add_batch(dq, reqs, n);
+	for (i = 0; i < n; i++) {
+		int r = vqcore_drvq_add(dq, reqs[i].sg, reqs[i].out_num,
+					reqs[i].in_num, reqs[i].token, reqs[i].flags);
+
+		if (r < 0)
+			return i ? (int)i : r;
+	}
+	return (int)i;
+}
+
 bool vqcore_drvq_kick_prepare(struct vqcore_drvq *dq)
 {
 	return dq->ops->drv_kick_prepare(dq);

@@ -284,6 +284,9 @@ struct vq_format_ops {
 	int (*drv_add)(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 		       unsigned out_num, unsigned in_num, void *token,
 		       unsigned flags);
+	/* optional: a faster loop than drv_add per request */
+	int (*drv_add_batch)(struct vqcore_drvq *dq,
+			     const struct vqcore_drvq_req *reqs, unsigned n);
 	bool (*drv_kick_prepare)(struct vqcore_drvq *dq);
 	void (*drv_publish)(struct vqcore_drvq *dq);
 	int (*drv_get_used)(struct vqcore_drvq *dq, void **tokens,

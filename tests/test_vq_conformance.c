@@ -687,6 +687,80 @@ START_TEST(used_writes_are_logged)
 }
 END_TEST
 
+/* vqcore_drvq_add_batch() adds what vqcore_drvq_add() would, in order,
+ * mixing one-element, chained and indirect buffers; it stops where the
+ * ring is full and refuses a malformed request. */
+static void add_batch_case(unsigned format, uint64_t features)
+{
+	struct vqt t;
+	struct vqcore_sg sg[3 * 40];
+	struct vqcore_drvq_req req[40];
+	struct vhost_buf b[64];
+	struct iovec iov[128];
+	uint32_t lens[64];
+	void *tok[64];
+	int n;
+
+	vqt_setup(&t, format, 64, features, 0);
+	for (unsigned round = 0; round < 20; round++) {
+		for (unsigned i = 0; i < 40; i++) {
+			unsigned kind = (i + round) % 5, nsg = kind == 3 ? 3 : kind == 4 ? 2 : 1;
+
+			for (unsigned j = 0; j < nsg; j++) {
+				sg[3 * i + j].addr = VQT_DATA + 64 * (3 * i + j);
+				sg[3 * i + j].len = 16 + i + j;
+			}
+			req[i] = (struct vqcore_drvq_req){ .sg = &sg[3 * i],
+				.out_num = (uint16_t)(kind == 0 ? 1 : nsg - 1),
+				.in_num = (uint16_t)(kind == 0 ? 0 : 1),
+				.flags = kind == 4 ? VQCORE_ADD_INDIRECT : 0,
+				.token = (void *)(uintptr_t)(round * 100 + i + 1) };
+		}
+		/* 40 requests, some with 3 descriptors: the 64-entry ring
+		 * fills before the end, and the call says how many it took */
+		n = vqcore_drvq_add_batch(t.dq, req, 40);
+		ck_assert_int_gt(n, 0);
+		ck_assert_int_le(n, 40);
+		vqcore_drvq_publish(t.dq);
+		ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 64, iov, 128), n);
+		for (int i = 0; i < n; i++) {
+			ck_assert_uint_eq(b[i].out_len + b[i].in_len, 0 +
+				(req[i].out_num + req[i].in_num == 1 ? req[i].sg[0].len :
+				 req[i].out_num + req[i].in_num == 2 ? req[i].sg[0].len + req[i].sg[1].len :
+				 req[i].sg[0].len + req[i].sg[1].len + req[i].sg[2].len));
+			lens[i] = b[i].in_len;
+		}
+		ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, (unsigned)n), 0);
+		ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 64), n);
+		for (int i = 0; i < n; i++)
+			ck_assert_ptr_eq(tok[i], req[i].token);
+	}
+	/* full ring: -ENOSPC, nothing added; malformed first request: -EINVAL */
+	for (unsigned i = 0; i < 40; i++)
+		req[i] = (struct vqcore_drvq_req){ .sg = &sg[i], .in_num = 1,
+						   .token = (void *)(uintptr_t)(i + 1) };
+	ck_assert_int_eq(vqcore_drvq_add_batch(t.dq, req, 40), 40);
+	ck_assert_int_eq(vqcore_drvq_add_batch(t.dq, req, 30), 24);
+	ck_assert_int_eq(vqcore_drvq_add_batch(t.dq, req, 1), -ENOSPC);
+	vqcore_drvq_publish(t.dq);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 64, iov, 128), 64);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 64), 0);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 64), 64);
+	req[0].token = NULL;
+	ck_assert_int_eq(vqcore_drvq_add_batch(t.dq, req, 2), -EINVAL);
+	req[0].token = (void *)1;
+	req[1].in_num = 0;
+	ck_assert_int_eq(vqcore_drvq_add_batch(t.dq, req, 2), 1);
+	vqt_teardown(&t);
+}
+
+START_TEST(add_batch)
+{
+	add_batch_case(FMT, VQT_F_BASE);
+	add_batch_case(FMT, VQT_F_INORDER);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vq_conformance");
@@ -714,6 +788,7 @@ int main(void)
 	tcase_add_loop_test(tc, ring_follows_memory_change, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, get_buf_at_resubmits, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, used_writes_are_logged, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, add_batch, 0, (int)vqt_nformats);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -594,6 +594,90 @@ static int packed_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 	return 0;
 }
 
+/*
+ * A batch of adds with the cursors in locals.  A one-element buffer costs
+ * two shared stores (address; length and id) plus its flags, and two local
+ * ones (the per-id state); anything else goes through packed_drv_add().
+ */
+static int packed_drv_add_batch(struct vqcore_drvq *dq,
+				const struct vqcore_drvq_req *reqs, unsigned n)
+{
+	struct vring_desc_raw *ring = dq->packed.desc;
+	vq_u64a *state = (vq_u64a *)(void *)dq->state;
+	uint16_t idx = dq->packed.next_avail, nfree = dq->num_free;
+	uint16_t nids = dq->packed.nfree_ids;
+	bool wrap = dq->packed.avail_wrap;
+	unsigned i;
+	int r = 0;
+
+	for (i = 0; i < n; i++) {
+		const struct vqcore_drvq_req *q = &reqs[i];
+		unsigned total = (unsigned)q->out_num + q->in_num;
+		uint16_t id, f;
+		uint32_t in_len;
+
+		if (unlikely(!q->token || !q->sg || !total || total > dq->num)) {
+			r = -VQ_EINVAL;
+			break;
+		}
+		if (unlikely(total != 1 ||
+			     ((q->flags & VQCORE_ADD_INDIRECT) && dq->itable))) {
+			dq->packed.next_avail = idx;
+			dq->packed.avail_wrap = wrap;
+			dq->num_free = nfree;
+			dq->packed.nfree_ids = nids;
+			r = packed_drv_add(dq, q->sg, q->out_num, q->in_num, q->token,
+					   q->flags);
+			if (r < 0)
+				break;
+			idx = dq->packed.next_avail;
+			wrap = dq->packed.avail_wrap;
+			nfree = dq->num_free;
+			nids = dq->packed.nfree_ids;
+			continue;
+		}
+		if (unlikely(!nfree || !nids)) {
+			r = -VQ_ENOSPC;
+			break;
+		}
+		id = dq->packed.free_ids[--nids];
+		in_len = q->in_num ? q->sg[0].len : 0;
+		f = (uint16_t)(packed_avail_bits(wrap) | (q->in_num ? VRING_DESC_F_WRITE : 0));
+		__atomic_store_n(&ring[idx].addr, vq_le64(q->sg[0].addr), __ATOMIC_RELAXED);
+		__atomic_store_n(&ring[idx].len, vq_le32(q->sg[0].len), __ATOMIC_RELAXED);
+		ring[idx].flags_or_id = vq_le16(id);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		state[2 * id] = (uintptr_t)q->token;
+		state[2 * id + 1] = in_len | (1ull << 32);
+#else
+		dq->state[id] = (struct vq_drv_state){ .token = q->token,
+			.in_len = in_len, .ndesc = 1 };
+#endif
+		if (dq->in_order) {
+			dq->order[dq->order_tail] = id;
+			dq->order_tail = (uint16_t)((dq->order_tail + 1) % dq->num);
+		}
+		/* the first buffer of a batch waits for publish (see drv_add) */
+		if (!dq->packed.pending) {
+			dq->packed.pending = true;
+			dq->packed.pending_head = idx;
+			dq->packed.pending_flags = f;
+		} else {
+			vq_store_release(&ring[idx].next_or_flags, vq_le16(f));
+		}
+		nfree--;
+		if (++idx == dq->num) {
+			idx = 0;
+			wrap = !wrap;
+		}
+	}
+	dq->packed.next_avail = idx;
+	dq->packed.avail_wrap = wrap;
+	dq->num_free = nfree;
+	dq->packed.nfree_ids = nids;
+	return i ? (int)i : r;
+}
+
 static void packed_drv_publish(struct vqcore_drvq *dq)
 {
 	if (dq->packed.pending) {
@@ -723,6 +807,7 @@ const struct vq_format_ops vq_packed_ops VQ_HIDDEN = {
 	.get_used_base = packed_get_used_base,
 	.drv_init = packed_drv_init,
 	.drv_add = packed_drv_add,
+	.drv_add_batch = packed_drv_add_batch,
 	.drv_kick_prepare = packed_drv_kick_prepare,
 	.drv_publish = packed_drv_publish,
 	.drv_get_used = packed_drv_get_used,

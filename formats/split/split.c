@@ -539,6 +539,77 @@ static int split_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 	return 0;
 }
 
+/*
+ * A batch of adds with the cursors in locals.  One-element buffers (the
+ * common case) cost two shared stores (the descriptor) and two local ones
+ * (the per-id state); anything else goes through split_drv_add().
+ */
+static int split_drv_add_batch(struct vqcore_drvq *dq,
+			       const struct vqcore_drvq_req *reqs, unsigned n)
+{
+	struct vring_desc_raw *desc = dq->split.desc;
+	uint16_t *ring = dq->split.avail->ring;
+	vq_u64a *state = (vq_u64a *)(void *)dq->state;
+	const uint16_t *next = dq->next;
+	const uint16_t mask = (uint16_t)(dq->num - 1);
+	uint16_t head = dq->split.free_head, nfree = dq->num_free;
+	uint16_t aidx = dq->split.avail_idx;
+	unsigned i;
+	int r = 0;
+
+	_Static_assert(sizeof(struct vq_drv_state) == 16, "state is two words");
+	for (i = 0; i < n; i++) {
+		const struct vqcore_drvq_req *q = &reqs[i];
+		unsigned total = (unsigned)q->out_num + q->in_num;
+		uint32_t in_len;
+
+		if (unlikely(!q->token || !q->sg || !total || total > dq->num)) {
+			r = -VQ_EINVAL;
+			break;
+		}
+		if (unlikely(total != 1 ||
+			     ((q->flags & VQCORE_ADD_INDIRECT) && dq->itable))) {
+			dq->split.free_head = head;
+			dq->num_free = nfree;
+			dq->split.avail_idx = aidx;
+			r = split_drv_add(dq, q->sg, q->out_num, q->in_num, q->token,
+					  q->flags);
+			if (r < 0)
+				break;
+			head = dq->split.free_head;
+			nfree = dq->num_free;
+			aidx = dq->split.avail_idx;
+			continue;
+		}
+		if (unlikely(!nfree)) {
+			r = -VQ_ENOSPC;
+			break;
+		}
+		in_len = q->in_num ? q->sg[0].len : 0;
+		split_drv_write_desc(&desc[head], q->sg[0].addr, q->sg[0].len,
+				     q->in_num ? VRING_DESC_F_WRITE : 0, 0);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		/* two stores: token; in_len | ndesc 1 | last = head */
+		state[2 * head] = (uintptr_t)q->token;
+		state[2 * head + 1] = in_len | (1ull << 32) | ((uint64_t)head << 48);
+#else
+		dq->state[head] = (struct vq_drv_state){ .token = q->token,
+			.in_len = in_len, .ndesc = 1, .last = head };
+#endif
+		if (ring[aidx & mask] != vq_le16(head))
+			ring[aidx & mask] = vq_le16(head);
+		if (dq->in_order)
+			dq->order[dq->order_tail++ & mask] = head;
+		aidx++;
+		nfree--;
+		head = next[head];
+	}
+	dq->split.free_head = head;
+	dq->num_free = nfree;
+	dq->split.avail_idx = aidx;
+	return i ? (int)i : r;
+}
+
 static void split_drv_publish(struct vqcore_drvq *dq)
 {
 	vq_store_release(&dq->split.avail->idx, vq_le16(dq->split.avail_idx));
@@ -699,6 +770,7 @@ const struct vq_format_ops vq_split_ops VQ_HIDDEN = {
 	.get_used_base = split_get_used_base,
 	.drv_init = split_drv_init,
 	.drv_add = split_drv_add,
+	.drv_add_batch = split_drv_add_batch,
 	.drv_kick_prepare = split_drv_kick_prepare,
 	.drv_publish = split_drv_publish,
 	.drv_get_used = split_drv_get_used,

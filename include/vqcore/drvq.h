@@ -127,6 +127,39 @@ VQCORE_API int vqcore_drvq_add(struct vqcore_drvq *dq,
 VQCORE_API bool vqcore_drvq_kick_prepare(struct vqcore_drvq *dq);
 
 /**
+ * struct vqcore_drvq_req - one buffer for vqcore_drvq_add_batch().
+ * @sg: @out_num readable elements, then @in_num writable ones.
+ * @out_num: readable count.  @in_num: writable count.
+ * @flags: VQCORE_ADD_INDIRECT or 0.
+ * @token: returned with the buffer by vqcore_drvq_get_used(); not NULL.
+ */
+struct vqcore_drvq_req {
+	const struct vqcore_sg *sg;
+	uint16_t out_num;
+	uint16_t in_num;
+	unsigned flags;
+	void *token;
+};
+
+/**
+ * vqcore_drvq_add_batch() - add several buffers in one call.
+ * @dq: queue.  @reqs: the buffers, in order.  @n: how many.
+ *
+ * Same effect as vqcore_drvq_add() on each request in turn, but the ring
+ * cursors stay in registers across the batch, which keeps the stores per
+ * buffer to a minimum (they are what costs when the device polls the ring
+ * from another core).  Nothing is published: follow with
+ * vqcore_drvq_publish() or vqcore_drvq_kick().
+ *
+ * Return: the number added (it stops at the first request that does not
+ * fit); -ENOSPC if not even the first fits; -EINVAL if the first request is
+ * malformed (a malformed later one ends the batch before it).
+ */
+VQCORE_API int vqcore_drvq_add_batch(struct vqcore_drvq *dq,
+				     const struct vqcore_drvq_req *reqs,
+				     unsigned n);
+
+/**
  * vqcore_drvq_publish() - make added buffers visible, without the
  * notification decision.
  * @dq: queue.
