@@ -384,12 +384,33 @@ int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
 	while (n < max_bufs) {
-		int r = vq_fill(vq);
+		int r;
 
-		if (r <= 0) {
-			if (r < 0 && n == 0)
+		if (vq->buf_head == vq->buf_count) {
+			/* Cache empty: fetch, letting the format hand simple
+			 * buffers straight into the caller's arrays. */
+			struct vq_out o = { bufs, iov, n, max_bufs, k, max_iov };
+
+			vq->buf_head = vq->buf_count = vq->desc_used = 0;
+			r = vq_check_rings(vq);
+			if (unlikely(r < 0))
+				return n ? (int)n : r;
+			vq->out = &o;
+			r = vq->ops->fetch(vq);
+			vq->out = NULL;
+			n = o.n;
+			k = o.k;
+			if (unlikely(r < 0)) {
+				/* the queue is broken: report it now, even if
+				 * buffers before the bad one were placed (they
+				 * could not be returned any more) */
+				vq_drop_cache(vq);
 				return r;
-			break;
+			}
+			if (r == 0)
+				break;  /* ring empty */
+			if (vq->buf_head == vq->buf_count)
+				continue;  /* all of it handed out already */
 		}
 		n = vq_hand_out_simple(vq, bufs, n, max_bufs, iov, &k, max_iov);
 		if (n == max_bufs || vq->buf_head == vq->buf_count)
@@ -397,8 +418,11 @@ int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
 		/* the next cached buffer needs the general path */
 		r = vq_translate_buf(vq, &vq->buf_cache[vq->buf_head], &bufs[n],
 				     iov, &k, max_iov);
-		if (unlikely(r < 0))
-			return n ? (int)n : r;
+		if (unlikely(r < 0)) {
+			if (r == -VQCORE_E_IOV_FULL)
+				return n ? (int)n : r;
+			return r;  /* broken, as above */
+		}
 		n++;
 	}
 	return (int)n;

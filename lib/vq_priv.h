@@ -124,6 +124,18 @@ struct vq_packed_dev {
 
 struct vq_format_ops;
 
+/*
+ * The caller's arrays of the get_bufs call in progress.  A format may hand
+ * a one-descriptor buffer straight out through vq_out_simple() while it
+ * fetches, as long as nothing has been cached yet in this fetch (order).
+ */
+struct vq_out {
+	struct vhost_buf *bufs;
+	struct iovec *iov;
+	unsigned n, max_bufs;
+	unsigned k, max_iov;
+};
+
 struct vqcore_vq {
 	/* ---- hot state ---- */
 	const struct vq_format_ops *ops;
@@ -152,6 +164,7 @@ struct vqcore_vq {
 
 	uint8_t *id_state;         /* per id: VQ_ID_* */
 	unsigned nout;             /* handed-out buffers */
+	struct vq_out *out;        /* set during a get_bufs fetch, else NULL */
 
 	union {
 		struct vq_split_dev split;
@@ -342,6 +355,52 @@ static inline void vq_cache_push(struct vqcore_vq *vq, uint64_t addr,
 				.flags = (uint16_t)(flags & VHOST_DESC_F_WRITE) };
 
 	vq->desc_cache[vq->desc_used++] = d;
+}
+
+/*
+ * Translate a one-descriptor buffer inside one region and write it into
+ * the caller's arrays at once.  Returns false when it does not fit or needs
+ * the general path; the format then caches it (and everything after it).
+ * The caller accounts for id state, nout and avail_pos.
+ */
+static inline bool vq_out_simple(const struct vqcore_mem *m, struct vq_out *o,
+				 uint64_t addr, uint32_t len, uint16_t flags,
+				 uint16_t id, uint16_t pos, uint16_t next,
+				 unsigned *hint)
+{
+	const struct vq_mem_slot *sl;
+	struct vhost_buf *b;
+	int i;
+
+	if (unlikely(o->n >= o->max_bufs || o->k >= o->max_iov || !len))
+		return false;
+	i = vq_mem_lookup(m, addr, hint);
+	if (unlikely(i < 0))
+		return false;
+	sl = &m->slot[i];
+	if (unlikely(len - 1 > sl->last - addr))
+		return false;
+	o->iov[o->k].iov_base = (void *)(sl->hva + (uintptr_t)(addr - sl->gpa));
+	o->iov[o->k].iov_len = len;
+	b = &o->bufs[o->n];
+	if (flags & VHOST_DESC_F_WRITE) {
+		b->out_len = 0;
+		b->in_len = len;
+		b->out_num = 0;
+		b->in_num = 1;
+	} else {
+		b->out_len = len;
+		b->in_len = 0;
+		b->out_num = 1;
+		b->in_num = 0;
+	}
+	b->id = id;
+	b->ndesc = 1;
+	b->first = o->k;
+	b->reserved = pos | ((uint32_t)next << 16);
+	o->n++;
+	o->k++;
+	return true;
 }
 
 VQ_HIDDEN int vq_cache_commit_slow(struct vqcore_vq *vq, uint32_t first,

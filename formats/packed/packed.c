@@ -273,7 +273,17 @@ static int packed_fetch_chain(struct vqcore_vq *vq, uint16_t *idx, bool *wrap,
  * available single-descriptor buffers.  Returns 4 if it took them, 0 if
  * the general path must look, or an error.
  */
-static inline int packed_fetch4(struct vqcore_vq *vq, uint16_t idx, bool w)
+/* Buffers handed straight to the caller during one fetch (see vq_out). */
+struct packed_direct {
+	struct vq_out o;
+	bool on;
+	unsigned n;
+	uint16_t next;  /* position after the last one */
+	unsigned hint;
+};
+
+static inline int packed_fetch4(struct vqcore_vq *vq, uint16_t idx, bool w,
+				struct packed_direct *dr)
 {
 	const struct vring_desc_raw *d = &vq->packed.desc[idx];
 	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
@@ -288,16 +298,27 @@ static inline int packed_fetch4(struct vqcore_vq *vq, uint16_t idx, bool w)
 	/* all four flags read: now their contents */
 	vq_rmb();
 	for (unsigned k = 0; k < 4; k++) {
+		uint64_t addr = vq_le64(VQ_READ_ONCE(d[k].addr));
+		uint32_t len = vq_le32(VQ_READ_ONCE(d[k].len));
+		uint16_t id = vq_le16(VQ_READ_ONCE(d[k].flags_or_id));
+		uint16_t pos = packed_pos((uint16_t)(idx + k), w);
+		uint16_t next = idx + k + 1 < vq->num ? packed_pos((uint16_t)(idx + k + 1), w)
+						      : packed_pos(0, !w);
 		uint32_t first = vq->desc_used;
 		int r;
 
-		vq_cache_push(vq, vq_le64(VQ_READ_ONCE(d[k].addr)),
-			      vq_le32(VQ_READ_ONCE(d[k].len)), f[k]);
-		r = vq_cache_commit(vq, first, vq_le16(VQ_READ_ONCE(d[k].flags_or_id)),
-				    1, packed_pos((uint16_t)(idx + k), w),
-				    idx + k + 1 < vq->num ? packed_pos((uint16_t)(idx + k + 1), w)
-							  : packed_pos(0, !w),
-				    false);
+		/* straight to the caller while nothing is cached */
+		if (dr->on && likely(id < vq->num && vq->id_state[id] == VQ_ID_FREE) &&
+		    vq_out_simple(vq->mem, &dr->o, addr, len, f[k], id, pos, next,
+				  &dr->hint)) {
+			vq->id_state[id] = VQ_ID_OUT;
+			dr->n++;
+			dr->next = next;
+			continue;
+		}
+		dr->on = false;
+		vq_cache_push(vq, addr, len, f[k]);
+		r = vq_cache_commit(vq, first, id, 1, pos, next, false);
 		if (unlikely(r < 0))
 			return r;
 	}
@@ -310,18 +331,22 @@ static int packed_fetch(struct vqcore_vq *vq)
 	uint16_t idx = packed_idx(vq->fetch_pos);
 	bool wrap = packed_wrap(vq->fetch_pos);
 	bool batch4 = vq_packed_batch4;
+	struct packed_direct dr = { .on = vq->out != NULL, .hint = vq->mem_hint };
 	unsigned nbufs = 0;
+	int r = 0;
 
+	if (dr.on)
+		dr.o = *vq->out;
 	while (nbufs < vq->batch && vq_cache_room(vq)) {
 		uint16_t flags;
-		int r;
 
 		if (batch4 && !(idx & 3) && idx + 4u <= vq->num &&
 		    vq->batch - nbufs >= 4 && vq->buf_cap - vq->buf_count >= 4) {
-			r = packed_fetch4(vq, idx, wrap);
+			r = packed_fetch4(vq, idx, wrap, &dr);
 			if (unlikely(r < 0))
-				return r;
+				goto out;
 			if (r) {
+				r = 0;
 				packed_advance(vq->num, &idx, &wrap, 4);
 				nbufs += 4;
 				continue;
@@ -330,13 +355,22 @@ static int packed_fetch(struct vqcore_vq *vq)
 		flags = packed_load_flags(&ring[idx]);
 		if (!packed_is_avail(flags, wrap))
 			break;
+		dr.on = false;
 		r = packed_fetch_chain(vq, &idx, &wrap, flags, false);
 		if (unlikely(r < 0))
-			return r;
+			goto out;
 		nbufs++;
 	}
+out:
+	/* account for what went straight out, also on an error */
+	if (dr.n) {
+		*vq->out = dr.o;
+		vq->nout += dr.n;
+		vq->avail_pos = dr.next;
+	}
+	vq->mem_hint = dr.hint;
 	vq->fetch_pos = packed_pos(idx, wrap);
-	return (int)nbufs;
+	return r < 0 ? r : (int)nbufs;
 }
 
 /*

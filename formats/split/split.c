@@ -181,8 +181,11 @@ static int split_fetch(struct vqcore_vq *vq)
 {
 	struct vq_split_dev *s = &vq->split;
 	uint16_t pos = (uint16_t)vq->fetch_pos, avail, navail;
+	struct vq_out *out = vq->out, o = { 0 };
+	bool direct = out != NULL;
+	unsigned hint = vq->mem_hint, ndirect = 0;
 	uint16_t heads[32];
-	int nbufs = 0;
+	int nbufs = 0, r = 0;
 
 	avail = vq_le16(vq_load_acquire(&s->avail->idx));
 	navail = (uint16_t)(avail - pos);
@@ -195,6 +198,8 @@ static int split_fetch(struct vqcore_vq *vq)
 	 * now, so their ownership moves while we fetch. */
 	for (unsigned i = 0; i < navail; i += 8)
 		__builtin_prefetch(&s->used->ring[(uint16_t)(s->used_idx + i) & s->mask], 1);
+	if (direct)
+		o = *out;
 	while (navail) {
 		unsigned n = VQ_MIN((unsigned)navail, VQ_ARRAY_SIZE(heads));
 
@@ -210,26 +215,38 @@ static int split_fetch(struct vqcore_vq *vq)
 		for (unsigned i = 0; i < n; i++) {
 			uint16_t head = heads[i];
 			uint32_t first;
-			int r;
 
 			if (!vq_cache_room(vq))
 				goto out;
-			/* one descriptor, not indirect, id free: record it with
-			 * the cache cursors in locals (the general helpers below
-			 * store through vq, which the compiler must assume the
-			 * cache stores may alias) */
 			first = vq->desc_used;
 			if (likely(head < vq->num && vq->id_state[head] == VQ_ID_FREE)) {
 				struct vring_desc_raw d;
 
 				vq_read_desc(&s->desc[head], &d);
 				if (likely(!(d.flags_or_id & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))) {
-					uint32_t du = vq->desc_used, bc = vq->buf_count;
-					struct vhost_desc vd = { .addr = d.addr, .len = d.len,
-						.flags = (uint16_t)(d.flags_or_id & VHOST_DESC_F_WRITE) };
-					struct vq_cached_buf cb = { .pos = pos, .next = (uint16_t)(pos + 1),
-						.id = head, .ndesc = 1, .first = (uint16_t)du, .count = 1 };
+					uint32_t du, bc;
+					struct vhost_desc vd;
+					struct vq_cached_buf cb;
 
+					/* straight to the caller while nothing is cached */
+					if (direct && vq_out_simple(vq->mem, &o, d.addr, d.len,
+								    d.flags_or_id, head, pos,
+								    (uint16_t)(pos + 1), &hint)) {
+						vq->id_state[head] = VQ_ID_OUT;
+						ndirect++;
+						pos++;
+						nbufs++;
+						continue;
+					}
+					direct = false;
+					/* otherwise into the cache, cursors in locals */
+					du = vq->desc_used;
+					bc = vq->buf_count;
+					vd = (struct vhost_desc){ .addr = d.addr, .len = d.len,
+						.flags = (uint16_t)(d.flags_or_id & VHOST_DESC_F_WRITE) };
+					cb = (struct vq_cached_buf){ .pos = pos,
+						.next = (uint16_t)(pos + 1), .id = head, .ndesc = 1,
+						.first = (uint16_t)du, .count = 1 };
 					vq->desc_cache[du] = vd;
 					vq->buf_cache[bc] = cb;
 					vq->id_state[head] = VQ_ID_CACHED;
@@ -241,25 +258,34 @@ static int split_fetch(struct vqcore_vq *vq)
 				}
 				/* a chain or an indirect table: carry on from the
 				 * descriptor already read (it is not read again) */
+				direct = false;
 				r = split_walk_slow(vq, head, d);
 				goto commit;
 			}
+			direct = false;
 			r = split_walk(vq, head);
 commit:
 			if (unlikely(r < 0))
-				return r;
+				goto out;
 			r = vq_cache_commit(vq, first, head, (uint16_t)r, pos,
 					    (uint16_t)(pos + 1), false);
 			if (unlikely(r < 0))
-				return r;
+				goto out;
 			pos++;
 			nbufs++;
 		}
 		navail = (uint16_t)(navail - n);
 	}
 out:
+	/* account for what went straight out, also on an error */
+	if (ndirect) {
+		*out = o;
+		vq->nout += ndirect;
+		vq->avail_pos = (uint16_t)(vq->fetch_pos + ndirect);
+	}
+	vq->mem_hint = hint;
 	vq->fetch_pos = pos;
-	return nbufs;
+	return r < 0 ? r : nbufs;
 }
 
 static int split_fetch_at(struct vqcore_vq *vq, uint16_t head)

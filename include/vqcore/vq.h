@@ -152,7 +152,9 @@ VQCORE_API void vqcore_vq_free(struct vqcore_vq *vq);
  *
  * Return: the number of buffers (0 when the ring is empty), or
  * -VQCORE_E_IOV_FULL when even the first buffer needs more than @max_iov
- * iovecs (queue not broken), or a ring error (queue now broken):
+ * iovecs (queue not broken), or a ring error (queue now broken; the error
+ * is returned even if good buffers were placed in the arrays before the bad
+ * one, since none can be returned to a broken queue):
  * -VQCORE_E_DESC_INDEX, -VQCORE_E_CHAIN_LOOP, -VQCORE_E_NESTED_INDIRECT,
  * -VQCORE_E_INDIRECT_LEN, -VQCORE_E_LEN_OVERFLOW, -VQCORE_E_UNMAPPED,
  * -VQCORE_E_PAST_END, -VQCORE_E_AVAIL_IDX, -VQCORE_E_BAD_ID,
