@@ -193,8 +193,6 @@ static void *ring_device(void *arg)
 	uint64_t done = 0;
 
 	pin(1);
-	for (unsigned i = 0; i < 64; i++)
-		lens[i] = 8;
 	while (!atomic_load(&c->go))
 		;
 	while (done < total) {
@@ -208,6 +206,11 @@ static void *ring_device(void *arg)
 			cpu_relax();
 			continue;
 		}
+		/* the device "writes" each buffer in full, as a block read or a
+		 * net tx completion does: in-order can then return a batch as
+		 * one used entry */
+		for (int i = 0; i < n; i++)
+			lens[i] = bufs[i].in_len;
 		vqcore_vq_put_used(vq, bufs, lens, (unsigned)n);
 		done += (unsigned)n;
 	}
