@@ -658,22 +658,24 @@ static bool split_drv_kick_prepare(struct vqcore_drvq *dq)
 }
 
 /* Put a completed chain back at the tail of the FIFO free list. */
-static void split_drv_free(struct vqcore_drvq *dq, uint16_t head)
+/*
+ * Put a completed chain (head @id) back at the tail of the FIFO free list.
+ * The list cursors are the caller's locals (the collection loops keep them
+ * in registers).
+ */
+static inline void split_free_chain(struct vqcore_drvq *dq, struct vq_drv_state *st,
+				    uint16_t id, uint16_t *fhead, uint16_t *tail,
+				    uint16_t *nfree)
 {
-	struct vq_drv_state *st = &dq->state[head];
-	uint16_t last = st->ndesc == 1 ? head : st->last;
-
 	/* the device is done with this descriptor: take its line back for
 	 * writing now, so the add that reuses it does not stall on it */
-	__builtin_prefetch(&dq->split.desc[head], 1);
-
-	if (dq->num_free == 0) {
-		dq->split.free_head = head;
-	} else {
-		dq->next[dq->split.free_tail] = head;
-	}
-	dq->split.free_tail = last;
-	dq->num_free = (uint16_t)(dq->num_free + st->ndesc);
+	__builtin_prefetch(&dq->split.desc[id], 1);
+	if (*nfree == 0)
+		*fhead = id;
+	else
+		dq->next[*tail] = id;
+	*tail = st->ndesc == 1 ? id : st->last;
+	*nfree = (uint16_t)(*nfree + st->ndesc);
 	st->token = NULL;
 }
 
@@ -702,59 +704,89 @@ static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 		return -VQ_EIO;
 	}
 	if (!dq->in_order) {
-		uint16_t last = dq->split.last_used;
+		/* cursors in locals: the stores per buffer are what costs */
+		struct vq_drv_state *state = dq->state;
+		uint16_t last = dq->split.last_used, tail = dq->split.free_tail;
+		uint16_t nfree = dq->num_free, head = dq->split.free_head;
+		int err = 0;
 
 		while (n < max && last != used) {
 			uint64_t v = split_drv_read_elem(dq, last & (dq->num - 1));
 			uint32_t id = vq_le32((uint32_t)v);
+			struct vq_drv_state *st;
 
-			if (unlikely(id >= dq->num || !dq->state[id].token)) {
-				dq->split.last_used = last;
+			if (unlikely(id >= dq->num || !state[id].token)) {
 				dq->broken = true;
 				vq_err("driver vq: device returned id %u not in flight", id);
-				return n ? (int)n : -VQ_EIO;
+				err = -VQ_EIO;
+				break;
 			}
-			tokens[n] = dq->state[id].token;
+			st = &state[id];
+			tokens[n] = st->token;
 			if (lens)
 				lens[n] = vq_le32((uint32_t)(v >> 32));
 			n++;
-			split_drv_free(dq, (uint16_t)id);
+			split_free_chain(dq, st, (uint16_t)id, &head, &tail, &nfree);
 			last++;
 		}
 		dq->split.last_used = last;
-		return (int)n;
+		dq->split.free_tail = tail;
+		dq->split.free_head = head;
+		dq->num_free = nfree;
+		return n ? (int)n : err;
 	}
-	while (n < max && dq->split.last_used != used) {
-		uint16_t slot = dq->split.last_used & (dq->num - 1);
-		uint16_t h;
-
-		if (!dq->io_pending) {
-			uint64_t v = split_drv_read_elem(dq, slot);
-			uint32_t id = vq_le32((uint32_t)v);
-
-			if (id >= dq->num || !dq->state[id].token) {
-				dq->broken = true;
-				vq_err("driver vq: device returned id %u not in flight", id);
-				return n ? (int)n : -VQ_EIO;
-			}
-			dq->io_id = (uint16_t)id;
-			dq->io_len = vq_le32((uint32_t)(v >> 32));
-			dq->io_pending = true;
-		}
+	{
 		/* In order: an entry names the last buffer of a run; the ones
-		 * before it in add order were used in full. */
-		h = dq->order[dq->order_head & (dq->num - 1)];
-		dq->order_head++;
-		tokens[n] = dq->state[h].token;
-		if (lens)
-			lens[n] = h == dq->io_id ? dq->io_len : dq->state[h].in_len;
-		if (h == dq->io_id)
-			dq->io_pending = false;
-		n++;
-		split_drv_free(dq, h);
-		dq->split.last_used++;
+		 * before it in add order were used in full.  Cursors in locals,
+		 * as above. */
+		struct vq_drv_state *state = dq->state;
+		const uint16_t mask = (uint16_t)(dq->num - 1);
+		uint16_t last = dq->split.last_used, tail = dq->split.free_tail;
+		uint16_t nfree = dq->num_free, fhead = dq->split.free_head;
+		uint16_t ohead = dq->order_head, io_id = dq->io_id;
+		uint32_t io_len = dq->io_len;
+		bool pending = dq->io_pending;
+		int err = 0;
+
+		while (n < max && last != used) {
+			struct vq_drv_state *st;
+			uint16_t h;
+
+			if (!pending) {
+				uint64_t v = split_drv_read_elem(dq, last & mask);
+				uint32_t id = vq_le32((uint32_t)v);
+
+				if (unlikely(id >= dq->num || !state[id].token)) {
+					dq->broken = true;
+					vq_err("driver vq: device returned id %u not in flight", id);
+					err = -VQ_EIO;
+					break;
+				}
+				io_id = (uint16_t)id;
+				io_len = vq_le32((uint32_t)(v >> 32));
+				pending = true;
+			}
+			h = dq->order[ohead++ & mask];
+			st = &state[h];
+			tokens[n] = st->token;
+			if (lens)
+				lens[n] = h == io_id ? io_len : st->in_len;
+			if (h == io_id)
+				pending = false;
+			n++;
+			split_free_chain(dq, st, h, &fhead, &tail, &nfree);
+			last++;
+		}
+		dq->split.last_used = last;
+		dq->split.free_tail = tail;
+		dq->split.free_head = fhead;
+		dq->num_free = nfree;
+		dq->order_head = ohead;
+		dq->io_id = io_id;
+		dq->io_len = io_len;
+		dq->io_pending = pending;
+		return n ? (int)n : err;
 	}
-	return (int)n;
 }
 
 static bool split_drv_enable_cb(struct vqcore_drvq *dq)
