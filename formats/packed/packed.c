@@ -751,7 +751,17 @@ static inline bool packed_drv_more_used(const struct vqcore_drvq *dq)
 static int packed_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 			       uint32_t *lens, unsigned max)
 {
+	/* cursors in locals: the stores per buffer are what costs when the
+	 * device works from another core */
+	struct vq_drv_state *state = dq->state;
+	struct vring_desc_raw *ring = dq->packed.desc;
+	uint16_t last = dq->packed.last_used, nfree = dq->num_free;
+	uint16_t nids = dq->packed.nfree_ids, ohead = dq->order_head;
+	uint16_t io_id = dq->io_id;
+	uint32_t io_len = dq->io_len;
+	bool wrap = dq->packed.used_wrap, pending = dq->io_pending;
 	unsigned n = 0;
+	int err = 0;
 
 	if (dq->broken)
 		return -VQ_EIO;
@@ -759,44 +769,52 @@ static int packed_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 		struct vq_drv_state *st;
 		uint16_t h;
 
-		if (!dq->in_order || !dq->io_pending) {
-			const struct vring_desc_raw *d = &dq->packed.desc[dq->packed.last_used];
+		if (!dq->in_order || !pending) {
+			const struct vring_desc_raw *d = &ring[last];
 			uint16_t id;
 
-			if (!packed_is_used(packed_load_flags(d), dq->packed.used_wrap))
+			if (!packed_is_used(packed_load_flags(d), wrap))
 				break;
 			id = vq_le16(VQ_READ_ONCE(d->flags_or_id));
-			if (id >= dq->num || !dq->state[id].token) {
+			if (unlikely(id >= dq->num || !state[id].token)) {
 				dq->broken = true;
 				vq_err("driver vq: device returned id %u not in flight", id);
-				return n ? (int)n : -VQ_EIO;
+				err = -VQ_EIO;
+				break;
 			}
-			dq->io_id = id;
-			dq->io_len = vq_le32(VQ_READ_ONCE(d->len));
-			dq->io_pending = true;
+			io_id = id;
+			io_len = vq_le32(VQ_READ_ONCE(d->len));
+			pending = true;
 		}
 		if (dq->in_order) {
 			/* A used descriptor names the last buffer of a run;
 			 * the ones added before it were used in full. */
-			h = dq->order[dq->order_head];
-			dq->order_head = (uint16_t)((dq->order_head + 1) % dq->num);
+			h = dq->order[ohead];
+			ohead = (uint16_t)((ohead + 1) % dq->num);
 		} else {
-			h = dq->io_id;
+			h = io_id;
 		}
-		st = &dq->state[h];
+		st = &state[h];
 		tokens[n] = st->token;
 		if (lens)
-			lens[n] = h == dq->io_id ? dq->io_len : st->in_len;
-		if (h == dq->io_id)
-			dq->io_pending = false;
+			lens[n] = h == io_id ? io_len : st->in_len;
+		if (h == io_id)
+			pending = false;
 		n++;
-		packed_advance(dq->num, &dq->packed.last_used, &dq->packed.used_wrap,
-			       st->ndesc);
-		dq->num_free = (uint16_t)(dq->num_free + st->ndesc);
+		packed_advance(dq->num, &last, &wrap, st->ndesc);
+		nfree = (uint16_t)(nfree + st->ndesc);
 		st->token = NULL;
-		dq->packed.free_ids[dq->packed.nfree_ids++] = h;
+		dq->packed.free_ids[nids++] = h;
 	}
-	return (int)n;
+	dq->packed.last_used = last;
+	dq->packed.used_wrap = wrap;
+	dq->num_free = nfree;
+	dq->packed.nfree_ids = nids;
+	dq->order_head = ohead;
+	dq->io_id = io_id;
+	dq->io_len = io_len;
+	dq->io_pending = pending;
+	return n ? (int)n : err;
 }
 
 /* Write the driver event structure (driver -> device: when to interrupt). */
