@@ -115,8 +115,23 @@ int vqcore_drvq_add_batch(struct vqcore_drvq *dq,
 
 	if (unlikely(dq->broken))
 		return -VQ_EIO;
-	if (dq->ops->drv_add_batch)
-		return dq->ops->drv_add_batch(dq, reqs, n);
+	if (dq->ops->drv_add_batch) {
+		unsigned m;
+		int r;
+
+		/* the formats get only well-formed requests: the batch ends
+		 * before the first malformed one */
+		for (m = 0; m < n; m++) {
+			unsigned total = (unsigned)reqs[m].out_num + reqs[m].in_num;
+
+			if (!reqs[m].token || !reqs[m].sg || !total || total > dq->num)
+				break;
+		}
+		if (!m)
+			return n ? -VQ_EINVAL : 0;
+		r = dq->ops->drv_add_batch(dq, reqs, m);
+		return r;
+	}
 	for (i = 0; i < n; i++) {
 		int r = vqcore_drvq_add(dq, reqs[i].sg, reqs[i].out_num,
 					reqs[i].in_num, reqs[i].token, reqs[i].flags);

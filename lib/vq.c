@@ -350,21 +350,8 @@ static inline unsigned vq_hand_out_simple(struct vqcore_vq *vq,
 		}
 		iov[k + j].iov_base = (void *)(rhva + (uintptr_t)off);
 		iov[k + j].iov_len = len;
-		if (d->flags & VHOST_DESC_F_WRITE) {
-			b->out_len = 0;
-			b->in_len = len;
-			b->out_num = 0;
-			b->in_num = 1;
-		} else {
-			b->out_len = len;
-			b->in_len = 0;
-			b->out_num = 1;
-			b->in_num = 0;
-		}
-		b->id = cb->id;
-		b->ndesc = cb->ndesc;
-		b->first = k + j;
-		b->reserved = cb->pos | ((uint32_t)cb->next << 16);
+		vq_buf_one(b, len, d->flags & VHOST_DESC_F_WRITE, cb->id, cb->ndesc,
+			   k + j, cb->pos, cb->next);
 		ids[cb->id] = VQ_ID_OUT;
 		avail = cb->next;
 	}

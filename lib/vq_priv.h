@@ -297,7 +297,8 @@ struct vq_format_ops {
 	int (*drv_add)(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 		       unsigned out_num, unsigned in_num, void *token,
 		       unsigned flags);
-	/* optional: a faster loop than drv_add per request */
+	/* optional: a faster loop than drv_add per request; the core has
+	 * checked every request is well formed */
 	int (*drv_add_batch)(struct vqcore_drvq *dq,
 			     const struct vqcore_drvq_req *reqs, unsigned n);
 	bool (*drv_kick_prepare)(struct vqcore_drvq *dq);
@@ -357,6 +358,21 @@ static inline void vq_cache_push(struct vqcore_vq *vq, uint64_t addr,
 	vq->desc_cache[vq->desc_used++] = d;
 }
 
+/* Fill @b for a buffer of one descriptor of @len bytes. */
+static inline void vq_buf_one(struct vhost_buf *b, uint32_t len, bool write,
+			      uint16_t id, uint16_t ndesc, uint32_t first,
+			      uint16_t pos, uint16_t next)
+{
+	b->out_len = write ? 0 : len;
+	b->in_len = write ? len : 0;
+	b->out_num = !write;
+	b->in_num = write;
+	b->id = id;
+	b->ndesc = ndesc;
+	b->first = first;
+	b->reserved = pos | ((uint32_t)next << 16);
+}
+
 /*
  * Translate a one-descriptor buffer inside one region and write it into
  * the caller's arrays at once.  Returns false when it does not fit or needs
@@ -369,7 +385,6 @@ static inline bool vq_out_simple(const struct vqcore_mem *m, struct vq_out *o,
 				 unsigned *hint)
 {
 	const struct vq_mem_slot *sl;
-	struct vhost_buf *b;
 	int i;
 
 	if (unlikely(o->n >= o->max_bufs || o->k >= o->max_iov || !len))
@@ -382,22 +397,8 @@ static inline bool vq_out_simple(const struct vqcore_mem *m, struct vq_out *o,
 		return false;
 	o->iov[o->k].iov_base = (void *)(sl->hva + (uintptr_t)(addr - sl->gpa));
 	o->iov[o->k].iov_len = len;
-	b = &o->bufs[o->n];
-	if (flags & VHOST_DESC_F_WRITE) {
-		b->out_len = 0;
-		b->in_len = len;
-		b->out_num = 0;
-		b->in_num = 1;
-	} else {
-		b->out_len = len;
-		b->in_len = 0;
-		b->out_num = 1;
-		b->in_num = 0;
-	}
-	b->id = id;
-	b->ndesc = 1;
-	b->first = o->k;
-	b->reserved = pos | ((uint32_t)next << 16);
+	vq_buf_one(&o->bufs[o->n], len, flags & VHOST_DESC_F_WRITE, id, 1, o->k,
+		   pos, next);
 	o->n++;
 	o->k++;
 	return true;

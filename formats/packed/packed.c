@@ -650,10 +650,6 @@ static int packed_drv_add_batch(struct vqcore_drvq *dq,
 		uint16_t id, f;
 		uint32_t in_len;
 
-		if (unlikely(!q->token || !q->sg || !total || total > dq->num)) {
-			r = -VQ_EINVAL;
-			break;
-		}
 		if (unlikely(total != 1 ||
 			     ((q->flags & VQCORE_ADD_INDIRECT) && dq->itable))) {
 			dq->packed.next_avail = idx;

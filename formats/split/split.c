@@ -589,10 +589,6 @@ static int split_drv_add_batch(struct vqcore_drvq *dq,
 		unsigned total = (unsigned)q->out_num + q->in_num;
 		uint32_t in_len;
 
-		if (unlikely(!q->token || !q->sg || !total || total > dq->num)) {
-			r = -VQ_EINVAL;
-			break;
-		}
 		if (unlikely(total != 1 ||
 			     ((q->flags & VQCORE_ADD_INDIRECT) && dq->itable))) {
 			dq->split.free_head = head;
