@@ -65,7 +65,22 @@ if [ ! -f "$out/vmlinuz" ] || [ ! -f "$out/modules.ok" ]; then
 	trap 'rm -rf "$tmp"' EXIT
 	say "downloading linux-image-$kver"
 	# apt-get download works as root too (it warns it cannot drop to _apt).
-	(cd "$tmp" && apt-get download "linux-image-$kver" >"$tmp/dl.log" 2>&1) ||
+	if ! (cd "$tmp" && apt-get download "linux-image-$kver" >"$tmp/dl.log" 2>&1) &&
+	   [ -z "${VQCORE_GUEST_KVER:-}" ]; then
+		# Stale apt lists name a kernel the mirror no longer has:
+		# refresh them once and take the version they name now.
+		say "download failed; running apt-get update and trying again"
+		sudo=""
+		[ "$(id -u)" -ne 0 ] && sudo="sudo"
+		$sudo apt-get update -qq >&2 || true
+		kver=$(kver_from_apt)
+		[ -n "$kver" ] || die "cannot find a Debian kernel version after apt-get update"
+		out=$cache/$kver
+		mkdir -p "$out"
+		(cd "$tmp" && apt-get download "linux-image-$kver" >"$tmp/dl.log" 2>&1) ||
+			{ cat "$tmp/dl.log" >&2; die "apt-get download linux-image-$kver failed"; }
+	fi
+	ls "$tmp"/linux-image-*.deb >/dev/null 2>&1 ||
 		{ cat "$tmp/dl.log" >&2; die "apt-get download linux-image-$kver failed"; }
 	deb=$(ls "$tmp"/linux-image-*.deb)
 	dpkg-deb -x "$deb" "$tmp/root"
