@@ -137,51 +137,6 @@ struct blk {
 static struct vqcore_vu_dev *g_dev; /* for the signal handler */
 static volatile sig_atomic_t g_stop;
 
-/* Copy @len bytes at offset @off of an iovec array into @dst; return the
- * bytes copied (less than @len when the iovecs are shorter). */
-static size_t iov_read(const struct iovec *iov, unsigned cnt, size_t off,
-		       void *dst, size_t len)
-{
-	size_t done = 0;
-
-	for (unsigned i = 0; i < cnt && done < len; i++) {
-		size_t n;
-
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		n = iov[i].iov_len - off;
-		if (n > len - done)
-			n = len - done;
-		memcpy((uint8_t *)dst + done, (uint8_t *)iov[i].iov_base + off, n);
-		done += n;
-		off = 0;
-	}
-	return done;
-}
-
-static size_t iov_write(const struct iovec *iov, unsigned cnt, size_t off,
-			const void *src, size_t len)
-{
-	size_t done = 0;
-
-	for (unsigned i = 0; i < cnt && done < len; i++) {
-		size_t n;
-
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		n = iov[i].iov_len - off;
-		if (n > len - done)
-			n = len - done;
-		memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)src + done, n);
-		done += n;
-		off = 0;
-	}
-	return done;
-}
 
 /*
  * Make @dst describe bytes [@off, @off + @len) of @src: pointers into the
@@ -267,7 +222,7 @@ static uint8_t do_discard_wz(struct blk *b, uint32_t type, const struct iovec *o
 	for (size_t i = 0; i < nseg; i++) {
 		int mode;
 
-		iov_read(out, out_num, off + i * sizeof(seg), &seg, sizeof(seg));
+		vqcore_iov_read(out, out_num, off + i * sizeof(seg), &seg, sizeof(seg));
 		if (seg.num_sectors > MAX_DWZ_SECTORS ||
 		    !range_ok(b, seg.sector, (uint64_t)seg.num_sectors << SECTOR_SHIFT))
 			return VIRTIO_BLK_S_IOERR;
@@ -328,7 +283,7 @@ static uint32_t handle_request(struct blk *b, const struct vhost_buf *buf,
 		status = VIRTIO_BLK_S_IOERR;
 		goto done;
 	}
-	iov_read(out, buf->out_num, 0, &hdr, sizeof(hdr));
+	vqcore_iov_read(out, buf->out_num, 0, &hdr, sizeof(hdr));
 	switch (hdr.type) {
 	case VIRTIO_BLK_T_IN:
 		data_len = buf->in_len - 1;
@@ -370,7 +325,7 @@ static uint32_t handle_request(struct blk *b, const struct vhost_buf *buf,
 		data_len = buf->in_len - 1;
 		if (data_len > VIRTIO_BLK_ID_BYTES)
 			data_len = VIRTIO_BLK_ID_BYTES;
-		used += (uint32_t)iov_write(in, buf->in_num, 0, b->serial, data_len);
+		used += (uint32_t)vqcore_iov_write(in, buf->in_num, 0, b->serial, data_len);
 		status = VIRTIO_BLK_S_OK;
 		break;
 	case VIRTIO_BLK_T_DISCARD:
@@ -386,7 +341,7 @@ done:
 	if (status != VIRTIO_BLK_S_OK)
 		b->errors++;
 	/* the status is the last writable byte */
-	iov_write(in, buf->in_num, buf->in_len - 1, &status, 1);
+	vqcore_iov_write(in, buf->in_num, buf->in_len - 1, &status, 1);
 	return used;
 }
 

@@ -98,49 +98,6 @@ struct net {
 static struct vqcore_vu_dev *g_dev;
 static volatile sig_atomic_t g_stop;
 
-static size_t iov_read(const struct iovec *iov, unsigned cnt, size_t off,
-		       void *dst, size_t len)
-{
-	size_t done = 0;
-
-	for (unsigned i = 0; i < cnt && done < len; i++) {
-		size_t n;
-
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		n = iov[i].iov_len - off;
-		if (n > len - done)
-			n = len - done;
-		memcpy((uint8_t *)dst + done, (uint8_t *)iov[i].iov_base + off, n);
-		done += n;
-		off = 0;
-	}
-	return done;
-}
-
-static size_t iov_write(const struct iovec *iov, unsigned cnt, size_t off,
-			const void *src, size_t len)
-{
-	size_t done = 0;
-
-	for (unsigned i = 0; i < cnt && done < len; i++) {
-		size_t n;
-
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		n = iov[i].iov_len - off;
-		if (n > len - done)
-			n = len - done;
-		memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)src + done, n);
-		done += n;
-		off = 0;
-	}
-	return done;
-}
 
 /* RFC 1071 Internet checksum of @len bytes. */
 static uint16_t csum(const uint8_t *p, size_t len)
@@ -300,11 +257,11 @@ static int rx_deliver(struct net *n, struct vqcore_vq *rxq, const uint8_t *frame
 		size_t off = 0;
 
 		if (i == 0) {
-			off = iov_write(in, bufs[i].in_num, 0, &hdr, n->hdr_len);
+			off = vqcore_iov_write(in, bufs[i].in_num, 0, &hdr, n->hdr_len);
 			if (off < n->hdr_len)
 				goto too_big; /* a first buffer shorter than the header */
 		}
-		done += iov_write(in, bufs[i].in_num, off, frame + done, lens[i] - off);
+		done += vqcore_iov_write(in, bufs[i].in_num, off, frame + done, lens[i] - off);
 	}
 	if (vqcore_vq_put_used(rxq, bufs, lens, nb) < 0)
 		return -1;
@@ -347,7 +304,7 @@ static int process_tx(struct net *n, bool *blocked)
 				continue;
 			}
 			len = b->out_len - n->hdr_len;
-			iov_read(&iov[b->first], b->out_num, n->hdr_len, n->frame, len);
+			vqcore_iov_read(&iov[b->first], b->out_num, n->hdr_len, n->frame, len);
 			rlen = make_reply(n, n->frame, len);
 			if (!rlen) {
 				n->tx_frames++;

@@ -207,6 +207,30 @@ VQCORE_API int vqcore_vq_get_buf_at(struct vqcore_vq *vq, uint16_t head,
 				    unsigned max_iov);
 
 /**
+ * vqcore_iov_read() - copy out of an iovec array.
+ * @iov: the iovecs (for example a buffer's readable part).  @cnt: how many.
+ * @off: byte offset into the concatenated iovecs to start at.
+ * @dst: destination.  @len: bytes wanted.
+ *
+ * Return: bytes copied; less than @len when the iovecs end first.
+ * Thread-safe (touches only the memory named).
+ */
+VQCORE_API size_t vqcore_iov_read(const struct iovec *iov, unsigned cnt,
+				  size_t off, void *dst, size_t len);
+
+/**
+ * vqcore_iov_write() - copy into an iovec array.
+ * @iov: the iovecs (for example a buffer's writable part).  @cnt: how many.
+ * @off: byte offset into the concatenated iovecs to start at.
+ * @src: source.  @len: bytes to copy.
+ *
+ * Return: bytes copied; less than @len when the iovecs end first.
+ * Thread-safe (touches only the memory named).
+ */
+VQCORE_API size_t vqcore_iov_write(const struct iovec *iov, unsigned cnt,
+				   size_t off, const void *src, size_t len);
+
+/**
  * vqcore_vq_put_used() - return a batch of buffers to the driver.
  * @vq: queue.
  * @bufs: buffers from vqcore_vq_get_bufs*(), each still in flight.
