@@ -121,15 +121,20 @@ int vqcore_drvq_add_batch(struct vqcore_drvq *dq,
 
 		/* the formats get only well-formed requests: the batch ends
 		 * before the first malformed one */
+		bool simple = true, ind = dq->itable != NULL;
+
 		for (m = 0; m < n; m++) {
 			unsigned total = (unsigned)reqs[m].out_num + reqs[m].in_num;
 
 			if (!reqs[m].token || !reqs[m].sg || !total || total > dq->num)
 				break;
+			/* also note whether all are one-element, direct */
+			simple &= total == 1 &&
+				  !(ind && (reqs[m].flags & VQCORE_ADD_INDIRECT));
 		}
 		if (!m)
 			return n ? -VQ_EINVAL : 0;
-		r = dq->ops->drv_add_batch(dq, reqs, m);
+		r = dq->ops->drv_add_batch(dq, reqs, m, simple);
 		return r;
 	}
 	for (i = 0; i < n; i++) {

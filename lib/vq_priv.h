@@ -298,9 +298,11 @@ struct vq_format_ops {
 		       unsigned out_num, unsigned in_num, void *token,
 		       unsigned flags);
 	/* optional: a faster loop than drv_add per request; the core has
-	 * checked every request is well formed */
+	 * checked every request is well formed, and says whether all are
+	 * one-element buffers without an indirect table (@simple) */
 	int (*drv_add_batch)(struct vqcore_drvq *dq,
-			     const struct vqcore_drvq_req *reqs, unsigned n);
+			     const struct vqcore_drvq_req *reqs, unsigned n,
+			     bool simple);
 	bool (*drv_kick_prepare)(struct vqcore_drvq *dq);
 	void (*drv_publish)(struct vqcore_drvq *dq);
 	int (*drv_get_used)(struct vqcore_drvq *dq, void **tokens,
@@ -363,6 +365,21 @@ static inline void vq_buf_one(struct vhost_buf *b, uint32_t len, bool write,
 			      uint16_t id, uint16_t ndesc, uint32_t first,
 			      uint16_t pos, uint16_t next)
 {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* three 8-byte stores: stores per buffer are what the data path
+	 * pays for when the other side runs on another core */
+	vq_u64a *w = (vq_u64a *)(void *)b;
+
+	_Static_assert(sizeof(struct vhost_buf) == 24, "vhost_buf layout");
+	_Static_assert(_Alignof(struct vhost_buf) == 4, "vhost_buf alignment");
+	/* vhost_buf is 4-byte aligned: unaligned 8-byte stores are fine on
+	 * the little-endian machines this path is built for */
+	__builtin_memcpy(&w[0], &(uint64_t){ write ? (uint64_t)len << 32 : len }, 8);
+	__builtin_memcpy(&w[1], &(uint64_t){ id | (uint64_t)ndesc << 16 |
+					      (write ? 1ull << 48 : 1ull << 32) }, 8);
+	__builtin_memcpy(&w[2], &(uint64_t){ first |
+			 (uint64_t)(pos | ((uint32_t)next << 16)) << 32 }, 8);
+#else
 	b->out_len = write ? 0 : len;
 	b->in_len = write ? len : 0;
 	b->out_num = !write;
@@ -371,6 +388,7 @@ static inline void vq_buf_one(struct vhost_buf *b, uint32_t len, bool write,
 	b->ndesc = ndesc;
 	b->first = first;
 	b->reserved = pos | ((uint32_t)next << 16);
+#endif
 }
 
 /*

@@ -468,6 +468,21 @@ START_TEST(id_in_flight)
 }
 END_TEST
 
+/* two slots of one 4-wide group name the same id: the second is caught
+ * after the first was taken (the direct lane hands the slot on to the
+ * general path, which reports it) */
+START_TEST(id_twice_in_group_of_four)
+{
+	struct vqt t;
+
+	hostile_setup(&t, 16);
+	add_n(&t, 4, 1, 0);
+	ring(&t)[3].id = ring(&t)[1].id;
+	expect_broken(&t, -VQCORE_E_ID_IN_USE);
+	vqt_teardown(&t);
+}
+END_TEST
+
 START_TEST(chain_longer_than_queue)
 {
 	struct vqt t;
@@ -624,6 +639,7 @@ int main(void)
 	tcase_add_test(th, bad_id_in_group_of_four);
 	tcase_add_test(th, bad_id_last_of_chain);
 	tcase_add_test(th, id_in_flight);
+	tcase_add_test(th, id_twice_in_group_of_four);
 	tcase_add_test(th, chain_longer_than_queue);
 	tcase_add_test(th, nested_indirect);
 	tcase_add_test(th, indirect_len_not_multiple_of_16);

@@ -571,7 +571,8 @@ static int split_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
  * (the per-id state); anything else goes through split_drv_add().
  */
 static int split_drv_add_batch(struct vqcore_drvq *dq,
-			       const struct vqcore_drvq_req *reqs, unsigned n)
+			       const struct vqcore_drvq_req *reqs, unsigned n,
+			       bool simple)
 {
 	struct vring_desc_raw *desc = dq->split.desc;
 	uint16_t *ring = dq->split.avail->ring;
@@ -579,11 +580,13 @@ static int split_drv_add_batch(struct vqcore_drvq *dq,
 	const uint16_t *next = dq->next;
 	const uint16_t mask = (uint16_t)(dq->num - 1);
 	uint16_t head = dq->split.free_head, nfree = dq->num_free;
-	uint16_t aidx = dq->split.avail_idx;
+	uint16_t aidx = dq->split.avail_idx, otail = dq->order_tail;
+	uint16_t *order = dq->in_order ? dq->order : NULL;
 	unsigned i;
 	int r = 0;
 
 	_Static_assert(sizeof(struct vq_drv_state) == 16, "state is two words");
+	(void)simple; /* the loop checks each request itself */
 	for (i = 0; i < n; i++) {
 		const struct vqcore_drvq_req *q = &reqs[i];
 		unsigned total = (unsigned)q->out_num + q->in_num;
@@ -594,6 +597,7 @@ static int split_drv_add_batch(struct vqcore_drvq *dq,
 			dq->split.free_head = head;
 			dq->num_free = nfree;
 			dq->split.avail_idx = aidx;
+			dq->order_tail = otail;
 			r = split_drv_add(dq, q->sg, q->out_num, q->in_num, q->token,
 					  q->flags);
 			if (r < 0)
@@ -601,6 +605,7 @@ static int split_drv_add_batch(struct vqcore_drvq *dq,
 			head = dq->split.free_head;
 			nfree = dq->num_free;
 			aidx = dq->split.avail_idx;
+			otail = dq->order_tail;
 			continue;
 		}
 		if (unlikely(!nfree)) {
@@ -620,8 +625,10 @@ static int split_drv_add_batch(struct vqcore_drvq *dq,
 #endif
 		if (ring[aidx & mask] != vq_le16(head))
 			ring[aidx & mask] = vq_le16(head);
-		if (dq->in_order)
-			dq->order[dq->order_tail++ & mask] = head;
+		/* the order tail in a register: a store through dq->order
+		 * could alias it otherwise */
+		if (order)
+			order[otail++ & mask] = head;
 		aidx++;
 		nfree--;
 		head = next[head];
@@ -629,6 +636,7 @@ static int split_drv_add_batch(struct vqcore_drvq *dq,
 	dq->split.free_head = head;
 	dq->num_free = nfree;
 	dq->split.avail_idx = aidx;
+	dq->order_tail = otail;
 	return i ? (int)i : r;
 }
 
