@@ -600,6 +600,51 @@ START_TEST(addr_outside_memory)
 }
 END_TEST
 
+/* the same for a one-descriptor buffer, which the direct lane sees first */
+START_TEST(addr_outside_memory_one_desc)
+{
+	struct vqt t;
+
+	hostile_setup(&t, 16);
+	add_n(&t, 4, 1, 0);
+	ring(&t)[2].addr = 0x40000000;
+	expect_broken(&t, -VQCORE_E_UNMAPPED);
+	vqt_teardown(&t);
+}
+END_TEST
+
+/* A region removal leaves the queue's last-hit hint past the end of the
+ * table; a one-descriptor buffer at GPA 1 must then be looked up (and
+ * found unmapped), not translated through a stale or empty hint. */
+START_TEST(stale_hint_after_region_removal)
+{
+	struct vqt t;
+	static char page[4096];
+	struct vqcore_mem_region c = { .gpa = 0x10000000, .size = 4096,
+				       .hva = page, .fd = -1 };
+	struct vqcore_sg sg = { 0x10000000, 64 };
+	struct vhost_buf b[2];
+	struct iovec iov[2];
+	void *tok[2];
+
+	hostile_setup(&t, 16);
+	ck_assert_int_eq(vqcore_mem_add(t.mem, &c), 0);
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, &t, 0), 0);
+	vqcore_drvq_kick_prepare(t.dq);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 2, iov, 2), 1);
+	ck_assert_ptr_eq(iov[0].iov_base, page); /* hint on the last region */
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 1), 0);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 2), 1);
+	ck_assert_int_eq(vqcore_mem_remove(t.mem, c.gpa, c.size, NULL), 0);
+	sg.addr = 1;
+	sg.len = 1;
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, &t, 0), 0);
+	vqcore_drvq_kick_prepare(t.dq);
+	expect_broken(&t, -VQCORE_E_UNMAPPED);
+	vqt_teardown(&t);
+}
+END_TEST
+
 START_TEST(reset_after_break)
 {
 	struct vqt t;
@@ -649,6 +694,8 @@ int main(void)
 	tcase_add_test(th, wrong_wrap_in_chain);
 	tcase_add_test(th, used_flags_in_chain);
 	tcase_add_test(th, addr_outside_memory);
+	tcase_add_test(th, addr_outside_memory_one_desc);
+	tcase_add_test(th, stale_hint_after_region_removal);
 	tcase_add_test(th, reset_after_break);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, th);

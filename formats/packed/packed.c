@@ -334,15 +334,7 @@ static inline int packed_fetch4(struct vqcore_vq *vq, uint16_t idx, bool w,
 		uint32_t first = vq->desc_used;
 		int r;
 
-		/* straight to the caller while nothing is cached */
-		if (dr->on && likely(id < vq->num && vq->id_state[id] == VQ_ID_FREE) &&
-		    vq_out_simple(vq->mem, &dr->o, addr, len, f[k], id, pos, next,
-				  &dr->hint)) {
-			vq->id_state[id] = VQ_ID_OUT;
-			dr->n++;
-			dr->next = next;
-			continue;
-		}
+		/* (what could go straight to the caller went by the lane) */
 		dr->on = false;
 		vq_cache_push(vq, addr, len, f[k]);
 		r = vq_cache_commit(vq, first, id, 1, pos, next, false);
@@ -364,93 +356,37 @@ static inline int packed_fetch4(struct vqcore_vq *vq, uint16_t idx, bool w,
  * general path reports what is wrong with it.  Four slots of one line are
  * checked in one pass when they all hold such buffers.
  */
-static inline bool packed_direct_one(const struct vqcore_mem *m,
-				     uint64_t *rgpa, uint64_t *rspan,
-				     uintptr_t *rhva, unsigned *hint,
-				     uint64_t addr, uint32_t len, uintptr_t *hva)
-{
-	uint64_t off = addr - *rgpa;
-
-	if (unlikely(off > *rspan || len - 1 > *rspan - off)) {
-		int i = vq_mem_lookup(m, addr, hint);
-
-		if (unlikely(i < 0))
-			return false;
-		*rgpa = m->slot[i].gpa;
-		*rspan = m->slot[i].last - *rgpa;
-		*rhva = m->slot[i].hva;
-		off = addr - *rgpa;
-		if (unlikely(len - 1 > *rspan - off))
-			return false;
-	}
-	*hva = *rhva + (uintptr_t)off;
-	return true;
-}
-
-/* The lane's state, all of it in registers once inlined. */
-struct packed_lane {
-	const struct vring_desc_raw *ring;
-	const struct vqcore_mem *m;
-	uint8_t *ids;
-	struct vhost_buf *bufs;
-	struct iovec *iov;
-	uint64_t rgpa, rspan;  /* the hinted region */
-	uintptr_t rhva;
-	unsigned hint, n, k;
-	uint16_t num;
-};
-
 /*
  * Take the descriptor at @idx, whose flags @f say it is an available
- * one-descriptor buffer.  False, with nothing changed, when it needs the
- * general path.
+ * one-descriptor buffer, into the lane (vq_lane_take()).
  */
-static inline bool packed_lane_take(struct packed_lane *l, uint16_t idx,
-				    bool wrap, uint16_t f)
+static inline bool packed_lane_take(struct vq_lane *l,
+				    const struct vring_desc_raw *ring,
+				    uint16_t idx, bool wrap, uint16_t f)
 {
-	const struct vring_desc_raw *d = &l->ring[idx];
+	const struct vring_desc_raw *d = &ring[idx];
 	uint64_t addr = vq_le64(VQ_READ_ONCE(d->addr));
 	uint32_t len = vq_le32(VQ_READ_ONCE(d->len));
 	uint16_t id = vq_le16(VQ_READ_ONCE(d->flags_or_id));
-	uintptr_t hva;
-	uint16_t next;
+	uint16_t next = idx + 1u < l->num ? packed_pos((uint16_t)(idx + 1), wrap)
+					  : packed_pos(0, !wrap);
 
-	if (unlikely(id >= l->num || l->ids[id] != VQ_ID_FREE || !len))
-		return false;
-	if (unlikely(!packed_direct_one(l->m, &l->rgpa, &l->rspan, &l->rhva,
-					&l->hint, addr, len, &hva)))
-		return false;
-	l->ids[id] = VQ_ID_OUT;
-	l->iov[l->k].iov_base = (void *)hva;
-	l->iov[l->k].iov_len = len;
-	next = idx + 1u < l->num ? packed_pos((uint16_t)(idx + 1), wrap)
-				 : packed_pos(0, !wrap);
-	vq_buf_one(&l->bufs[l->n], len, f & VRING_DESC_F_WRITE, id, 1, l->k,
-		   packed_pos(idx, wrap), next);
-	l->n++;
-	l->k++;
-	return true;
+	return vq_lane_take(l, addr, len, f, id, packed_pos(idx, wrap), next);
 }
 
-static unsigned packed_fetch_direct(struct vqcore_vq *vq, struct packed_direct *dr,
-				    uint16_t *idxp, bool *wrapp, unsigned max)
+static VQ_NOINLINE unsigned packed_fetch_direct(struct vqcore_vq *vq,
+						struct packed_direct *dr,
+						uint16_t *idxp, bool *wrapp,
+						unsigned max)
 {
 	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
 	const bool batch4 = vq_packed_batch4;
-	struct packed_lane l = {
-		.ring = vq->packed.desc, .m = vq->mem, .ids = vq->id_state,
-		.bufs = dr->o.bufs + dr->o.n, .iov = dr->o.iov,
-		.rgpa = 1, .rspan = 0, /* empty until the first lookup */
-		.hint = dr->hint, .n = 0, .k = dr->o.k, .num = vq->num,
-	};
+	const struct vring_desc_raw *ring = vq->packed.desc;
+	struct vq_lane l;
 	uint16_t idx = *idxp, want;
 	bool wrap = *wrapp;
 
-	if (l.hint < l.m->n) {
-		l.rgpa = l.m->slot[l.hint].gpa;
-		l.rspan = l.m->slot[l.hint].last - l.rgpa;
-		l.rhva = l.m->slot[l.hint].hva;
-	}
+	vq_lane_init(&l, vq, &dr->o, dr->hint);
 	want = packed_avail_bits(wrap);
 	while (l.n < max) {
 		uint16_t f;
@@ -458,7 +394,7 @@ static unsigned packed_fetch_direct(struct vqcore_vq *vq, struct packed_direct *
 		/* Four slots of one line: check all four flags in one pass,
 		 * then take the four without looking at flags again. */
 		if (batch4 && !(idx & 3) && idx + 4u <= l.num && l.n + 4 <= max) {
-			const struct vring_desc_raw *d = &l.ring[idx];
+			const struct vring_desc_raw *d = &ring[idx];
 			uint16_t f0 = vq_le16(VQ_READ_ONCE(d[0].next_or_flags));
 			uint16_t f1 = vq_le16(VQ_READ_ONCE(d[1].next_or_flags));
 			uint16_t f2 = vq_le16(VQ_READ_ONCE(d[2].next_or_flags));
@@ -469,10 +405,10 @@ static unsigned packed_fetch_direct(struct vqcore_vq *vq, struct packed_direct *
 				unsigned t = 0;
 
 				vq_rmb(); /* the flags before the contents */
-				if (packed_lane_take(&l, idx, wrap, f0) && ++t &&
-				    packed_lane_take(&l, (uint16_t)(idx + 1), wrap, f1) && ++t &&
-				    packed_lane_take(&l, (uint16_t)(idx + 2), wrap, f2) && ++t &&
-				    packed_lane_take(&l, (uint16_t)(idx + 3), wrap, f3))
+				if (packed_lane_take(&l, ring, idx, wrap, f0) && ++t &&
+				    packed_lane_take(&l, ring, (uint16_t)(idx + 1), wrap, f1) && ++t &&
+				    packed_lane_take(&l, ring, (uint16_t)(idx + 2), wrap, f2) && ++t &&
+				    packed_lane_take(&l, ring, (uint16_t)(idx + 3), wrap, f3))
 					++t;
 				packed_advance(l.num, &idx, &wrap, t);
 				if (t < 4)
@@ -481,8 +417,8 @@ static unsigned packed_fetch_direct(struct vqcore_vq *vq, struct packed_direct *
 				continue;
 			}
 		}
-		f = vq_le16(vq_load_acquire(&l.ring[idx].next_or_flags));
-		if ((f & mask) != want || !packed_lane_take(&l, idx, wrap, f))
+		f = vq_le16(vq_load_acquire(&ring[idx].next_or_flags));
+		if ((f & mask) != want || !packed_lane_take(&l, ring, idx, wrap, f))
 			break;
 		if (unlikely(++idx == l.num)) {
 			idx = 0;

@@ -181,9 +181,9 @@ static int split_fetch(struct vqcore_vq *vq)
 {
 	struct vq_split_dev *s = &vq->split;
 	uint16_t pos = (uint16_t)vq->fetch_pos, avail, navail;
-	struct vq_out *out = vq->out, o = { 0 };
+	struct vq_out *out = vq->out;
 	bool direct = out != NULL;
-	unsigned hint = vq->mem_hint, ndirect = 0;
+	struct vq_lane l = { 0 };  /* used only when @direct */
 	uint16_t heads[32];
 	int nbufs = 0, r = 0;
 
@@ -198,8 +198,14 @@ static int split_fetch(struct vqcore_vq *vq)
 	 * now, so their ownership moves while we fetch. */
 	for (unsigned i = 0; i < navail; i += 8)
 		__builtin_prefetch(&s->used->ring[(uint16_t)(s->used_idx + i) & s->mask], 1);
-	if (direct)
-		o = *out;
+	if (direct) {
+		struct vq_out room = *out;
+
+		/* the lane stops where the caller's arrays are full */
+		navail = (uint16_t)VQ_MIN((unsigned)navail, room.max_bufs - room.n);
+		navail = (uint16_t)VQ_MIN((unsigned)navail, room.max_iov - room.k);
+		vq_lane_init(&l, vq, &room, vq->mem_hint);
+	}
 	while (navail) {
 		unsigned n = VQ_MIN((unsigned)navail, VQ_ARRAY_SIZE(heads));
 
@@ -229,11 +235,9 @@ static int split_fetch(struct vqcore_vq *vq)
 					struct vq_cached_buf cb;
 
 					/* straight to the caller while nothing is cached */
-					if (direct && vq_out_simple(vq->mem, &o, d.addr, d.len,
-								    d.flags_or_id, head, pos,
-								    (uint16_t)(pos + 1), &hint)) {
-						vq->id_state[head] = VQ_ID_OUT;
-						ndirect++;
+					if (direct && vq_lane_take(&l, d.addr, d.len,
+								   d.flags_or_id, head, pos,
+								   (uint16_t)(pos + 1))) {
 						pos++;
 						nbufs++;
 						continue;
@@ -278,12 +282,15 @@ commit:
 	}
 out:
 	/* account for what went straight out, also on an error */
-	if (ndirect) {
-		*out = o;
-		vq->nout += ndirect;
-		vq->avail_pos = (uint16_t)(vq->fetch_pos + ndirect);
+	if (out) {
+		if (l.n) {
+			out->n += l.n;
+			out->k = l.k;
+			vq->nout += l.n;
+			vq->avail_pos = (uint16_t)(vq->fetch_pos + l.n);
+		}
+		vq->mem_hint = l.hint;
 	}
-	vq->mem_hint = hint;
 	vq->fetch_pos = pos;
 	return r < 0 ? r : nbufs;
 }

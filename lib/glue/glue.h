@@ -34,6 +34,9 @@
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
+/* out of the hot loop: its own registers, its own (cold) code */
+#define VQ_NOINLINE __attribute__((noinline))
+#define VQ_COLD __attribute__((noinline, cold))
 
 #define VQ_CACHELINE 64
 #define __vq_aligned(n) __attribute__((aligned(n)))
