@@ -10,8 +10,16 @@
  * machine changes state during a run, so baseline and ring runs alternate
  * and the median ratio is reported.
  *
+ * A third subject, "proto", is a bare loop per format with no library:
+ * fixed-size one-descriptor buffers, no validation, no translation, no
+ * tokens, each side's ring lines taken for writing as soon as it sees a
+ * batch.  It is what the ring layout itself allows on this machine, in
+ * the same run, so the library's figure can be read against it.
+ *
  * Usage: ringbench [buffers-per-run] [rounds] [format|all] [batch|0=all]
  * Output: BENCH ring format=split|packed batch=N inorder=0|1 mbufs_s=X
+ *         baseline_mbufs_s=Y ratio=R
+ *         BENCH ring-proto format=split|packed batch=N mbufs_s=X
  *         baseline_mbufs_s=Y ratio=R
  */
 #include <pthread.h>
@@ -168,6 +176,271 @@ static double run_baseline(uint64_t total, unsigned batch)
 	if (sink == 1)
 		putchar(' ');
 	return (double)total * 1e3 / (double)(t1 - t0); /* Mbufs/s */
+}
+
+/* ---------------- proto: bare loops over each ring format ---------------- */
+
+#define P_AVAIL (1u << 7)
+#define P_USED (1u << 15)
+#define P_WRITE 2u
+
+struct pdesc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t id;    /* split: flags; packed: id */
+	uint16_t flags; /* split: next; packed: flags */
+};
+
+struct proto_ctx {
+	struct pdesc *desc;
+	uint16_t *avail;  /* split: flags, idx, ring[NUM] */
+	uint32_t *used;   /* split: flags|idx, then (id, len) pairs */
+	uint64_t total;
+	unsigned batch;
+	atomic_int go;
+};
+
+static void *proto_packed_device(void *arg)
+{
+	struct proto_ctx *c = arg;
+	struct pdesc *ring = c->desc;
+	const uint64_t total = c->total;
+	const unsigned batch = c->batch;
+	uint64_t done = 0, sink = 0;
+	uint16_t idx = 0;
+	bool w = true;
+
+	pin(1);
+	while (!atomic_load(&c->go))
+		;
+	while (done < total) {
+		uint16_t want = w ? P_AVAIL : P_USED, head = idx;
+		bool hw = w;
+		unsigned n = 0;
+
+		if ((__atomic_load_n(&ring[idx].flags, __ATOMIC_ACQUIRE) & (P_AVAIL | P_USED)) != want) {
+			cpu_relax();
+			continue;
+		}
+		/* the batch is published: take its lines for writing */
+		for (unsigned j = 0; j < batch; j += 4)
+			__builtin_prefetch(&ring[(idx + j) % NUM], 1, 3);
+		while (n < batch) {
+			want = w ? P_AVAIL : P_USED;
+			if ((__atomic_load_n(&ring[idx].flags, __ATOMIC_ACQUIRE) &
+			     (P_AVAIL | P_USED)) != want)
+				break;
+			sink += ring[idx].addr;
+			/* used: same id, the length written */
+			if (n)
+				__atomic_store_n(&ring[idx].flags,
+						 (uint16_t)(w ? P_AVAIL | P_USED : 0),
+						 __ATOMIC_RELEASE);
+			n++;
+			if (++idx == NUM) {
+				idx = 0;
+				w = !w;
+			}
+		}
+		__atomic_store_n(&ring[head].flags, (uint16_t)(hw ? P_AVAIL | P_USED : 0),
+				 __ATOMIC_RELEASE);
+		done += n;
+	}
+	if (sink == 1)
+		putchar(' ');
+	return NULL;
+}
+
+static void proto_packed_driver(struct proto_ctx *c, uint64_t *tok)
+{
+	struct pdesc *ring = c->desc;
+	const uint64_t total = c->total;
+	const unsigned batch = c->batch;
+	uint64_t sent = 0, done = 0, sink = 0;
+	uint16_t ai = 0, ui = 0;
+	bool aw = true, uw = true;
+
+	while (done < total) {
+		unsigned m = 0, n = 0;
+
+		while (sent + m < total && m < batch && sent + m - done < NUM)
+			m++;
+		/* last slot first: the device polls the first one's line */
+		for (unsigned j = m; j-- > 0;) {
+			unsigned s = ai + j;
+			bool w = aw;
+
+			if (s >= NUM) {
+				s -= NUM;
+				w = !w;
+			}
+			ring[s].addr = (1ull << 24) + ((sent + j) % NUM) * 64;
+			ring[s].len = 64;
+			ring[s].id = (uint16_t)s;
+			tok[s] = sent + j + 1;
+			if (j)
+				__atomic_store_n(&ring[s].flags, (uint16_t)((w ? P_AVAIL : P_USED) | P_WRITE),
+						 __ATOMIC_RELEASE);
+		}
+		if (m) {
+			__atomic_store_n(&ring[ai].flags, (uint16_t)((aw ? P_AVAIL : P_USED) | P_WRITE),
+					 __ATOMIC_RELEASE);
+			sent += m;
+			ai = (uint16_t)(ai + m);
+			if (ai >= NUM) {
+				ai = (uint16_t)(ai - NUM);
+				aw = !aw;
+			}
+		}
+		if ((__atomic_load_n(&ring[ui].flags, __ATOMIC_ACQUIRE) & (P_AVAIL | P_USED)) ==
+		    (uw ? P_AVAIL | P_USED : 0))
+			for (unsigned j = 0; j < batch; j += 4)
+				__builtin_prefetch(&ring[(ui + j) % NUM], 1, 3);
+		while (n < batch && (__atomic_load_n(&ring[ui].flags, __ATOMIC_ACQUIRE) &
+				     (P_AVAIL | P_USED)) == (uw ? P_AVAIL | P_USED : 0)) {
+			sink += tok[ring[ui].id] + ring[ui].len;
+			n++;
+			if (++ui == NUM) {
+				ui = 0;
+				uw = !uw;
+			}
+		}
+		done += n;
+		if (!m && !n)
+			cpu_relax();
+	}
+	if (sink == 1)
+		putchar(' ');
+}
+
+static void *proto_split_device(void *arg)
+{
+	struct proto_ctx *c = arg;
+	struct pdesc *desc = c->desc;
+	uint16_t *aidx = &c->avail[1], *aring = &c->avail[2];
+	uint16_t *uidxp = (uint16_t *)c->used + 1;
+	uint32_t *uring = c->used + 16; /* entries from the next line */
+	const uint64_t total = c->total;
+	const unsigned batch = c->batch;
+	uint64_t done = 0, sink = 0;
+	uint16_t pos = 0, uidx = 0;
+
+	pin(1);
+	while (!atomic_load(&c->go))
+		;
+	while (done < total) {
+		unsigned n = (uint16_t)(__atomic_load_n(aidx, __ATOMIC_ACQUIRE) - pos);
+
+		if (!n) {
+			cpu_relax();
+			continue;
+		}
+		if (n > batch)
+			n = batch;
+		for (unsigned i = 0; i < n; i += 8)
+			__builtin_prefetch(&uring[2 * ((uidx + i) % NUM)], 1, 3);
+		for (unsigned i = 0; i < n; i++) {
+			uint16_t h = aring[(uint16_t)(pos + i) % NUM] % NUM;
+			uint64_t v = h | (uint64_t)desc[h].len << 32;
+
+			sink += desc[h].addr;
+			memcpy(&uring[2 * ((uint16_t)(uidx + i) % NUM)], &v, 8);
+		}
+		pos = (uint16_t)(pos + n);
+		uidx = (uint16_t)(uidx + n);
+		__atomic_store_n(uidxp, uidx, __ATOMIC_RELEASE);
+		done += n;
+	}
+	if (sink == 1)
+		putchar(' ');
+	return NULL;
+}
+
+static void proto_split_driver(struct proto_ctx *c, uint64_t *tok)
+{
+	struct pdesc *desc = c->desc;
+	uint16_t *aidxp = &c->avail[1], *aring = &c->avail[2];
+	uint16_t *uidxp = (uint16_t *)c->used + 1;
+	uint32_t *uring = c->used + 16;
+	const uint64_t total = c->total;
+	const unsigned batch = c->batch;
+	uint64_t sent = 0, done = 0, sink = 0;
+	uint16_t aidx = 0, last = 0;
+
+	while (done < total) {
+		unsigned k = 0, n = 0;
+		uint16_t u;
+
+		while (sent < total && k < batch && sent - done < NUM) {
+			uint16_t id = aidx % NUM;
+
+			desc[id].addr = (1ull << 24) + (sent % NUM) * 64;
+			desc[id].len = 64;
+			desc[id].id = P_WRITE;
+			desc[id].flags = 0;
+			tok[id] = sent + 1;
+			if (aring[id] != id)
+				aring[id] = id;
+			aidx++;
+			sent++;
+			k++;
+		}
+		if (k)
+			__atomic_store_n(aidxp, aidx, __ATOMIC_RELEASE);
+		u = __atomic_load_n(uidxp, __ATOMIC_ACQUIRE);
+		while (n < batch && last != u) {
+			uint64_t v;
+			uint16_t id;
+
+			memcpy(&v, &uring[2 * (last % NUM)], 8);
+			id = (uint16_t)v % NUM;
+			sink += tok[id] + (v >> 32);
+			/* written again next lap */
+			__builtin_prefetch(&desc[id], 1, 3);
+			last++;
+			n++;
+		}
+		done += n;
+		if (!k && !n)
+			cpu_relax();
+	}
+	if (sink == 1)
+		putchar(' ');
+}
+
+static double run_proto(unsigned format, uint64_t total, unsigned batch)
+{
+	struct proto_ctx *c = aligned_alloc(LINE, 2 * LINE);
+	/* split: descriptors, avail (flags, idx, ring) and used (index line,
+	 * then entries), each area on lines of its own */
+	size_t dsz = 16 * NUM, asz = (4 + 2 * NUM + LINE - 1) / LINE * LINE;
+	size_t usz = LINE + 8 * NUM;
+	char *mem = aligned_alloc(LINE, dsz + asz + usz);
+	uint64_t *tok = aligned_alloc(LINE, 8 * NUM);
+	uint64_t t0, t1;
+	pthread_t dev;
+
+	memset(c, 0, 2 * LINE);
+	memset(mem, 0, dsz + asz + usz);
+	c->desc = (struct pdesc *)mem;
+	c->avail = (uint16_t *)(mem + dsz);
+	c->used = (uint32_t *)(mem + dsz + asz);
+	c->total = total;
+	c->batch = batch;
+	pthread_create(&dev, NULL, format ? proto_packed_device : proto_split_device, c);
+	pin(0);
+	atomic_store(&c->go, 1);
+	t0 = now_ns();
+	if (format)
+		proto_packed_driver(c, tok);
+	else
+		proto_split_driver(c, tok);
+	t1 = now_ns();
+	pthread_join(dev, NULL);
+	free(tok);
+	free(mem);
+	free(c);
+	return (double)total * 1e3 / (double)(t1 - t0);
 }
 
 /* ---------------- virtqueue ---------------- */
@@ -355,6 +628,20 @@ int main(int argc, char **argv)
 				printf("BENCH ring format=%s batch=%u inorder=%u mbufs_s=%.2f "
 				       "baseline_mbufs_s=%.2f ratio=%.2f\n",
 				       fname, batches[bi], io, median(ring, rounds),
+				       median(base, rounds), median(ratio, rounds));
+				fflush(stdout);
+			}
+			{
+				double ratio[64], ring[64], base[64];
+
+				for (unsigned r = 0; r < rounds; r++) {
+					base[r] = run_baseline(total, batches[bi]);
+					ring[r] = run_proto(f, total, batches[bi]);
+					ratio[r] = ring[r] / base[r];
+				}
+				printf("BENCH ring-proto format=%s batch=%u mbufs_s=%.2f "
+				       "baseline_mbufs_s=%.2f ratio=%.2f\n",
+				       fname, batches[bi], median(ring, rounds),
 				       median(base, rounds), median(ratio, rounds));
 				fflush(stdout);
 			}
