@@ -84,7 +84,9 @@ static int vuc_call(struct vqcore_vuc *c, uint32_t req, const void *payload,
 			return -VQCORE_E_PROTO;
 		return m->p.u64 ? -EIO : 0;
 	}
-	if (m->hdr.size > *reply_size)
+	/* (reply is set here: without it we returned above; the check
+	 * says so to the compiler) */
+	if (!reply || m->hdr.size > *reply_size)
 		return -VQCORE_E_PROTO;
 	*reply_size = m->hdr.size;
 	memcpy(reply, m->p.raw, m->hdr.size);
