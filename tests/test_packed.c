@@ -660,13 +660,14 @@ START_TEST(reset_after_break)
 }
 END_TEST
 
-int main(void)
+/* the 4-wide step's switch (formats/packed/packed.c; off by default) */
+extern bool vq_packed_batch4;
+
+static Suite *packed_suite(void)
 {
-	Suite *s = suite_create("packed");
+	Suite *s = suite_create(vq_packed_batch4 ? "packed, 4-wide on" : "packed");
 	TCase *tc = tcase_create("packed");
 	TCase *th = tcase_create("hostile");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, layout_lines);
@@ -699,9 +700,22 @@ int main(void)
 	tcase_add_test(th, reset_after_break);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, th);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	return s;
+}
+
+int main(void)
+{
+	int failed = 0;
+
+	/* every case with the 4-wide step off (the default), then on */
+	for (int b4 = 0; b4 < 2; b4++) {
+		SRunner *sr;
+
+		vq_packed_batch4 = b4;
+		sr = srunner_create(packed_suite());
+		srunner_run_all(sr, CK_NORMAL);
+		failed += srunner_ntests_failed(sr);
+		srunner_free(sr);
+	}
 	return failed ? 1 : 0;
 }

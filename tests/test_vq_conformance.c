@@ -761,12 +761,14 @@ START_TEST(add_batch)
 }
 END_TEST
 
-int main(void)
+/* the packed 4-wide step's switch (formats/packed/packed.c; off by default) */
+extern bool vq_packed_batch4;
+
+static Suite *conformance_suite(void)
 {
-	Suite *s = suite_create("vq_conformance");
+	Suite *s = suite_create(vq_packed_batch4 ? "vq_conformance, packed 4-wide on"
+						 : "vq_conformance");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, single_out, 0, (int)vqt_nformats);
@@ -790,9 +792,22 @@ int main(void)
 	tcase_add_loop_test(tc, used_writes_are_logged, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, add_batch, 0, (int)vqt_nformats);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	return s;
+}
+
+int main(void)
+{
+	int failed = 0;
+
+	/* the whole suite with the packed 4-wide step off (default), then on */
+	for (int b4 = 0; b4 < 2; b4++) {
+		SRunner *sr;
+
+		vq_packed_batch4 = b4;
+		sr = srunner_create(conformance_suite());
+		srunner_run_all(sr, CK_NORMAL);
+		failed += srunner_ntests_failed(sr);
+		srunner_free(sr);
+	}
 	return failed ? 1 : 0;
 }

@@ -22,11 +22,18 @@
 #define PACKED_IDX_MASK 0x7fffu
 
 /*
- * Fetch four single-descriptor buffers from one cache line in one pass
- * when they are all available (the idea of DPDK's batched packed dequeue).
- * Hidden tuning knob, read once per fetch: the bench toggles it.
+ * The 4-wide step (packed_lane_take4(), and packed_fetch4() on the general
+ * path): the four slots of one cache line checked in one pass and taken
+ * together when all are available single-descriptor buffers, as DPDK's
+ * batched packed dequeue does.  Off by default: measured against the
+ * direct lane it takes one slot at a time through, it costs instructions
+ * rather than saving them (packedpath, one thread: 0.76-0.90 of the lane's
+ * rate; across cores no difference; docs/PERFORMANCE.md).  The per-buffer
+ * work it shares with the lane (checks, translation, the caller's arrays)
+ * dominates, and one predictable flag branch per slot is cheap.  Hidden
+ * switch, read once per fetch: the bench and the tests turn it on.
  */
-VQ_HIDDEN bool vq_packed_batch4 = true;
+VQ_HIDDEN bool vq_packed_batch4 = false;
 
 
 static inline uint16_t packed_pos(uint16_t idx, bool wrap)
@@ -374,6 +381,63 @@ static inline bool packed_lane_take(struct vq_lane *l,
 	return vq_lane_take(l, addr, len, f, id, packed_pos(idx, wrap), next);
 }
 
+/*
+ * The 4-wide step: the four slots of the aligned line at @idx, taken only
+ * if all four are available one-descriptor buffers that the lane would
+ * take one by one (distinct free ids, non-zero lengths, inside the region
+ * in registers).  Returns 4, or 0 with nothing changed.
+ */
+static inline int packed_lane_take4(struct vq_lane *l,
+				    const struct vring_desc_raw *ring,
+				    uint16_t idx, bool wrap, uint16_t want)
+{
+	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
+	const struct vring_desc_raw *d = &ring[idx];
+	uint64_t addr[4], off[4];
+	uint32_t len[4];
+	uint16_t f[4], id[4];
+	unsigned bad = 0;
+
+	for (unsigned k = 0; k < 4; k++)
+		f[k] = vq_le16(VQ_READ_ONCE(d[k].next_or_flags));
+	for (unsigned k = 0; k < 4; k++)
+		bad |= (f[k] & mask) ^ want;
+	if (bad)
+		return 0;
+	vq_rmb(); /* the flags before the contents */
+	for (unsigned k = 0; k < 4; k++) {
+		addr[k] = vq_le64(VQ_READ_ONCE(d[k].addr));
+		len[k] = vq_le32(VQ_READ_ONCE(d[k].len));
+		id[k] = vq_le16(VQ_READ_ONCE(d[k].flags_or_id));
+		off[k] = addr[k] - l->rgpa;
+		bad |= (id[k] >= l->num) | (len[k] == 0) | (off[k] > l->rspan) |
+		       ((uint64_t)len[k] - 1 > l->rspan - off[k]);
+	}
+	if (bad)
+		return 0;
+	bad = (id[0] == id[1]) | (id[0] == id[2]) | (id[0] == id[3]) |
+	      (id[1] == id[2]) | (id[1] == id[3]) | (id[2] == id[3]);
+	bad |= l->ids[id[0]] | l->ids[id[1]] | l->ids[id[2]] | l->ids[id[3]];
+	if (bad)
+		return 0;
+	for (unsigned k = 0; k < 4; k++) {
+		uint16_t pos = packed_pos((uint16_t)(idx + k), wrap);
+		/* the line is aligned and inside the ring: only its last
+		 * slot can end a lap */
+		uint16_t next = idx + k + 1u < l->num ? (uint16_t)(pos + 1)
+						      : packed_pos(0, !wrap);
+
+		l->ids[id[k]] = VQ_ID_OUT;
+		l->iov[l->k + k].iov_base = (void *)(l->rhva + (uintptr_t)off[k]);
+		l->iov[l->k + k].iov_len = len[k];
+		vq_buf_one(&l->bufs[l->n + k], len[k], f[k] & VRING_DESC_F_WRITE,
+			   id[k], 1, l->k + k, pos, next);
+	}
+	l->n += 4;
+	l->k += 4;
+	return 4;
+}
+
 static VQ_NOINLINE unsigned packed_fetch_direct(struct vqcore_vq *vq,
 						struct packed_direct *dr,
 						uint16_t *idxp, bool *wrapp,
@@ -391,28 +455,13 @@ static VQ_NOINLINE unsigned packed_fetch_direct(struct vqcore_vq *vq,
 	while (l.n < max) {
 		uint16_t f;
 
-		/* Four slots of one line: check all four flags in one pass,
-		 * then take the four without looking at flags again. */
+		/* Four slots of one line, as DPDK's batched dequeue: check
+		 * all four in one pass, then write all four. */
 		if (batch4 && !(idx & 3) && idx + 4u <= l.num && l.n + 4 <= max) {
-			const struct vring_desc_raw *d = &ring[idx];
-			uint16_t f0 = vq_le16(VQ_READ_ONCE(d[0].next_or_flags));
-			uint16_t f1 = vq_le16(VQ_READ_ONCE(d[1].next_or_flags));
-			uint16_t f2 = vq_le16(VQ_READ_ONCE(d[2].next_or_flags));
-			uint16_t f3 = vq_le16(VQ_READ_ONCE(d[3].next_or_flags));
+			int r = packed_lane_take4(&l, ring, idx, wrap, want);
 
-			if ((((f0 & mask) ^ want) | ((f1 & mask) ^ want) |
-			     ((f2 & mask) ^ want) | ((f3 & mask) ^ want)) == 0) {
-				unsigned t = 0;
-
-				vq_rmb(); /* the flags before the contents */
-				if (packed_lane_take(&l, ring, idx, wrap, f0) && ++t &&
-				    packed_lane_take(&l, ring, (uint16_t)(idx + 1), wrap, f1) && ++t &&
-				    packed_lane_take(&l, ring, (uint16_t)(idx + 2), wrap, f2) && ++t &&
-				    packed_lane_take(&l, ring, (uint16_t)(idx + 3), wrap, f3))
-					++t;
-				packed_advance(l.num, &idx, &wrap, t);
-				if (t < 4)
-					break;  /* the general path looks at that slot */
+			if (r == 4) {
+				packed_advance(l.num, &idx, &wrap, 4);
 				want = packed_avail_bits(wrap);
 				continue;
 			}
