@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringsingle: the calls of ringbench on one thread, for instruction counts.
+ * The driver adds a batch of one-descriptor buffers with
+ * vqcore_drvq_add_batch() and publishes it; the device takes it with
+ * vqcore_vq_get_bufs() and returns it with vqcore_vq_put_used(); the
+ * driver collects it with vqcore_drvq_get_used().  Nothing crosses cores,
+ * so the figure is the work per buffer, not the rate a pair of cores gets.
+ *
+ * Usage: ringsingle [split|packed] [batch] [rounds] [inorder 0|1]
+ *        (no arguments: both formats, in order and not, batch 32)
+ * Output: BENCH ring-single format=F batch=N inorder=I ns_per_buf=X
+ * Instruction counts: valgrind --tool=callgrind build-release/bench/ringsingle
+ *   packed 32 20000 0, then callgrind_annotate --inclusive=yes; divide by
+ *   batch x rounds.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <vqcore/vqcore.h>
+
+#define NUM 256
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int run(unsigned format, unsigned batch, unsigned rounds, unsigned io)
+{
+	uint64_t feat = VQCORE_BIT(VQCORE_F_VERSION_1) |
+			(io ? VQCORE_BIT(VQCORE_F_IN_ORDER) : 0);
+	struct vqcore_memfd mf;
+	struct vqcore_mem *mem;
+	struct vqcore_ring_layout l;
+	struct vqcore_vq *vq;
+	struct vqcore_drvq *dq;
+	struct vhost_buf bufs[64];
+	struct iovec iov[64];
+	uint32_t lens[64];
+	void *tok[64];
+	struct vqcore_sg sg[64];
+	struct vqcore_drvq_req req[64];
+	uint64_t sent = 0, t0, t1;
+
+	if (!batch || batch > 64)
+		batch = 32;
+	/* the memory table of ringbench: 8 regions, buffers in the second */
+	if (vqcore_memfd_map("ringsingle", 8 << 20, 0, &mf))
+		return 1;
+	mem = vqcore_mem_new();
+	for (unsigned i = 0; i < 8; i++) {
+		struct vqcore_mem_region r = { .gpa = (uint64_t)i << 24, .size = 1 << 20,
+			.hva = (char *)mf.hva + ((size_t)i << 20), .fd = mf.fd,
+			.fd_offset = (uint64_t)i << 20 };
+
+		vqcore_mem_add(mem, &r);
+	}
+	vqcore_ring_layout(format, NUM, 0, &l);
+	{
+		struct vqcore_drvq_config dc = { .sz = sizeof(dc), .format = format,
+			.num = NUM, .features = feat, .mem = mem, .ring = l, .kick_fd = -1 };
+		struct vqcore_vq_config vc = { .sz = sizeof(vc), .format = format,
+			.num = NUM, .features = feat, .batch = batch, .mem = mem,
+			.desc_gpa = l.desc, .driver_gpa = l.driver, .device_gpa = l.device,
+			.call_fd = -1 };
+
+		if (vqcore_drvq_new(&dc, &dq) || vqcore_vq_new(&vc, &vq))
+			return 1;
+	}
+	vqcore_vq_disable_notify(vq);
+	vqcore_drvq_disable_cb(dq);
+	t0 = now_ns();
+	for (unsigned r = 0; r < rounds; r++) {
+		int n;
+
+		for (unsigned i = 0; i < batch; i++) {
+			sg[i].addr = (1ull << 24) + ((sent + i) % NUM) * 64;
+			sg[i].len = 64;
+			req[i] = (struct vqcore_drvq_req){ .sg = &sg[i], .in_num = 1,
+				.token = (void *)(uintptr_t)(sent + i + 1) };
+		}
+		if (vqcore_drvq_add_batch(dq, req, batch) != (int)batch)
+			return 2;
+		sent += batch;
+		vqcore_drvq_publish(dq);
+		n = vqcore_vq_get_bufs(vq, bufs, batch, iov, 64);
+		if (n != (int)batch)
+			return 3;
+		for (int i = 0; i < n; i++)
+			lens[i] = bufs[i].in_len;
+		vqcore_vq_put_used(vq, bufs, lens, (unsigned)n);
+		if (vqcore_drvq_get_used(dq, tok, NULL, batch) != (int)batch)
+			return 4;
+	}
+	t1 = now_ns();
+	printf("BENCH ring-single format=%s batch=%u inorder=%u ns_per_buf=%.2f\n",
+	       format ? "packed" : "split", batch, io,
+	       (double)(t1 - t0) / ((double)rounds * batch));
+	vqcore_vq_free(vq);
+	vqcore_drvq_free(dq);
+	vqcore_mem_free(mem);
+	vqcore_memfd_unmap(&mf);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1)
+		return run(strcmp(argv[1], "split") ? 1 : 0,
+			   argc > 2 ? (unsigned)atoi(argv[2]) : 32,
+			   argc > 3 ? (unsigned)atoi(argv[3]) : 200000,
+			   argc > 4 ? (unsigned)atoi(argv[4]) : 0);
+	for (unsigned f = 0; f < 2; f++)
+		for (unsigned io = 0; io < 2; io++)
+			if (run(f, 32, 200000, io))
+				return 1;
+	return 0;
+}
