@@ -613,38 +613,6 @@ START_TEST(addr_outside_memory_one_desc)
 }
 END_TEST
 
-/* A region removal leaves the queue's last-hit hint past the end of the
- * table; a one-descriptor buffer at GPA 1 must then be looked up (and
- * found unmapped), not translated through a stale or empty hint. */
-START_TEST(stale_hint_after_region_removal)
-{
-	struct vqt t;
-	static char page[4096];
-	struct vqcore_mem_region c = { .gpa = 0x10000000, .size = 4096,
-				       .hva = page, .fd = -1 };
-	struct vqcore_sg sg = { 0x10000000, 64 };
-	struct vhost_buf b[2];
-	struct iovec iov[2];
-	void *tok[2];
-
-	hostile_setup(&t, 16);
-	ck_assert_int_eq(vqcore_mem_add(t.mem, &c), 0);
-	ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, &t, 0), 0);
-	vqcore_drvq_kick_prepare(t.dq);
-	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 2, iov, 2), 1);
-	ck_assert_ptr_eq(iov[0].iov_base, page); /* hint on the last region */
-	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 1), 0);
-	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 2), 1);
-	ck_assert_int_eq(vqcore_mem_remove(t.mem, c.gpa, c.size, NULL), 0);
-	sg.addr = 1;
-	sg.len = 1;
-	ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, &t, 0), 0);
-	vqcore_drvq_kick_prepare(t.dq);
-	expect_broken(&t, -VQCORE_E_UNMAPPED);
-	vqt_teardown(&t);
-}
-END_TEST
-
 START_TEST(reset_after_break)
 {
 	struct vqt t;
@@ -660,12 +628,9 @@ START_TEST(reset_after_break)
 }
 END_TEST
 
-/* the 4-wide step's switch (formats/packed/packed.c; off by default) */
-extern bool vq_packed_batch4;
-
 static Suite *packed_suite(void)
 {
-	Suite *s = suite_create(vq_packed_batch4 ? "packed, 4-wide on" : "packed");
+	Suite *s = suite_create(vqt_fetch4_on() ? "packed, 4-wide on" : "packed");
 	TCase *tc = tcase_create("packed");
 	TCase *th = tcase_create("hostile");
 
@@ -696,7 +661,6 @@ static Suite *packed_suite(void)
 	tcase_add_test(th, used_flags_in_chain);
 	tcase_add_test(th, addr_outside_memory);
 	tcase_add_test(th, addr_outside_memory_one_desc);
-	tcase_add_test(th, stale_hint_after_region_removal);
 	tcase_add_test(th, reset_after_break);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, th);
@@ -705,17 +669,6 @@ static Suite *packed_suite(void)
 
 int main(void)
 {
-	int failed = 0;
-
 	/* every case with the 4-wide step off (the default), then on */
-	for (int b4 = 0; b4 < 2; b4++) {
-		SRunner *sr;
-
-		vq_packed_batch4 = b4;
-		sr = srunner_create(packed_suite());
-		srunner_run_all(sr, CK_NORMAL);
-		failed += srunner_ntests_failed(sr);
-		srunner_free(sr);
-	}
-	return failed ? 1 : 0;
+	return vqt_run_suite_both_fetch_paths(packed_suite) ? 1 : 0;
 }

@@ -8,6 +8,31 @@
 const unsigned vqt_formats[] = { VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_PACKED };
 const unsigned vqt_nformats = sizeof(vqt_formats) / sizeof(vqt_formats[0]);
 
+/* the packed 4-wide step's switch (formats/packed/packed.c) */
+extern bool vq_packed_batch4;
+
+bool vqt_fetch4_on(void)
+{
+	return vq_packed_batch4;
+}
+
+int vqt_run_suite_both_fetch_paths(Suite *(*make)(void))
+{
+	int failed = 0;
+
+	for (int on = 0; on < 2; on++) {
+		SRunner *sr;
+
+		vq_packed_batch4 = on;
+		sr = srunner_create(make());
+		srunner_run_all(sr, CK_NORMAL);
+		failed += srunner_ntests_failed(sr);
+		srunner_free(sr);
+	}
+	vq_packed_batch4 = false;
+	return failed;
+}
+
 const char *vqt_format_name(unsigned format)
 {
 	return format == VQCORE_FORMAT_PACKED ? "packed" : "split";
