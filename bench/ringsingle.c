@@ -7,9 +7,12 @@
  * driver collects it with vqcore_drvq_get_used().  Nothing crosses cores,
  * so the figure is the work per buffer, not the rate a pair of cores gets.
  *
- * Usage: ringsingle [split|packed] [batch] [rounds] [inorder 0|1]
+ * The driver adds either with vqcore_drvq_add_batch() (a request per
+ * buffer, as ringbench) or with vqcore_drvq_add_sg() (parallel arrays).
+ *
+ * Usage: ringsingle [split|packed] [batch] [rounds] [inorder 0|1] [batch|sg]
  *        (no arguments: both formats, in order and not, batch 32)
- * Output: BENCH ring-single format=F batch=N inorder=I ns_per_buf=X
+ * Output: BENCH ring-single format=F batch=N inorder=I add=batch|sg ns_per_buf=X
  * Instruction counts: valgrind --tool=callgrind build-release/bench/ringsingle
  *   packed 32 20000 0, then callgrind_annotate --inclusive=yes; divide by
  *   batch x rounds.
@@ -31,7 +34,8 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int run(unsigned format, unsigned batch, unsigned rounds, unsigned io)
+static int run(unsigned format, unsigned batch, unsigned rounds, unsigned io,
+	       bool use_sg)
 {
 	uint64_t feat = VQCORE_BIT(VQCORE_F_VERSION_1) |
 			(io ? VQCORE_BIT(VQCORE_F_IN_ORDER) : 0);
@@ -46,6 +50,7 @@ static int run(unsigned format, unsigned batch, unsigned rounds, unsigned io)
 	void *tok[64];
 	struct vqcore_sg sg[64];
 	struct vqcore_drvq_req req[64];
+	void *tokens[64];
 	uint64_t sent = 0, t0, t1;
 
 	if (!batch || batch > 64)
@@ -82,11 +87,18 @@ static int run(unsigned format, unsigned batch, unsigned rounds, unsigned io)
 		for (unsigned i = 0; i < batch; i++) {
 			sg[i].addr = (1ull << 24) + ((sent + i) % NUM) * 64;
 			sg[i].len = 64;
-			req[i] = (struct vqcore_drvq_req){ .sg = &sg[i], .in_num = 1,
-				.token = (void *)(uintptr_t)(sent + i + 1) };
+			tokens[i] = (void *)(uintptr_t)(sent + i + 1);
+			if (!use_sg)
+				req[i] = (struct vqcore_drvq_req){ .sg = &sg[i],
+					.in_num = 1, .token = tokens[i] };
 		}
-		if (vqcore_drvq_add_batch(dq, req, batch) != (int)batch)
+		if (use_sg) {
+			if (vqcore_drvq_add_sg(dq, sg, tokens, batch,
+					       VQCORE_ADD_WRITABLE) != (int)batch)
+				return 2;
+		} else if (vqcore_drvq_add_batch(dq, req, batch) != (int)batch) {
 			return 2;
+		}
 		sent += batch;
 		vqcore_drvq_publish(dq);
 		n = vqcore_vq_get_bufs(vq, bufs, batch, iov, 64);
@@ -99,8 +111,8 @@ static int run(unsigned format, unsigned batch, unsigned rounds, unsigned io)
 			return 4;
 	}
 	t1 = now_ns();
-	printf("BENCH ring-single format=%s batch=%u inorder=%u ns_per_buf=%.2f\n",
-	       format ? "packed" : "split", batch, io,
+	printf("BENCH ring-single format=%s batch=%u inorder=%u add=%s ns_per_buf=%.2f\n",
+	       format ? "packed" : "split", batch, io, use_sg ? "sg" : "batch",
 	       (double)(t1 - t0) / ((double)rounds * batch));
 	vqcore_vq_free(vq);
 	vqcore_drvq_free(dq);
@@ -115,10 +127,12 @@ int main(int argc, char **argv)
 		return run(strcmp(argv[1], "split") ? 1 : 0,
 			   argc > 2 ? (unsigned)atoi(argv[2]) : 32,
 			   argc > 3 ? (unsigned)atoi(argv[3]) : 200000,
-			   argc > 4 ? (unsigned)atoi(argv[4]) : 0);
+			   argc > 4 ? (unsigned)atoi(argv[4]) : 0,
+			   argc > 5 && !strcmp(argv[5], "sg"));
 	for (unsigned f = 0; f < 2; f++)
 		for (unsigned io = 0; io < 2; io++)
-			if (run(f, 32, 200000, io))
-				return 1;
+			for (unsigned sgv = 0; sgv < 2; sgv++)
+				if (run(f, 32, 200000, io, sgv))
+					return 1;
 	return 0;
 }

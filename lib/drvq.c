@@ -147,6 +147,30 @@ int vqcore_drvq_add_batch(struct vqcore_drvq *dq,
 	return (int)i;
 }
 
+int vqcore_drvq_add_sg(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
+		       void *const *tokens, unsigned n, unsigned flags)
+{
+	unsigned m;
+
+	if (unlikely(dq->broken))
+		return -VQ_EIO;
+	if (unlikely(!n))
+		return 0;
+	if (unlikely(!sg || !tokens || (flags & ~VQCORE_ADD_WRITABLE)))
+		return -VQ_EINVAL;
+	/* the batch ends before the first NULL token, and where it fills
+	 * the ring (one descriptor and one id each) */
+	for (m = 0; m < n && tokens[m]; m++)
+		;
+	if (!m)
+		return -VQ_EINVAL;
+	m = VQ_MIN(m, (unsigned)dq->num_free);
+	if (!m)
+		return -VQ_ENOSPC;
+	dq->ops->drv_add_sg(dq, sg, tokens, m, flags & VQCORE_ADD_WRITABLE);
+	return (int)m;
+}
+
 bool vqcore_drvq_kick_prepare(struct vqcore_drvq *dq)
 {
 	return dq->ops->drv_kick_prepare(dq);

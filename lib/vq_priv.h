@@ -303,6 +303,9 @@ struct vq_format_ops {
 	int (*drv_add_batch)(struct vqcore_drvq *dq,
 			     const struct vqcore_drvq_req *reqs, unsigned n,
 			     bool simple);
+	/* @n one-element buffers, all fitting, tokens checked by the core */
+	void (*drv_add_sg)(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
+			   void *const *tokens, unsigned n, bool writable);
 	bool (*drv_kick_prepare)(struct vqcore_drvq *dq);
 	void (*drv_publish)(struct vqcore_drvq *dq);
 	int (*drv_get_used)(struct vqcore_drvq *dq, void **tokens,

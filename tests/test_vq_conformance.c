@@ -796,6 +796,84 @@ START_TEST(add_batch)
 }
 END_TEST
 
+/* vqcore_drvq_add_sg(): one-element buffers from parallel arrays, mixed
+ * with requests, in both directions; where it stops and what it refuses. */
+static void add_sg_case(unsigned format, uint64_t features)
+{
+	struct vqt t;
+	struct vqcore_sg sg[40];
+	void *tokens[40];
+	struct vhost_buf b[64];
+	struct iovec iov[64];
+	uint32_t lens[64];
+	void *tok[64];
+	int n;
+
+	vqt_setup(&t, format, 64, features, 0);
+	for (unsigned i = 0; i < 40; i++) {
+		sg[i] = (struct vqcore_sg){ VQT_DATA + 64 * i, 8 + i };
+		tokens[i] = (void *)(uintptr_t)(i + 1);
+	}
+	for (unsigned round = 0; round < 20; round++) {
+		bool writable = round & 1;
+		unsigned want = 1 + (round * 7) % 40;
+		struct vqcore_drvq_req req = { .sg = &sg[0], .in_num = 1,
+					       .token = (void *)(uintptr_t)999 };
+
+		ck_assert_int_eq(vqcore_drvq_add_sg(t.dq, sg, tokens, want,
+						    writable ? VQCORE_ADD_WRITABLE : 0),
+				 (int)want);
+		/* a request after them, in the same batch */
+		ck_assert_int_eq(vqcore_drvq_add_batch(t.dq, &req, 1), 1);
+		vqcore_drvq_publish(t.dq);
+		n = vqcore_vq_get_bufs(t.vq, b, 64, iov, 64);
+		ck_assert_int_eq(n, (int)want + 1);
+		for (unsigned i = 0; i < want; i++) {
+			ck_assert_uint_eq(b[i].out_num + b[i].in_num, 1);
+			ck_assert_uint_eq(b[i].in_num, writable);
+			ck_assert_uint_eq(writable ? b[i].in_len : b[i].out_len, 8 + i);
+			ck_assert_ptr_eq(iov[b[i].first].iov_base, vqt_hva(&t, VQT_DATA + 64 * i));
+			lens[i] = b[i].in_len;
+		}
+		lens[want] = 5;
+		ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, (unsigned)n), 0);
+		ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, lens, 64), n);
+		for (unsigned i = 0; i < want; i++) {
+			ck_assert_ptr_eq(tok[i], tokens[i]);
+			ck_assert_uint_eq(lens[i], writable ? 8 + i : 0);
+		}
+		ck_assert_ptr_eq(tok[want], (void *)(uintptr_t)999);
+	}
+	/* it stops before a NULL token, and where the ring is full */
+	tokens[3] = NULL;
+	ck_assert_int_eq(vqcore_drvq_add_sg(t.dq, sg, tokens, 10, 0), 3);
+	tokens[3] = (void *)4;
+	ck_assert_int_eq(vqcore_drvq_add_sg(t.dq, sg, tokens, 40, 0), 40);
+	ck_assert_int_eq(vqcore_drvq_add_sg(t.dq, sg, tokens, 40, 0), 21);
+	ck_assert_int_eq(vqcore_drvq_add_sg(t.dq, sg, tokens, 1, 0), -ENOSPC);
+	vqcore_drvq_publish(t.dq);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 64, iov, 64), 64);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 64), 0);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 64), 64);
+	/* refused: a NULL first token, NULL arrays, an unknown flag */
+	tokens[0] = NULL;
+	ck_assert_int_eq(vqcore_drvq_add_sg(t.dq, sg, tokens, 2, 0), -EINVAL);
+	tokens[0] = (void *)1;
+	ck_assert_int_eq(vqcore_drvq_add_sg(t.dq, NULL, tokens, 2, 0), -EINVAL);
+	ck_assert_int_eq(vqcore_drvq_add_sg(t.dq, sg, NULL, 2, 0), -EINVAL);
+	ck_assert_int_eq(vqcore_drvq_add_sg(t.dq, sg, tokens, 2, 0x80), -EINVAL);
+	ck_assert_int_eq(vqcore_drvq_add_sg(t.dq, sg, tokens, 0, 0), 0);
+	ck_assert_int_eq(vqcore_drvq_free_descs(t.dq), 64);
+	vqt_teardown(&t);
+}
+
+START_TEST(add_sg)
+{
+	add_sg_case(FMT, VQT_F_BASE);
+	add_sg_case(FMT, VQT_F_INORDER);
+}
+END_TEST
+
 static Suite *conformance_suite(void)
 {
 	Suite *s = suite_create(vqt_fetch4_on() ? "vq_conformance, packed 4-wide on"
@@ -824,6 +902,7 @@ static Suite *conformance_suite(void)
 	tcase_add_loop_test(tc, get_buf_at_resubmits, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, used_writes_are_logged, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, add_batch, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, add_sg, 0, (int)vqt_nformats);
 	suite_add_tcase(s, tc);
 	return s;
 }

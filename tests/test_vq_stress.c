@@ -232,12 +232,25 @@ START_TEST(no_allocation_in_steady_state)
 	for (unsigned round = 0; round < 20000; round++) {
 		int n;
 
-		for (unsigned i = 0; i < BATCH; i++) {
-			struct vqcore_sg sg[2] = { { VQT_DATA + 64 * i, 16 },
-						   { VQT_REGION_B - 8, 16 } }; /* spans */
+		if (round & 1) {
+			/* one-element buffers through the parallel-array call */
+			struct vqcore_sg one[BATCH];
+			void *tokens[BATCH];
 
-			bad += vqcore_drvq_add(t.dq, sg, 1, 1, (void *)(uintptr_t)(i + 1),
-					       i % 4 == 0 ? VQCORE_ADD_INDIRECT : 0) != 0;
+			for (unsigned i = 0; i < BATCH; i++) {
+				one[i] = (struct vqcore_sg){ VQT_DATA + 64 * i, 16 };
+				tokens[i] = (void *)(uintptr_t)(i + 1);
+			}
+			bad += vqcore_drvq_add_sg(t.dq, one, tokens, BATCH,
+						  VQCORE_ADD_WRITABLE) != BATCH;
+		} else {
+			for (unsigned i = 0; i < BATCH; i++) {
+				struct vqcore_sg sg[2] = { { VQT_DATA + 64 * i, 16 },
+							   { VQT_REGION_B - 8, 16 } }; /* spans */
+
+				bad += vqcore_drvq_add(t.dq, sg, 1, 1, (void *)(uintptr_t)(i + 1),
+						       i % 4 == 0 ? VQCORE_ADD_INDIRECT : 0) != 0;
+			}
 		}
 		bad += vqcore_drvq_kick(t.dq) < 0;
 		vqcore_vq_disable_notify(t.vq);

@@ -844,8 +844,10 @@ static int packed_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
  * first buffer's flags: either they wait for publish, or an earlier
  * unpublished head hides the whole batch.
  */
-static void packed_drv_add_simple(struct vqcore_drvq *dq,
-				  const struct vqcore_drvq_req *reqs, unsigned n)
+static inline __attribute__((always_inline)) void
+packed_drv_add_simple(struct vqcore_drvq *dq, const struct vqcore_drvq_req *reqs,
+		      const struct vqcore_sg *sgs, void *const *tokens,
+		      bool writable, unsigned n)
 {
 	struct vring_desc_raw *ring = dq->packed.desc;
 	vq_u64a *state = (vq_u64a *)(void *)dq->state;
@@ -864,34 +866,38 @@ static void packed_drv_add_simple(struct vqcore_drvq *dq,
 		dq->order_tail = t;
 	}
 	for (unsigned i = n; i-- > 0;) {
-		const struct vqcore_drvq_req *q = &reqs[i];
+		/* from requests, or from parallel arrays (vqcore_drvq_add_sg);
+		 * the caller passes one of them as a constant NULL */
+		const struct vqcore_sg *sg = reqs ? reqs[i].sg : &sgs[i];
+		void *token = reqs ? reqs[i].token : tokens[i];
+		bool dw = reqs ? reqs[i].in_num != 0 : writable;
 		unsigned slot = idx + i;
 		bool w = wrap;
 		uint16_t id = ids[n - 1 - i], f;
-		uint32_t in_len = q->in_num ? q->sg[0].len : 0;
+		uint32_t in_len = dw ? sg->len : 0;
 
 		if (slot >= num) {
 			slot -= num;
 			w = !w;
 		}
-		f = (uint16_t)(packed_avail_bits(w) | (q->in_num ? VRING_DESC_F_WRITE : 0));
-		__atomic_store_n(&ring[slot].addr, vq_le64(q->sg[0].addr), __ATOMIC_RELAXED);
+		f = (uint16_t)(packed_avail_bits(w) | (dw ? VRING_DESC_F_WRITE : 0));
+		__atomic_store_n(&ring[slot].addr, vq_le64(sg->addr), __ATOMIC_RELAXED);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-		state[2 * id] = (uintptr_t)q->token;
+		state[2 * id] = (uintptr_t)token;
 		state[2 * id + 1] = in_len | (1ull << 32);
 		if (likely(i || !first_pending)) {
 			/* length, id and flags in one aligned 8-byte store */
 			__atomic_store_n((vq_u64a *)(void *)&ring[slot].len,
-					 q->sg[0].len | (uint64_t)id << 32 | (uint64_t)f << 48,
+					 sg->len | (uint64_t)id << 32 | (uint64_t)f << 48,
 					 __ATOMIC_RELEASE);
 			continue;
 		}
-		__atomic_store_n(&ring[slot].len, q->sg[0].len, __ATOMIC_RELAXED);
+		__atomic_store_n(&ring[slot].len, sg->len, __ATOMIC_RELAXED);
 		ring[slot].flags_or_id = id;
 #else
-		__atomic_store_n(&ring[slot].len, vq_le32(q->sg[0].len), __ATOMIC_RELAXED);
+		__atomic_store_n(&ring[slot].len, vq_le32(sg->len), __ATOMIC_RELAXED);
 		ring[slot].flags_or_id = vq_le16(id);
-		dq->state[id] = (struct vq_drv_state){ .token = q->token,
+		dq->state[id] = (struct vq_drv_state){ .token = token,
 			.in_len = in_len, .ndesc = 1 };
 		if (i || !first_pending) {
 			vq_store_release(&ring[slot].next_or_flags, vq_le16(f));
@@ -908,6 +914,13 @@ static void packed_drv_add_simple(struct vqcore_drvq *dq,
 	dq->packed.avail_wrap = wrap;
 	dq->num_free = (uint16_t)(dq->num_free - n);
 	dq->packed.nfree_ids = (uint16_t)(dq->packed.nfree_ids - n);
+}
+
+/* vqcore_drvq_add_sg(): the core checked the tokens and that all fit */
+static void packed_drv_add_sg(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
+			      void *const *tokens, unsigned n, bool writable)
+{
+	packed_drv_add_simple(dq, NULL, sg, tokens, writable, n);
 }
 
 /*
@@ -928,7 +941,7 @@ static int packed_drv_add_batch(struct vqcore_drvq *dq,
 	int r = 0;
 
 	if (simple && n <= nfree && n <= nids) {
-		packed_drv_add_simple(dq, reqs, n);
+		packed_drv_add_simple(dq, reqs, NULL, NULL, false, n);
 		return (int)n;
 	}
 	for (i = 0; i < n; i++) {
@@ -1231,6 +1244,7 @@ const struct vq_format_ops vq_packed_ops VQ_HIDDEN = {
 	.drv_init = packed_drv_init,
 	.drv_add = packed_drv_add,
 	.drv_add_batch = packed_drv_add_batch,
+	.drv_add_sg = packed_drv_add_sg,
 	.drv_kick_prepare = packed_drv_kick_prepare,
 	.drv_publish = packed_drv_publish,
 	.drv_get_used = packed_drv_get_used,

@@ -577,18 +577,49 @@ static int split_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
  * common case) cost two shared stores (the descriptor) and two local ones
  * (the per-id state); anything else goes through split_drv_add().
  */
+/*
+ * One buffer of one element at the free-list head @*head (there is one),
+ * with the list head, the avail index and the in-order tail in the
+ * caller's registers (a store through dq->order could alias them).
+ */
+static inline __attribute__((always_inline)) void
+split_drv_add_one(struct vqcore_drvq *dq, const struct vqcore_sg *sg, void *token,
+		  bool writable, uint16_t *headp, uint16_t *aidxp, uint16_t *otailp)
+{
+	uint16_t *ring = dq->split.avail->ring;
+	const uint16_t mask = (uint16_t)(dq->num - 1);
+	uint16_t head = *headp, aidx = *aidxp;
+	uint32_t in_len = writable ? sg->len : 0;
+
+	split_drv_write_desc(&dq->split.desc[head], sg->addr, sg->len,
+			     writable ? VRING_DESC_F_WRITE : 0, 0);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	{
+		/* two stores: token; in_len | ndesc 1 | last = head */
+		vq_u64a *state = (vq_u64a *)(void *)dq->state;
+
+		state[2 * head] = (uintptr_t)token;
+		state[2 * head + 1] = in_len | (1ull << 32) | ((uint64_t)head << 48);
+	}
+#else
+	dq->state[head] = (struct vq_drv_state){ .token = token,
+		.in_len = in_len, .ndesc = 1, .last = head };
+#endif
+	/* with a FIFO free list the entry usually holds this head already */
+	if (ring[aidx & mask] != vq_le16(head))
+		ring[aidx & mask] = vq_le16(head);
+	if (dq->in_order)
+		dq->order[(*otailp)++ & mask] = head;
+	*aidxp = (uint16_t)(aidx + 1);
+	*headp = dq->next[head];
+}
+
 static int split_drv_add_batch(struct vqcore_drvq *dq,
 			       const struct vqcore_drvq_req *reqs, unsigned n,
 			       bool simple)
 {
-	struct vring_desc_raw *desc = dq->split.desc;
-	uint16_t *ring = dq->split.avail->ring;
-	vq_u64a *state = (vq_u64a *)(void *)dq->state;
-	const uint16_t *next = dq->next;
-	const uint16_t mask = (uint16_t)(dq->num - 1);
 	uint16_t head = dq->split.free_head, nfree = dq->num_free;
 	uint16_t aidx = dq->split.avail_idx, otail = dq->order_tail;
-	uint16_t *order = dq->in_order ? dq->order : NULL;
 	unsigned i;
 	int r = 0;
 
@@ -597,7 +628,6 @@ static int split_drv_add_batch(struct vqcore_drvq *dq,
 	for (i = 0; i < n; i++) {
 		const struct vqcore_drvq_req *q = &reqs[i];
 		unsigned total = (unsigned)q->out_num + q->in_num;
-		uint32_t in_len;
 
 		if (unlikely(total != 1 ||
 			     ((q->flags & VQCORE_ADD_INDIRECT) && dq->itable))) {
@@ -619,32 +649,30 @@ static int split_drv_add_batch(struct vqcore_drvq *dq,
 			r = -VQ_ENOSPC;
 			break;
 		}
-		in_len = q->in_num ? q->sg[0].len : 0;
-		split_drv_write_desc(&desc[head], q->sg[0].addr, q->sg[0].len,
-				     q->in_num ? VRING_DESC_F_WRITE : 0, 0);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-		/* two stores: token; in_len | ndesc 1 | last = head */
-		state[2 * head] = (uintptr_t)q->token;
-		state[2 * head + 1] = in_len | (1ull << 32) | ((uint64_t)head << 48);
-#else
-		dq->state[head] = (struct vq_drv_state){ .token = q->token,
-			.in_len = in_len, .ndesc = 1, .last = head };
-#endif
-		if (ring[aidx & mask] != vq_le16(head))
-			ring[aidx & mask] = vq_le16(head);
-		/* the order tail in a register: a store through dq->order
-		 * could alias it otherwise */
-		if (order)
-			order[otail++ & mask] = head;
-		aidx++;
+		split_drv_add_one(dq, q->sg, q->token, q->in_num != 0, &head, &aidx,
+				  &otail);
 		nfree--;
-		head = next[head];
 	}
 	dq->split.free_head = head;
 	dq->num_free = nfree;
 	dq->split.avail_idx = aidx;
 	dq->order_tail = otail;
 	return i ? (int)i : r;
+}
+
+/* vqcore_drvq_add_sg(): the core checked the tokens and that all fit */
+static void split_drv_add_sg(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
+			     void *const *tokens, unsigned n, bool writable)
+{
+	uint16_t head = dq->split.free_head, aidx = dq->split.avail_idx;
+	uint16_t otail = dq->order_tail;
+
+	for (unsigned i = 0; i < n; i++)
+		split_drv_add_one(dq, &sg[i], tokens[i], writable, &head, &aidx, &otail);
+	dq->split.free_head = head;
+	dq->num_free = (uint16_t)(dq->num_free - n);
+	dq->split.avail_idx = aidx;
+	dq->order_tail = otail;
 }
 
 static void split_drv_publish(struct vqcore_drvq *dq)
@@ -845,6 +873,7 @@ const struct vq_format_ops vq_split_ops VQ_HIDDEN = {
 	.drv_init = split_drv_init,
 	.drv_add = split_drv_add,
 	.drv_add_batch = split_drv_add_batch,
+	.drv_add_sg = split_drv_add_sg,
 	.drv_kick_prepare = split_drv_kick_prepare,
 	.drv_publish = split_drv_publish,
 	.drv_get_used = split_drv_get_used,

@@ -159,6 +159,34 @@ VQCORE_API int vqcore_drvq_add_batch(struct vqcore_drvq *dq,
 				     const struct vqcore_drvq_req *reqs,
 				     unsigned n);
 
+/** Flag for vqcore_drvq_add_sg(): the device writes the buffers. */
+#define VQCORE_ADD_WRITABLE 0x2
+
+/**
+ * vqcore_drvq_add_sg() - add @n buffers of one element each.
+ * @dq: queue.
+ * @sg: @n elements, one buffer each, in ring order.
+ * @tokens: @n tokens, each returned by vqcore_drvq_get_used() with its
+ *          buffer; none may be NULL.
+ * @n: how many.
+ * @flags: VQCORE_ADD_WRITABLE if the device writes the buffers (receive
+ *         buffers, block reads), 0 if it reads them.
+ *
+ * The refill case without a request per buffer: the same effect as
+ * vqcore_drvq_add_batch() with @n one-element requests, and cheaper per
+ * buffer (no request to build, one pass).  Nothing is published: follow
+ * with vqcore_drvq_publish() or vqcore_drvq_kick().  Threading: as
+ * vqcore_drvq_add(), one thread at a time per queue.
+ *
+ * Return: the number added (it stops where the ring is full, or before the
+ * first NULL token); -ENOSPC if not even the first fits; -EINVAL if the
+ * first token is NULL, @sg or @tokens is NULL, or @flags has an unknown
+ * bit; -EIO if the queue is broken.
+ */
+VQCORE_API int vqcore_drvq_add_sg(struct vqcore_drvq *dq,
+				  const struct vqcore_sg *sg, void *const *tokens,
+				  unsigned n, unsigned flags);
+
 /**
  * vqcore_drvq_publish() - make added buffers visible, without the
  * notification decision.
