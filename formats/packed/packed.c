@@ -1131,8 +1131,10 @@ static int packed_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 	if (!dq->in_order)
 		return packed_drv_get_used_ooo(dq, tokens, lens, max);
 	/* As in packed_drv_get_used_ooo(): the driver writes these slots
-	 * again on the next lap, so take their lines for writing now. */
-	if (packed_is_used(packed_load_flags(&ring[last]), wrap)) {
+	 * again on the next lap, so take their lines for writing now.  A run
+	 * already seen (pending: the last call stopped inside it) is used in
+	 * full; its next slot holds no used descriptor to look at. */
+	if (pending || packed_is_used(packed_load_flags(&ring[last]), wrap)) {
 		unsigned busy = (unsigned)(dq->num - nfree);
 
 		packed_prefetch_own(ring, dq->num, last, VQ_MIN(max, busy));
