@@ -679,6 +679,24 @@ struct vqcore_mem *vqcore_vq_mem(const struct vqcore_vq *vq)
 
 /* ---- helpers for formats ---- */
 
+int vq_indirect_open(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
+		     const void **table)
+{
+	uint32_t n = len / 16;
+
+	if (unlikely(len == 0 || (len & 15)))
+		return vq_break(vq, -VQCORE_E_INDIRECT_LEN,
+				"indirect table at 0x%llx: length %u",
+				(unsigned long long)addr, len);
+	if (unlikely(n > vq->num))
+		return vq_break(vq, -VQCORE_E_INDIRECT_LEN,
+				"indirect table at 0x%llx: %u entries > size %u",
+				(unsigned long long)addr, n, vq->num);
+	/* host-contiguous tables are read in place, others entry by entry */
+	*table = vq_mem_ptr(vq->mem, addr, len, &vq->mem_hint);
+	return (int)n;
+}
+
 int vq_read_indirect(struct vqcore_vq *vq, const void *table_hva,
 		     uint64_t table_gpa, uint32_t i, struct vring_desc_raw *out)
 {

@@ -337,6 +337,15 @@ static inline void vq_read_desc(const struct vring_desc_raw *src,
 	dst->next_or_flags = vq_le16((uint16_t)(b >> 48));
 }
 
+/*
+ * Check an indirect table's length (a non-zero multiple of 16, at most the
+ * queue size in entries) and find it in memory: *@table is its host address
+ * when it is contiguous there, else NULL.  Returns the number of entries,
+ * or the error that broke the queue.
+ */
+VQ_HIDDEN int vq_indirect_open(struct vqcore_vq *vq, uint64_t addr,
+			       uint32_t len, const void **table);
+
 /* Read an indirect table entry that may not be host-contiguous. */
 VQ_HIDDEN int vq_read_indirect(struct vqcore_vq *vq, const void *table_hva,
 			       uint64_t table_gpa, uint32_t i,

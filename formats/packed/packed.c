@@ -22,8 +22,7 @@
 #define PACKED_IDX_MASK 0x7fffu
 
 /*
- * The 4-wide step (packed_lane_take4(), and packed_fetch4() on the general
- * path): the four slots of one cache line checked in one pass and taken
+ * The 4-wide step (packed_lane_take4() in the direct lane): the four slots of one cache line checked in one pass and taken
  * together when all are available single-descriptor buffers, as DPDK's
  * batched packed dequeue does.  Off by default: measured against the
  * direct lane it takes one slot at a time through, it costs instructions
@@ -211,23 +210,19 @@ static int packed_indirect(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
 			   uint32_t *total)
 {
 	const void *table;
+	int r = vq_indirect_open(vq, addr, len, &table);
 	uint32_t n;
 
-	if (unlikely(len == 0 || (len & 15)))
-		return vq_break(vq, -VQCORE_E_INDIRECT_LEN,
-				"indirect table length %u", len);
-	n = len / 16;
-	if (unlikely(n > vq->num))
-		return vq_break(vq, -VQCORE_E_INDIRECT_LEN,
-				"indirect table of %u entries > size %u", n, vq->num);
+	if (unlikely(r < 0))
+		return r;
+	n = (uint32_t)r;
 	if (unlikely(*total + n > vq->num))
 		return vq_break(vq, -VQCORE_E_CHAIN_LOOP,
 				"chain of more than %u descriptors", vq->num);
-	table = vq_mem_ptr(vq->mem, addr, len, &vq->mem_hint);
 	for (uint32_t j = 0; j < n; j++) {
 		struct vring_desc_raw e;
-		int r = vq_read_indirect(vq, table, addr, j, &e);
 
+		r = vq_read_indirect(vq, table, addr, j, &e);
 		if (unlikely(r < 0))
 			return vq_break(vq, r, "indirect table at 0x%llx",
 					(unsigned long long)addr);
@@ -300,55 +295,6 @@ static int packed_fetch_chain(struct vqcore_vq *vq, uint16_t *idx, bool *wrap,
 	*idx = i;
 	*wrap = w;
 	return 0;
-}
-
-/*
- * The 4-wide path: the four descriptors of one aligned cache line are all
- * available single-descriptor buffers.  Returns 4 if it took them, 0 if
- * the general path must look, or an error.
- */
-/* Buffers handed straight to the caller during one fetch (see vq_out). */
-struct packed_direct {
-	struct vq_out o;
-	bool on;
-	unsigned n;
-	uint16_t next;  /* position after the last one */
-	unsigned hint;
-};
-
-static inline int packed_fetch4(struct vqcore_vq *vq, uint16_t idx, bool w,
-				struct packed_direct *dr)
-{
-	const struct vring_desc_raw *d = &vq->packed.desc[idx];
-	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
-	const uint16_t want = packed_avail_bits(w);
-	uint16_t f[4];
-
-	for (unsigned k = 0; k < 4; k++)
-		f[k] = vq_le16(VQ_READ_ONCE(d[k].next_or_flags));
-	if ((((f[0] & mask) ^ want) | ((f[1] & mask) ^ want) |
-	     ((f[2] & mask) ^ want) | ((f[3] & mask) ^ want)) != 0)
-		return 0;
-	/* all four flags read: now their contents */
-	vq_rmb();
-	for (unsigned k = 0; k < 4; k++) {
-		uint64_t addr = vq_le64(VQ_READ_ONCE(d[k].addr));
-		uint32_t len = vq_le32(VQ_READ_ONCE(d[k].len));
-		uint16_t id = vq_le16(VQ_READ_ONCE(d[k].flags_or_id));
-		uint16_t pos = packed_pos((uint16_t)(idx + k), w);
-		uint16_t next = idx + k + 1 < vq->num ? packed_pos((uint16_t)(idx + k + 1), w)
-						      : packed_pos(0, !w);
-		uint32_t first = vq->desc_used;
-		int r;
-
-		/* (what could go straight to the caller went by the lane) */
-		dr->on = false;
-		vq_cache_push(vq, addr, len, f[k]);
-		r = vq_cache_commit(vq, first, id, 1, pos, next, false);
-		if (unlikely(r < 0))
-			return r;
-	}
-	return 4;
 }
 
 /*
@@ -438,8 +384,12 @@ static inline int packed_lane_take4(struct vq_lane *l,
 	return 4;
 }
 
+/*
+ * Hand out up to @max buffers from (@idxp, @wrapp) through the lane into
+ * the caller's arrays @o; the cursors and @o move past what was taken.
+ */
 static VQ_NOINLINE unsigned packed_fetch_direct(struct vqcore_vq *vq,
-						struct packed_direct *dr,
+						struct vq_out *o,
 						uint16_t *idxp, bool *wrapp,
 						unsigned max)
 {
@@ -450,7 +400,7 @@ static VQ_NOINLINE unsigned packed_fetch_direct(struct vqcore_vq *vq,
 	uint16_t idx = *idxp, want;
 	bool wrap = *wrapp;
 
-	vq_lane_init(&l, vq, &dr->o, dr->hint);
+	vq_lane_init(&l, vq, o, vq->mem_hint);
 	want = packed_avail_bits(wrap);
 	while (l.n < max) {
 		uint16_t f;
@@ -475,13 +425,9 @@ static VQ_NOINLINE unsigned packed_fetch_direct(struct vqcore_vq *vq,
 			want = packed_avail_bits(wrap);
 		}
 	}
-	if (l.n) {
-		dr->o.n += l.n;
-		dr->o.k = l.k;
-		dr->n += l.n;
-		dr->next = packed_pos(idx, wrap);
-	}
-	dr->hint = l.hint;
+	o->n += l.n;
+	o->k = l.k;
+	vq->mem_hint = l.hint;
 	*idxp = idx;
 	*wrapp = wrap;
 	return l.n;
@@ -490,15 +436,12 @@ static VQ_NOINLINE unsigned packed_fetch_direct(struct vqcore_vq *vq,
 static int packed_fetch(struct vqcore_vq *vq)
 {
 	struct vring_desc_raw *ring = vq->packed.desc;
+	struct vq_out *out = vq->out;
 	uint16_t idx = packed_idx(vq->fetch_pos);
 	bool wrap = packed_wrap(vq->fetch_pos);
-	bool batch4 = vq_packed_batch4;
-	struct packed_direct dr = { .on = vq->out != NULL, .hint = vq->mem_hint };
 	unsigned nbufs = 0;
 	int r = 0;
 
-	if (dr.on)
-		dr.o = *vq->out;
 	/* Once the first slot is available (the driver publishes a batch
 	 * by its first flags), take the batch's lines for writing: out of
 	 * order the device writes a used descriptor into every slot it
@@ -508,48 +451,33 @@ static int packed_fetch(struct vqcore_vq *vq)
 	if (packed_is_avail(packed_load_flags(&ring[idx]), wrap)) {
 		unsigned want = vq->batch;
 
-		if (dr.on && dr.o.max_bufs - dr.o.n < want)
-			want = dr.o.max_bufs - dr.o.n;
+		if (out && out->max_bufs - out->n < want)
+			want = out->max_bufs - out->n;
 		packed_prefetch_own(ring, vq->num, idx, want);
 	}
-	if (dr.on) {
-		unsigned max = VQ_MIN(vq->batch, dr.o.max_bufs - dr.o.n);
+	/* straight to the caller first, while nothing is cached (order) */
+	if (out) {
+		unsigned max = VQ_MIN(vq->batch, out->max_bufs - out->n);
 
-		max = VQ_MIN(max, dr.o.max_iov - dr.o.k);
-		nbufs = packed_fetch_direct(vq, &dr, &idx, &wrap, max);
-	}
-	while (nbufs < vq->batch && vq_cache_room(vq)) {
-		uint16_t flags;
-
-		if (batch4 && !(idx & 3) && idx + 4u <= vq->num &&
-		    vq->batch - nbufs >= 4 && vq->buf_cap - vq->buf_count >= 4) {
-			r = packed_fetch4(vq, idx, wrap, &dr);
-			if (unlikely(r < 0))
-				goto out;
-			if (r) {
-				r = 0;
-				packed_advance(vq->num, &idx, &wrap, 4);
-				nbufs += 4;
-				continue;
-			}
+		max = VQ_MIN(max, out->max_iov - out->k);
+		nbufs = packed_fetch_direct(vq, out, &idx, &wrap, max);
+		if (nbufs) {
+			vq->nout += nbufs;
+			vq->avail_pos = packed_pos(idx, wrap);
 		}
-		flags = packed_load_flags(&ring[idx]);
+	}
+	/* the rest (chains, indirect tables, what did not fit or needs a
+	 * closer look) into the cache */
+	while (nbufs < vq->batch && vq_cache_room(vq)) {
+		uint16_t flags = packed_load_flags(&ring[idx]);
+
 		if (!packed_is_avail(flags, wrap))
 			break;
-		dr.on = false;
 		r = packed_fetch_chain(vq, &idx, &wrap, flags, false);
 		if (unlikely(r < 0))
-			goto out;
+			break;
 		nbufs++;
 	}
-out:
-	/* account for what went straight out, also on an error */
-	if (dr.n) {
-		*vq->out = dr.o;
-		vq->nout += dr.n;
-		vq->avail_pos = dr.next;
-	}
-	vq->mem_hint = dr.hint;
 	vq->fetch_pos = packed_pos(idx, wrap);
 	return r < 0 ? r : (int)nbufs;
 }

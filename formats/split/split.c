@@ -87,20 +87,13 @@ static int split_indirect(struct vqcore_vq *vq, const struct vring_desc_raw *d,
 {
 	uint32_t n, j = 0, ttl;
 	const void *table;
+	int r = vq_indirect_open(vq, d->addr, d->len, &table);
 
-	if (unlikely(d->len == 0 || (d->len & 15)))
-		return vq_break(vq, -VQCORE_E_INDIRECT_LEN,
-				"buffer %u: indirect table length %u", head, d->len);
-	n = d->len / 16;
-	if (unlikely(n > vq->num))
-		return vq_break(vq, -VQCORE_E_INDIRECT_LEN,
-				"buffer %u: indirect table of %u entries > size %u",
-				head, n, vq->num);
-	/* Host-contiguous tables are read in place; others entry by entry. */
-	table = vq_mem_ptr(vq->mem, d->addr, d->len, &vq->mem_hint);
+	if (unlikely(r < 0))
+		return r;
+	n = (uint32_t)r;
 	for (ttl = n;; ttl--) {
 		struct vring_desc_raw e;
-		int r;
 
 		if (unlikely(ttl == 0))
 			return vq_break(vq, -VQCORE_E_CHAIN_LOOP,
