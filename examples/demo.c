@@ -195,6 +195,38 @@ static const char *fmt_name(unsigned f)
 	return f == VQCORE_FORMAT_PACKED ? "packed" : "split";
 }
 
+/*
+ * Start the backend @argv (its socket at @sock), connect a client with
+ * @cfg and start it; check the ring format it negotiated.  Returns the
+ * client, or NULL (nothing left running) after saying what failed.
+ */
+static struct vqcore_vuc *start_backend(char *const argv[], const char *sock,
+					const struct vqcore_vuc_config *cfg,
+					unsigned format, const char *what, pid_t *pidp)
+{
+	struct vqcore_vuc *c = NULL;
+	pid_t pid = spawn(argv, sock);
+	int r;
+
+	if (pid < 0) {
+		EXPECT(0, "cannot start %s", argv[0]);
+		return NULL;
+	}
+	r = vqcore_vuc_connect(sock, cfg, &c);
+	if (!r)
+		r = vqcore_vuc_start(c);
+	if (r) {
+		EXPECT(0, "%s client: %s", what, vqcore_strerror(r));
+		vqcore_vuc_free(c);
+		stop_child(pid);
+		return NULL;
+	}
+	EXPECT(vqcore_vuc_format(c) == format, "%s: %s ring negotiated", what,
+	       fmt_name(format));
+	*pidp = pid;
+	return c;
+}
+
 static const uint64_t ring_features =
 	VQCORE_BIT(VQCORE_F_VERSION_1) | VQCORE_BIT(VQCORE_F_EVENT_IDX) |
 	VQCORE_BIT(VQCORE_F_INDIRECT_DESC);
@@ -309,7 +341,7 @@ static void demo_blk(const char *dir, unsigned format)
 	uint8_t *data;
 	double t0, tw, tr;
 	pid_t pid;
-	int fd, r;
+	int fd;
 
 	snprintf(bin, sizeof(bin), "%s/vhost-user-blk", dir);
 	snprintf(sock, sizeof(sock), "%s/blk.sock", workdir);
@@ -326,21 +358,9 @@ static void demo_blk(const char *dir, unsigned format)
 	argv[1] = a_sock;
 	argv[2] = a_file;
 	argv[3] = NULL;
-	pid = spawn(argv, sock);
-	if (pid < 0) {
-		EXPECT(0, "cannot start %s", bin);
+	c = start_backend(argv, sock, &cfg, format, "blk", &pid);
+	if (!c)
 		return;
-	}
-	r = vqcore_vuc_connect(sock, &cfg, &c);
-	if (!r)
-		r = vqcore_vuc_start(c);
-	if (r) {
-		EXPECT(0, "blk client: %s", vqcore_strerror(r));
-		vqcore_vuc_free(c);
-		stop_child(pid);
-		return;
-	}
-	EXPECT(vqcore_vuc_format(c) == format, "blk: %s ring negotiated", fmt_name(format));
 	slots_gpa = vqcore_vuc_alloc(c, BLK_DEPTH * sizeof(*slots), 64, (void **)&slots);
 	data_gpa = vqcore_vuc_alloc(c, BLK_DEPTH * BLK_REQ, 4096, (void **)&data);
 	memset(slots, 0xff, BLK_DEPTH * sizeof(*slots));
@@ -391,7 +411,6 @@ static void demo_net(const char *dir, unsigned format)
 	unsigned tx_free[NET_TX], ntx_free = NET_TX;
 	double t0, end, t;
 	pid_t pid;
-	int r;
 
 	snprintf(bin, sizeof(bin), "%s/vhost-user-net", dir);
 	snprintf(sock, sizeof(sock), "%s/net.sock", workdir);
@@ -400,21 +419,9 @@ static void demo_net(const char *dir, unsigned format)
 	argv[1] = a_sock;
 	argv[2] = "--mode=macswap";
 	argv[3] = NULL;
-	pid = spawn(argv, sock);
-	if (pid < 0) {
-		EXPECT(0, "cannot start %s", bin);
+	c = start_backend(argv, sock, &cfg, format, "net", &pid);
+	if (!c)
 		return;
-	}
-	r = vqcore_vuc_connect(sock, &cfg, &c);
-	if (!r)
-		r = vqcore_vuc_start(c);
-	if (r) {
-		EXPECT(0, "net client: %s", vqcore_strerror(r));
-		vqcore_vuc_free(c);
-		stop_child(pid);
-		return;
-	}
-	EXPECT(vqcore_vuc_format(c) == format, "net: %s ring negotiated", fmt_name(format));
 	rx = vqcore_vuc_queue(c, 0);
 	tx = vqcore_vuc_queue(c, 1);
 	rx_gpa = vqcore_vuc_alloc(c, NET_RX * NET_RXBUF, 4096, (void **)&rxmem);
