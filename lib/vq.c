@@ -309,57 +309,31 @@ static inline unsigned vq_hand_out_simple(struct vqcore_vq *vq,
 					  unsigned max_bufs, struct iovec *iov,
 					  unsigned *kp, unsigned max_iov)
 {
-	const struct vqcore_mem *m = vq->mem;
 	const struct vq_cached_buf *cb = &vq->buf_cache[vq->buf_head];
 	const struct vhost_desc *dc = vq->desc_cache;
-	uint8_t *ids = vq->id_state;
-	unsigned hint = vq->mem_hint, k = *kp, j, lim;
+	struct vq_out o = { bufs, iov, n, max_bufs, *kp, max_iov };
 	uint32_t avail = vq->avail_pos;
-	/* the hinted region, in locals: most buffers fall in it */
-	uint64_t rgpa = 0, rspan = 0;
-	uintptr_t rhva = 0;
-	bool rvalid = hint < m->n;
+	struct vq_lane l;
+	unsigned j, lim;
 
-	if (rvalid) {
-		rgpa = m->slot[hint].gpa;
-		rspan = m->slot[hint].last - rgpa;
-		rhva = m->slot[hint].hva;
-	}
+	vq_lane_init(&l, vq, &o, vq->mem_hint);
 	lim = VQ_MIN(vq->buf_count - vq->buf_head, max_bufs - n);
-	lim = VQ_MIN(lim, max_iov - k);
+	lim = VQ_MIN(lim, max_iov - *kp);
 	for (j = 0; j < lim; j++, cb++) {
 		const struct vhost_desc *d = &dc[cb->first];
-		uint64_t addr = d->addr, off = addr - rgpa;
-		uint32_t len = d->len;
-		struct vhost_buf *b = &bufs[n + j];
 
-		if (unlikely(cb->count != 1 || cb->resub || !len))
+		/* cached buffers are in flight already (VQ_ID_CACHED) */
+		if (unlikely(cb->count != 1 || cb->resub) ||
+		    !vq_lane_put(&l, d->addr, d->len, d->flags, cb->id, cb->ndesc,
+				 cb->pos, cb->next))
 			break;
-		if (unlikely(!rvalid || off > rspan || len - 1 > rspan - off)) {
-			int i = vq_mem_lookup(m, addr, &hint);
-
-			if (unlikely(i < 0))
-				break;
-			rvalid = true;
-			rgpa = m->slot[i].gpa;
-			rspan = m->slot[i].last - rgpa;
-			rhva = m->slot[i].hva;
-			off = addr - rgpa;
-			if (unlikely(len - 1 > rspan - off))
-				break;
-		}
-		iov[k + j].iov_base = (void *)(rhva + (uintptr_t)off);
-		iov[k + j].iov_len = len;
-		vq_buf_one(b, len, d->flags & VHOST_DESC_F_WRITE, cb->id, cb->ndesc,
-			   k + j, cb->pos, cb->next);
-		ids[cb->id] = VQ_ID_OUT;
 		avail = cb->next;
 	}
 	vq->buf_head += j;
-	vq->mem_hint = hint;
+	vq->mem_hint = l.hint;
 	vq->nout += j;
 	vq->avail_pos = avail;
-	*kp = k + j;
+	*kp = l.k;
 	return n + j;
 }
 

@@ -418,7 +418,7 @@ struct vq_lane {
 	uint8_t *ids;
 	struct vhost_buf *bufs;  /* the caller's next free entries */
 	struct iovec *iov;
-	uint64_t rgpa, rspan;    /* the region last hit */
+	uint64_t rgpa, rlast;    /* the region last hit: [rgpa, rlast] */
 	uintptr_t rhva;
 	unsigned hint, n, k;
 	uint16_t num;
@@ -437,26 +437,31 @@ static inline void vq_lane_init(struct vq_lane *l, struct vqcore_vq *vq,
 	l->n = 0;
 	l->k = o->k;
 	l->num = vq->num;
-	/* The range check below is exact only against a real region: a
-	 * stale hint (a region was removed) starts from slot 0, and a table
-	 * without regions takes nothing (no id is below 0). */
+	/* A stale hint (a region was removed) starts from slot 0; a table
+	 * without regions gets an empty range (rgpa > rlast: nothing is in
+	 * it, every buffer goes to the lookup, which finds nothing). */
+	l->rgpa = 1;
+	l->rlast = 0;
+	l->rhva = 0;
 	if (hint >= m->n)
 		hint = 0;
-	if (unlikely(!m->n)) {
-		l->num = 0;
-		l->rgpa = l->rspan = 0;
-		l->rhva = 0;
-		return;
+	if (likely(m->n)) {
+		l->hint = hint;
+		l->rgpa = m->slot[hint].gpa;
+		l->rlast = m->slot[hint].last;
+		l->rhva = m->slot[hint].hva;
 	}
-	l->hint = hint;
-	l->rgpa = m->slot[hint].gpa;
-	l->rspan = m->slot[hint].last - l->rgpa;
-	l->rhva = m->slot[hint].hva;
+}
+
+/* [@addr, @addr + @len) inside the lane's region; @len > 0. */
+static inline bool vq_lane_in(const struct vq_lane *l, uint64_t addr, uint32_t len)
+{
+	return addr >= l->rgpa && addr <= l->rlast && len - 1 <= l->rlast - addr;
 }
 
 /* The region holding @addr (slot < 0: none), off the lane's hot path. */
 struct vq_lane_region {
-	uint64_t gpa, span;
+	uint64_t gpa, last;
 	uintptr_t hva;
 	int slot;
 };
@@ -468,10 +473,44 @@ static VQ_COLD struct vq_lane_region vq_lane_find(const struct vqcore_mem *m,
 
 	if (r.slot >= 0) {
 		r.gpa = m->slot[r.slot].gpa;
-		r.span = m->slot[r.slot].last - r.gpa;
+		r.last = m->slot[r.slot].last;
 		r.hva = m->slot[r.slot].hva;
 	}
 	return r;
+}
+
+/*
+ * Translate one descriptor of @len bytes through the lane's region (a
+ * cold lookup when it is not there) and hand it out as buffer @id, taking
+ * @ndesc ring slots.  False, with nothing changed, for a zero length or a
+ * range not inside one region.  The caller has checked the id's state.
+ */
+static inline bool vq_lane_put(struct vq_lane *l, uint64_t addr, uint32_t len,
+			       uint16_t flags, uint16_t id, uint16_t ndesc,
+			       uint16_t pos, uint16_t next)
+{
+	if (unlikely(!len))
+		return false;
+	if (unlikely(!vq_lane_in(l, addr, len))) {
+		struct vq_lane_region r = vq_lane_find(l->m, addr, l->hint);
+
+		if (unlikely(r.slot < 0))
+			return false;
+		l->hint = (unsigned)r.slot;
+		l->rgpa = r.gpa;
+		l->rlast = r.last;
+		l->rhva = r.hva;
+		if (unlikely(!vq_lane_in(l, addr, len)))
+			return false;
+	}
+	l->ids[id] = VQ_ID_OUT;
+	l->iov[l->k].iov_base = (void *)(l->rhva + (uintptr_t)(addr - l->rgpa));
+	l->iov[l->k].iov_len = len;
+	vq_buf_one(&l->bufs[l->n], len, flags & VHOST_DESC_F_WRITE, id, ndesc,
+		   l->k, pos, next);
+	l->n++;
+	l->k++;
+	return true;
 }
 
 /*
@@ -484,31 +523,9 @@ static inline bool vq_lane_take(struct vq_lane *l, uint64_t addr, uint32_t len,
 				uint16_t flags, uint16_t id, uint16_t pos,
 				uint16_t next)
 {
-	uint64_t off = addr - l->rgpa;
-
-	if (unlikely(id >= l->num || l->ids[id] != VQ_ID_FREE || !len))
+	if (unlikely(id >= l->num || l->ids[id] != VQ_ID_FREE))
 		return false;
-	if (unlikely(off > l->rspan || len - 1 > l->rspan - off)) {
-		struct vq_lane_region r = vq_lane_find(l->m, addr, l->hint);
-
-		if (unlikely(r.slot < 0))
-			return false;
-		l->hint = (unsigned)r.slot;
-		l->rgpa = r.gpa;
-		l->rspan = r.span;
-		l->rhva = r.hva;
-		off = addr - l->rgpa;
-		if (unlikely(len - 1 > l->rspan - off))
-			return false;
-	}
-	l->ids[id] = VQ_ID_OUT;
-	l->iov[l->k].iov_base = (void *)(l->rhva + (uintptr_t)off);
-	l->iov[l->k].iov_len = len;
-	vq_buf_one(&l->bufs[l->n], len, flags & VHOST_DESC_F_WRITE, id, 1, l->k,
-		   pos, next);
-	l->n++;
-	l->k++;
-	return true;
+	return vq_lane_put(l, addr, len, flags, id, 1, pos, next);
 }
 
 VQ_HIDDEN int vq_cache_commit_slow(struct vqcore_vq *vq, uint32_t first,

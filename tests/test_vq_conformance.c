@@ -637,6 +637,37 @@ START_TEST(stale_hint_after_region_removal)
 }
 END_TEST
 
+/* Buffers left in the cache (the caller's arrays were full) whose region
+ * is removed before the next call: they are looked up again, not handed
+ * out through the region the queue hit last. */
+START_TEST(cached_buffer_loses_its_region)
+{
+	struct vqt t;
+	struct vqcore_mem_region b_reg;
+	struct vhost_buf b[8];
+	struct iovec iov[8];
+
+	vqt_setup(&t, FMT, 64, VQT_F_BASE, 0);
+	vqt_capture_log(&t);
+	for (unsigned i = 0; i < 4; i++) {
+		struct vqcore_sg sg = { VQT_REGION_B + 64 * i, 64 };
+
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 0, 1, &t, 0), 0);
+	}
+	vqcore_drvq_kick_prepare(t.dq);
+	/* room for one: the other three stay cached */
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 1, iov, 1), 1);
+	ck_assert_ptr_eq(iov[0].iov_base, vqt_hva(&t, VQT_REGION_B));
+	ck_assert_int_eq(vqcore_mem_remove(t.mem, VQT_REGION_B, VQT_REGION_SIZE, &b_reg), 0);
+	iov[0].iov_base = NULL;
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 8, iov, 8), -VQCORE_E_UNMAPPED);
+	ck_assert_ptr_null(iov[0].iov_base);
+	ck_assert_int_eq(t.log_lines, 1);
+	ck_assert_int_eq(vqcore_mem_add(t.mem, &b_reg), 0);
+	vqt_teardown(&t);
+}
+END_TEST
+
 /* Resubmission by chain start (vhost-user inflight): a buffer whose chain
  * starts at a known place can be fetched outside ring order. */
 START_TEST(get_buf_at_resubmits)
@@ -899,6 +930,7 @@ static Suite *conformance_suite(void)
 	tcase_add_loop_test(tc, in_order_completion, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, ring_follows_memory_change, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, stale_hint_after_region_removal, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, cached_buffer_loses_its_region, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, get_buf_at_resubmits, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, used_writes_are_logged, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, add_batch, 0, (int)vqt_nformats);

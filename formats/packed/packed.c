@@ -356,8 +356,8 @@ static inline int packed_lane_take4(struct vq_lane *l,
 		len[k] = vq_le32(VQ_READ_ONCE(d[k].len));
 		id[k] = vq_le16(VQ_READ_ONCE(d[k].flags_or_id));
 		off[k] = addr[k] - l->rgpa;
-		bad |= (id[k] >= l->num) | (len[k] == 0) | (off[k] > l->rspan) |
-		       ((uint64_t)len[k] - 1 > l->rspan - off[k]);
+		bad |= (id[k] >= l->num) | (len[k] == 0);
+		bad |= !vq_lane_in(l, addr[k], len[k] ? len[k] : 1);
 	}
 	if (bad)
 		return 0;
