@@ -17,6 +17,7 @@
  * punched, buffer returned with used length 0, device still working).
  */
 #include <check.h>
+#include "vqtest.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -864,15 +865,9 @@ static Suite *balloon_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(balloon_suite());
-	int failed;
-
 #ifndef BALLOON_REPORT_BIN
 	fprintf(stderr, "test_balloon: examples not built: the end-to-end cases "
 		"against balloon-report do nothing\n");
 #endif
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return vqt_run_suite(balloon_suite());
 }

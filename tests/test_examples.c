@@ -17,6 +17,7 @@
  * Every backend must exit with status 0 on SIGTERM.
  */
 #include <check.h>
+#include "vqtest.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -1077,11 +1078,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return vqt_run_suite(suite());
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <check.h>
+#include "vqtest.h"
 #include <vqcore/vqcore.h>
 
 static char a[5], b[1], c[9];
@@ -47,15 +48,9 @@ int main(void)
 {
 	Suite *s = suite_create("iov");
 	TCase *tc = tcase_create("copy");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, write_then_read_across_pieces);
 	tcase_add_test(tc, stops_at_the_end);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return vqt_run_suite(s);
 }

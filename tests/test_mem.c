@@ -9,6 +9,7 @@
  * the bitmap.
  */
 #include <check.h>
+#include "vqtest.h"
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -828,11 +829,5 @@ static Suite *mem_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(mem_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return vqt_run_suite(mem_suite());
 }

@@ -7,6 +7,7 @@
  * range by punching a hole and anonymous memory with MADV_DONTNEED.
  */
 #include <check.h>
+#include "vqtest.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -443,11 +444,5 @@ static Suite *os_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(os_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return vqt_run_suite(os_suite());
 }

@@ -10,6 +10,7 @@
  * allocate and free while passes run.
  */
 #include <check.h>
+#include "vqtest.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1099,11 +1100,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return vqt_run_suite(suite());
 }

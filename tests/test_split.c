@@ -418,8 +418,6 @@ int main(void)
 {
 	Suite *s = suite_create("split");
 	TCase *tc = tcase_create("hostile");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, layout_is_line_aligned);
 	tcase_add_test(tc, ring_outside_table_rejected);
@@ -442,9 +440,5 @@ int main(void)
 	tcase_add_test(tc, misaligned_ring_rejected);
 	tcase_add_test(tc, used_ring_at_4_mod_8);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return vqt_run_suite(s);
 }

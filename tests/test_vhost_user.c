@@ -11,6 +11,7 @@
  * (vqcore_vuc_reconnect) and the held requests completed.
  */
 #include <check.h>
+#include "vqtest.h"
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -563,11 +564,5 @@ static Suite *vu_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(vu_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return vqt_run_suite(vu_suite());
 }

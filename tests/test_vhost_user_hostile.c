@@ -12,6 +12,7 @@
  * fd, or crashes the test process (SIGBUS, out-of-bounds).
  */
 #include <check.h>
+#include "vqtest.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -790,12 +791,6 @@ static Suite *hostile_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(hostile_suite());
-	int failed;
-
 	vqcore_set_log_fn(NULL, NULL, getenv("VU_LOG") ? VQCORE_LOG_DEBUG : VQCORE_LOG_ERROR);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return vqt_run_suite(hostile_suite());
 }

@@ -282,16 +282,10 @@ int main(void)
 {
 	Suite *s = suite_create("vq_stress");
 	TCase *tc = tcase_create("stress");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 600);
 	tcase_add_loop_test(tc, ten_million_buffers, 0, (int)(2 * vqt_nformats));
 	tcase_add_loop_test(tc, no_allocation_in_steady_state, 0, (int)(2 * vqt_nformats));
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return vqt_run_suite(s);
 }

@@ -16,18 +16,24 @@ bool vqt_fetch4_on(void)
 	return vq_packed_batch4;
 }
 
+int vqt_run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
+
 int vqt_run_suite_both_fetch_paths(Suite *(*make)(void))
 {
 	int failed = 0;
 
 	for (int on = 0; on < 2; on++) {
-		SRunner *sr;
-
 		vq_packed_batch4 = on;
-		sr = srunner_create(make());
-		srunner_run_all(sr, CK_NORMAL);
-		failed += srunner_ntests_failed(sr);
-		srunner_free(sr);
+		failed |= vqt_run_suite(make());
 	}
 	vq_packed_batch4 = false;
 	return failed;

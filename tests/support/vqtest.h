@@ -38,6 +38,9 @@ extern const unsigned vqt_formats[];
 extern const unsigned vqt_nformats;
 const char *vqt_format_name(unsigned format);
 
+/* Run @s with Check's defaults; 0 when every test passed, else 1. */
+int vqt_run_suite(Suite *s);
+
 /*
  * Run the suite @make builds twice: with the packed ring's 4-wide fetch
  * step off (the default) and on.  Returns the number of failed tests.
