@@ -19,22 +19,10 @@
 
 #include "mem_priv.h"
 #include "vqcore/os.h"
+#include "bench.h"
 
 #define ROUNDS 15
 #define NADDR 4096
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return v[n / 2];
-}
 
 static uint64_t rng = 0x243f6a8885a308d3ull;
 

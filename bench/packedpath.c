@@ -28,6 +28,8 @@
 
 #include <vqcore/vqcore.h>
 
+#include "bench.h"
+
 /* hidden tuning knob of formats/packed/packed.c */
 extern bool vq_packed_batch4;
 
@@ -87,14 +89,6 @@ static void ring_free(struct ring *r)
 	vqcore_drvq_free(r->dq);
 	vqcore_mem_free(r->mem);
 	free(r->host);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static void drv_fill(struct ring *r, unsigned n)
@@ -169,15 +163,6 @@ struct pp {
 	char pad[64];
 };
 
-static void pin(int cpu)
-{
-	cpu_set_t s;
-
-	CPU_ZERO(&s);
-	CPU_SET(cpu, &s);
-	pthread_setaffinity_np(pthread_self(), sizeof(s), &s);
-}
-
 static void *device_thread(void *arg)
 {
 	struct pp *p = arg;
@@ -222,13 +207,6 @@ static double pingpong_run(bool batch4, unsigned ms)
 #undef p
 	free(pp);
 	return rate;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 #define TRIALS 11

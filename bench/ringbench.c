@@ -32,31 +32,11 @@
 
 #include <vqcore/vqcore.h>
 
+#include "bench.h"
+
 #define NUM 256
 #define LINE 64
 #define VQ_MIN(a, b) ((a) < (b) ? (a) : (b))
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
-static inline void cpu_relax(void)
-{
-	__builtin_ia32_pause();
-}
 
 /* ---------------- baseline: two SPSC rings ---------------- */
 
@@ -584,19 +564,6 @@ static double run_ring(unsigned format, bool in_order, uint64_t total,
 #undef c
 	free(ctx);
 	return (double)total * 1e3 / (double)(t1 - t0);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 int main(int argc, char **argv)

@@ -24,15 +24,9 @@
 
 #include <vqcore/vqcore.h>
 
+#include "bench.h"
+
 #define NUM 256
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int run(unsigned format, unsigned batch, unsigned rounds, unsigned io,
 	       bool use_sg)
