@@ -121,20 +121,23 @@ int vqcore_drvq_add_batch(struct vqcore_drvq *dq,
 
 		/* the formats get only well-formed requests: the batch ends
 		 * before the first malformed one */
-		bool simple = true, ind = dq->itable != NULL;
+		const unsigned ind = dq->itable ? VQCORE_ADD_INDIRECT : 0;
+		const unsigned num = dq->num;
+		unsigned other = 0;
 
 		for (m = 0; m < n; m++) {
-			unsigned total = (unsigned)reqs[m].out_num + reqs[m].in_num;
+			const struct vqcore_drvq_req *q = &reqs[m];
+			unsigned total = (unsigned)q->out_num + q->in_num;
 
-			if (!reqs[m].token || !reqs[m].sg || !total || total > dq->num)
+			/* total - 1 wraps for an empty request */
+			if (unlikely(!q->token || !q->sg || total - 1 >= num))
 				break;
 			/* also note whether all are one-element, direct */
-			simple &= total == 1 &&
-				  !(ind && (reqs[m].flags & VQCORE_ADD_INDIRECT));
+			other |= (total ^ 1) | (q->flags & ind);
 		}
 		if (!m)
 			return n ? -VQ_EINVAL : 0;
-		r = dq->ops->drv_add_batch(dq, reqs, m, simple);
+		r = dq->ops->drv_add_batch(dq, reqs, m, !other);
 		return r;
 	}
 	for (i = 0; i < n; i++) {

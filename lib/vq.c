@@ -316,9 +316,10 @@ static inline unsigned vq_hand_out_simple(struct vqcore_vq *vq,
 	struct vq_lane l;
 	unsigned j, lim;
 
-	vq_lane_init(&l, vq, &o, vq->mem_hint);
 	lim = VQ_MIN(vq->buf_count - vq->buf_head, max_bufs - n);
 	lim = VQ_MIN(lim, max_iov - *kp);
+	if (!vq_lane_init(&l, vq, &o, vq->mem_hint))
+		return n;  /* no region: the general path reports it */
 	for (j = 0; j < lim; j++, cb++) {
 		const struct vhost_desc *d = &dc[cb->first];
 
@@ -475,20 +476,35 @@ int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq, struct vhost_buf *bufs,
 static int vq_release(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		      const uint32_t *lens, unsigned n, bool *run)
 {
+	uint8_t *ids = vq->id_state;
+	const uint16_t num = vq->num;
 	uint16_t pos = (uint16_t)vq->inorder_pos;
 	bool in_run = vq->in_order;
 	unsigned i;
 
+	if (!in_run) {
+		/* the usual case: only each id's state to check and clear */
+		for (i = 0; i < n; i++) {
+			uint16_t id = bufs[i].id;
+
+			if (unlikely(id >= num || !(ids[id] & VQ_ID_OUT)))
+				goto bad;
+			ids[id] = VQ_ID_FREE;
+		}
+		*run = false;
+		vq->nout -= n;
+		return 0;
+	}
 	for (i = 0; i < n; i++) {
 		uint16_t id = bufs[i].id;
 		uint8_t st;
 
-		if (unlikely(id >= vq->num))
+		if (unlikely(id >= num))
 			goto bad;
-		st = vq->id_state[id];
+		st = ids[id];
 		if (unlikely(!(st & VQ_ID_OUT)))
 			goto bad;
-		vq->id_state[id] = VQ_ID_FREE;
+		ids[id] = VQ_ID_FREE;
 		if (in_run) {
 			if ((st & VQ_ID_RESUB) || vq_buf_pos(&bufs[i]) != pos ||
 			    (i + 1 < n && (lens ? lens[i] : 0) != bufs[i].in_len))
@@ -496,14 +512,13 @@ static int vq_release(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 			pos = vq_buf_next(&bufs[i]);
 		}
 	}
-	if (vq->in_order)
-		vq->inorder_pos = vq_buf_next(&bufs[n - 1]);
+	vq->inorder_pos = vq_buf_next(&bufs[n - 1]);
 	*run = in_run;
 	vq->nout -= n;
 	return 0;
 bad:
 	while (i--)
-		vq->id_state[bufs[i].id] = VQ_ID_OUT;
+		ids[bufs[i].id] = VQ_ID_OUT;
 	return -VQ_EINVAL;
 }
 

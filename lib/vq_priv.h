@@ -418,13 +418,19 @@ struct vq_lane {
 	uint8_t *ids;
 	struct vhost_buf *bufs;  /* the caller's next free entries */
 	struct iovec *iov;
-	uint64_t rgpa, rlast;    /* the region last hit: [rgpa, rlast] */
-	uintptr_t rhva;
+	uint64_t rgpa, rspan;    /* the region last hit: [rgpa, rgpa + rspan] */
+	uintptr_t rbias;         /* its host address minus its guest address */
 	unsigned hint, n, k;
 	uint16_t num;
 };
 
-static inline void vq_lane_init(struct vq_lane *l, struct vqcore_vq *vq,
+/*
+ * Start a lane on the caller's arrays @o from region @hint.  False when
+ * the table has no region: nothing can go through the lane then, and the
+ * caller's general path reports every buffer as unmapped.  A stale hint
+ * (a region was removed since) starts from slot 0.
+ */
+static inline bool vq_lane_init(struct vq_lane *l, struct vqcore_vq *vq,
 				const struct vq_out *o, unsigned hint)
 {
 	const struct vqcore_mem *m = vq->mem;
@@ -433,36 +439,44 @@ static inline void vq_lane_init(struct vq_lane *l, struct vqcore_vq *vq,
 	l->ids = vq->id_state;
 	l->bufs = o->bufs + o->n;
 	l->iov = o->iov;
-	l->hint = hint;
 	l->n = 0;
 	l->k = o->k;
 	l->num = vq->num;
-	/* A stale hint (a region was removed) starts from slot 0; a table
-	 * without regions gets an empty range (rgpa > rlast: nothing is in
-	 * it, every buffer goes to the lookup, which finds nothing). */
-	l->rgpa = 1;
-	l->rlast = 0;
-	l->rhva = 0;
+	l->hint = 0;
+	l->rgpa = l->rspan = 0;
+	l->rbias = 0;
+	if (unlikely(!m->n))
+		return false;
 	if (hint >= m->n)
 		hint = 0;
-	if (likely(m->n)) {
-		l->hint = hint;
-		l->rgpa = m->slot[hint].gpa;
-		l->rlast = m->slot[hint].last;
-		l->rhva = m->slot[hint].hva;
-	}
+	l->hint = hint;
+	l->rgpa = m->slot[hint].gpa;
+	l->rspan = m->slot[hint].last - m->slot[hint].gpa;
+	l->rbias = m->slot[hint].hva - (uintptr_t)m->slot[hint].gpa;
+	return true;
 }
 
-/* [@addr, @addr + @len) inside the lane's region; @len > 0. */
+/*
+ * [@addr, @addr + @len) inside the region: two compares.  A zero @len is
+ * never inside (len - 1 wraps to 2^64 - 1, more than any span).
+ */
+static inline bool vq_rgn_in(uint64_t rgpa, uint64_t rspan, uint64_t addr,
+			     uint32_t len)
+{
+	uint64_t off = addr - rgpa;
+
+	return off <= rspan && (uint64_t)len - 1 <= rspan - off;
+}
+
 static inline bool vq_lane_in(const struct vq_lane *l, uint64_t addr, uint32_t len)
 {
-	return addr >= l->rgpa && addr <= l->rlast && len - 1 <= l->rlast - addr;
+	return vq_rgn_in(l->rgpa, l->rspan, addr, len);
 }
 
-/* The region holding @addr (slot < 0: none), off the lane's hot path. */
+/* The region holding @addr (slot < 0: none), off the hot paths. */
 struct vq_lane_region {
-	uint64_t gpa, last;
-	uintptr_t hva;
+	uint64_t gpa, span;
+	uintptr_t bias;
 	int slot;
 };
 
@@ -473,8 +487,8 @@ static VQ_COLD struct vq_lane_region vq_lane_find(const struct vqcore_mem *m,
 
 	if (r.slot >= 0) {
 		r.gpa = m->slot[r.slot].gpa;
-		r.last = m->slot[r.slot].last;
-		r.hva = m->slot[r.slot].hva;
+		r.span = m->slot[r.slot].last - r.gpa;
+		r.bias = m->slot[r.slot].hva - (uintptr_t)r.gpa;
 	}
 	return r;
 }
@@ -482,15 +496,13 @@ static VQ_COLD struct vq_lane_region vq_lane_find(const struct vqcore_mem *m,
 /*
  * Translate one descriptor of @len bytes through the lane's region (a
  * cold lookup when it is not there) and hand it out as buffer @id, taking
- * @ndesc ring slots.  False, with nothing changed, for a zero length or a
- * range not inside one region.  The caller has checked the id's state.
+ * @ndesc ring slots.  False, with nothing handed out, for a zero length
+ * or a range not inside one region.  The caller has checked the id's state.
  */
 static inline bool vq_lane_put(struct vq_lane *l, uint64_t addr, uint32_t len,
 			       uint16_t flags, uint16_t id, uint16_t ndesc,
 			       uint16_t pos, uint16_t next)
 {
-	if (unlikely(!len))
-		return false;
 	if (unlikely(!vq_lane_in(l, addr, len))) {
 		struct vq_lane_region r = vq_lane_find(l->m, addr, l->hint);
 
@@ -498,13 +510,13 @@ static inline bool vq_lane_put(struct vq_lane *l, uint64_t addr, uint32_t len,
 			return false;
 		l->hint = (unsigned)r.slot;
 		l->rgpa = r.gpa;
-		l->rlast = r.last;
-		l->rhva = r.hva;
+		l->rspan = r.span;
+		l->rbias = r.bias;
 		if (unlikely(!vq_lane_in(l, addr, len)))
 			return false;
 	}
 	l->ids[id] = VQ_ID_OUT;
-	l->iov[l->k].iov_base = (void *)(l->rhva + (uintptr_t)(addr - l->rgpa));
+	l->iov[l->k].iov_base = (void *)(uintptr_t)(addr + l->rbias);
 	l->iov[l->k].iov_len = len;
 	vq_buf_one(&l->bufs[l->n], len, flags & VHOST_DESC_F_WRITE, id, ndesc,
 		   l->k, pos, next);

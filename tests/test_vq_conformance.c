@@ -668,6 +668,90 @@ START_TEST(cached_buffer_loses_its_region)
 }
 END_TEST
 
+/* One-descriptor buffers in one batch that move between regions, end on a
+ * region's last byte, cross from one region into the next, have no length,
+ * or run past the end of guest memory or of the address space: each is
+ * translated as the memory table says, whatever region the queue hit
+ * last, and the bad ones break the queue with their own error. */
+START_TEST(one_descriptor_region_edges)
+{
+	struct vqt t;
+	const struct { uint64_t addr; uint32_t len; bool write; } q[] = {
+		{ VQT_DATA, 64, false },
+		{ VQT_REGION_B, 64, true },
+		{ VQT_END - 1, 1, true },               /* last byte of B */
+		{ VQT_DATA + 128, 64, false },           /* back in A */
+		{ VQT_REGION_B - 40, 80, true },         /* A into B: two iovecs */
+		{ VQT_DATA + 256, 0, true },             /* no length: no iovec */
+		{ VQT_REGION_B + 4096, 100, false },
+	};
+	const unsigned nq = sizeof(q) / sizeof(q[0]);
+	struct vhost_buf b[8];
+	struct iovec iov[16];
+	uint32_t lens[8];
+	void *tok[8];
+	unsigned k = 0;
+
+	vqt_setup(&t, FMT, 64, VQT_F_BASE, 0);
+	vqt_capture_log(&t);
+	for (unsigned i = 0; i < nq; i++) {
+		struct vqcore_sg sg = { q[i].addr, q[i].len };
+
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, !q[i].write, q[i].write,
+						 (void *)(uintptr_t)(i + 1), 0), 0);
+	}
+	vqcore_drvq_kick_prepare(t.dq);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 8, iov, 16), (int)nq);
+	for (unsigned i = 0; i < nq; i++) {
+		unsigned niov = i == 4 ? 2 : i == 5 ? 0 : 1;
+
+		ck_assert_uint_eq(b[i].first, k);
+		ck_assert_uint_eq(b[i].out_len, q[i].write ? 0 : q[i].len);
+		ck_assert_uint_eq(b[i].in_len, q[i].write ? q[i].len : 0);
+		ck_assert_uint_eq((unsigned)b[i].out_num + b[i].in_num, niov);
+		if (niov)
+			ck_assert_ptr_eq(iov[k].iov_base, vqt_hva(&t, q[i].addr));
+		if (niov == 1)
+			ck_assert_uint_eq(iov[k].iov_len, q[i].len);
+		if (niov == 2) {
+			ck_assert_uint_eq(iov[k].iov_len, 40);
+			ck_assert_ptr_eq(iov[k + 1].iov_base, vqt_hva(&t, VQT_REGION_B));
+			ck_assert_uint_eq(iov[k + 1].iov_len, 40);
+		}
+		k += niov;
+		lens[i] = b[i].in_len;
+	}
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, nq), 0);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 8), (int)nq);
+	for (unsigned i = 0; i < nq; i++)
+		ck_assert_ptr_eq(tok[i], (void *)(uintptr_t)(i + 1));
+	ck_assert_int_eq(t.log_lines, 0);
+	/* past the end of memory, and wrapping past 2^64: refused */
+	{
+		struct vqcore_sg sg = { VQT_END - 10, 20 };
+
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, &t, 0), 0);
+		vqcore_drvq_kick_prepare(t.dq);
+		ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 8, iov, 16), -VQCORE_E_PAST_END);
+		ck_assert_int_eq(t.log_lines, 1);
+	}
+	vqt_teardown(&t);
+	vqt_setup(&t, FMT, 64, VQT_F_BASE, 0);
+	vqt_capture_log(&t);
+	{
+		struct vqcore_sg sg[2] = { { VQT_DATA, 64 }, { UINT64_MAX - 15, 32 } };
+
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg[0], 1, 0, &t, 0), 0);
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg[1], 1, 0, &t, 0), 0);
+		vqcore_drvq_kick_prepare(t.dq);
+		ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 8, iov, 16), -VQCORE_E_WRAP);
+		ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 8, iov, 16), -VQCORE_E_BROKEN);
+		ck_assert_int_eq(t.log_lines, 1);
+	}
+	vqt_teardown(&t);
+}
+END_TEST
+
 /* Resubmission by chain start (vhost-user inflight): a buffer whose chain
  * starts at a known place can be fetched outside ring order. */
 START_TEST(get_buf_at_resubmits)
@@ -931,6 +1015,7 @@ static Suite *conformance_suite(void)
 	tcase_add_loop_test(tc, ring_follows_memory_change, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, stale_hint_after_region_removal, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, cached_buffer_loses_its_region, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, one_descriptor_region_edges, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, get_buf_at_resubmits, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, used_writes_are_logged, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, add_batch, 0, (int)vqt_nformats);

@@ -310,24 +310,6 @@ static int packed_fetch_chain(struct vqcore_vq *vq, uint16_t *idx, bool *wrap,
  * checked in one pass when they all hold such buffers.
  */
 /*
- * Take the descriptor at @idx, whose flags @f say it is an available
- * one-descriptor buffer, into the lane (vq_lane_take()).
- */
-static inline bool packed_lane_take(struct vq_lane *l,
-				    const struct vring_desc_raw *ring,
-				    uint16_t idx, bool wrap, uint16_t f)
-{
-	const struct vring_desc_raw *d = &ring[idx];
-	uint64_t addr = vq_le64(VQ_READ_ONCE(d->addr));
-	uint32_t len = vq_le32(VQ_READ_ONCE(d->len));
-	uint16_t id = vq_le16(VQ_READ_ONCE(d->flags_or_id));
-	uint16_t next = idx + 1u < l->num ? packed_pos((uint16_t)(idx + 1), wrap)
-					  : packed_pos(0, !wrap);
-
-	return vq_lane_take(l, addr, len, f, id, packed_pos(idx, wrap), next);
-}
-
-/*
  * The 4-wide step: the four slots of the aligned line at @idx, taken only
  * if all four are available one-descriptor buffers that the lane would
  * take one by one (distinct free ids, non-zero lengths, inside the region
@@ -339,7 +321,7 @@ static inline int packed_lane_take4(struct vq_lane *l,
 {
 	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
 	const struct vring_desc_raw *d = &ring[idx];
-	uint64_t addr[4], off[4];
+	uint64_t addr[4];
 	uint32_t len[4];
 	uint16_t f[4], id[4];
 	unsigned bad = 0;
@@ -355,9 +337,7 @@ static inline int packed_lane_take4(struct vq_lane *l,
 		addr[k] = vq_le64(VQ_READ_ONCE(d[k].addr));
 		len[k] = vq_le32(VQ_READ_ONCE(d[k].len));
 		id[k] = vq_le16(VQ_READ_ONCE(d[k].flags_or_id));
-		off[k] = addr[k] - l->rgpa;
-		bad |= (id[k] >= l->num) | (len[k] == 0);
-		bad |= !vq_lane_in(l, addr[k], len[k] ? len[k] : 1);
+		bad |= (id[k] >= l->num) | !vq_lane_in(l, addr[k], len[k]);
 	}
 	if (bad)
 		return 0;
@@ -374,7 +354,7 @@ static inline int packed_lane_take4(struct vq_lane *l,
 						      : packed_pos(0, !wrap);
 
 		l->ids[id[k]] = VQ_ID_OUT;
-		l->iov[l->k + k].iov_base = (void *)(l->rhva + (uintptr_t)off[k]);
+		l->iov[l->k + k].iov_base = (void *)(uintptr_t)(addr[k] + l->rbias);
 		l->iov[l->k + k].iov_len = len[k];
 		vq_buf_one(&l->bufs[l->n + k], len[k], f[k] & VRING_DESC_F_WRITE,
 			   id[k], 1, l->k + k, pos, next);
@@ -387,14 +367,14 @@ static inline int packed_lane_take4(struct vq_lane *l,
 /*
  * Hand out up to @max buffers from (@idxp, @wrapp) through the lane into
  * the caller's arrays @o; the cursors and @o move past what was taken.
+ * @batch4 is a constant in each instance: the 4-wide step needs registers
+ * the one-slot loop then cannot keep its cursors in.
  */
-static VQ_NOINLINE unsigned packed_fetch_direct(struct vqcore_vq *vq,
-						struct vq_out *o,
-						uint16_t *idxp, bool *wrapp,
-						unsigned max)
+static inline __attribute__((always_inline)) unsigned
+packed_fetch_direct_impl(struct vqcore_vq *vq, struct vq_out *o, uint16_t *idxp,
+			 bool *wrapp, unsigned max, const bool batch4)
 {
 	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
-	const bool batch4 = vq_packed_batch4;
 	const struct vring_desc_raw *ring = vq->packed.desc;
 	struct vq_lane l;
 	uint16_t idx = *idxp, want;
@@ -403,7 +383,7 @@ static VQ_NOINLINE unsigned packed_fetch_direct(struct vqcore_vq *vq,
 	vq_lane_init(&l, vq, o, vq->mem_hint);
 	want = packed_avail_bits(wrap);
 	while (l.n < max) {
-		uint16_t f;
+		uint16_t f, pos;
 
 		/* Four slots of one line, as DPDK's batched dequeue: check
 		 * all four in one pass, then write all four. */
@@ -417,12 +397,22 @@ static VQ_NOINLINE unsigned packed_fetch_direct(struct vqcore_vq *vq,
 			}
 		}
 		f = vq_le16(vq_load_acquire(&ring[idx].next_or_flags));
-		if ((f & mask) != want || !packed_lane_take(&l, ring, idx, wrap, f))
+		if ((f & mask) != want)
 			break;
+		pos = packed_pos(idx, wrap);
+		/* the next position first: a lap ends only at the last slot */
 		if (unlikely(++idx == l.num)) {
 			idx = 0;
 			wrap = !wrap;
 			want = packed_avail_bits(wrap);
+		}
+		if (!vq_lane_take(&l, vq_le64(VQ_READ_ONCE(ring[packed_idx(pos)].addr)),
+				  vq_le32(VQ_READ_ONCE(ring[packed_idx(pos)].len)), f,
+				  vq_le16(VQ_READ_ONCE(ring[packed_idx(pos)].flags_or_id)),
+				  pos, packed_pos(idx, wrap))) {
+			idx = packed_idx(pos);
+			wrap = packed_wrap(pos);
+			break;
 		}
 	}
 	o->n += l.n;
@@ -431,6 +421,80 @@ static VQ_NOINLINE unsigned packed_fetch_direct(struct vqcore_vq *vq,
 	*idxp = idx;
 	*wrapp = wrap;
 	return l.n;
+}
+
+/*
+ * The lane's one-slot loop, written out with the region and the cursors in
+ * locals: the device's work per buffer sets its rate across cores, and the
+ * generic form kept too many values live for the registers.  It takes what
+ * vq_lane_take() would take and stops where it would stop.
+ */
+static VQ_NOINLINE unsigned packed_fetch_direct(struct vqcore_vq *vq,
+						struct vq_out *o, uint16_t *idxp,
+						bool *wrapp, unsigned max)
+{
+	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
+	const struct vring_desc_raw *ring = vq->packed.desc;
+	uint8_t *ids = vq->id_state;
+	struct vhost_buf *b = o->bufs + o->n;
+	struct iovec *iov = o->iov;
+	const uint16_t num = vq->num;
+	unsigned k = o->k, i = 0;
+	uint16_t idx = *idxp;
+	/* want: the avail bits of this lap; its AVAIL bit is the wrap counter */
+	uint16_t want = packed_avail_bits(*wrapp);
+	struct vq_lane l;
+
+	if (!vq_lane_init(&l, vq, o, vq->mem_hint))
+		return 0;
+	for (; i < max; i++) {
+		const struct vring_desc_raw *d = &ring[idx];
+		uint16_t f = vq_le16(vq_load_acquire(&d->next_or_flags)), id, pos;
+		uint64_t addr;
+		uint32_t len;
+
+		if ((f & mask) != want)
+			break;
+		addr = vq_le64(VQ_READ_ONCE(d->addr));
+		len = vq_le32(VQ_READ_ONCE(d->len));
+		id = vq_le16(VQ_READ_ONCE(d->flags_or_id));
+		if (unlikely(id >= num || ids[id] != VQ_ID_FREE))
+			break;
+		if (unlikely(!vq_rgn_in(l.rgpa, l.rspan, addr, len))) {
+			struct vq_lane_region r = vq_lane_find(l.m, addr, l.hint);
+
+			if (r.slot < 0 || !vq_rgn_in(r.gpa, r.span, addr, len))
+				break;
+			l.hint = (unsigned)r.slot;
+			l.rgpa = r.gpa;
+			l.rspan = r.span;
+			l.rbias = r.bias;
+		}
+		ids[id] = VQ_ID_OUT;
+		iov[k].iov_base = (void *)(uintptr_t)(addr + l.rbias);
+		iov[k].iov_len = len;
+		pos = (uint16_t)(idx | (want & VRING_PACKED_DESC_F_AVAIL) << 8);
+		if (unlikely(++idx == num)) {
+			idx = 0;
+			want ^= PACKED_WRAP_MASK;
+		}
+		vq_buf_one(&b[i], len, f & VRING_DESC_F_WRITE, id, 1, k, pos,
+			   (uint16_t)(idx | (want & VRING_PACKED_DESC_F_AVAIL) << 8));
+		k++;
+	}
+	o->n += i;
+	o->k = k;
+	vq->mem_hint = l.hint;
+	*idxp = idx;
+	*wrapp = (want & VRING_PACKED_DESC_F_AVAIL) != 0;
+	return i;
+}
+
+static VQ_NOINLINE unsigned packed_fetch_direct4(struct vqcore_vq *vq,
+						 struct vq_out *o, uint16_t *idxp,
+						 bool *wrapp, unsigned max)
+{
+	return packed_fetch_direct_impl(vq, o, idxp, wrapp, max, true);
 }
 
 static int packed_fetch(struct vqcore_vq *vq)
@@ -460,7 +524,8 @@ static int packed_fetch(struct vqcore_vq *vq)
 		unsigned max = VQ_MIN(vq->batch, out->max_bufs - out->n);
 
 		max = VQ_MIN(max, out->max_iov - out->k);
-		nbufs = packed_fetch_direct(vq, out, &idx, &wrap, max);
+		nbufs = vq_packed_batch4 ? packed_fetch_direct4(vq, out, &idx, &wrap, max)
+					 : packed_fetch_direct(vq, out, &idx, &wrap, max);
 		if (nbufs) {
 			vq->nout += nbufs;
 			vq->avail_pos = packed_pos(idx, wrap);
@@ -551,8 +616,6 @@ static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		struct vring_desc_raw *ring = p->desc;
 		const uint16_t num = vq->num;
 
-		VQ_WRITE_ONCE(ring[idx].len, lens[0]);
-		VQ_WRITE_ONCE(ring[idx].flags_or_id, bufs[0].id);
 		packed_advance(num, &idx, &wrap, bufs[0].ndesc);
 		for (unsigned i = 1; i < n; i++) {
 			uint64_t v = lens[i] | (uint64_t)bufs[i].id << 32 |
@@ -569,6 +632,11 @@ static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 				packed_advance(num, &idx, &wrap, bufs[i].ndesc);
 			}
 		}
+		/* the head's length and id last, next to its flags: the
+		 * driver polls this line, and a store waiting for it would
+		 * hold up every store behind it */
+		VQ_WRITE_ONCE(ring[head].len, lens[0]);
+		VQ_WRITE_ONCE(ring[head].flags_or_id, bufs[0].id);
 #endif
 	} else {
 		for (unsigned i = 0; i < n; i++) {

@@ -197,7 +197,7 @@ static int split_fetch(struct vqcore_vq *vq)
 		/* the lane stops where the caller's arrays are full */
 		navail = (uint16_t)VQ_MIN((unsigned)navail, room.max_bufs - room.n);
 		navail = (uint16_t)VQ_MIN((unsigned)navail, room.max_iov - room.k);
-		vq_lane_init(&l, vq, &room, vq->mem_hint);
+		direct = vq_lane_init(&l, vq, &room, vq->mem_hint);
 	}
 	while (navail) {
 		unsigned n = VQ_MIN((unsigned)navail, VQ_ARRAY_SIZE(heads));
