@@ -112,7 +112,10 @@ static inline void packed_advance(uint16_t num, uint16_t *idx, bool *wrap,
  * and then writes the same line: fetching it for ownership in the first
  * place saves the second coherence transaction (read shared, then
  * upgrade), so each line moves once per direction per lap.  Only a hint:
- * it never faults and has no effect on what the program sees.
+ * it never faults and has no effect on what the program sees.  Built for
+ * generic x86-64, GCC emits it as PREFETCHT0 (a read prefetch): it asks
+ * for all of a batch's lines at once, which is what measured.  A build
+ * with PREFETCHW (-mprfchw) was no faster (docs/PERFORMANCE.md).
  */
 static inline void packed_prefetch_own(const struct vring_desc_raw *ring,
 				       uint16_t num, uint16_t idx, unsigned n)
@@ -300,9 +303,10 @@ static int packed_fetch_chain(struct vqcore_vq *vq, uint16_t *idx, bool *wrap,
 /*
  * The direct lane: one-descriptor buffers go straight into the caller's
  * arrays with every cursor in a register, about a third of the work of
- * the general loop per buffer.  Across cores the device is bound by its
- * instructions once its ring lines are taken for writing, so this is what
- * sets the rate.  It stops, without consuming it, at the first slot that
+ * the general loop per buffer.  Across cores each call also waits for
+ * ring lines (docs/PERFORMANCE.md, "Session 3"), but the work per buffer
+ * still counts: this loop took packed batch 32 from 0.54-0.67 to 0.78 of
+ * ringbench's baseline.  It stops, without consuming it, at the first slot that
  * is not available or needs the general path (a chain, an indirect table,
  * an id that is out of range or in flight, a zero length, an address
  * outside the known regions); packed_fetch() goes on from there, and the
@@ -362,65 +366,6 @@ static inline int packed_lane_take4(struct vq_lane *l,
 	l->n += 4;
 	l->k += 4;
 	return 4;
-}
-
-/*
- * Hand out up to @max buffers from (@idxp, @wrapp) through the lane into
- * the caller's arrays @o; the cursors and @o move past what was taken.
- * @batch4 is a constant in each instance: the 4-wide step needs registers
- * the one-slot loop then cannot keep its cursors in.
- */
-static inline __attribute__((always_inline)) unsigned
-packed_fetch_direct_impl(struct vqcore_vq *vq, struct vq_out *o, uint16_t *idxp,
-			 bool *wrapp, unsigned max, const bool batch4)
-{
-	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
-	const struct vring_desc_raw *ring = vq->packed.desc;
-	struct vq_lane l;
-	uint16_t idx = *idxp, want;
-	bool wrap = *wrapp;
-
-	vq_lane_init(&l, vq, o, vq->mem_hint);
-	want = packed_avail_bits(wrap);
-	while (l.n < max) {
-		uint16_t f, pos;
-
-		/* Four slots of one line, as DPDK's batched dequeue: check
-		 * all four in one pass, then write all four. */
-		if (batch4 && !(idx & 3) && idx + 4u <= l.num && l.n + 4 <= max) {
-			int r = packed_lane_take4(&l, ring, idx, wrap, want);
-
-			if (r == 4) {
-				packed_advance(l.num, &idx, &wrap, 4);
-				want = packed_avail_bits(wrap);
-				continue;
-			}
-		}
-		f = vq_le16(vq_load_acquire(&ring[idx].next_or_flags));
-		if ((f & mask) != want)
-			break;
-		pos = packed_pos(idx, wrap);
-		/* the next position first: a lap ends only at the last slot */
-		if (unlikely(++idx == l.num)) {
-			idx = 0;
-			wrap = !wrap;
-			want = packed_avail_bits(wrap);
-		}
-		if (!vq_lane_take(&l, vq_le64(VQ_READ_ONCE(ring[packed_idx(pos)].addr)),
-				  vq_le32(VQ_READ_ONCE(ring[packed_idx(pos)].len)), f,
-				  vq_le16(VQ_READ_ONCE(ring[packed_idx(pos)].flags_or_id)),
-				  pos, packed_pos(idx, wrap))) {
-			idx = packed_idx(pos);
-			wrap = packed_wrap(pos);
-			break;
-		}
-	}
-	o->n += l.n;
-	o->k = l.k;
-	vq->mem_hint = l.hint;
-	*idxp = idx;
-	*wrapp = wrap;
-	return l.n;
 }
 
 /*
@@ -490,11 +435,65 @@ static VQ_NOINLINE unsigned packed_fetch_direct(struct vqcore_vq *vq,
 	return i;
 }
 
+/*
+ * Hand out up to @max buffers from (@idxp, @wrapp) through the lane into
+ * the caller's arrays @o, four slots of a line at a time where it can; the
+ * cursors and @o move past what was taken.  The 4-wide variant (hidden
+ * switch vq_packed_batch4): it has a function of its own, as its registers
+ * would push the one-slot loop's cursors out of theirs.
+ */
 static VQ_NOINLINE unsigned packed_fetch_direct4(struct vqcore_vq *vq,
 						 struct vq_out *o, uint16_t *idxp,
 						 bool *wrapp, unsigned max)
 {
-	return packed_fetch_direct_impl(vq, o, idxp, wrapp, max, true);
+	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
+	const struct vring_desc_raw *ring = vq->packed.desc;
+	struct vq_lane l;
+	uint16_t idx = *idxp, want;
+	bool wrap = *wrapp;
+
+	if (!vq_lane_init(&l, vq, o, vq->mem_hint))
+		return 0;
+	want = packed_avail_bits(wrap);
+	while (l.n < max) {
+		uint16_t f, pos;
+
+		/* Four slots of one line, as DPDK's batched dequeue: check
+		 * all four in one pass, then write all four. */
+		if (!(idx & 3) && idx + 4u <= l.num && l.n + 4 <= max) {
+			int r = packed_lane_take4(&l, ring, idx, wrap, want);
+
+			if (r == 4) {
+				packed_advance(l.num, &idx, &wrap, 4);
+				want = packed_avail_bits(wrap);
+				continue;
+			}
+		}
+		f = vq_le16(vq_load_acquire(&ring[idx].next_or_flags));
+		if ((f & mask) != want)
+			break;
+		pos = packed_pos(idx, wrap);
+		/* the next position first: a lap ends only at the last slot */
+		if (unlikely(++idx == l.num)) {
+			idx = 0;
+			wrap = !wrap;
+			want = packed_avail_bits(wrap);
+		}
+		if (!vq_lane_take(&l, vq_le64(VQ_READ_ONCE(ring[packed_idx(pos)].addr)),
+				  vq_le32(VQ_READ_ONCE(ring[packed_idx(pos)].len)), f,
+				  vq_le16(VQ_READ_ONCE(ring[packed_idx(pos)].flags_or_id)),
+				  pos, packed_pos(idx, wrap))) {
+			idx = packed_idx(pos);
+			wrap = packed_wrap(pos);
+			break;
+		}
+	}
+	o->n += l.n;
+	o->k = l.k;
+	vq->mem_hint = l.hint;
+	*idxp = idx;
+	*wrapp = wrap;
+	return l.n;
 }
 
 static int packed_fetch(struct vqcore_vq *vq)
