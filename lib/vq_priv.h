@@ -406,8 +406,8 @@ static inline void vq_buf_one(struct vhost_buf *b, uint32_t len, bool write,
 /*
  * The direct lane: one-descriptor buffers go straight into the caller's
  * arrays with every cursor in a register (once inlined), about a third of
- * the work of the cache path per buffer.  Across cores a side is bound by
- * its instructions once its ring lines move early, so this sets the rate.
+ * the work of the cache path per buffer.  Across cores a side's rate is
+ * its work per buffer plus its waits for ring lines; this is the first.
  * A format walks its ring and offers each one-descriptor buffer to
  * vq_lane_take(); on false it stops there, without consuming the buffer,
  * and its general path takes over (and reports what is wrong, if
