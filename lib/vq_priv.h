@@ -499,22 +499,33 @@ static VQ_COLD struct vq_lane_region vq_lane_find(const struct vqcore_mem *m,
  * @ndesc ring slots.  False, with nothing handed out, for a zero length
  * or a range not inside one region.  The caller has checked the id's state.
  */
+/*
+ * [@addr, @addr + @len) inside the lane's region, or inside another one,
+ * which the lane then moves to (the lookup is out of line).  False, with
+ * the lane unchanged, for a zero length or a range not inside one region.
+ */
+static inline bool vq_lane_fit(struct vq_lane *l, uint64_t addr, uint32_t len)
+{
+	struct vq_lane_region r;
+
+	if (likely(vq_lane_in(l, addr, len)))
+		return true;
+	r = vq_lane_find(l->m, addr, l->hint);
+	if (r.slot < 0 || !vq_rgn_in(r.gpa, r.span, addr, len))
+		return false;
+	l->hint = (unsigned)r.slot;
+	l->rgpa = r.gpa;
+	l->rspan = r.span;
+	l->rbias = r.bias;
+	return true;
+}
+
 static inline bool vq_lane_put(struct vq_lane *l, uint64_t addr, uint32_t len,
 			       uint16_t flags, uint16_t id, uint16_t ndesc,
 			       uint16_t pos, uint16_t next)
 {
-	if (unlikely(!vq_lane_in(l, addr, len))) {
-		struct vq_lane_region r = vq_lane_find(l->m, addr, l->hint);
-
-		if (unlikely(r.slot < 0))
-			return false;
-		l->hint = (unsigned)r.slot;
-		l->rgpa = r.gpa;
-		l->rspan = r.span;
-		l->rbias = r.bias;
-		if (unlikely(!vq_lane_in(l, addr, len)))
-			return false;
-	}
+	if (unlikely(!vq_lane_fit(l, addr, len)))
+		return false;
 	l->ids[id] = VQ_ID_OUT;
 	l->iov[l->k].iov_base = (void *)(uintptr_t)(addr + l->rbias);
 	l->iov[l->k].iov_len = len;

@@ -405,16 +405,8 @@ static VQ_NOINLINE unsigned packed_fetch_direct(struct vqcore_vq *vq,
 		id = vq_le16(VQ_READ_ONCE(d->flags_or_id));
 		if (unlikely(id >= num || ids[id] != VQ_ID_FREE))
 			break;
-		if (unlikely(!vq_rgn_in(l.rgpa, l.rspan, addr, len))) {
-			struct vq_lane_region r = vq_lane_find(l.m, addr, l.hint);
-
-			if (r.slot < 0 || !vq_rgn_in(r.gpa, r.span, addr, len))
-				break;
-			l.hint = (unsigned)r.slot;
-			l.rgpa = r.gpa;
-			l.rspan = r.span;
-			l.rbias = r.bias;
-		}
+		if (unlikely(!vq_lane_fit(&l, addr, len)))
+			break;
 		ids[id] = VQ_ID_OUT;
 		iov[k].iov_base = (void *)(uintptr_t)(addr + l.rbias);
 		iov[k].iov_len = len;
