@@ -311,7 +311,7 @@ static inline unsigned vq_hand_out_simple(struct vqcore_vq *vq,
 {
 	const struct vq_cached_buf *cb = &vq->buf_cache[vq->buf_head];
 	const struct vhost_desc *dc = vq->desc_cache;
-	struct vq_out o = { bufs, iov, n, max_bufs, *kp, max_iov };
+	struct vq_out o = { bufs, iov, n, max_bufs, *kp, max_iov, false };
 	uint32_t avail = vq->avail_pos;
 	struct vq_lane l;
 	unsigned j, lim;
@@ -338,30 +338,34 @@ static inline unsigned vq_hand_out_simple(struct vqcore_vq *vq,
 	return n + j;
 }
 
-int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
-		       unsigned max_bufs, struct iovec *iov, unsigned max_iov)
+/*
+ * get_bufs past its usual case: a cache to hand out from, buffers that
+ * need the general path, or a fetch after the format's direct one.  @o
+ * holds what went out so far.
+ */
+static VQ_NOINLINE int vq_get_bufs_general(struct vqcore_vq *vq,
+					   struct vq_out *o)
 {
-	unsigned n = 0, k = 0;
+	struct vhost_buf *bufs = o->bufs;
+	struct iovec *iov = o->iov;
+	const unsigned max_bufs = o->max_bufs, max_iov = o->max_iov;
+	unsigned n = o->n, k = o->k;
 
-	if (unlikely(vq->error))
-		return -VQCORE_E_BROKEN;
 	while (n < max_bufs) {
 		int r;
 
 		if (vq->buf_head == vq->buf_count) {
 			/* Cache empty: fetch, letting the format hand simple
 			 * buffers straight into the caller's arrays. */
-			struct vq_out o = { bufs, iov, n, max_bufs, k, max_iov };
+			struct vq_out f = { bufs, iov, n, max_bufs, k, max_iov, false };
 
 			vq->buf_head = vq->buf_count = vq->desc_used = 0;
 			r = vq_check_rings(vq);
 			if (unlikely(r < 0))
 				return n ? (int)n : r;
-			vq->out = &o;
+			vq->out = &f;
 			r = vq->ops->fetch(vq);
 			vq->out = NULL;
-			n = o.n;
-			k = o.k;
 			if (unlikely(r < 0)) {
 				/* the queue is broken: report it now, even if
 				 * buffers before the bad one were placed (they
@@ -371,6 +375,8 @@ int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
 			}
 			if (r == 0)
 				break;  /* ring empty */
+			n = f.n;
+			k = f.k;
 			if (vq->buf_head == vq->buf_count)
 				continue;  /* all of it handed out already */
 		}
@@ -388,6 +394,24 @@ int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
 		n++;
 	}
 	return (int)n;
+}
+
+int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
+		       unsigned max_bufs, struct iovec *iov, unsigned max_iov)
+{
+	struct vq_out o = { bufs, iov, 0, max_bufs, 0, max_iov, false };
+
+	if (unlikely(vq->error))
+		return -VQCORE_E_BROKEN;
+	/* The usual case, one-descriptor buffers and nothing cached, is the
+	 * format's direct loop and nothing else: at batch 1 the work around
+	 * the loop is most of the call. */
+	if (likely(vq->buf_head == vq->buf_count) && likely(vq_check_rings(vq) == 0)) {
+		vq->ops->get_direct(vq, &o);
+		if (likely(!o.more || o.n == max_bufs))
+			return (int)o.n;
+	}
+	return vq_get_bufs_general(vq, &o);
 }
 
 int vqcore_vq_get_buf_at(struct vqcore_vq *vq, uint16_t head,

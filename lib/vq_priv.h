@@ -134,6 +134,7 @@ struct vq_out {
 	struct iovec *iov;
 	unsigned n, max_bufs;
 	unsigned k, max_iov;
+	bool more;  /* get_direct stopped short of an empty ring (see there) */
 };
 
 struct vqcore_vq {
@@ -277,8 +278,21 @@ struct vq_format_ops {
 	/* device side */
 	void (*attach)(struct vqcore_vq *vq);   /* area[].hva are valid */
 	void (*reset)(struct vqcore_vq *vq);    /* positions to the start */
-	/* Append up to vq->batch buffers to the cache; returns count or error. */
+	/* Append up to vq->batch buffers to the cache; returns count or error.
+	 * While vq->out is set, one-descriptor buffers at the start of the
+	 * batch go straight into it (get_direct); they count too. */
 	int (*fetch)(struct vqcore_vq *vq);
+	/*
+	 * The whole of a get_bufs call in the usual case, called with the
+	 * cache empty and the ring areas checked: hand the one-descriptor
+	 * buffers at fetch_pos straight into @o (at most vq->batch, and what
+	 * @o has room for), moving fetch_pos, avail_pos, nout and mem_hint.
+	 * Stops without consuming it at the first buffer the general path
+	 * must see (a chain, an indirect table, a bad id or range).  Sets
+	 * o->more unless it stopped at an empty slot; when set and @o is not
+	 * full, the general path (fetch) goes on from fetch_pos.
+	 */
+	void (*get_direct)(struct vqcore_vq *vq, struct vq_out *o);
 	/* Cache the one buffer whose chain starts at @head (resubmission);
 	 * committed with vq_cache_commit(..., resub = true). */
 	int (*fetch_at)(struct vqcore_vq *vq, uint16_t head);
@@ -494,11 +508,53 @@ static VQ_COLD struct vq_lane_region vq_lane_find(const struct vqcore_mem *m,
 }
 
 /*
- * Translate one descriptor of @len bytes through the lane's region (a
- * cold lookup when it is not there) and hand it out as buffer @id, taking
- * @ndesc ring slots.  False, with nothing handed out, for a zero length
- * or a range not inside one region.  The caller has checked the id's state.
+ * The region a direct loop translates through, in three locals of the
+ * loop: the loops of get_direct keep nothing else of the memory table
+ * live (the table and the hint are read from @vq on a miss, out of line).
  */
+struct vq_rgn {
+	uint64_t gpa, span;  /* [gpa, gpa + span] */
+	uintptr_t bias;      /* host address minus guest address */
+};
+
+/* Start at region vq->mem_hint (slot 0 when stale).  False: no region. */
+static inline bool vq_rgn_init(struct vq_rgn *r, const struct vqcore_vq *vq)
+{
+	const struct vqcore_mem *m = vq->mem;
+	unsigned h = vq->mem_hint;
+
+	if (unlikely(!m->n))
+		return false;
+	if (h >= m->n)
+		h = 0;
+	r->gpa = m->slot[h].gpa;
+	r->span = m->slot[h].last - r->gpa;
+	r->bias = m->slot[h].hva - (uintptr_t)r->gpa;
+	return true;
+}
+
+/*
+ * [@addr, @addr + @len) inside @r, or inside another region, which @r and
+ * vq->mem_hint then move to.  False, with @r unchanged, for a zero length
+ * or a range not inside one region.
+ */
+static inline bool vq_rgn_fit(struct vq_rgn *r, struct vqcore_vq *vq,
+			      uint64_t addr, uint32_t len)
+{
+	struct vq_lane_region f;
+
+	if (likely(vq_rgn_in(r->gpa, r->span, addr, len)))
+		return true;
+	f = vq_lane_find(vq->mem, addr, vq->mem_hint);
+	if (f.slot < 0 || !vq_rgn_in(f.gpa, f.span, addr, len))
+		return false;
+	vq->mem_hint = (unsigned)f.slot;
+	r->gpa = f.gpa;
+	r->span = f.span;
+	r->bias = f.bias;
+	return true;
+}
+
 /*
  * [@addr, @addr + @len) inside the lane's region, or inside another one,
  * which the lane then moves to (the lookup is out of line).  False, with
@@ -520,6 +576,12 @@ static inline bool vq_lane_fit(struct vq_lane *l, uint64_t addr, uint32_t len)
 	return true;
 }
 
+/*
+ * Translate one descriptor of @len bytes through the lane's region (a
+ * cold lookup when it is not there) and hand it out as buffer @id, taking
+ * @ndesc ring slots.  False, with nothing handed out, for a zero length
+ * or a range not inside one region.  The caller has checked the id's state.
+ */
 static inline bool vq_lane_put(struct vq_lane *l, uint64_t addr, uint32_t len,
 			       uint16_t flags, uint16_t id, uint16_t ndesc,
 			       uint16_t pos, uint16_t next)

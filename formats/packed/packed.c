@@ -306,13 +306,14 @@ static int packed_fetch_chain(struct vqcore_vq *vq, uint16_t *idx, bool *wrap,
  * the general loop per buffer.  Across cores each call also waits for
  * ring lines (docs/PERFORMANCE.md, "Session 3"), but the work per buffer
  * still counts: this loop took packed batch 32 from 0.54-0.67 to 0.78 of
- * ringbench's baseline.  It stops, without consuming it, at the first slot that
- * is not available or needs the general path (a chain, an indirect table,
- * an id that is out of range or in flight, a zero length, an address
- * outside the known regions); packed_fetch() goes on from there, and the
- * general path reports what is wrong with it.  Four slots of one line are
- * checked in one pass when they all hold such buffers.
+ * ringbench's baseline.  It stops, without consuming it, at the first
+ * slot that is not available or needs the general path (a chain, an
+ * indirect table, an id that is out of range or in flight, a zero length,
+ * an address outside the known regions); packed_fetch() goes on from
+ * there and reports what is wrong, if anything.  vq_packed_batch4 adds a
+ * step that checks the four slots of a line in one pass.
  */
+
 /*
  * The 4-wide step: the four slots of the aligned line at @idx, taken only
  * if all four are available one-descriptor buffers that the lane would
@@ -366,65 +367,6 @@ static inline int packed_lane_take4(struct vq_lane *l,
 	l->n += 4;
 	l->k += 4;
 	return 4;
-}
-
-/*
- * The lane's one-slot loop, written out with the region and the cursors in
- * locals: the device's work per buffer sets its rate across cores, and the
- * generic form kept too many values live for the registers.  It takes what
- * vq_lane_take() would take and stops where it would stop.
- */
-static VQ_NOINLINE unsigned packed_fetch_direct(struct vqcore_vq *vq,
-						struct vq_out *o, uint16_t *idxp,
-						bool *wrapp, unsigned max)
-{
-	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
-	const struct vring_desc_raw *ring = vq->packed.desc;
-	uint8_t *ids = vq->id_state;
-	struct vhost_buf *b = o->bufs + o->n;
-	struct iovec *iov = o->iov;
-	const uint16_t num = vq->num;
-	unsigned k = o->k, i = 0;
-	uint16_t idx = *idxp;
-	/* want: the avail bits of this lap; its AVAIL bit is the wrap counter */
-	uint16_t want = packed_avail_bits(*wrapp);
-	struct vq_lane l;
-
-	if (!vq_lane_init(&l, vq, o, vq->mem_hint))
-		return 0;
-	for (; i < max; i++) {
-		const struct vring_desc_raw *d = &ring[idx];
-		uint16_t f = vq_le16(vq_load_acquire(&d->next_or_flags)), id, pos;
-		uint64_t addr;
-		uint32_t len;
-
-		if ((f & mask) != want)
-			break;
-		addr = vq_le64(VQ_READ_ONCE(d->addr));
-		len = vq_le32(VQ_READ_ONCE(d->len));
-		id = vq_le16(VQ_READ_ONCE(d->flags_or_id));
-		if (unlikely(id >= num || ids[id] != VQ_ID_FREE))
-			break;
-		if (unlikely(!vq_lane_fit(&l, addr, len)))
-			break;
-		ids[id] = VQ_ID_OUT;
-		iov[k].iov_base = (void *)(uintptr_t)(addr + l.rbias);
-		iov[k].iov_len = len;
-		pos = (uint16_t)(idx | (want & VRING_PACKED_DESC_F_AVAIL) << 8);
-		if (unlikely(++idx == num)) {
-			idx = 0;
-			want ^= PACKED_WRAP_MASK;
-		}
-		vq_buf_one(&b[i], len, f & VRING_DESC_F_WRITE, id, 1, k, pos,
-			   (uint16_t)(idx | (want & VRING_PACKED_DESC_F_AVAIL) << 8));
-		k++;
-	}
-	o->n += i;
-	o->k = k;
-	vq->mem_hint = l.hint;
-	*idxp = idx;
-	*wrapp = (want & VRING_PACKED_DESC_F_AVAIL) != 0;
-	return i;
 }
 
 /*
@@ -488,40 +430,119 @@ static VQ_NOINLINE unsigned packed_fetch_direct4(struct vqcore_vq *vq,
 	return l.n;
 }
 
+/*
+ * get_direct: the lane's one-slot loop, written out with the region and
+ * the cursors in locals (the device's work per buffer sets its rate across
+ * cores, and the generic form kept too many values live for the
+ * registers), and with nothing around it but the first slot's check and
+ * the batch's prefetch: at batch 1 the work around the loop was most of a
+ * call.  It takes what vq_lane_take() would take and stops where it would
+ * stop.
+ */
+static void packed_get_direct(struct vqcore_vq *vq, struct vq_out *o)
+{
+	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
+	const struct vring_desc_raw *ring = vq->packed.desc;
+	uint8_t *ids = vq->id_state;
+	struct vhost_buf *const b0 = o->bufs + o->n;
+	struct vhost_buf *b = b0, *end;
+	struct iovec *iov = o->iov;
+	const uint16_t num = vq->num;
+	unsigned k = o->k, max, n;
+	uint16_t idx = packed_idx(vq->fetch_pos), f;
+	/* want: the avail bits of this lap; its AVAIL bit is the wrap counter */
+	uint16_t want = packed_avail_bits(packed_wrap(vq->fetch_pos));
+	struct vq_rgn r;
+
+	max = VQ_MIN(vq->batch, o->max_bufs - o->n);
+	max = VQ_MIN(max, o->max_iov - k);
+	f = vq_le16(vq_load_acquire(&ring[idx].next_or_flags));
+	o->more = !((f ^ want) & PACKED_WRAP_MASK);
+	if (!o->more || !max)
+		return;  /* empty, or no room */
+	/* The first slot is available (the driver publishes a batch by its
+	 * first flags): take the batch's lines for writing.  Out of order the
+	 * device writes a used descriptor into every slot it reads; in order
+	 * only a run's first slot, yet taking the lines measured better there
+	 * too (ringbench, in-order packed about 1.6x with the driver side
+	 * doing the same). */
+	packed_prefetch_own(ring, num, idx, max);
+	if (unlikely(vq_packed_batch4)) {
+		bool wrap = packed_wrap(vq->fetch_pos);
+
+		n = packed_fetch_direct4(vq, o, &idx, &wrap, max);
+		want = packed_avail_bits(wrap);
+		goto done;
+	}
+	if (unlikely(!vq_rgn_init(&r, vq)))
+		return;  /* no region: the general path reports it */
+	end = b + max;
+	for (;;) {
+		const struct vring_desc_raw *d = &ring[idx];
+		uint64_t addr;
+		uint32_t len;
+		uint16_t id, pos;
+
+		if ((f & mask) != want) {
+			/* a chain or an indirect table (more), or the end */
+			o->more = !((f ^ want) & PACKED_WRAP_MASK);
+			break;
+		}
+		addr = vq_le64(VQ_READ_ONCE(d->addr));
+		len = vq_le32(VQ_READ_ONCE(d->len));
+		id = vq_le16(VQ_READ_ONCE(d->flags_or_id));
+		if (unlikely(id >= num || ids[id] != VQ_ID_FREE))
+			break;
+		if (unlikely(!vq_rgn_fit(&r, vq, addr, len)))
+			break;
+		ids[id] = VQ_ID_OUT;
+		iov[k].iov_base = (void *)(uintptr_t)(addr + r.bias);
+		iov[k].iov_len = len;
+		pos = (uint16_t)(idx | (want & VRING_PACKED_DESC_F_AVAIL) << 8);
+		if (unlikely(++idx == num)) {
+			idx = 0;
+			want ^= PACKED_WRAP_MASK;
+		}
+		vq_buf_one(b, len, f & VRING_DESC_F_WRITE, id, 1, k, pos,
+			   (uint16_t)(idx | (want & VRING_PACKED_DESC_F_AVAIL) << 8));
+		k++;
+		if (++b == end)
+			break;
+		f = vq_le16(vq_load_acquire(&ring[idx].next_or_flags));
+	}
+	n = (unsigned)(b - b0);
+	o->n += n;
+	o->k = k;
+done:
+	if (n) {
+		vq->nout += n;
+		vq->fetch_pos = vq->avail_pos =
+			(uint16_t)(idx | (want & VRING_PACKED_DESC_F_AVAIL) << 8);
+	}
+}
+
 static int packed_fetch(struct vqcore_vq *vq)
 {
 	struct vring_desc_raw *ring = vq->packed.desc;
 	struct vq_out *out = vq->out;
-	uint16_t idx = packed_idx(vq->fetch_pos);
-	bool wrap = packed_wrap(vq->fetch_pos);
 	unsigned nbufs = 0;
+	uint16_t idx;
+	bool wrap;
 	int r = 0;
 
-	/* Once the first slot is available (the driver publishes a batch
-	 * by its first flags), take the batch's lines for writing: out of
-	 * order the device writes a used descriptor into every slot it
-	 * reads.  In order it writes only a run's first slot, yet taking
-	 * the lines measured better there too (ringbench, in-order packed
-	 * about 1.6x with the driver side doing the same). */
-	if (packed_is_avail(packed_load_flags(&ring[idx]), wrap)) {
-		unsigned want = vq->batch;
-
-		if (out && out->max_bufs - out->n < want)
-			want = out->max_bufs - out->n;
-		packed_prefetch_own(ring, vq->num, idx, want);
-	}
-	/* straight to the caller first, while nothing is cached (order) */
 	if (out) {
-		unsigned max = VQ_MIN(vq->batch, out->max_bufs - out->n);
+		/* straight to the caller first, while nothing is cached (order) */
+		unsigned n0 = out->n;
 
-		max = VQ_MIN(max, out->max_iov - out->k);
-		nbufs = vq_packed_batch4 ? packed_fetch_direct4(vq, out, &idx, &wrap, max)
-					 : packed_fetch_direct(vq, out, &idx, &wrap, max);
-		if (nbufs) {
-			vq->nout += nbufs;
-			vq->avail_pos = packed_pos(idx, wrap);
-		}
+		packed_get_direct(vq, out);
+		nbufs = out->n - n0;
+		if (!out->more)
+			return (int)nbufs;
 	}
+	idx = packed_idx(vq->fetch_pos);
+	wrap = packed_wrap(vq->fetch_pos);
+	if (!out && packed_is_avail(packed_load_flags(&ring[idx]), wrap))
+		packed_prefetch_own(ring, vq->num, idx, vq->batch);
 	/* the rest (chains, indirect tables, what did not fit or needs a
 	 * closer look) into the cache */
 	while (nbufs < vq->batch && vq_cache_room(vq)) {
@@ -1222,6 +1243,7 @@ const struct vq_format_ops vq_packed_ops VQ_HIDDEN = {
 	.attach = packed_attach,
 	.reset = packed_reset,
 	.fetch = packed_fetch,
+	.get_direct = packed_get_direct,
 	.fetch_at = packed_fetch_at,
 	.put_used = packed_put_used,
 	.avail_pending = packed_avail_pending,

@@ -170,43 +170,116 @@ static inline int split_walk(struct vqcore_vq *vq, uint16_t head)
 	return split_walk_slow(vq, head, d);
 }
 
+/*
+ * get_direct: one-descriptor buffers from the avail ring straight into
+ * the caller's arrays through the lane, with the cursors and the region
+ * in locals and nothing else around the loop (at batch 1 the work around
+ * it was most of a call).  It stops, without consuming it, at the first
+ * head the general path must see; split_fetch() goes on from there.
+ */
+static void split_get_direct(struct vqcore_vq *vq, struct vq_out *o)
+{
+	struct vq_split_dev *s = &vq->split;
+	const struct vring_desc_raw *desc = s->desc;
+	const uint16_t *ring = s->avail->ring;
+	uint8_t *ids = vq->id_state;
+	struct vhost_buf *const b0 = o->bufs + o->n;
+	struct vhost_buf *b = b0, *end;
+	struct iovec *iov = o->iov;
+	const uint16_t num = vq->num, mask = s->mask;
+	uint16_t pos = (uint16_t)vq->fetch_pos, navail;
+	unsigned k = o->k, max, n;
+	struct vq_rgn r;
+
+	navail = (uint16_t)(vq_le16(vq_load_acquire(&s->avail->idx)) - pos);
+	o->more = navail != 0;
+	if (!navail)
+		return;
+	max = VQ_MIN(vq->batch, o->max_bufs - o->n);
+	max = VQ_MIN(max, o->max_iov - k);
+	if (unlikely(navail > num) || !max)
+		return;  /* the general path breaks the queue, or no room */
+	if (max >= navail) {
+		max = navail;
+		o->more = false;  /* unless it stops early */
+	}
+	/* Ask for the used-ring lines these buffers will be returned into
+	 * now, so their ownership moves while we fetch; and start loading
+	 * the descriptors, so the misses on lines the driver just wrote
+	 * overlap instead of following one another (the prefetch address is
+	 * masked; a bad head is caught below). */
+	for (unsigned i = 0; i < max; i += 8)
+		__builtin_prefetch(&s->used->ring[(uint16_t)(s->used_idx + i) & mask], 1);
+	for (unsigned i = 0; i < max; i++)
+		__builtin_prefetch(&desc[vq_le16(VQ_READ_ONCE(ring[(uint16_t)(pos + i) & mask])) & mask]);
+	if (unlikely(!vq_rgn_init(&r, vq))) {
+		o->more = true;
+		return;  /* no region: the general path reports it */
+	}
+	for (end = b + max; b < end; b++) {
+		uint16_t head = vq_le16(VQ_READ_ONCE(ring[pos & mask]));
+		struct vring_desc_raw d;
+
+		if (unlikely(head >= num || ids[head] != VQ_ID_FREE))
+			break;
+		vq_read_desc(&desc[head], &d);
+		if (unlikely(d.flags_or_id & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
+			break;
+		if (unlikely(!vq_rgn_fit(&r, vq, d.addr, d.len)))
+			break;
+		ids[head] = VQ_ID_OUT;
+		iov[k].iov_base = (void *)(uintptr_t)(d.addr + r.bias);
+		iov[k].iov_len = d.len;
+		vq_buf_one(b, d.len, d.flags_or_id & VRING_DESC_F_WRITE, head, 1,
+			   k, pos, (uint16_t)(pos + 1));
+		pos++;
+		k++;
+	}
+	if (b < end)
+		o->more = true;  /* stopped at a buffer the general path takes */
+	n = (unsigned)(b - b0);
+	o->n += n;
+	o->k = k;
+	if (n) {
+		vq->nout += n;
+		vq->fetch_pos = vq->avail_pos = pos;
+	}
+}
+
 static int split_fetch(struct vqcore_vq *vq)
 {
 	struct vq_split_dev *s = &vq->split;
-	uint16_t pos = (uint16_t)vq->fetch_pos, avail, navail;
 	struct vq_out *out = vq->out;
-	bool direct = out != NULL;
-	struct vq_lane l = { 0 };  /* used only when @direct */
+	uint16_t pos, avail, navail;
 	uint16_t heads[32];
 	int nbufs = 0, r = 0;
 
+	if (out) {
+		/* straight to the caller first, while nothing is cached (order) */
+		unsigned n0 = out->n;
+
+		split_get_direct(vq, out);
+		nbufs = (int)(out->n - n0);
+		if (!out->more)
+			return nbufs;
+	}
+	pos = (uint16_t)vq->fetch_pos;
 	avail = vq_le16(vq_load_acquire(&s->avail->idx));
 	navail = (uint16_t)(avail - pos);
 	if (unlikely(navail > vq->num))
 		return vq_break(vq, -VQCORE_E_AVAIL_IDX,
 				"avail idx %u moved %u past %u (size %u)", avail,
 				navail, pos, vq->num);
-	navail = (uint16_t)VQ_MIN((unsigned)navail, vq->batch);
-	/* Ask for the used-ring lines these buffers will be returned into
-	 * now, so their ownership moves while we fetch. */
-	for (unsigned i = 0; i < navail; i += 8)
-		__builtin_prefetch(&s->used->ring[(uint16_t)(s->used_idx + i) & s->mask], 1);
-	if (direct) {
-		struct vq_out room = *out;
-
-		/* the lane stops where the caller's arrays are full */
-		navail = (uint16_t)VQ_MIN((unsigned)navail, room.max_bufs - room.n);
-		navail = (uint16_t)VQ_MIN((unsigned)navail, room.max_iov - room.k);
-		direct = vq_lane_init(&l, vq, &room, vq->mem_hint);
-	}
+	navail = (uint16_t)VQ_MIN((unsigned)navail, vq->batch - (unsigned)nbufs);
+	if (!out)
+		for (unsigned i = 0; i < navail; i += 8)
+			__builtin_prefetch(&s->used->ring[(uint16_t)(s->used_idx + i) & s->mask], 1);
 	while (navail) {
 		unsigned n = VQ_MIN((unsigned)navail, VQ_ARRAY_SIZE(heads));
 
 		/* Read the heads of a group first and start loading their
-		 * descriptors, so the cache misses on lines the driver just
-		 * wrote overlap instead of following one another.  Each head
-		 * is read once; the prefetch address is masked (a bad head is
-		 * caught by the walk). */
+		 * descriptors (see split_get_direct()).  Each head is read
+		 * once. */
 		for (unsigned i = 0; i < n; i++) {
 			heads[i] = vq_le16(VQ_READ_ONCE(s->avail->ring[(uint16_t)(pos + i) & s->mask]));
 			__builtin_prefetch(&s->desc[heads[i] & s->mask]);
@@ -223,29 +296,15 @@ static int split_fetch(struct vqcore_vq *vq)
 
 				vq_read_desc(&s->desc[head], &d);
 				if (likely(!(d.flags_or_id & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))) {
-					uint32_t du, bc;
-					struct vhost_desc vd;
-					struct vq_cached_buf cb;
+					/* into the cache, cursors in locals */
+					uint32_t du = vq->desc_used, bc = vq->buf_count;
 
-					/* straight to the caller while nothing is cached */
-					if (direct && vq_lane_take(&l, d.addr, d.len,
-								   d.flags_or_id, head, pos,
-								   (uint16_t)(pos + 1))) {
-						pos++;
-						nbufs++;
-						continue;
-					}
-					direct = false;
-					/* otherwise into the cache, cursors in locals */
-					du = vq->desc_used;
-					bc = vq->buf_count;
-					vd = (struct vhost_desc){ .addr = d.addr, .len = d.len,
+					vq->desc_cache[du] = (struct vhost_desc){ .addr = d.addr,
+						.len = d.len,
 						.flags = (uint16_t)(d.flags_or_id & VHOST_DESC_F_WRITE) };
-					cb = (struct vq_cached_buf){ .pos = pos,
+					vq->buf_cache[bc] = (struct vq_cached_buf){ .pos = pos,
 						.next = (uint16_t)(pos + 1), .id = head, .ndesc = 1,
 						.first = (uint16_t)du, .count = 1 };
-					vq->desc_cache[du] = vd;
-					vq->buf_cache[bc] = cb;
 					vq->id_state[head] = VQ_ID_CACHED;
 					vq->desc_used = du + 1;
 					vq->buf_count = bc + 1;
@@ -255,11 +314,9 @@ static int split_fetch(struct vqcore_vq *vq)
 				}
 				/* a chain or an indirect table: carry on from the
 				 * descriptor already read (it is not read again) */
-				direct = false;
 				r = split_walk_slow(vq, head, d);
 				goto commit;
 			}
-			direct = false;
 			r = split_walk(vq, head);
 commit:
 			if (unlikely(r < 0))
@@ -274,16 +331,6 @@ commit:
 		navail = (uint16_t)(navail - n);
 	}
 out:
-	/* account for what went straight out, also on an error */
-	if (out) {
-		if (l.n) {
-			out->n += l.n;
-			out->k = l.k;
-			vq->nout += l.n;
-			vq->avail_pos = (uint16_t)(vq->fetch_pos + l.n);
-		}
-		vq->mem_hint = l.hint;
-	}
 	vq->fetch_pos = pos;
 	return r < 0 ? r : nbufs;
 }
@@ -855,6 +902,7 @@ const struct vq_format_ops vq_split_ops VQ_HIDDEN = {
 	.attach = split_attach,
 	.reset = split_reset,
 	.fetch = split_fetch,
+	.get_direct = split_get_direct,
 	.fetch_at = split_fetch_at,
 	.put_used = split_put_used,
 	.avail_pending = split_avail_pending,
