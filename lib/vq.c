@@ -549,18 +549,40 @@ bad:
 int vqcore_vq_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		       const uint32_t *lens, unsigned n)
 {
-	bool run;
+	bool run = false;
 
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
 	if (unlikely(!n))
 		return 0;
-	if (unlikely(vq_release(vq, bufs, lens, n, &run) < 0)) {
-		vq_warn("vq %u: put_used of a buffer that is not in flight", vq->index);
-		return -VQ_EINVAL;
+	if (likely(!vq->in_order)) {
+		/* vq_release()'s usual case, here: at batch 1 a call is
+		 * mostly the work around its loops */
+		uint8_t *ids = vq->id_state;
+		const uint16_t num = vq->num;
+		unsigned i;
+
+		for (i = 0; i < n; i++) {
+			uint16_t id = bufs[i].id;
+
+			if (unlikely(id >= num || !(ids[id] & VQ_ID_OUT)))
+				break;
+			ids[id] = VQ_ID_FREE;
+		}
+		if (unlikely(i < n)) {
+			while (i--)
+				ids[bufs[i].id] = VQ_ID_OUT;
+			goto bad;
+		}
+		vq->nout -= n;
+	} else if (unlikely(vq_release(vq, bufs, lens, n, &run) < 0)) {
+		goto bad;
 	}
 	vq->ops->put_used(vq, bufs, lens, n, run);
 	return 0;
+bad:
+	vq_warn("vq %u: put_used of a buffer that is not in flight", vq->index);
+	return -VQ_EINVAL;
 }
 
 int vqcore_vq_unget(struct vqcore_vq *vq, const struct vhost_buf *bufs,

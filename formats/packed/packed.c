@@ -602,8 +602,14 @@ static inline void packed_write_used(struct vqcore_vq *vq, uint16_t slot,
 	vq_mem_log(vq->mem, vq->area[0].gpa + 16ull * slot, 16);
 }
 
-static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
-			    const uint32_t *lens, unsigned n, bool run)
+/*
+ * put_used past its usual case: a dirty log, no lengths, or a big-endian
+ * host: each used descriptor on its own, the first one's flags last.
+ */
+static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
+					      const struct vhost_buf *bufs,
+					      const uint32_t *lens, unsigned n,
+					      bool run)
 {
 	struct vq_packed_dev *p = &vq->packed;
 	uint16_t head = p->used_idx, idx = p->used_idx;
@@ -620,36 +626,6 @@ static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 			skip += bufs[i].ndesc;
 		/* n buffers in flight together take at most num slots */
 		packed_advance(vq->num, &idx, &wrap, skip);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	} else if (likely(lens && !vq->mem->log)) {
-		/* The usual batch: after the first descriptor, one 8-byte
-		 * store each writes length, id and flags together (one
-		 * aligned store: the driver sees all three or none). */
-		struct vring_desc_raw *ring = p->desc;
-		const uint16_t num = vq->num;
-
-		packed_advance(num, &idx, &wrap, bufs[0].ndesc);
-		for (unsigned i = 1; i < n; i++) {
-			uint64_t v = lens[i] | (uint64_t)bufs[i].id << 32 |
-				     (uint64_t)packed_used_bits(wrap) << 48;
-
-			__atomic_store_n((vq_u64a *)(void *)&ring[idx].len, v,
-					 __ATOMIC_RELEASE);
-			if (likely(bufs[i].ndesc == 1)) {
-				if (unlikely(++idx == num)) {
-					idx = 0;
-					wrap = !wrap;
-				}
-			} else {
-				packed_advance(num, &idx, &wrap, bufs[i].ndesc);
-			}
-		}
-		/* the head's length and id last, next to its flags: the
-		 * driver polls this line, and a store waiting for it would
-		 * hold up every store behind it */
-		VQ_WRITE_ONCE(ring[head].len, lens[0]);
-		VQ_WRITE_ONCE(ring[head].flags_or_id, bufs[0].id);
-#endif
 	} else {
 		for (unsigned i = 0; i < n; i++) {
 			packed_write_used(vq, idx, bufs[i].id, lens ? lens[i] : 0);
@@ -665,6 +641,66 @@ static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	vq_store_release(packed_flags_ptr(&p->desc[head]), vq_le16(head_flags));
 	p->used_idx = idx;
 	p->used_wrap = wrap;
+}
+
+static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
+			    const uint32_t *lens, unsigned n, bool run)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	struct vq_packed_dev *p = &vq->packed;
+	struct vring_desc_raw *ring = p->desc;
+	const uint16_t num = vq->num;
+	uint16_t head = p->used_idx, idx = head;
+	uint16_t head_flags = packed_used_bits(p->used_wrap);
+	bool wrap = p->used_wrap;
+
+	if (unlikely(!lens || vq->mem->log)) {
+		packed_put_used_other(vq, bufs, lens, n, run);
+		return;
+	}
+	if (run) {
+		/* In order: one used descriptor, at the run's first slot,
+		 * names the last buffer; the index skips all of their slots
+		 * (n buffers in flight together take at most num slots). */
+		unsigned skip = 0;
+
+		for (unsigned i = 0; i < n; i++)
+			skip += bufs[i].ndesc;
+		VQ_WRITE_ONCE(ring[head].len, lens[n - 1]);
+		VQ_WRITE_ONCE(ring[head].flags_or_id, bufs[n - 1].id);
+		packed_advance(num, &idx, &wrap, skip);
+		goto publish;
+	}
+	/* The usual batch: after the first descriptor, one 8-byte store each
+	 * writes length, id and flags together (one aligned store: the
+	 * driver sees all three or none). */
+	packed_advance(num, &idx, &wrap, bufs[0].ndesc);
+	for (unsigned i = 1; i < n; i++) {
+		uint64_t v = lens[i] | (uint64_t)bufs[i].id << 32 |
+			     (uint64_t)packed_used_bits(wrap) << 48;
+
+		__atomic_store_n((vq_u64a *)(void *)&ring[idx].len, v, __ATOMIC_RELEASE);
+		if (likely(bufs[i].ndesc == 1)) {
+			if (unlikely(++idx == num)) {
+				idx = 0;
+				wrap = !wrap;
+			}
+		} else {
+			packed_advance(num, &idx, &wrap, bufs[i].ndesc);
+		}
+	}
+	/* The head's length and id last, next to its flags: the driver polls
+	 * this line, and a store waiting for it would hold up every store
+	 * behind it.  Then its flags: the batch appears at once. */
+	VQ_WRITE_ONCE(ring[head].len, lens[0]);
+	VQ_WRITE_ONCE(ring[head].flags_or_id, bufs[0].id);
+publish:
+	vq_store_release(packed_flags_ptr(&ring[head]), vq_le16(head_flags));
+	p->used_idx = idx;
+	p->used_wrap = wrap;
+#else
+	packed_put_used_other(vq, bufs, lens, n, run);
+#endif
 }
 
 static bool packed_avail_pending(struct vqcore_vq *vq)
