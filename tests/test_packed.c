@@ -164,35 +164,94 @@ START_TEST(ring_contents)
 }
 END_TEST
 
-/* In order: one used descriptor at the run's first slot names the last. */
-START_TEST(in_order_run_one_descriptor)
+/*
+ * In order, the device returns a run as a used descriptor per ring line it
+ * covers: each at its part's first slot, naming the part's last buffer.
+ * Three two-descriptor buffers take slots 0-5: parts [0, 4) and [4, 6).
+ */
+START_TEST(in_order_run_descriptor_per_line)
 {
 	struct vqt t;
-	struct vhost_buf b[4];
-	struct iovec iov[16];
-	uint32_t lens[3];
-	uint32_t ulens[4];
+	struct vhost_buf b[16];
+	struct iovec iov[32];
+	uint32_t lens[16];
+	uint32_t ulens[16];
 	struct pdesc *d;
-	void *tok[4];
+	void *tok[16];
 
 	vqt_setup(&t, VQCORE_FORMAT_PACKED, 16, VQT_F_INORDER, 0);
 	d = ring(&t);
+	ck_assert_uint_eq((uintptr_t)d % 64, 0);
 	add_n(&t, 3, 2, 0);
 	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 4, iov, 16), 3);
 	for (int i = 0; i < 3; i++)
 		lens[i] = b[i].in_len;
 	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, 3), 0);
 	ck_assert_uint_eq(d[0].flags & (F_AVAIL | F_USED), F_AVAIL | F_USED);
-	ck_assert_uint_eq(d[0].id, b[2].id);
-	/* the other heads were not rewritten */
+	ck_assert_uint_eq(d[0].id, b[1].id);
+	ck_assert_uint_eq(d[0].len, lens[1]);
+	/* the second buffer's slot was not rewritten */
 	ck_assert_uint_eq(d[2].flags & (F_AVAIL | F_USED), F_AVAIL);
-	ck_assert_uint_eq(d[4].flags & (F_AVAIL | F_USED), F_AVAIL);
+	ck_assert_uint_eq(d[4].flags & (F_AVAIL | F_USED), F_AVAIL | F_USED);
+	ck_assert_uint_eq(d[4].id, b[2].id);
 	ck_assert_uint_eq(vqcore_vq_get_base(t.vq), 0x8006);
 	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, ulens, 4), 3);
 	for (int i = 0; i < 3; i++) {
 		ck_assert_uint_eq((uintptr_t)tok[i], i + 1);
 		ck_assert_uint_eq(ulens[i], lens[i]);
 	}
+
+	/* ten one-descriptor buffers in slots 6-15: parts [6, 8), [8, 12)
+	 * and [12, 16), used descriptors at 6, 8 and 12; then the wrap */
+	add_n(&t, 10, 1, 0);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 16, iov, 32), 10);
+	for (int i = 0; i < 10; i++)
+		lens[i] = b[i].in_len;
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, 10), 0);
+	ck_assert_uint_eq(d[6].id, b[1].id);
+	ck_assert_uint_eq(d[8].id, b[5].id);
+	ck_assert_uint_eq(d[12].id, b[9].id);
+	ck_assert_uint_eq(d[6].flags & (F_AVAIL | F_USED), F_AVAIL | F_USED);
+	ck_assert_uint_eq(d[8].flags & (F_AVAIL | F_USED), F_AVAIL | F_USED);
+	ck_assert_uint_eq(d[12].flags & (F_AVAIL | F_USED), F_AVAIL | F_USED);
+	for (int s = 9; s < 12; s++)
+		ck_assert_uint_eq(d[s].flags & (F_AVAIL | F_USED), F_AVAIL);
+	ck_assert_uint_eq(vqcore_vq_get_base(t.vq), 0x0000);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, ulens, 16), 10);
+	for (int i = 0; i < 10; i++)
+		ck_assert_uint_eq((uintptr_t)tok[i], i + 1);
+	ck_assert_uint_eq(vqcore_drvq_free_descs(t.dq), 16);
+	vqt_teardown(&t);
+}
+END_TEST
+
+/*
+ * The driver side takes a run returned as one used descriptor for all of
+ * it, across ring lines, as another device may write it (the test writes
+ * it by hand): one descriptor at slot 0 naming the tenth buffer.
+ */
+START_TEST(in_order_driver_one_descriptor_run)
+{
+	struct vqt t;
+	uint32_t ulens[16];
+	struct pdesc *d;
+	void *tok[16];
+
+	vqt_setup(&t, VQCORE_FORMAT_PACKED, 16, VQT_F_INORDER, 0);
+	d = ring(&t);
+	add_n(&t, 10, 1, 0);
+	d[0].len = 7;
+	d[0].id = d[9].id;
+	__atomic_store_n(&d[0].flags, (uint16_t)(F_AVAIL | F_USED), __ATOMIC_RELEASE);
+	/* collected in two calls: the run is split across them */
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, ulens, 4), 4);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok + 4, ulens + 4, 16), 6);
+	for (int i = 0; i < 10; i++) {
+		ck_assert_uint_eq((uintptr_t)tok[i], i + 1);
+		/* all but the last used in full (64 writable bytes) */
+		ck_assert_uint_eq(ulens[i], i < 9 ? 64 : 7);
+	}
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, ulens, 16), 0);
 	ck_assert_uint_eq(vqcore_drvq_free_descs(t.dq), 16);
 	vqt_teardown(&t);
 }
@@ -637,7 +696,8 @@ static Suite *packed_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, layout_lines);
 	tcase_add_test(tc, ring_contents);
-	tcase_add_test(tc, in_order_run_one_descriptor);
+	tcase_add_test(tc, in_order_run_descriptor_per_line);
+	tcase_add_test(tc, in_order_driver_one_descriptor_run);
 	tcase_add_test(tc, odd_size_chains_wrap);
 	tcase_add_test(tc, fetch4_mixed);
 	tcase_add_test(tc, event_idx_across_wraps);
