@@ -122,6 +122,9 @@ static inline void packed_prefetch_own(const struct vring_desc_raw *ring,
 {
 	unsigned i = idx;
 
+	/* one slot: the callers have just read its flags, its line is in */
+	if (n <= 1)
+		return;
 	if (n > num)
 		n = num;
 	for (unsigned j = 0; j < n; j += 4) {
@@ -622,6 +625,25 @@ static inline bool packed_run_split(const struct vring_desc_raw *ring,
 }
 
 /*
+ * The used descriptor of one part of an in-order run, at @slot: length,
+ * id and flags in one store, except at the batch's @head, whose flags the
+ * caller writes last.
+ */
+static inline void packed_put_part(struct vring_desc_raw *ring, uint16_t slot,
+				   uint16_t head, bool wrap, uint16_t id, uint32_t len)
+{
+	if (slot != head) {
+		uint64_t v = vq_le32(len) | (uint64_t)vq_le16(id) << 32 |
+			     (uint64_t)vq_le16(packed_used_bits(wrap)) << 48;
+
+		__atomic_store_n((vq_u64a *)(void *)&ring[slot].len, v, __ATOMIC_RELEASE);
+	} else {
+		VQ_WRITE_ONCE(ring[head].len, vq_le32(len));
+		VQ_WRITE_ONCE(ring[head].flags_or_id, vq_le16(id));
+	}
+}
+
+/*
  * put_used past its usual case: a dirty log, no lengths, or a big-endian
  * host: each used descriptor on its own, the first one's flags last.
  */
@@ -686,29 +708,42 @@ static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		packed_put_used_other(vq, bufs, lens, n, run);
 		return;
 	}
-	if (run) {
+	if (run && n > 1) {
 		/* In order: a used descriptor per ring line the run covers
 		 * (packed_run_split()), each at its part's first slot and
 		 * naming the part's last buffer; the head's flags last. */
 		uint16_t start = head;
 		bool swrap = wrap;
+		unsigned skip = 0, i = 0;
 
-		for (unsigned i = 0; i < n; i++) {
+		for (unsigned j = 0; j < n; j++)
+			skip += bufs[j].ndesc;
+		if (likely(skip == n)) {
+			/* a slot each: the parts follow from the addresses */
+			while (i < n) {
+				unsigned k = 4 - (((uintptr_t)&ring[start] >> 4) & 3);
+
+				k = VQ_MIN(k, (unsigned)(num - start));
+				k = VQ_MIN(k, n - i);
+				i += k;
+				packed_put_part(ring, start, head, swrap, bufs[i - 1].id, lens[i - 1]);
+				start = (uint16_t)(start + k);
+				if (start == num) {
+					start = 0;
+					swrap = !swrap;
+				}
+			}
+			idx = start;
+			wrap = swrap;
+			goto publish;
+		}
+		for (; i < n; i++) {
 			uint16_t from = idx;
 
 			packed_advance(num, &idx, &wrap, bufs[i].ndesc);
 			if (i + 1 < n && !packed_run_split(ring, from, idx))
 				continue;
-			if (start != head) {
-				uint64_t v = lens[i] | (uint64_t)bufs[i].id << 32 |
-					     (uint64_t)packed_used_bits(swrap) << 48;
-
-				__atomic_store_n((vq_u64a *)(void *)&ring[start].len, v,
-						 __ATOMIC_RELEASE);
-			} else {
-				VQ_WRITE_ONCE(ring[head].len, lens[i]);
-				VQ_WRITE_ONCE(ring[head].flags_or_id, bufs[i].id);
-			}
+			packed_put_part(ring, start, head, swrap, bufs[i].id, lens[i]);
 			start = idx;
 			swrap = wrap;
 		}
@@ -1198,8 +1233,9 @@ static int packed_drv_get_used_ooo(struct vqcore_drvq *dq, void **tokens,
 	return n ? (int)n : err;
 }
 
-static int packed_drv_get_used(struct vqcore_drvq *dq, void **tokens,
-			       uint32_t *lens, unsigned max)
+/* Collect used buffers, in order: a used descriptor may stand for a run. */
+static VQ_NOINLINE int packed_drv_get_used_io(struct vqcore_drvq *dq, void **tokens,
+					      uint32_t *lens, unsigned max)
 {
 	/* cursors in locals: the stores per buffer are what costs when the
 	 * device works from another core */
@@ -1213,10 +1249,6 @@ static int packed_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 	unsigned n = 0;
 	int err = 0;
 
-	if (dq->broken)
-		return -VQ_EIO;
-	if (!dq->in_order)
-		return packed_drv_get_used_ooo(dq, tokens, lens, max);
 	/* As in packed_drv_get_used_ooo(): the driver writes these slots
 	 * again on the next lap, so take their lines for writing now.  A run
 	 * already seen (pending: the last call stopped inside it) is used in
@@ -1230,7 +1262,7 @@ static int packed_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 		struct vq_drv_state *st;
 		uint16_t h;
 
-		if (!dq->in_order || !pending) {
+		if (!pending) {
 			const struct vring_desc_raw *d = &ring[last];
 			uint16_t id;
 
@@ -1247,15 +1279,11 @@ static int packed_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 			io_len = vq_le32(VQ_READ_ONCE(d->len));
 			pending = true;
 		}
-		if (dq->in_order) {
-			/* A used descriptor names the last buffer of a run;
-			 * the ones added before it were used in full. */
-			h = dq->order[ohead];
-			if (unlikely(++ohead == dq->num))
-				ohead = 0;
-		} else {
-			h = io_id;
-		}
+		/* A used descriptor names the last buffer of a run; the ones
+		 * added before it were used in full. */
+		h = dq->order[ohead];
+		if (unlikely(++ohead == dq->num))
+			ohead = 0;
 		st = &state[h];
 		tokens[n] = st->token;
 		if (lens)
@@ -1288,6 +1316,16 @@ static int packed_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 	dq->io_len = io_len;
 	dq->io_pending = pending;
 	return n ? (int)n : err;
+}
+
+static int packed_drv_get_used(struct vqcore_drvq *dq, void **tokens,
+			       uint32_t *lens, unsigned max)
+{
+	if (dq->broken)
+		return -VQ_EIO;
+	if (!dq->in_order)
+		return packed_drv_get_used_ooo(dq, tokens, lens, max);
+	return packed_drv_get_used_io(dq, tokens, lens, max);
 }
 
 /* Write the driver event structure (driver -> device: when to interrupt). */
