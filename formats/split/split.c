@@ -208,10 +208,12 @@ static void split_get_direct(struct vqcore_vq *vq, struct vq_out *o)
 	 * the descriptors, so the misses on lines the driver just wrote
 	 * overlap instead of following one another (the prefetch address is
 	 * masked; a bad head is caught below). */
-	for (unsigned i = 0; i < max; i += 8)
-		__builtin_prefetch(&s->used->ring[(uint16_t)(s->used_idx + i) & mask], 1);
-	for (unsigned i = 0; i < max; i++)
-		__builtin_prefetch(&desc[vq_le16(VQ_READ_ONCE(ring[(uint16_t)(pos + i) & mask])) & mask]);
+	if (max > 1) { /* one buffer: read right away, nothing to overlap */
+		for (unsigned i = 0; i < max; i += 8)
+			__builtin_prefetch(&s->used->ring[(uint16_t)(s->used_idx + i) & mask], 1);
+		for (unsigned i = 0; i < max; i++)
+			__builtin_prefetch(&desc[vq_le16(VQ_READ_ONCE(ring[(uint16_t)(pos + i) & mask])) & mask]);
+	}
 	if (unlikely(!vq_rgn_init(&r, vq))) {
 		o->more = true;
 		return;  /* no region: the general path reports it */
