@@ -422,10 +422,13 @@ static inline void vq_buf_one(struct vhost_buf *b, uint32_t len, bool write,
  * arrays with every cursor in a register (once inlined), about a third of
  * the work of the cache path per buffer.  Across cores a side's rate is
  * its work per buffer plus its waits for ring lines; this is the first.
- * A format walks its ring and offers each one-descriptor buffer to
- * vq_lane_take(); on false it stops there, without consuming the buffer,
- * and its general path takes over (and reports what is wrong, if
- * anything).  The caller accounts nout, avail_pos and the hint.
+ * A walker offers each one-descriptor buffer to vq_lane_take() or
+ * vq_lane_put(); on false it stops there, without consuming the buffer,
+ * and the general path takes over (and reports what is wrong, if
+ * anything).  The caller accounts nout, avail_pos and the hint.  The
+ * hand-out from the cache and the packed 4-wide step use it; the formats'
+ * get_direct loops write the same steps out with only a struct vq_rgn
+ * (below) in locals, which is all their registers have room for.
  */
 struct vq_lane {
 	const struct vqcore_mem *m;

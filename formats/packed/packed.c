@@ -22,8 +22,9 @@
 #define PACKED_IDX_MASK 0x7fffu
 
 /*
- * The 4-wide step (packed_lane_take4() in the direct lane): the four slots of one cache line checked in one pass and taken
- * together when all are available single-descriptor buffers, as DPDK's
+ * The 4-wide step (packed_lane_take4(), from packed_get_direct()): the
+ * four slots of one cache line checked in one pass and taken together
+ * when all are available single-descriptor buffers, as DPDK's
  * batched packed dequeue does.  Off by default: measured against the
  * direct lane it takes one slot at a time through, it costs instructions
  * rather than saving them (packedpath, one thread: 0.76-0.90 of the lane's
@@ -464,11 +465,9 @@ static void packed_get_direct(struct vqcore_vq *vq, struct vq_out *o)
 	if (!o->more || !max)
 		return;  /* empty, or no room */
 	/* The first slot is available (the driver publishes a batch by its
-	 * first flags): take the batch's lines for writing.  Out of order the
-	 * device writes a used descriptor into every slot it reads; in order
-	 * only a run's first slot, yet taking the lines measured better there
-	 * too (ringbench, in-order packed about 1.6x with the driver side
-	 * doing the same). */
+	 * first flags): take the batch's lines for writing.  The device
+	 * writes a used descriptor into every slot it reads out of order, and
+	 * into one slot of every line in order (packed_run_split()). */
 	packed_prefetch_own(ring, num, idx, max);
 	if (unlikely(vq_packed_batch4)) {
 		bool wrap = packed_wrap(vq->fetch_pos);
