@@ -497,16 +497,16 @@ int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq, struct vhost_buf *bufs,
  * whether they form an in-order run (oldest in flight, in fetch order,
  * all but the last written in full).
  */
-static int vq_release(struct vqcore_vq *vq, const struct vhost_buf *bufs,
-		      const uint32_t *lens, unsigned n, bool *run)
+static inline __attribute__((always_inline)) int
+vq_release(struct vqcore_vq *vq, const struct vhost_buf *bufs,
+	   const uint32_t *lens, unsigned n, bool *run)
 {
 	uint8_t *ids = vq->id_state;
 	const uint16_t num = vq->num;
 	uint16_t pos = (uint16_t)vq->inorder_pos;
-	bool in_run = vq->in_order;
-	unsigned i;
+	unsigned i, off = 0;
 
-	if (!in_run) {
+	if (!vq->in_order) {
 		/* the usual case: only each id's state to check and clear */
 		for (i = 0; i < n; i++) {
 			uint16_t id = bufs[i].id;
@@ -529,15 +529,15 @@ static int vq_release(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		if (unlikely(!(st & VQ_ID_OUT)))
 			goto bad;
 		ids[id] = VQ_ID_FREE;
-		if (in_run) {
-			if ((st & VQ_ID_RESUB) || vq_buf_pos(&bufs[i]) != pos ||
-			    (i + 1 < n && (lens ? lens[i] : 0) != bufs[i].in_len))
-				in_run = false;
-			pos = vq_buf_next(&bufs[i]);
-		}
+		/* off the run: a resubmitted buffer, or one out of place */
+		off |= (st & VQ_ID_RESUB) | (uint16_t)(vq_buf_pos(&bufs[i]) ^ pos);
+		pos = vq_buf_next(&bufs[i]);
 	}
-	vq->inorder_pos = vq_buf_next(&bufs[n - 1]);
-	*run = in_run;
+	/* ... or one before the last not written in full */
+	for (i = 0; i + 1 < n; i++)
+		off |= (lens ? lens[i] : 0) ^ bufs[i].in_len;
+	vq->inorder_pos = pos;
+	*run = !off;
 	vq->nout -= n;
 	return 0;
 bad:
@@ -549,40 +549,18 @@ bad:
 int vqcore_vq_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		       const uint32_t *lens, unsigned n)
 {
-	bool run = false;
+	bool run;
 
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
 	if (unlikely(!n))
 		return 0;
-	if (likely(!vq->in_order)) {
-		/* vq_release()'s usual case, here: at batch 1 a call is
-		 * mostly the work around its loops */
-		uint8_t *ids = vq->id_state;
-		const uint16_t num = vq->num;
-		unsigned i;
-
-		for (i = 0; i < n; i++) {
-			uint16_t id = bufs[i].id;
-
-			if (unlikely(id >= num || !(ids[id] & VQ_ID_OUT)))
-				break;
-			ids[id] = VQ_ID_FREE;
-		}
-		if (unlikely(i < n)) {
-			while (i--)
-				ids[bufs[i].id] = VQ_ID_OUT;
-			goto bad;
-		}
-		vq->nout -= n;
-	} else if (unlikely(vq_release(vq, bufs, lens, n, &run) < 0)) {
-		goto bad;
+	if (unlikely(vq_release(vq, bufs, lens, n, &run) < 0)) {
+		vq_warn("vq %u: put_used of a buffer that is not in flight", vq->index);
+		return -VQ_EINVAL;
 	}
 	vq->ops->put_used(vq, bufs, lens, n, run);
 	return 0;
-bad:
-	vq_warn("vq %u: put_used of a buffer that is not in flight", vq->index);
-	return -VQ_EINVAL;
 }
 
 int vqcore_vq_unget(struct vqcore_vq *vq, const struct vhost_buf *bufs,
