@@ -365,6 +365,46 @@ START_TEST(used_writes_logged)
 }
 END_TEST
 
+/*
+ * In order, across the ring's end: a run in slots 510, 511, 0 and 1 of a
+ * ring of 512 comes back as line parts on both pages of the ring, and
+ * both pages are in the log.
+ */
+START_TEST(in_order_used_writes_logged_across_wrap)
+{
+	struct vqt t;
+	static uint8_t bitmap[4096];
+	struct vhost_buf b[8];
+	struct iovec iov[8];
+	uint32_t lens[8];
+	uint64_t page0 = VQT_REGION_A / VQCORE_LOG_PAGE;
+	struct pdesc *d;
+	void *tok[8];
+
+	vqt_setup(&t, VQCORE_FORMAT_PACKED, 512, VQT_F_INORDER, 0);
+	d = ring(&t);
+	stream(&t, 510, 64, 1);
+	add_n(&t, 4, 1, 0);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 8, iov, 8), 4);
+	for (int i = 0; i < 4; i++)
+		lens[i] = b[i].in_len;
+	memset(bitmap, 0, sizeof(bitmap));
+	ck_assert_int_eq(vqcore_mem_set_log(t.mem, bitmap, sizeof(bitmap)), 0);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, 4), 0);
+	ck_assert(bitmap[page0 / 8] & (1u << (page0 % 8)));
+	ck_assert(bitmap[(page0 + 1) / 8] & (1u << ((page0 + 1) % 8)));
+	/* parts [510, 512) and [0, 2): the first names b[1], the second b[3]
+	 * and carries the next lap's used flags (wrap counter 0) */
+	ck_assert_uint_eq(d[510].id, b[1].id);
+	ck_assert_uint_eq(d[0].id, b[3].id);
+	ck_assert_uint_eq(d[0].flags & (F_AVAIL | F_USED), 0);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 8), 4);
+	ck_assert_int_eq(vqcore_mem_set_log(t.mem, NULL, 0), 0);
+	ck_assert_uint_eq(vqcore_drvq_free_descs(t.dq), 512);
+	vqt_teardown(&t);
+}
+END_TEST
+
 /* ---- the wrap counter in the vring base ---- */
 
 START_TEST(base_fresh_is_0x8000)
@@ -702,6 +742,7 @@ static Suite *packed_suite(void)
 	tcase_add_test(tc, fetch4_mixed);
 	tcase_add_test(tc, event_idx_across_wraps);
 	tcase_add_test(tc, used_writes_logged);
+	tcase_add_test(tc, in_order_used_writes_logged_across_wrap);
 	tcase_add_test(tc, base_fresh_is_0x8000);
 	tcase_add_test(tc, base_wrap_flips);
 	tcase_add_test(tc, base_resume_wrap0);

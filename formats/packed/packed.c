@@ -601,7 +601,21 @@ static inline void packed_write_used(struct vqcore_vq *vq, uint16_t slot,
 
 	VQ_WRITE_ONCE(d->len, vq_le32(len));
 	VQ_WRITE_ONCE(d->flags_or_id, vq_le16(id));
-	vq_mem_log(vq->mem, vq->area[0].gpa + 16ull * slot, 16);
+}
+
+/*
+ * Log @n slots from @slot as written (dirty log), wrapping at the ring's
+ * end; after the stores, so that a page is never logged before its last
+ * write (a migration that copies it in between would lose the write).
+ */
+static void packed_log_slots(struct vqcore_vq *vq, uint16_t slot, unsigned n)
+{
+	uint64_t base = vq->area[0].gpa;
+	unsigned part = VQ_MIN(n, (unsigned)vq->num - slot);
+
+	vq_mem_log(vq->mem, base + 16ull * slot, 16ull * part);
+	if (part < n)
+		vq_mem_log(vq->mem, base, 16ull * (n - part));
 }
 
 /*
@@ -644,7 +658,8 @@ static inline void packed_put_part(struct vring_desc_raw *ring, uint16_t slot,
 
 /*
  * put_used past its usual case: a dirty log, no lengths, or a big-endian
- * host: each used descriptor on its own, the first one's flags last.
+ * host: each used descriptor on its own, the first one's flags last, then
+ * the log.
  */
 static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 					      const struct vhost_buf *bufs,
@@ -655,7 +670,11 @@ static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 	uint16_t head = p->used_idx, idx = p->used_idx;
 	uint16_t head_flags = packed_used_bits(p->used_wrap);
 	bool wrap = p->used_wrap;
+	unsigned skip = 0;
 
+	/* n buffers in flight together take at most num slots */
+	for (unsigned i = 0; i < n; i++)
+		skip += bufs[i].ndesc;
 	if (run) {
 		/* In order: a used descriptor per ring line, as in
 		 * packed_put_used() */
@@ -688,6 +707,7 @@ static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 	}
 	/* The first used descriptor's flags last: the batch appears at once. */
 	vq_store_release(packed_flags_ptr(&p->desc[head]), vq_le16(head_flags));
+	packed_log_slots(vq, head, skip);
 	p->used_idx = idx;
 	p->used_wrap = wrap;
 }
