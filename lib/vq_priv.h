@@ -418,6 +418,94 @@ static inline void vq_buf_one(struct vhost_buf *b, uint32_t len, bool write,
 }
 
 /*
+ * Translation in the direct loops: the region last hit, as three values a
+ * loop keeps in registers; the table and the hint are read only on a miss,
+ * out of line.
+ */
+struct vq_rgn {
+	uint64_t gpa, span;  /* [gpa, gpa + span] */
+	uintptr_t bias;      /* host address minus guest address */
+};
+
+/*
+ * [@addr, @addr + @len) inside @r: two compares.  A zero @len is never
+ * inside (len - 1 wraps to 2^64 - 1, more than any span).
+ */
+static inline bool vq_rgn_in(const struct vq_rgn *r, uint64_t addr, uint32_t len)
+{
+	uint64_t off = addr - r->gpa;
+
+	return off <= r->span && (uint64_t)len - 1 <= r->span - off;
+}
+
+/*
+ * Start @r at region *@hint of @m; a stale hint (a region was removed
+ * since) becomes slot 0.  False when the table has no region: nothing can
+ * be translated then, and the general path reports every buffer.
+ */
+static inline bool vq_rgn_start(struct vq_rgn *r, const struct vqcore_mem *m,
+				unsigned *hint)
+{
+	unsigned h = *hint;
+
+	if (unlikely(!m->n))
+		return false;
+	if (h >= m->n)
+		*hint = h = 0;
+	r->gpa = m->slot[h].gpa;
+	r->span = m->slot[h].last - r->gpa;
+	r->bias = m->slot[h].hva - (uintptr_t)r->gpa;
+	return true;
+}
+
+/* The region holding @addr (slot < 0: none), off the hot paths. */
+struct vq_rgn_found {
+	struct vq_rgn r;
+	int slot;
+};
+
+static VQ_COLD struct vq_rgn_found vq_rgn_find(const struct vqcore_mem *m,
+					       uint64_t addr, unsigned hint)
+{
+	struct vq_rgn_found f = { { 0, 0, 0 }, vq_mem_lookup(m, addr, &hint) };
+
+	if (f.slot >= 0) {
+		f.r.gpa = m->slot[f.slot].gpa;
+		f.r.span = m->slot[f.slot].last - f.r.gpa;
+		f.r.bias = m->slot[f.slot].hva - (uintptr_t)f.r.gpa;
+	}
+	return f;
+}
+
+/*
+ * The miss of a fit: [@addr, @addr + @len) inside another region of @m,
+ * which @r and *@hint then move to.  False, with @r unchanged, for a zero
+ * length or a range not inside one region.
+ */
+static inline bool vq_rgn_refit(struct vq_rgn *r, const struct vqcore_mem *m,
+				unsigned *hint, uint64_t addr, uint32_t len)
+{
+	struct vq_rgn_found f = vq_rgn_find(m, addr, *hint);
+
+	if (f.slot < 0 || !vq_rgn_in(&f.r, addr, len))
+		return false;
+	*hint = (unsigned)f.slot;
+	*r = f.r;
+	return true;
+}
+
+/*
+ * [@addr, @addr + @len) inside @r, or inside another region, which @r and
+ * vq->mem_hint then move to (the table is read only then).
+ */
+static inline bool vq_rgn_fit(struct vq_rgn *r, struct vqcore_vq *vq,
+			      uint64_t addr, uint32_t len)
+{
+	return likely(vq_rgn_in(r, addr, len)) ||
+	       vq_rgn_refit(r, vq->mem, &vq->mem_hint, addr, len);
+}
+
+/*
  * The direct lane: one-descriptor buffers go straight into the caller's
  * arrays with every cursor in a register (once inlined), about a third of
  * the work of the cache path per buffer.  Across cores a side's rate is
@@ -427,156 +515,48 @@ static inline void vq_buf_one(struct vhost_buf *b, uint32_t len, bool write,
  * and the general path takes over (and reports what is wrong, if
  * anything).  The caller accounts nout, avail_pos and the hint.  The
  * hand-out from the cache and the packed 4-wide step use it; the formats'
- * get_direct loops write the same steps out with only a struct vq_rgn
- * (below) in locals, which is all their registers have room for.
+ * get_direct loops write the same steps out with only a struct vq_rgn in
+ * locals, which is all their registers have room for.
  */
 struct vq_lane {
 	const struct vqcore_mem *m;
 	uint8_t *ids;
 	struct vhost_buf *bufs;  /* the caller's next free entries */
 	struct iovec *iov;
-	uint64_t rgpa, rspan;    /* the region last hit: [rgpa, rgpa + rspan] */
-	uintptr_t rbias;         /* its host address minus its guest address */
+	struct vq_rgn r;         /* the region last hit */
 	unsigned hint, n, k;
 	uint16_t num;
 };
 
 /*
  * Start a lane on the caller's arrays @o from region @hint.  False when
- * the table has no region: nothing can go through the lane then, and the
- * caller's general path reports every buffer as unmapped.  A stale hint
- * (a region was removed since) starts from slot 0.
+ * the table has no region (vq_rgn_start()).
  */
 static inline bool vq_lane_init(struct vq_lane *l, struct vqcore_vq *vq,
 				const struct vq_out *o, unsigned hint)
 {
-	const struct vqcore_mem *m = vq->mem;
-
-	l->m = m;
+	l->m = vq->mem;
 	l->ids = vq->id_state;
 	l->bufs = o->bufs + o->n;
 	l->iov = o->iov;
 	l->n = 0;
 	l->k = o->k;
 	l->num = vq->num;
-	l->hint = 0;
-	l->rgpa = l->rspan = 0;
-	l->rbias = 0;
-	if (unlikely(!m->n))
-		return false;
-	if (hint >= m->n)
-		hint = 0;
 	l->hint = hint;
-	l->rgpa = m->slot[hint].gpa;
-	l->rspan = m->slot[hint].last - m->slot[hint].gpa;
-	l->rbias = m->slot[hint].hva - (uintptr_t)m->slot[hint].gpa;
-	return true;
-}
-
-/*
- * [@addr, @addr + @len) inside the region: two compares.  A zero @len is
- * never inside (len - 1 wraps to 2^64 - 1, more than any span).
- */
-static inline bool vq_rgn_in(uint64_t rgpa, uint64_t rspan, uint64_t addr,
-			     uint32_t len)
-{
-	uint64_t off = addr - rgpa;
-
-	return off <= rspan && (uint64_t)len - 1 <= rspan - off;
+	l->r = (struct vq_rgn){ 0, 0, 0 };
+	return vq_rgn_start(&l->r, l->m, &l->hint);
 }
 
 static inline bool vq_lane_in(const struct vq_lane *l, uint64_t addr, uint32_t len)
 {
-	return vq_rgn_in(l->rgpa, l->rspan, addr, len);
+	return vq_rgn_in(&l->r, addr, len);
 }
 
-/* The region holding @addr (slot < 0: none), off the hot paths. */
-struct vq_lane_region {
-	uint64_t gpa, span;
-	uintptr_t bias;
-	int slot;
-};
-
-static VQ_COLD struct vq_lane_region vq_lane_find(const struct vqcore_mem *m,
-						  uint64_t addr, unsigned hint)
-{
-	struct vq_lane_region r = { 0, 0, 0, vq_mem_lookup(m, addr, &hint) };
-
-	if (r.slot >= 0) {
-		r.gpa = m->slot[r.slot].gpa;
-		r.span = m->slot[r.slot].last - r.gpa;
-		r.bias = m->slot[r.slot].hva - (uintptr_t)r.gpa;
-	}
-	return r;
-}
-
-/*
- * The region a direct loop translates through, in three locals of the
- * loop: the loops of get_direct keep nothing else of the memory table
- * live (the table and the hint are read from @vq on a miss, out of line).
- */
-struct vq_rgn {
-	uint64_t gpa, span;  /* [gpa, gpa + span] */
-	uintptr_t bias;      /* host address minus guest address */
-};
-
-/* Start at region vq->mem_hint (slot 0 when stale).  False: no region. */
-static inline bool vq_rgn_init(struct vq_rgn *r, const struct vqcore_vq *vq)
-{
-	const struct vqcore_mem *m = vq->mem;
-	unsigned h = vq->mem_hint;
-
-	if (unlikely(!m->n))
-		return false;
-	if (h >= m->n)
-		h = 0;
-	r->gpa = m->slot[h].gpa;
-	r->span = m->slot[h].last - r->gpa;
-	r->bias = m->slot[h].hva - (uintptr_t)r->gpa;
-	return true;
-}
-
-/*
- * [@addr, @addr + @len) inside @r, or inside another region, which @r and
- * vq->mem_hint then move to.  False, with @r unchanged, for a zero length
- * or a range not inside one region.
- */
-static inline bool vq_rgn_fit(struct vq_rgn *r, struct vqcore_vq *vq,
-			      uint64_t addr, uint32_t len)
-{
-	struct vq_lane_region f;
-
-	if (likely(vq_rgn_in(r->gpa, r->span, addr, len)))
-		return true;
-	f = vq_lane_find(vq->mem, addr, vq->mem_hint);
-	if (f.slot < 0 || !vq_rgn_in(f.gpa, f.span, addr, len))
-		return false;
-	vq->mem_hint = (unsigned)f.slot;
-	r->gpa = f.gpa;
-	r->span = f.span;
-	r->bias = f.bias;
-	return true;
-}
-
-/*
- * [@addr, @addr + @len) inside the lane's region, or inside another one,
- * which the lane then moves to (the lookup is out of line).  False, with
- * the lane unchanged, for a zero length or a range not inside one region.
- */
+/* vq_rgn_fit() for the lane's region and hint */
 static inline bool vq_lane_fit(struct vq_lane *l, uint64_t addr, uint32_t len)
 {
-	struct vq_lane_region r;
-
-	if (likely(vq_lane_in(l, addr, len)))
-		return true;
-	r = vq_lane_find(l->m, addr, l->hint);
-	if (r.slot < 0 || !vq_rgn_in(r.gpa, r.span, addr, len))
-		return false;
-	l->hint = (unsigned)r.slot;
-	l->rgpa = r.gpa;
-	l->rspan = r.span;
-	l->rbias = r.bias;
-	return true;
+	return likely(vq_rgn_in(&l->r, addr, len)) ||
+	       vq_rgn_refit(&l->r, l->m, &l->hint, addr, len);
 }
 
 /*
@@ -592,7 +572,7 @@ static inline bool vq_lane_put(struct vq_lane *l, uint64_t addr, uint32_t len,
 	if (unlikely(!vq_lane_fit(l, addr, len)))
 		return false;
 	l->ids[id] = VQ_ID_OUT;
-	l->iov[l->k].iov_base = (void *)(uintptr_t)(addr + l->rbias);
+	l->iov[l->k].iov_base = (void *)(uintptr_t)(addr + l->r.bias);
 	l->iov[l->k].iov_len = len;
 	vq_buf_one(&l->bufs[l->n], len, flags & VHOST_DESC_F_WRITE, id, ndesc,
 		   l->k, pos, next);

@@ -363,7 +363,7 @@ static inline int packed_lane_take4(struct vq_lane *l,
 						      : packed_pos(0, !wrap);
 
 		l->ids[id[k]] = VQ_ID_OUT;
-		l->iov[l->k + k].iov_base = (void *)(uintptr_t)(addr[k] + l->rbias);
+		l->iov[l->k + k].iov_base = (void *)(uintptr_t)(addr[k] + l->r.bias);
 		l->iov[l->k + k].iov_len = len[k];
 		vq_buf_one(&l->bufs[l->n + k], len[k], f[k] & VRING_DESC_F_WRITE,
 			   id[k], 1, l->k + k, pos, next);
@@ -476,7 +476,7 @@ static void packed_get_direct(struct vqcore_vq *vq, struct vq_out *o)
 		want = packed_avail_bits(wrap);
 		goto done;
 	}
-	if (unlikely(!vq_rgn_init(&r, vq)))
+	if (unlikely(!vq_rgn_start(&r, vq->mem, &vq->mem_hint)))
 		return;  /* no region: the general path reports it */
 	end = b + max;
 	for (;;) {

@@ -214,7 +214,7 @@ static void split_get_direct(struct vqcore_vq *vq, struct vq_out *o)
 		for (unsigned i = 0; i < max; i++)
 			__builtin_prefetch(&desc[vq_le16(VQ_READ_ONCE(ring[(uint16_t)(pos + i) & mask])) & mask]);
 	}
-	if (unlikely(!vq_rgn_init(&r, vq))) {
+	if (unlikely(!vq_rgn_start(&r, vq->mem, &vq->mem_hint))) {
 		o->more = true;
 		return;  /* no region: the general path reports it */
 	}
