@@ -240,8 +240,12 @@ VQCORE_API size_t vqcore_iov_write(const struct iovec *iov, unsigned cnt,
  * Split: writes the used elements, then publishes the used index once with
  * release ordering.  Packed: writes ids and lengths, then the first
  * descriptor's flags last.  With VQCORE_F_IN_ORDER and buffers returned in
- * the order fetched, one used entry covers the batch.  Every used-ring write
- * is marked in the dirty log when logging is on.  Does not signal; see
+ * the order fetched, all but the last written in full (@lens equal to their
+ * in_len), the batch is returned as a run: split writes one used entry for
+ * it, packed one used descriptor per ring cache line it covers (each naming
+ * the last buffer of its part; measured faster than one for the whole run,
+ * see docs/PERFORMANCE.md).  Every used-ring write is marked in the dirty
+ * log when logging is on, after the write.  Does not signal; see
  * vqcore_vq_signal().
  *
  * Return: 0; -EINVAL if a buffer is not in flight (nothing is written);
