@@ -318,7 +318,7 @@ static inline unsigned vq_hand_out_simple(struct vqcore_vq *vq,
 
 	lim = VQ_MIN(vq->buf_count - vq->buf_head, max_bufs - n);
 	lim = VQ_MIN(lim, max_iov - *kp);
-	if (!vq_lane_init(&l, vq, &o, vq->mem_hint))
+	if (!vq_lane_init(&l, vq, &o))
 		return n;  /* no region: the general path reports it */
 	for (j = 0; j < lim; j++, cb++) {
 		const struct vhost_desc *d = &dc[cb->first];

@@ -529,11 +529,11 @@ struct vq_lane {
 };
 
 /*
- * Start a lane on the caller's arrays @o from region @hint.  False when
- * the table has no region (vq_rgn_start()).
+ * Start a lane on the caller's arrays @o from region vq->mem_hint.  False
+ * when the table has no region (vq_rgn_start()).
  */
 static inline bool vq_lane_init(struct vq_lane *l, struct vqcore_vq *vq,
-				const struct vq_out *o, unsigned hint)
+				const struct vq_out *o)
 {
 	l->m = vq->mem;
 	l->ids = vq->id_state;
@@ -542,7 +542,7 @@ static inline bool vq_lane_init(struct vq_lane *l, struct vqcore_vq *vq,
 	l->n = 0;
 	l->k = o->k;
 	l->num = vq->num;
-	l->hint = hint;
+	l->hint = vq->mem_hint;
 	l->r = (struct vq_rgn){ 0, 0, 0 };
 	return vq_rgn_start(&l->r, l->m, &l->hint);
 }

@@ -390,7 +390,7 @@ static VQ_NOINLINE unsigned packed_fetch_direct4(struct vqcore_vq *vq,
 	uint16_t idx = *idxp, want;
 	bool wrap = *wrapp;
 
-	if (!vq_lane_init(&l, vq, o, vq->mem_hint))
+	if (!vq_lane_init(&l, vq, o))
 		return 0;
 	want = packed_avail_bits(wrap);
 	while (l.n < max) {
@@ -638,28 +638,96 @@ static inline bool packed_run_split(const struct vring_desc_raw *ring,
 }
 
 /*
- * The used descriptor of one part of an in-order run, at @slot: length,
- * id and flags in one store, except at the batch's @head, whose flags the
- * caller writes last.
+ * The used descriptor of one part of an in-order run, at @slot, naming
+ * buffer @id: length, id and flags (one store where the host allows),
+ * except at the batch's @head, whose flags the caller writes last.
  */
 static inline void packed_put_part(struct vring_desc_raw *ring, uint16_t slot,
 				   uint16_t head, bool wrap, uint16_t id, uint32_t len)
 {
-	if (slot != head) {
-		uint64_t v = vq_le32(len) | (uint64_t)vq_le16(id) << 32 |
-			     (uint64_t)vq_le16(packed_used_bits(wrap)) << 48;
-
-		__atomic_store_n((vq_u64a *)(void *)&ring[slot].len, v, __ATOMIC_RELEASE);
-	} else {
+	if (slot == head) {
 		VQ_WRITE_ONCE(ring[head].len, vq_le32(len));
 		VQ_WRITE_ONCE(ring[head].flags_or_id, vq_le16(id));
+		return;
 	}
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	__atomic_store_n((vq_u64a *)(void *)&ring[slot].len,
+			 len | (uint64_t)id << 32 | (uint64_t)packed_used_bits(wrap) << 48,
+			 __ATOMIC_RELEASE);
+#else
+	VQ_WRITE_ONCE(ring[slot].len, vq_le32(len));
+	VQ_WRITE_ONCE(ring[slot].flags_or_id, vq_le16(id));
+	vq_store_release(packed_flags_ptr(&ring[slot]), vq_le16(packed_used_bits(wrap)));
+#endif
 }
 
 /*
- * put_used past its usual case: a dirty log, no lengths, or a big-endian
- * host: each used descriptor on its own, the first one's flags last, then
- * the log.
+ * An in-order run of @n buffers from the used index, each part's used
+ * descriptor written but the head's flags.  Returns the position past the
+ * run (slot and wrap counter, packed_pos()).  Buffers of one slot each
+ * (the usual case) split by address arithmetic, others buffer by buffer.
+ */
+static VQ_NOINLINE uint16_t packed_put_run(struct vqcore_vq *vq,
+					       const struct vhost_buf *bufs,
+					       const uint32_t *lens, unsigned n)
+{
+	struct vring_desc_raw *ring = vq->packed.desc;
+	const uint16_t num = vq->num, head = vq->packed.used_idx;
+	uint16_t start = head, idx = head;
+	bool wrap = vq->packed.used_wrap, swrap = wrap;
+	unsigned skip = 0, i = 0;
+
+	for (unsigned j = 0; j < n; j++)
+		skip += bufs[j].ndesc;
+	if (likely(skip == n)) {
+		/* a slot each: the parts follow from the addresses */
+		while (i < n) {
+			unsigned k = 4 - (((uintptr_t)&ring[start] >> 4) & 3);
+
+			k = VQ_MIN(k, (unsigned)(num - start));
+			k = VQ_MIN(k, n - i);
+			i += k;
+			packed_put_part(ring, start, head, swrap, bufs[i - 1].id,
+					lens ? lens[i - 1] : 0);
+			start = (uint16_t)(start + k);
+			if (start == num) {
+				start = 0;
+				swrap = !swrap;
+			}
+		}
+		return packed_pos(start, swrap);
+	}
+	for (; i < n; i++) {
+		uint16_t from = idx;
+
+		packed_advance(num, &idx, &wrap, bufs[i].ndesc);
+		if (i + 1 < n && !packed_run_split(ring, from, idx))
+			continue;
+		packed_put_part(ring, start, head, swrap, bufs[i].id, lens ? lens[i] : 0);
+		start = idx;
+		swrap = wrap;
+	}
+	return packed_pos(idx, wrap);
+}
+
+/*
+ * Log the slots of a used batch of @n buffers from @head, after its last
+ * store (packed_log_slots()); they took at most num slots, being in flight
+ * together.
+ */
+static VQ_COLD void packed_log_batch(struct vqcore_vq *vq, uint16_t head,
+				     const struct vhost_buf *bufs, unsigned n)
+{
+	unsigned skip = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		skip += bufs[i].ndesc;
+	packed_log_slots(vq, head, skip);
+}
+
+/*
+ * put_used past its usual case: no lengths, or a big-endian host: each
+ * used descriptor on its own, the first one's flags last, then the log.
  */
 static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 					      const struct vhost_buf *bufs,
@@ -670,30 +738,12 @@ static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 	uint16_t head = p->used_idx, idx = p->used_idx;
 	uint16_t head_flags = packed_used_bits(p->used_wrap);
 	bool wrap = p->used_wrap;
-	unsigned skip = 0;
 
-	/* n buffers in flight together take at most num slots */
-	for (unsigned i = 0; i < n; i++)
-		skip += bufs[i].ndesc;
 	if (run) {
-		/* In order: a used descriptor per ring line, as in
-		 * packed_put_used() */
-		uint16_t start = head;
-		bool swrap = wrap;
+		uint16_t end = packed_put_run(vq, bufs, lens, n);
 
-		for (unsigned i = 0; i < n; i++) {
-			uint16_t from = idx;
-
-			packed_advance(vq->num, &idx, &wrap, bufs[i].ndesc);
-			if (i + 1 < n && !packed_run_split(p->desc, from, idx))
-				continue;
-			packed_write_used(vq, start, bufs[i].id, lens ? lens[i] : 0);
-			if (start != head)
-				vq_store_release(packed_flags_ptr(&p->desc[start]),
-						 vq_le16(packed_used_bits(swrap)));
-			start = idx;
-			swrap = wrap;
-		}
+		idx = packed_idx(end);
+		wrap = packed_wrap(end);
 	} else {
 		for (unsigned i = 0; i < n; i++) {
 			packed_write_used(vq, idx, bufs[i].id, lens ? lens[i] : 0);
@@ -707,7 +757,7 @@ static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 	}
 	/* The first used descriptor's flags last: the batch appears at once. */
 	vq_store_release(packed_flags_ptr(&p->desc[head]), vq_le16(head_flags));
-	packed_log_slots(vq, head, skip);
+	packed_log_batch(vq, head, bufs, n);
 	p->used_idx = idx;
 	p->used_wrap = wrap;
 }
@@ -723,49 +773,17 @@ static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	uint16_t head_flags = packed_used_bits(p->used_wrap);
 	bool wrap = p->used_wrap;
 
-	if (unlikely(!lens || vq->mem->log)) {
+	if (unlikely(!lens)) {
 		packed_put_used_other(vq, bufs, lens, n, run);
 		return;
 	}
 	if (run && n > 1) {
 		/* In order: a used descriptor per ring line the run covers
-		 * (packed_run_split()), each at its part's first slot and
-		 * naming the part's last buffer; the head's flags last. */
-		uint16_t start = head;
-		bool swrap = wrap;
-		unsigned skip = 0, i = 0;
+		 * (packed_run_split()); the head's flags last. */
+		uint16_t end = packed_put_run(vq, bufs, lens, n);
 
-		for (unsigned j = 0; j < n; j++)
-			skip += bufs[j].ndesc;
-		if (likely(skip == n)) {
-			/* a slot each: the parts follow from the addresses */
-			while (i < n) {
-				unsigned k = 4 - (((uintptr_t)&ring[start] >> 4) & 3);
-
-				k = VQ_MIN(k, (unsigned)(num - start));
-				k = VQ_MIN(k, n - i);
-				i += k;
-				packed_put_part(ring, start, head, swrap, bufs[i - 1].id, lens[i - 1]);
-				start = (uint16_t)(start + k);
-				if (start == num) {
-					start = 0;
-					swrap = !swrap;
-				}
-			}
-			idx = start;
-			wrap = swrap;
-			goto publish;
-		}
-		for (; i < n; i++) {
-			uint16_t from = idx;
-
-			packed_advance(num, &idx, &wrap, bufs[i].ndesc);
-			if (i + 1 < n && !packed_run_split(ring, from, idx))
-				continue;
-			packed_put_part(ring, start, head, swrap, bufs[i].id, lens[i]);
-			start = idx;
-			swrap = wrap;
-		}
+		idx = packed_idx(end);
+		wrap = packed_wrap(end);
 		goto publish;
 	}
 	/* The usual batch: after the first descriptor, one 8-byte store each
@@ -793,6 +811,8 @@ static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	VQ_WRITE_ONCE(ring[head].flags_or_id, bufs[0].id);
 publish:
 	vq_store_release(packed_flags_ptr(&ring[head]), vq_le16(head_flags));
+	if (unlikely(vq->mem->log))
+		packed_log_batch(vq, head, bufs, n);
 	p->used_idx = idx;
 	p->used_wrap = wrap;
 #else
