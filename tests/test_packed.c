@@ -495,18 +495,6 @@ END_TEST
 
 /* ---- hostile driver ---- */
 
-/* One get_bufs call fails with @err, breaks the queue, logs one line. */
-static void expect_broken(struct vqt *t, int err)
-{
-	struct vhost_buf b[8];
-	struct iovec iov[64];
-
-	ck_assert_int_eq(vqcore_vq_get_bufs(t->vq, b, 8, iov, 64), err);
-	ck_assert_int_eq(vqcore_vq_error(t->vq), err);
-	ck_assert_int_eq(vqcore_vq_get_bufs(t->vq, b, 8, iov, 64), -VQCORE_E_BROKEN);
-	ck_assert_int_eq(t->log_lines, 1);
-}
-
 static void hostile_setup(struct vqt *t, uint16_t num)
 {
 	vqt_setup(t, VQCORE_FORMAT_PACKED, num, VQT_F_BASE, 0);
@@ -520,7 +508,7 @@ START_TEST(bad_id)
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 1, 0);
 	ring(&t)[0].id = 16;
-	expect_broken(&t, -VQCORE_E_BAD_ID);
+	vqt_expect_broken(&t, -VQCORE_E_BAD_ID);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -533,7 +521,7 @@ START_TEST(bad_id_in_group_of_four)
 	hostile_setup(&t, 16);
 	add_n(&t, 4, 1, 0);
 	ring(&t)[2].id = 0xffff;
-	expect_broken(&t, -VQCORE_E_BAD_ID);
+	vqt_expect_broken(&t, -VQCORE_E_BAD_ID);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -546,7 +534,7 @@ START_TEST(bad_id_last_of_chain)
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 3, 0);
 	ring(&t)[2].id = 40;
-	expect_broken(&t, -VQCORE_E_BAD_ID);
+	vqt_expect_broken(&t, -VQCORE_E_BAD_ID);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -562,7 +550,7 @@ START_TEST(id_in_flight)
 	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 2, iov, 2), 1);
 	add_n(&t, 1, 1, 0);
 	ring(&t)[1].id = b[0].id; /* reuse the id the device holds */
-	expect_broken(&t, -VQCORE_E_ID_IN_USE);
+	vqt_expect_broken(&t, -VQCORE_E_ID_IN_USE);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -577,7 +565,7 @@ START_TEST(id_twice_in_group_of_four)
 	hostile_setup(&t, 16);
 	add_n(&t, 4, 1, 0);
 	ring(&t)[3].id = ring(&t)[1].id;
-	expect_broken(&t, -VQCORE_E_ID_IN_USE);
+	vqt_expect_broken(&t, -VQCORE_E_ID_IN_USE);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -591,7 +579,7 @@ START_TEST(chain_longer_than_queue)
 	add_n(&t, 1, 8, 0); /* a whole-ring chain is legal... */
 	d = ring(&t);
 	d[7].flags |= F_NEXT; /* ...one that goes on is not */
-	expect_broken(&t, -VQCORE_E_CHAIN_LOOP);
+	vqt_expect_broken(&t, -VQCORE_E_CHAIN_LOOP);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -605,7 +593,7 @@ START_TEST(nested_indirect)
 	add_n(&t, 1, 3, VQCORE_ADD_INDIRECT);
 	table = vqt_hva(&t, ring(&t)[0].addr);
 	table[1].flags |= F_INDIRECT;
-	expect_broken(&t, -VQCORE_E_NESTED_INDIRECT);
+	vqt_expect_broken(&t, -VQCORE_E_NESTED_INDIRECT);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -617,7 +605,7 @@ START_TEST(indirect_len_not_multiple_of_16)
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 3, VQCORE_ADD_INDIRECT);
 	ring(&t)[0].len = 40;
-	expect_broken(&t, -VQCORE_E_INDIRECT_LEN);
+	vqt_expect_broken(&t, -VQCORE_E_INDIRECT_LEN);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -629,7 +617,7 @@ START_TEST(indirect_too_long)
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 3, VQCORE_ADD_INDIRECT);
 	ring(&t)[0].len = 16 * 17; /* more entries than the queue size */
-	expect_broken(&t, -VQCORE_E_INDIRECT_LEN);
+	vqt_expect_broken(&t, -VQCORE_E_INDIRECT_LEN);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -641,7 +629,7 @@ START_TEST(indirect_zero_len)
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 3, VQCORE_ADD_INDIRECT);
 	ring(&t)[0].len = 0;
-	expect_broken(&t, -VQCORE_E_INDIRECT_LEN);
+	vqt_expect_broken(&t, -VQCORE_E_INDIRECT_LEN);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -653,7 +641,7 @@ START_TEST(indirect_table_unmapped)
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 3, VQCORE_ADD_INDIRECT);
 	ring(&t)[0].addr = 0x40000000;
-	expect_broken(&t, -VQCORE_E_UNMAPPED);
+	vqt_expect_broken(&t, -VQCORE_E_UNMAPPED);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -668,7 +656,7 @@ START_TEST(wrong_wrap_in_chain)
 	d = ring(&t);
 	/* middle descriptor marked available for the other lap */
 	d[1].flags = (uint16_t)((d[1].flags & ~F_AVAIL) | F_USED);
-	expect_broken(&t, -VQCORE_E_WRAP_COUNTER);
+	vqt_expect_broken(&t, -VQCORE_E_WRAP_COUNTER);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -682,7 +670,7 @@ START_TEST(used_flags_in_chain)
 	add_n(&t, 1, 4, 0);
 	d = ring(&t);
 	d[3].flags |= F_USED; /* AVAIL=USED: looks used, not available */
-	expect_broken(&t, -VQCORE_E_WRAP_COUNTER);
+	vqt_expect_broken(&t, -VQCORE_E_WRAP_COUNTER);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -694,7 +682,7 @@ START_TEST(addr_outside_memory)
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 2, 0);
 	ring(&t)[1].addr = 0x40000000;
-	expect_broken(&t, -VQCORE_E_UNMAPPED);
+	vqt_expect_broken(&t, -VQCORE_E_UNMAPPED);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -707,7 +695,7 @@ START_TEST(addr_outside_memory_one_desc)
 	hostile_setup(&t, 16);
 	add_n(&t, 4, 1, 0);
 	ring(&t)[2].addr = 0x40000000;
-	expect_broken(&t, -VQCORE_E_UNMAPPED);
+	vqt_expect_broken(&t, -VQCORE_E_UNMAPPED);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -719,7 +707,7 @@ START_TEST(reset_after_break)
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 1, 0);
 	ring(&t)[0].id = 99;
-	expect_broken(&t, -VQCORE_E_BAD_ID);
+	vqt_expect_broken(&t, -VQCORE_E_BAD_ID);
 	vqcore_vq_reset(t.vq);
 	ck_assert_int_eq(vqcore_vq_error(t.vq), 0);
 	ck_assert_uint_eq(vqcore_vq_get_base(t.vq), 0x8000);

@@ -62,14 +62,7 @@ static void add(struct vqt *t, unsigned nout, unsigned nin, unsigned flags)
 /* The queue must fail with @err, exactly once logged, then stay broken. */
 static void expect_broken(struct vqt *t, int err)
 {
-	struct vhost_buf b[8];
-	struct iovec iov[16];
-
-	ck_assert_int_eq(vqcore_vq_get_bufs(t->vq, b, 8, iov, 16), err);
-	ck_assert_int_eq(vqcore_vq_error(t->vq), err);
-	ck_assert_int_eq(vqcore_vq_get_bufs(t->vq, b, 8, iov, 16), -VQCORE_E_BROKEN);
-	ck_assert_int_eq(vqcore_vq_put_used(t->vq, b, NULL, 1), -VQCORE_E_BROKEN);
-	ck_assert_int_eq(t->log_lines, 1);
+	vqt_expect_broken(t, err);
 	vqt_teardown(t);
 }
 

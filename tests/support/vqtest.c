@@ -79,6 +79,18 @@ void vqt_capture_log(struct vqt *t)
 	vqcore_set_log_fn(log_count, t, VQCORE_LOG_WARN);
 }
 
+void vqt_expect_broken(struct vqt *t, int err)
+{
+	struct vhost_buf b[8];
+	struct iovec iov[64];
+
+	ck_assert_int_eq(vqcore_vq_get_bufs(t->vq, b, 8, iov, 64), err);
+	ck_assert_int_eq(vqcore_vq_error(t->vq), err);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t->vq, b, 8, iov, 64), -VQCORE_E_BROKEN);
+	ck_assert_int_eq(vqcore_vq_put_used(t->vq, b, NULL, 1), -VQCORE_E_BROKEN);
+	ck_assert_int_eq(t->log_lines, 1);
+}
+
 void vqt_new_device(struct vqt *t, unsigned batch)
 {
 	struct vqcore_vq_config vc = {

@@ -60,6 +60,12 @@ void *vqt_hva(struct vqt *t, uint64_t gpa);
 uint64_t vqt_alloc(struct vqt *t, uint32_t len);
 /* Route library log lines into t->log_lines. */
 void vqt_capture_log(struct vqt *t);
+/*
+ * The next vqcore_vq_get_bufs() fails with @err (a negative code), which
+ * vqcore_vq_error() then reports; later calls get -VQCORE_E_BROKEN; one
+ * line was logged (vqt_capture_log() first).
+ */
+void vqt_expect_broken(struct vqt *t, int err);
 
 /* Standard feature sets */
 #define VQT_F_BASE (VQCORE_BIT(VQCORE_F_VERSION_1) | VQCORE_BIT(VQCORE_F_INDIRECT_DESC))
