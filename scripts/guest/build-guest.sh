@@ -110,8 +110,8 @@ case "$(ldd "$busybox" 2>&1 || true)" in
 *"not a dynamic"*) ;;
 *) die "$busybox is not static (package busybox-static)" ;;
 esac
-key=$( (cat "$here/init" "${BASH_SOURCE[0]}"; sha256sum "$busybox" "$out"/modules/*.ko) |
-	sha256sum | cut -d' ' -f1)
+key=$( (cat "$here/init" "$here/vqload.c" "${BASH_SOURCE[0]}"; gcc --version | head -n 1
+	sha256sum "$busybox" "$out"/modules/*.ko) | sha256sum | cut -d' ' -f1)
 if [ ! -f "$out/initramfs.gz" ] || [ "$(cat "$out/initramfs.key" 2>/dev/null)" != "$key" ]; then
 	say "building initramfs for $kver"
 	tmp=$(mktemp -d)
@@ -124,6 +124,9 @@ if [ ! -f "$out/initramfs.gz" ] || [ "$(cat "$out/initramfs.key" 2>/dev/null)" !
 	done
 	cp "$out"/modules/*.ko "$r/lib/modules/"
 	install -m 0755 "$here/init" "$r/init"
+	# The load the migration and restart tests put on the devices.
+	gcc -static -O2 -o "$r/bin/vqload" "$here/vqload.c" ||
+		die "cannot build vqload (static glibc: libc6-dev)"
 	# The kernel needs /dev/console before /init runs for the console to work.
 	mknod -m 600 "$r/dev/console" c 5 1 2>/dev/null || true
 	(cd "$r" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) | gzip -9 >"$tmp/initramfs.gz"

@@ -19,6 +19,9 @@
 #   --builtin-disk=FILE blk self-test: QEMU's own virtio-blk on FILE, no socket
 #   --slirp             net self-test: QEMU's own virtio-net on user networking
 #                       (guest 10.0.2.15/24 pings 10.0.2.2), no socket
+#   --smp=N             guest CPUs (default 2)
+#   --num-queues=N      blk: the device's num-queues (default: QEMU's, one
+#                       queue per vCPU)
 #   --qemu-arg=ARG      extra QEMU argument (repeatable)
 # Exit status: 0 when the guest says ok and the packed bit is what was asked,
 # 1 otherwise (the reason is printed, the console log kept), 2 on bad usage.
@@ -29,7 +32,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 test= sock= packed=0 log= tmo=120 check_file= mib=4 ip= peer= pings=5
-builtin_disk= slirp=0 extra=()
+builtin_disk= slirp=0 extra=() smp=2 nq=""
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 for a in "$@"; do
 	case "$a" in
@@ -46,6 +49,8 @@ for a in "$@"; do
 	--builtin-disk=*) builtin_disk=${a#*=} ;;
 	--slirp) slirp=1 ;;
 	--qemu-arg=*) extra+=("${a#*=}") ;;
+	--smp=*) smp=${a#*=} ;;
+	--num-queues=*) nq=",num-queues=${a#*=}" ;;
 	-h | --help) usage ;;
 	*) echo "run-qemu: unknown argument $a" >&2; usage ;;
 	esac
@@ -76,7 +81,7 @@ if [ $packed -eq 1 ]; then
 	pk=",packed=on"
 fi
 cmdline="console=ttyS0 panic=-1 vqtest=$test"
-args=(-nodefaults -display none -no-reboot -accel tcg -M pc -smp 1 -m "$mem"
+args=(-nodefaults -display none -no-reboot -accel tcg -M pc -smp "$smp" -m "$mem"
 	-object "memory-backend-memfd,id=mem,size=$mem,share=on" -machine memory-backend=mem
 	-serial "file:$log" -kernel "$guest/vmlinuz" -initrd "$guest/initramfs.gz")
 if [ "$test" = blk ]; then
@@ -86,7 +91,7 @@ if [ "$test" = blk ]; then
 			-device "virtio-blk-pci,drive=d0,disable-legacy=on$pk")
 	else
 		args+=(-chardev "socket,id=c0,path=$sock"
-			-device "vhost-user-blk-pci,chardev=c0,num-queues=1,disable-legacy=on$pk")
+			-device "vhost-user-blk-pci,chardev=c0,disable-legacy=on$nq$pk")
 	fi
 else
 	if [ $slirp -eq 1 ]; then
@@ -94,9 +99,8 @@ else
 		peer=${peer:-10.0.2.2}
 		args+=(-netdev user,id=n0 -device "virtio-net-pci,netdev=n0,disable-legacy=on$pk")
 	else
-		# QEMU 7.2 crashes with vhost-user virtio-net and MSI-X: vectors=0.
 		args+=(-chardev "socket,id=c1,path=$sock" -netdev vhost-user,id=n0,chardev=c1
-			-device "virtio-net-pci,netdev=n0,vectors=0,disable-legacy=on$pk")
+			-device "virtio-net-pci,netdev=n0,disable-legacy=on$pk")
 	fi
 	cmdline+=" vqip=${ip:-192.0.2.1/24} vqpeer=${peer:-192.0.2.2} vqpings=$pings"
 fi
