@@ -544,6 +544,86 @@ START_TEST(inflight_survives_reconnect)
 }
 END_TEST
 
+/*
+ * GET_VRING_BASE stops a ring while the front-end keeps its kick eventfd
+ * (QEMU on `stop`).  The backend's epoll set must not keep the stopped
+ * ring's eventfd: closing our copy before EPOLL_CTL_DEL left the
+ * registration alive (the file lives on in the front-end), level-triggered
+ * and never drained, and the loop spun.  Checked through the epoll set
+ * itself (/proc/self/fdinfo), after a round trip that the loop can only
+ * answer after rebuilding its set.  Then the ring restarts (`cont`) and
+ * serves the buffer queued while it was stopped, and new ones.
+ */
+static void run_stop_unwatches_kick(unsigned format)
+{
+	struct vu_harness h;
+	struct echo e;
+	struct vqcore_vuc *c;
+	struct vqcore_drvq *dq;
+	struct vqcore_sg sg[2];
+	uint8_t *out, *in;
+	void *tok = NULL;
+	uint32_t len = 0, base;
+	unsigned kicks;
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+	c = client_connect(&h, format);
+	ck_assert_int_eq(vqcore_vuc_start(c), 0);
+	echo_round(c, 0, 4, 1);
+	ck_assert(vu_raw_alive(vqcore_vuc_sock(c)));
+	/* stop fd, connection, kick fds of both queues */
+	ck_assert_int_eq(vu_epoll_watch_count(), 2 + NQ);
+
+	ck_assert_int_eq(vqcore_vuc_stop(c, 0, &base), 0);
+	ck_assert(vu_raw_alive(vqcore_vuc_sock(c)));
+	ck_assert_int_eq(vu_epoll_watch_count(), 2 + NQ - 1);
+	kicks = e.kicks[0];
+
+	/* the driver queues a buffer and kicks the stopped ring */
+	dq = vqcore_vuc_queue(c, 0);
+	sg[0] = (struct vqcore_sg){ vqcore_vuc_alloc(c, BUFSZ, 64, (void **)&out), BUFSZ };
+	sg[1] = (struct vqcore_sg){ vqcore_vuc_alloc(c, BUFSZ, 64, (void **)&in), BUFSZ };
+	memset(out, 0x5a, BUFSZ);
+	memset(in, 0, BUFSZ);
+	ck_assert_int_eq(vqcore_drvq_add(dq, sg, 1, 1, (void *)(uintptr_t)0x99, 0), 0);
+	ck_assert_int_ge(vqcore_drvq_kick(dq), 0);
+	ck_assert(vu_raw_alive(vqcore_vuc_sock(c)));
+	ck_assert_int_eq(vu_epoll_watch_count(), 2 + NQ - 1);
+	ck_assert_uint_eq(e.kicks[0], kicks);
+	ck_assert_uint_eq(vqcore_drvq_get_used(dq, &tok, &len, 1), 0);
+
+	/* `cont`: the ring is served again, from where it stopped */
+	ck_assert_int_eq(vqcore_vuc_resume(c, 0), 0);
+	ck_assert(vu_raw_alive(vqcore_vuc_sock(c)));
+	ck_assert_int_eq(vu_epoll_watch_count(), 2 + NQ);
+	ck_assert_int_eq(vqcore_vuc_wait(c, 0, 5000), 1);
+	ck_assert_int_eq(vqcore_drvq_get_used(dq, &tok, &len, 1), 1);
+	ck_assert_ptr_eq(tok, (void *)(uintptr_t)0x99);
+	ck_assert_uint_eq(len, BUFSZ);
+	ck_assert_mem_eq(in, out, BUFSZ);
+	echo_round(c, 0, 4, 2);
+	echo_round(c, 1, 4, 3);
+	vqcore_vuc_free(c);
+	vu_harness_stop(&h);
+	ck_assert_uint_eq(e.started[0], 2);
+	ck_assert_uint_eq(e.stopped[0], 2);
+}
+
+START_TEST(stop_unwatches_kick_split)
+{
+	run_stop_unwatches_kick(VQCORE_FORMAT_SPLIT);
+}
+END_TEST
+
+START_TEST(stop_unwatches_kick_packed)
+{
+	if (!format_supported(VQCORE_FORMAT_PACKED))
+		return;
+	run_stop_unwatches_kick(VQCORE_FORMAT_PACKED);
+}
+END_TEST
+
 static Suite *vu_suite(void)
 {
 	Suite *s = suite_create("vhost_user");
@@ -558,6 +638,8 @@ static Suite *vu_suite(void)
 	tcase_add_test(t, add_remove_region);
 	tcase_add_test(t, dirty_log);
 	tcase_add_test(t, inflight_survives_reconnect);
+	tcase_add_test(t, stop_unwatches_kick_split);
+	tcase_add_test(t, stop_unwatches_kick_packed);
 	suite_add_tcase(s, t);
 	return s;
 }

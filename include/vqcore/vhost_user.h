@@ -295,7 +295,13 @@ struct vqcore_vu_fd {
  * @dev: device.  @fds: array to fill.  @max: its size.
  *
  * Watch each for EPOLLIN (and hang-up); call vqcore_vu_dispatch() when
- * one is ready.  The set changes when dispatch returns 1: fetch it again.
+ * one is ready.  The set changes when dispatch returns 1: then remove
+ * every fd of the previous set from your poll set (EPOLL_CTL_DEL) and
+ * fetch the set again.  A kick fd the set no longer holds (its queue
+ * stopped, or the front-end replaced it) stays open until this next call,
+ * so that removing it works: the front-end still holds the eventfd, and
+ * an epoll registration of a closed fd would outlive it and keep firing.
+ * With poll() nothing needs removing.
  *
  * Return: the number of fds (may exceed @max: then only @max are filled).
  */
@@ -505,6 +511,15 @@ VQCORE_API int vqcore_vuc_reconnect(struct vqcore_vuc *c, const char *path,
  */
 VQCORE_API int vqcore_vuc_stop(struct vqcore_vuc *c, unsigned qidx,
 			       uint32_t *base);
+
+/**
+ * vqcore_vuc_resume() - start queue @qidx again after vqcore_vuc_stop(),
+ * like QEMU on `cont`: SET_VRING_NUM, SET_VRING_BASE with the base the
+ * backend returned, ADDR, CALL, KICK (the same eventfds) and ENABLE.
+ * @c: client, after vqcore_vuc_start().  @qidx: queue.
+ * Return: 0, -EINVAL, or an exchange error.
+ */
+VQCORE_API int vqcore_vuc_resume(struct vqcore_vuc *c, unsigned qidx);
 
 /** vqcore_vuc_free() - close the connection, free queues and memory. */
 VQCORE_API void vqcore_vuc_free(struct vqcore_vuc *c);

@@ -61,6 +61,31 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+/*
+ * Drop the kick fd of @q.  The front-end keeps its own reference to the
+ * eventfd, so closing ours does not take it out of a poll set: an epoll
+ * registration lives as long as the file, and EPOLL_CTL_DEL needs an open
+ * fd.  So the fd leaves vqcore_vu_run()'s epoll before it is closed; and
+ * for a caller-run loop, a kick fd the last vqcore_vu_get_fds() listed
+ * stays open ("parked") until the next vqcore_vu_get_fds() call, by which
+ * time the caller has removed it from its own set.
+ */
+static void kick_fd_drop(struct vqcore_vu_dev *d, struct vu_queue *q)
+{
+	if (q->kick_fd < 0)
+		return;
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, q->kick_fd, NULL);
+	if (!d->in_run && q->kick_fd == q->kick_listed) {
+		close_fd(&q->kick_parked);
+		q->kick_parked = q->kick_fd;
+	} else {
+		close(q->kick_fd);
+	}
+	q->kick_listed = -1;
+	q->kick_fd = -1;
+	d->fds_changed = true;
+}
+
 /* ------------------------------------------------------------------------
  * Memory regions
  * ------------------------------------------------------------------------ */
@@ -343,12 +368,16 @@ static void queue_reset(struct vqcore_vu_dev *d, unsigned qi)
 {
 	struct vu_queue *q = &d->q[qi];
 
+	int parked;
+
 	queue_stop(d, qi);
-	close_fd(&q->kick_fd);
+	kick_fd_drop(d, q);
+	parked = q->kick_parked;
 	close_fd(&q->call_fd);
 	close_fd(&q->err_fd);
 	memset(q, 0, sizeof(*q));
-	q->kick_fd = q->call_fd = q->err_fd = -1;
+	q->kick_fd = q->call_fd = q->err_fd = q->kick_listed = -1;
+	q->kick_parked = parked;
 }
 
 /* ------------------------------------------------------------------------
@@ -725,8 +754,7 @@ static int h_get_vring_base(struct vqcore_vu_dev *d, struct vu_msg *m)
 		return -ERANGE;
 	q->started = false;
 	queue_stop(d, qi);
-	close_fd(&q->kick_fd);
-	d->fds_changed = true;
+	kick_fd_drop(d, q);
 	m->p.state.num = q->base;
 	if (vu_packed(d)) {
 		/* used position (bits 16-31) equals avail once all is returned */
@@ -769,7 +797,7 @@ static int h_set_vring_kick(struct vqcore_vu_dev *d, struct vu_msg *m)
 
 	if (!q)
 		return err;
-	close_fd(&q->kick_fd);
+	kick_fd_drop(d, q);
 	q->kick_fd = fd;
 	q->started = true;
 	d->fds_changed = true;
@@ -1128,7 +1156,8 @@ static int dev_alloc(unsigned flags, unsigned num_queues, uint64_t features,
 	}
 	d->dev_features = features;
 	for (unsigned i = 0; i < num_queues; i++)
-		d->q[i].kick_fd = d->q[i].call_fd = d->q[i].err_fd = -1;
+		d->q[i].kick_fd = d->q[i].call_fd = d->q[i].err_fd =
+			d->q[i].kick_listed = d->q[i].kick_parked = -1;
 	*out = d;
 	return 0;
 }
@@ -1224,8 +1253,10 @@ void vqcore_vu_free(struct vqcore_vu_dev *d)
 	if (!d)
 		return;
 	vu_disconnect(d);
-	for (unsigned i = 0; i < d->nq; i++)
+	for (unsigned i = 0; i < d->nq; i++) {
 		queue_reset(d, i);
+		close_fd(&d->q[i].kick_parked);
+	}
 	if (d->listen_fd >= 0) {
 		close(d->listen_fd);
 		unlink(d->path);
@@ -1257,9 +1288,17 @@ int vqcore_vu_get_fds(struct vqcore_vu_dev *d, struct vqcore_vu_fd *fds,
 		ADD(d->sock, VQCORE_VU_FD_SOCKET, 0);
 	else if (d->listen_fd >= 0)
 		ADD(d->listen_fd, VQCORE_VU_FD_LISTEN, 0);
-	for (unsigned i = 0; i < d->nq; i++)
-		if (d->q[i].vq && d->q[i].kick_fd >= 0)
-			ADD(d->q[i].kick_fd, VQCORE_VU_FD_KICK, i);
+	for (unsigned i = 0; i < d->nq; i++) {
+		struct vu_queue *q = &d->q[i];
+
+		/* the caller removed the previous set from its poll set */
+		close_fd(&q->kick_parked);
+		q->kick_listed = -1;
+		if (q->vq && q->kick_fd >= 0) {
+			ADD(q->kick_fd, VQCORE_VU_FD_KICK, i);
+			q->kick_listed = q->kick_fd;
+		}
+	}
 #undef ADD
 	d->fds_changed = false;
 	return (int)n;
@@ -1328,6 +1367,7 @@ int vqcore_vu_run(struct vqcore_vu_dev *d)
 		return -errno;
 	d->stop = false;
 	d->fds_changed = true;
+	d->in_run = true;
 	while (!d->stop) {
 		int n;
 
@@ -1379,6 +1419,7 @@ int vqcore_vu_run(struct vqcore_vu_dev *d)
 	for (unsigned i = 0; i < nw; i++)
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, watched[i], NULL);
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->stop_fd, NULL);
+	d->in_run = false;
 	return r;
 }
 

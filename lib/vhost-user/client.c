@@ -30,6 +30,7 @@ struct vuc_queue {
 	struct vqcore_ring_layout ring;
 	int kick_fd;
 	int call_fd;
+	uint32_t base;            /* last base sent or returned by GET_VRING_BASE */
 };
 
 struct vqcore_vuc {
@@ -332,6 +333,7 @@ static int vuc_start_queue(struct vqcore_vuc *c, unsigned i)
 	if (r)
 		return r;
 	base = c->format == VQCORE_FORMAT_PACKED ? 0x80008000u : 0;
+	q->base = (uint32_t)base;
 	return vuc_send_vring(c, i, (uint32_t)base);
 }
 
@@ -444,9 +446,17 @@ int vqcore_vuc_stop(struct vqcore_vuc *c, unsigned qidx, uint32_t *base)
 		return r;
 	if (sz != sizeof(rs) || rs.index != qidx)
 		return -VQCORE_E_PROTO;
+	c->q[qidx].base = rs.num;
 	if (base)
 		*base = rs.num;
 	return 0;
+}
+
+int vqcore_vuc_resume(struct vqcore_vuc *c, unsigned qidx)
+{
+	if (!c->started || qidx >= c->nq)
+		return -EINVAL;
+	return vuc_send_vring(c, qidx, c->q[qidx].base);
 }
 
 void vqcore_vuc_free(struct vqcore_vuc *c)
