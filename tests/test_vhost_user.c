@@ -624,6 +624,68 @@ START_TEST(stop_unwatches_kick_packed)
 }
 END_TEST
 
+/*
+ * A backend dies with nothing in flight and a new one takes over the same
+ * rings and inflight area.  The front-end's base is what QEMU sends after
+ * a crash: split, the ring's used index; packed, the stale start value
+ * 0x80008000 (slot 0, wrap 1).  The new backend must resume at the
+ * position the inflight area recorded.  Twice, the second time after the
+ * ring wrapped, so both wrap counter values are restored.
+ */
+static void run_restart_resumes(unsigned format)
+{
+	struct vu_harness h;
+	struct echo e;
+	struct vqcore_vuc_config cfg = {
+		.sz = sizeof(cfg), .mem_size = 8 << 20, .num_queues = NQ, .queue_size = QSZ,
+		.flags = VQCORE_VUC_INFLIGHT,
+		.features = VQCORE_BIT(VQCORE_F_VERSION_1) | VQCORE_BIT(VQCORE_F_EVENT_IDX) |
+			    (format == VQCORE_FORMAT_PACKED ? VQCORE_BIT(VQCORE_F_RING_PACKED) : 0),
+	};
+	struct vqcore_vuc *c;
+	uint16_t ids[4];
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+	ck_assert_int_eq(vqcore_vuc_connect(h.path, &cfg, &c), 0);
+	ck_assert_uint_eq(vqcore_vuc_format(c), format);
+	ck_assert(vqcore_vuc_protocol_features(c) & VQCORE_BIT(VQCORE_VU_PF_INFLIGHT_SHMFD));
+	ck_assert_int_eq(vqcore_vuc_start(c), 0);
+	/* past slot 0, nothing left in flight */
+	echo_round(c, 0, 5, 1);
+	echo_round(c, 1, 3, 2);
+	for (unsigned round = 0; round < 2; round++) {
+		/* the backend dies: no GET_VRING_BASE; a new one starts */
+		vu_harness_stop(&h);
+		ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+		ck_assert_int_eq(vqcore_vuc_reconnect(c, h.path, 2000), 0);
+		for (int i = 0; i < 500 && !vqcore_vu_queue(h.dev, NQ - 1); i++)
+			usleep(2000);
+		for (unsigned q = 0; q < NQ; q++)
+			ck_assert_int_eq(vqcore_vu_inflight_pending(h.dev, q, ids, 4), 0);
+		/* new requests are served, across the ring's end */
+		for (unsigned k = 0; k < 5; k++)
+			for (unsigned q = 0; q < NQ; q++)
+				echo_round(c, q, 9, (uint8_t)(round * 50 + k * 7 + q));
+	}
+	vqcore_vuc_free(c);
+	vu_harness_stop(&h);
+}
+
+START_TEST(restart_resumes_split)
+{
+	run_restart_resumes(VQCORE_FORMAT_SPLIT);
+}
+END_TEST
+
+START_TEST(restart_resumes_packed)
+{
+	if (!format_supported(VQCORE_FORMAT_PACKED))
+		return;
+	run_restart_resumes(VQCORE_FORMAT_PACKED);
+}
+END_TEST
+
 static Suite *vu_suite(void)
 {
 	Suite *s = suite_create("vhost_user");
@@ -640,6 +702,8 @@ static Suite *vu_suite(void)
 	tcase_add_test(t, inflight_survives_reconnect);
 	tcase_add_test(t, stop_unwatches_kick_split);
 	tcase_add_test(t, stop_unwatches_kick_packed);
+	tcase_add_test(t, restart_resumes_split);
+	tcase_add_test(t, restart_resumes_packed);
 	suite_add_tcase(s, t);
 	return s;
 }

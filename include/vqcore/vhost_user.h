@@ -493,10 +493,12 @@ VQCORE_API int vqcore_vuc_start(struct vqcore_vuc *c);
  * same memory table sent, and with VQCORE_VUC_INFLIGHT the same inflight
  * area given back (SET_INFLIGHT_FD), so that the new backend completes the
  * requests the old one had taken.  Each vring is then set up again with
- * the same rings and eventfds; its base is where the old backend stopped
- * (split: the used index; packed: the used position from the inflight
- * area).  The driver queues are untouched: buffers still in flight are
- * collected as usual afterwards.
+ * the same rings and eventfds and the base QEMU sends after a backend
+ * crash (split: the ring's used index; packed: the stale base the queue
+ * was last started or stopped with, e.g. 0x80008000): a backend with an
+ * inflight area resumes at the position it recorded there.  The driver
+ * queues are untouched: buffers still in flight are collected as usual
+ * afterwards.
  *
  * Return: 0, -EINVAL (not started), -ENOTSUP (the backend now offers other
  * features or no inflight support), or a connect/exchange error.
