@@ -124,7 +124,8 @@ static void blk_start_backend(struct blkt *t, unsigned nq, bool ro, bool packed)
 	argv[n++] = (char *)exproc_bin("vhost-user-blk", bin, sizeof(bin));
 	argv[n++] = a_sock;
 	argv[n++] = a_file;
-	argv[n++] = a_q;
+	if (nq) /* 0: the default */
+		argv[n++] = a_q;
 	if (ro)
 		argv[n++] = "--read-only";
 	if (!packed)
@@ -359,6 +360,49 @@ START_TEST(blk_multiqueue)
 			ck_assert_uint_eq(b[i].status, VIRTIO_BLK_S_OK);
 		}
 	}
+	blk_teardown(&t);
+}
+END_TEST
+
+/*
+ * QEMU 10's vhost-user-blk-pci without num-queues asks for one queue per
+ * vCPU and stops when GET_QUEUE_NUM says fewer.  By default the backend
+ * offers 8 (GET_QUEUE_NUM and config num_queues), serves the queues the
+ * front-end enables and leaves the others idle; --queues caps it.
+ */
+START_TEST(blk_default_queues)
+{
+	struct blkt t;
+	struct vqcore_vuc_config cfg = {
+		.sz = sizeof(cfg), .mem_size = 4 << 20, .num_queues = 9, .queue_size = 64,
+		.features = ring_features | VQCORE_BIT(VIRTIO_BLK_F_MQ),
+	};
+	struct vqcore_vuc *c = NULL;
+	uint16_t nq = 0;
+
+	SKIP_UNBUILT_FORMAT(_i);
+	memset(&t, 0, sizeof(t));
+	blk_start_backend(&t, 0, false, true);
+	/* GET_QUEUE_NUM: 8, not 9 */
+	ck_assert_int_eq(vqcore_vuc_connect(t.p.sock, &cfg, &c), -ENOTSUP);
+	ck_assert_ptr_null(c);
+	/* a guest with 2 vCPUs: 2 of the 8 queues */
+	blk_connect(&t, 2, (unsigned)_i);
+	ck_assert_int_eq(vqcore_vuc_get_config(t.c, 34, &nq, 2), 0); /* num_queues */
+	ck_assert_uint_eq(nq, 8);
+	blk_write_read(&t, 0, 1, 3);
+	blk_write_read(&t, 1, 0, 4);
+	blk_teardown(&t);
+
+	/* --queues=1 caps it */
+	memset(&t, 0, sizeof(t));
+	blk_start_backend(&t, 1, false, true);
+	cfg.num_queues = 2;
+	ck_assert_int_eq(vqcore_vuc_connect(t.p.sock, &cfg, &c), -ENOTSUP);
+	blk_connect(&t, 1, (unsigned)_i);
+	ck_assert_int_eq(vqcore_vuc_get_config(t.c, 34, &nq, 2), 0);
+	ck_assert_uint_eq(nq, 1);
+	blk_write_read(&t, 0, 0, 5);
 	blk_teardown(&t);
 }
 END_TEST
@@ -1054,6 +1098,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, blk_data, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	tcase_add_loop_test(tc, blk_multiqueue, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
+	tcase_add_loop_test(tc, blk_default_queues, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	tcase_add_loop_test(tc, blk_get_id_flush_config, VQCORE_FORMAT_SPLIT,
 			    VQCORE_FORMAT_COUNT);
 	tcase_add_loop_test(tc, blk_restart, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
