@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "exproc.h"
+#include "vu_harness.h"
 #include "vqcore/vqcore.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -891,6 +892,52 @@ static size_t make_frame(uint8_t *f, size_t len, uint32_t seed)
 	return len;
 }
 
+/*
+ * After a migration QEMU sends SEND_RARP with the guest's MAC (when the
+ * guest has no GUEST_ANNOUNCE).  The net example puts a RARP broadcast
+ * for that MAC on rx: ethertype 0x8035, reverse request, the MAC as
+ * source and target hardware address.  A wrong-size SEND_RARP is refused
+ * and puts nothing on rx.
+ */
+START_TEST(net_send_rarp)
+{
+	struct nett t;
+	uint8_t mac[8] = { 0x52, 0x54, 0x00, 0x9a, 0xbc, 0xde, 0, 0 };
+	uint8_t f[FRAME_MAX];
+	size_t len;
+	int sock;
+
+	SKIP_UNBUILT_FORMAT(_i);
+	net_setup(&t, "icmpecho", (unsigned)_i);
+	ck_assert(vqcore_vuc_protocol_features(t.c) & VQCORE_BIT(VQCORE_VU_PF_RARP));
+	sock = vqcore_vuc_sock(t.c);
+	ck_assert_int_gt(vu_raw_ack(sock, VQCORE_VU_SEND_RARP, mac, 6, NULL, 0), 0);
+	ck_assert_uint_eq(net_recv(&t, f, 200), 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SEND_RARP, mac, 8, NULL, 0), 0);
+	len = net_recv(&t, f, 10000);
+	ck_assert_uint_eq(len, 60);
+	for (unsigned k = 0; k < 6; k++)
+		ck_assert_uint_eq(f[k], 0xff);          /* broadcast */
+	ck_assert_mem_eq(f + 6, mac, 6);                /* source */
+	ck_assert_uint_eq(f[12], 0x80);                 /* ethertype RARP */
+	ck_assert_uint_eq(f[13], 0x35);
+	ck_assert_uint_eq(f[14] << 8 | f[15], 1);       /* Ethernet */
+	ck_assert_uint_eq(f[16] << 8 | f[17], 0x0800);  /* IPv4 */
+	ck_assert_uint_eq(f[18], 6);
+	ck_assert_uint_eq(f[19], 4);
+	ck_assert_uint_eq(f[20] << 8 | f[21], 3);       /* reverse request */
+	ck_assert_mem_eq(f + 22, mac, 6);               /* sender MAC */
+	ck_assert_mem_eq(f + 32, mac, 6);               /* target MAC */
+	for (unsigned k = 28; k < 32; k++)
+		ck_assert_uint_eq(f[k], 0);             /* sender IP */
+	for (unsigned k = 38; k < 60; k++)
+		ck_assert_uint_eq(f[k], 0);             /* target IP, padding */
+	/* exactly one frame */
+	ck_assert_uint_eq(net_recv(&t, f, 200), 0);
+	net_teardown(&t);
+}
+END_TEST
+
 static const size_t frame_sizes[] = { 60, 64, 243, 244, 500, 1514, 2000 };
 
 static void run_echo(const char *mode, unsigned format, bool swap)
@@ -1117,6 +1164,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, net_loopback, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	tcase_add_loop_test(tc, net_macswap, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	tcase_add_loop_test(tc, net_icmpecho, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
+	tcase_add_loop_test(tc, net_send_rarp, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -37,6 +37,8 @@ struct echo {
 	bool hold;                 /* fetch but never return (inflight test) */
 	uint8_t config[64];
 	uint64_t features;
+	unsigned rarps;            /* SEND_RARP callbacks */
+	uint8_t rarp_mac[6];
 };
 
 static void echo_kick(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore_vq *vq)
@@ -122,6 +124,15 @@ static int echo_set_features(struct vqcore_vu_dev *dev, uint64_t f)
 	return 0;
 }
 
+static int echo_send_rarp(struct vqcore_vu_dev *dev, const uint8_t mac[6])
+{
+	struct echo *e = vqcore_vu_opaque(dev);
+
+	e->rarps++;
+	memcpy(e->rarp_mac, mac, 6);
+	return 0;
+}
+
 static const struct vqcore_vu_ops echo_ops = {
 	.sz = sizeof(struct vqcore_vu_ops),
 	.set_features = echo_set_features,
@@ -130,6 +141,7 @@ static const struct vqcore_vu_ops echo_ops = {
 	.queue_started = echo_started,
 	.queue_stopped = echo_stopped,
 	.kick = echo_kick,
+	.send_rarp = echo_send_rarp,
 };
 
 static const uint64_t dev_features = VQCORE_BIT(VQCORE_F_VERSION_1) |
@@ -686,6 +698,55 @@ START_TEST(restart_resumes_packed)
 }
 END_TEST
 
+/*
+ * SEND_RARP (protocol feature RARP, offered because the device has a
+ * send_rarp callback): the MAC in the first 6 bytes of the u64 payload
+ * reaches the callback.  A payload of the wrong size gets an error reply
+ * and no callback; without the callback the feature is not offered and
+ * the request is refused.
+ */
+START_TEST(send_rarp)
+{
+	static const uint8_t mac[8] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0xee, 0xee };
+	struct vqcore_vu_ops no_rarp = echo_ops;
+	struct vu_harness h;
+	struct echo e;
+	struct vqcore_vuc *c;
+	int sock;
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+	c = client_connect(&h, VQCORE_FORMAT_SPLIT);
+	ck_assert(vqcore_vuc_protocol_features(c) & VQCORE_BIT(VQCORE_VU_PF_RARP));
+	sock = vqcore_vuc_sock(c);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SEND_RARP, mac, 8, NULL, 0), 0);
+	ck_assert_uint_eq(e.rarps, 1);
+	ck_assert_mem_eq(e.rarp_mac, mac, 6);
+	/* wrong sizes: refused, the connection stays */
+	ck_assert_int_gt(vu_raw_ack(sock, VQCORE_VU_SEND_RARP, mac, 6, NULL, 0), 0);
+	ck_assert_int_gt(vu_raw_ack(sock, VQCORE_VU_SEND_RARP, mac, 0, NULL, 0), 0);
+	ck_assert_uint_eq(e.rarps, 1);
+	ck_assert(vu_raw_alive(sock));
+	/* without an ack asked for, it is still delivered */
+	ck_assert_int_eq(vu_raw_send(sock, VQCORE_VU_SEND_RARP, 1, mac, 8, NULL, 0), 0);
+	ck_assert(vu_raw_alive(sock));
+	ck_assert_uint_eq(e.rarps, 2);
+	vqcore_vuc_free(c);
+	vu_harness_stop(&h);
+
+	/* a device without the callback does not offer RARP */
+	no_rarp.send_rarp = NULL;
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &no_rarp, &e), 0);
+	c = client_connect(&h, VQCORE_FORMAT_SPLIT);
+	ck_assert(!(vqcore_vuc_protocol_features(c) & VQCORE_BIT(VQCORE_VU_PF_RARP)));
+	ck_assert_int_gt(vu_raw_ack(vqcore_vuc_sock(c), VQCORE_VU_SEND_RARP, mac, 8,
+				    NULL, 0), 0);
+	ck_assert_uint_eq(e.rarps, 2);
+	vqcore_vuc_free(c);
+	vu_harness_stop(&h);
+}
+END_TEST
+
 static Suite *vu_suite(void)
 {
 	Suite *s = suite_create("vhost_user");
@@ -704,6 +765,7 @@ static Suite *vu_suite(void)
 	tcase_add_test(t, stop_unwatches_kick_packed);
 	tcase_add_test(t, restart_resumes_split);
 	tcase_add_test(t, restart_resumes_packed);
+	tcase_add_test(t, send_rarp);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -164,6 +164,14 @@ struct vqcore_vu_dev;
  * @mem_changed: the memory table is about to change (@before true) and
  *     has changed (@before false).  A device with worker threads pauses
  *     them between the two calls.
+ * @send_rarp: after a live migration the front-end asks the device to
+ *     announce the guest (SEND_RARP): broadcast a RARP frame with @mac as
+ *     source and target hardware address into the guest's network, so
+ *     that switches learn where it lives now (a net device injects it
+ *     like a received frame).  QEMU sends it only when the guest did not
+ *     negotiate VIRTIO_NET_F_GUEST_ANNOUNCE.  Return 0 or a negative
+ *     errno (an error reply when the front-end asked for one).  Without
+ *     it the RARP protocol feature is not offered.
  *
  * Every callback gets the device; vqcore_vu_opaque() returns the caller's
  * pointer given to vqcore_vu_new().
@@ -184,6 +192,7 @@ struct vqcore_vu_ops {
 	void (*connected)(struct vqcore_vu_dev *dev);
 	void (*disconnected)(struct vqcore_vu_dev *dev);
 	void (*mem_changed)(struct vqcore_vu_dev *dev, bool before);
+	int (*send_rarp)(struct vqcore_vu_dev *dev, const uint8_t mac[6]);
 };
 
 /** vqcore_vu_new() flags. */
@@ -243,8 +252,8 @@ VQCORE_API void vqcore_vu_free(struct vqcore_vu_dev *dev);
  * @dev: device, before the first connection.
  * @mask: bits of enum vqcore_vu_protocol_feature the device may offer; the
  *     library offers the intersection with what it implements (MQ,
- *     LOG_SHMFD, REPLY_ACK, CONFIG, INFLIGHT_SHMFD, RESET_DEVICE,
- *     CONFIGURE_MEM_SLOTS).
+ *     LOG_SHMFD, RARP with @send_rarp, REPLY_ACK, CONFIG with
+ *     @get_config, INFLIGHT_SHMFD, RESET_DEVICE, CONFIGURE_MEM_SLOTS).
  */
 VQCORE_API void vqcore_vu_set_protocol_features(struct vqcore_vu_dev *dev,
 						uint64_t mask);
@@ -430,7 +439,8 @@ struct vqcore_vuc;
  *     with the backend's offer (see vqcore_vuc_features()).  The format is
  *     packed when VQCORE_F_RING_PACKED ends up negotiated.
  * @protocol_features: protocol features wanted; 0 means all the client
- *     supports (MQ, REPLY_ACK, CONFIG, CONFIGURE_MEM_SLOTS, LOG_SHMFD).
+ *     supports (MQ, REPLY_ACK, CONFIG, CONFIGURE_MEM_SLOTS, LOG_SHMFD,
+ *     RARP).
  */
 struct vqcore_vuc_config {
 	size_t sz;

@@ -32,7 +32,7 @@
 /* Protocol features this backend implements. */
 #define VU_PF_SUPPORTED                                                   \
 	(VQCORE_BIT(VQCORE_VU_PF_MQ) | VQCORE_BIT(VQCORE_VU_PF_LOG_SHMFD) | \
-	 VQCORE_BIT(VQCORE_VU_PF_REPLY_ACK) |                             \
+	 VQCORE_BIT(VQCORE_VU_PF_REPLY_ACK) | VQCORE_BIT(VQCORE_VU_PF_RARP) | \
 	 VQCORE_BIT(VQCORE_VU_PF_CONFIG) |                                \
 	 VQCORE_BIT(VQCORE_VU_PF_INFLIGHT_SHMFD) |                        \
 	 VQCORE_BIT(VQCORE_VU_PF_RESET_DEVICE) |                          \
@@ -49,6 +49,8 @@ static uint64_t offered_pfeatures(const struct vqcore_vu_dev *d)
 
 	if (!d->ops.get_config)
 		pf &= ~VQCORE_BIT(VQCORE_VU_PF_CONFIG);
+	if (!d->ops.send_rarp)
+		pf &= ~VQCORE_BIT(VQCORE_VU_PF_RARP);
 	if (d->flags & VQCORE_VU_NO_INFLIGHT)
 		pf &= ~VQCORE_BIT(VQCORE_VU_PF_INFLIGHT_SHMFD);
 	return pf;
@@ -897,6 +899,20 @@ static int h_set_config(struct vqcore_vu_dev *d, struct vu_msg *m)
 	return r < 0 ? r : 0;
 }
 
+/* u64 payload: the guest's MAC in its first 6 bytes (QEMU
+ * vhost_user_migration_done()). */
+static int h_send_rarp(struct vqcore_vu_dev *d, struct vu_msg *m)
+{
+	uint8_t mac[6];
+	int r;
+
+	if (!d->ops.send_rarp)
+		return -ENOTSUP;
+	memcpy(mac, m->p.raw, sizeof(mac));
+	r = d->ops.send_rarp(d, mac);
+	return r < 0 ? r : 0;
+}
+
 static int h_get_inflight_fd(struct vqcore_vu_dev *d, struct vu_msg *m)
 {
 	return vu_inflight_get(d, m, &d->reply_fd);
@@ -952,6 +968,7 @@ static const struct vu_req_desc reqs[] = {
 				      VQCORE_VU_PF_MQ },
 	[VQCORE_VU_SET_VRING_ENABLE] = { "SET_VRING_ENABLE", h_set_vring_enable, 8, 0,
 					 false, -1 },
+	[VQCORE_VU_SEND_RARP] = { "SEND_RARP", h_send_rarp, 8, 0, false, VQCORE_VU_PF_RARP },
 	[VQCORE_VU_GET_CONFIG] = { "GET_CONFIG", h_get_config, ANY_SIZE, 0, true,
 				   VQCORE_VU_PF_CONFIG },
 	[VQCORE_VU_SET_CONFIG] = { "SET_CONFIG", h_set_config, ANY_SIZE, 0, false,

@@ -23,7 +23,7 @@
 	(VQCORE_BIT(VQCORE_VU_PF_MQ) | VQCORE_BIT(VQCORE_VU_PF_REPLY_ACK) | \
 	 VQCORE_BIT(VQCORE_VU_PF_CONFIG) |                                \
 	 VQCORE_BIT(VQCORE_VU_PF_CONFIGURE_MEM_SLOTS) |                   \
-	 VQCORE_BIT(VQCORE_VU_PF_LOG_SHMFD))
+	 VQCORE_BIT(VQCORE_VU_PF_LOG_SHMFD) | VQCORE_BIT(VQCORE_VU_PF_RARP))
 
 struct vuc_queue {
 	struct vqcore_drvq *dq;
