@@ -39,6 +39,12 @@ struct echo {
 	uint64_t features;
 	unsigned rarps;            /* SEND_RARP callbacks */
 	uint8_t rarp_mac[6];
+	/* a "worker" that still holds buffers when the log changes */
+	struct vhost_buf held[32];
+	unsigned nheld;
+	bool finish_on_pause;      /* mem_changed(true) returns the held ones */
+	bool logging_at_pause;
+	unsigned mc_before, mc_after;
 };
 
 static void echo_kick(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore_vq *vq)
@@ -54,6 +60,8 @@ again:
 	vqcore_vq_disable_notify(vq);
 	while ((n = vqcore_vu_get_bufs(dev, qidx, bufs, 32, iov, 64)) > 0) {
 		if (e->hold) {
+			for (int i = 0; i < n && e->nheld < 32 && qidx == 0; i++)
+				e->held[e->nheld++] = bufs[i];
 			e->done[qidx] += (unsigned)n;
 			return;
 		}
@@ -133,6 +141,26 @@ static int echo_send_rarp(struct vqcore_vu_dev *dev, const uint8_t mac[6])
 	return 0;
 }
 
+/* The device's worker pauses: it first returns what it holds (queue 0). */
+static void echo_mem_changed(struct vqcore_vu_dev *dev, bool before)
+{
+	struct echo *e = vqcore_vu_opaque(dev);
+
+	if (!before) {
+		e->mc_after++;
+		return;
+	}
+	e->mc_before++;
+	if (!e->finish_on_pause || !e->nheld)
+		return;
+	e->logging_at_pause = vqcore_mem_logging(vqcore_vu_mem(dev));
+	ck_assert_int_eq(vqcore_vu_put_used(dev, 0, e->held, NULL, e->nheld), 0);
+	vqcore_vq_signal(vqcore_vu_queue(dev, 0));
+	e->nheld = 0;
+	/* the hold left kicks off; nothing else waits on the ring */
+	ck_assert(!vqcore_vq_enable_notify(vqcore_vu_queue(dev, 0)));
+}
+
 static const struct vqcore_vu_ops echo_ops = {
 	.sz = sizeof(struct vqcore_vu_ops),
 	.set_features = echo_set_features,
@@ -142,6 +170,7 @@ static const struct vqcore_vu_ops echo_ops = {
 	.queue_stopped = echo_stopped,
 	.kick = echo_kick,
 	.send_rarp = echo_send_rarp,
+	.mem_changed = echo_mem_changed,
 };
 
 static const uint64_t dev_features = VQCORE_BIT(VQCORE_F_VERSION_1) |
@@ -747,6 +776,142 @@ START_TEST(send_rarp)
 }
 END_TEST
 
+static void set_log_base(struct vqcore_vuc *c, const struct vqcore_memfd *log, uint64_t size)
+{
+	uint64_t msg[2] = { size, 0 }, st = 99;
+	uint32_t rr, sz;
+
+	ck_assert_int_eq(vu_raw_send(vqcore_vuc_sock(c), VQCORE_VU_SET_LOG_BASE, 1, msg, 16,
+				     &log->fd, 1), 0);
+	ck_assert_int_eq(vu_raw_recv(vqcore_vuc_sock(c), &rr, NULL, &st, 8, &sz, NULL, NULL,
+				     5000), 0);
+	ck_assert_uint_eq(rr, VQCORE_VU_SET_LOG_BASE);
+	ck_assert_uint_eq(sz, 8);
+	ck_assert_uint_eq(st, 0);
+}
+
+static bool log_dirty(const struct vqcore_memfd *log)
+{
+	uint8_t any = 0;
+
+	for (unsigned i = 0; i < 128; i++)
+		any |= ((const uint8_t *)log->hva)[i];
+	return any != 0;
+}
+
+/*
+ * The dirty log changes while the device holds buffers (QEMU resizes the
+ * log when memory grows, and replaces it at every migration attempt).  The
+ * change is bracketed by mem_changed so a worker can finish and pause: the
+ * buffers it returns in mem_changed(true) are logged in the OLD log (still
+ * mapped), later ones in the new one only.  A cancelled migration
+ * (LOG_ALL cleared) drops the log, again inside the bracket, and stops
+ * logging; setting it again logs into the new log.
+ */
+static void run_log_change(unsigned format)
+{
+	struct vu_harness h;
+	struct echo e;
+	struct vqcore_vuc_config cfg = {
+		.sz = sizeof(cfg), .mem_size = 4 << 20, .num_queues = NQ, .queue_size = QSZ,
+		.features = VQCORE_BIT(VQCORE_F_VERSION_1) |
+			    (format == VQCORE_FORMAT_PACKED ? VQCORE_BIT(VQCORE_F_RING_PACKED) : 0),
+	};
+	struct vqcore_vuc *c;
+	struct vqcore_drvq *dq;
+	struct vqcore_memfd log1, log2, log3;
+	uint64_t f;
+	void *tok[4];
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+	ck_assert_int_eq(vqcore_vuc_connect(h.path, &cfg, &c), 0);
+	ck_assert_uint_eq(vqcore_vuc_format(c), format);
+	ck_assert_int_eq(vqcore_vuc_start(c), 0);
+	/* 4 MiB of guest memory = 1024 pages = 128 bytes of log */
+	ck_assert_int_eq(vqcore_memfd_map("log1", 4096, 0, &log1), 0);
+	ck_assert_int_eq(vqcore_memfd_map("log2", 4096, 0, &log2), 0);
+	ck_assert_int_eq(vqcore_memfd_map("log3", 4096, 0, &log3), 0);
+	/* QEMU: SET_LOG_BASE, then SET_FEATURES with LOG_ALL */
+	set_log_base(c, &log1, 128);
+	f = vqcore_vuc_features(c) | VQCORE_BIT(VQCORE_VU_F_LOG_ALL);
+	ck_assert_int_eq(vu_raw_ack(vqcore_vuc_sock(c), VQCORE_VU_SET_FEATURES, &f, 8, NULL, 0), 0);
+	ck_assert(vqcore_mem_logging(vqcore_vu_mem(h.dev)));
+
+	/* the worker takes two buffers and holds them */
+	e.hold = true;
+	dq = vqcore_vuc_queue(c, 0);
+	for (unsigned i = 0; i < 2; i++) {
+		struct vqcore_sg sg = { vqcore_vuc_alloc(c, 64, 64, NULL), 64 };
+
+		ck_assert_int_eq(vqcore_drvq_add(dq, &sg, 0, 1, (void *)(uintptr_t)(i + 1), 0), 0);
+	}
+	vqcore_drvq_kick(dq);
+	for (int i = 0; i < 500 && e.nheld < 2; i++)
+		usleep(2000);
+	ck_assert_uint_eq(e.nheld, 2);
+	memset(log1.hva, 0, 128);
+
+	/* the log changes: the worker finishes first, into log1 */
+	e.finish_on_pause = true;
+	e.mc_before = e.mc_after = 0;
+	set_log_base(c, &log2, 128);
+	ck_assert_uint_eq(e.mc_before, 1);
+	ck_assert_uint_eq(e.mc_after, 1);
+	ck_assert_uint_eq(e.nheld, 0);
+	ck_assert(e.logging_at_pause);
+	ck_assert(log_dirty(&log1));
+	ck_assert(!log_dirty(&log2));
+	ck_assert_int_eq(vqcore_vuc_wait(c, 0, 5000), 1);
+	ck_assert_int_eq(vqcore_drvq_get_used(dq, tok, NULL, 4), 2);
+	e.hold = false;
+	e.finish_on_pause = false;
+	memset(log1.hva, 0, 128);
+	echo_round(c, 0, 4, 1);
+	ck_assert(log_dirty(&log2));
+	ck_assert(!log_dirty(&log1));
+
+	/* migration cancelled: the log goes, inside the bracket */
+	e.mc_before = e.mc_after = 0;
+	f &= ~VQCORE_BIT(VQCORE_VU_F_LOG_ALL);
+	ck_assert_int_eq(vu_raw_ack(vqcore_vuc_sock(c), VQCORE_VU_SET_FEATURES, &f, 8, NULL, 0), 0);
+	ck_assert_uint_eq(e.mc_before, 1);
+	ck_assert_uint_eq(e.mc_after, 1);
+	ck_assert(!vqcore_mem_logging(vqcore_vu_mem(h.dev)));
+	memset(log2.hva, 0, 128);
+	echo_round(c, 0, 4, 2);
+	ck_assert(!log_dirty(&log2));
+
+	/* and tried again with a new log */
+	set_log_base(c, &log3, 128);
+	f |= VQCORE_BIT(VQCORE_VU_F_LOG_ALL);
+	ck_assert_int_eq(vu_raw_ack(vqcore_vuc_sock(c), VQCORE_VU_SET_FEATURES, &f, 8, NULL, 0), 0);
+	ck_assert(vqcore_mem_logging(vqcore_vu_mem(h.dev)));
+	echo_round(c, 0, 4, 3);
+	ck_assert(log_dirty(&log3));
+	ck_assert(!log_dirty(&log2));
+
+	vqcore_vuc_free(c);
+	vu_harness_stop(&h);
+	vqcore_memfd_unmap(&log1);
+	vqcore_memfd_unmap(&log2);
+	vqcore_memfd_unmap(&log3);
+}
+
+START_TEST(log_change_split)
+{
+	run_log_change(VQCORE_FORMAT_SPLIT);
+}
+END_TEST
+
+START_TEST(log_change_packed)
+{
+	if (!format_supported(VQCORE_FORMAT_PACKED))
+		return;
+	run_log_change(VQCORE_FORMAT_PACKED);
+}
+END_TEST
+
 static Suite *vu_suite(void)
 {
 	Suite *s = suite_create("vhost_user");
@@ -766,6 +931,8 @@ static Suite *vu_suite(void)
 	tcase_add_test(t, restart_resumes_split);
 	tcase_add_test(t, restart_resumes_packed);
 	tcase_add_test(t, send_rarp);
+	tcase_add_test(t, log_change_split);
+	tcase_add_test(t, log_change_packed);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -161,9 +161,12 @@ struct vqcore_vu_dev;
  * @connected: a front-end connected.
  * @disconnected: the front-end went away; every running queue got
  *     @queue_stopped before, and the memory table is empty after.
- * @mem_changed: the memory table is about to change (@before true) and
- *     has changed (@before false).  A device with worker threads pauses
- *     them between the two calls.
+ * @mem_changed: the memory table or the dirty log is about to change
+ *     (@before true) and has changed (@before false).  A device with
+ *     worker threads pauses them between the two calls (a worker may
+ *     finish a vqcore_vu_put_used() first: its writes are logged in the
+ *     old log, which stays mapped until after @before).  The old
+ *     mappings (regions, log) are unmapped between the two calls.
  * @send_rarp: after a live migration the front-end asks the device to
  *     announce the guest (SEND_RARP): broadcast a RARP frame with @mac as
  *     source and target hardware address into the guest's network, so

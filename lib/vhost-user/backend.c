@@ -419,10 +419,14 @@ static int h_set_features(struct vqcore_vu_dev *d, struct vu_msg *m)
 	}
 	d->features = f;
 	if (!(f & VQCORE_BIT(VQCORE_VU_F_LOG_ALL)) && d->log_map) {
+		/* migration ended or was cancelled: the log goes, with the
+		 * device's workers paused (see log_swap()) */
+		mem_changed(d, true);
 		vqcore_mem_set_log(d->mem, NULL, 0);
 		munmap(d->log_map, d->log_map_size);
 		d->log_map = NULL;
 		d->log_map_size = 0;
+		mem_changed(d, false);
 	}
 	/* without protocol features rings are enabled on start */
 	for (unsigned i = 0; i < d->nq; i++)
@@ -647,12 +651,22 @@ static int h_set_log_base(struct vqcore_vu_dev *d, struct vu_msg *m)
 		 m->fds[0], 0);
 	if (p == MAP_FAILED)
 		return -errno;
+	/*
+	 * A device's worker may be logging a write into the old log right
+	 * now (put_used logs through the memory table).  The log changes
+	 * and the old one is unmapped only between mem_changed(true) and
+	 * mem_changed(false), while the device's workers are paused, so no
+	 * worker writes into an unmapped log; what they wrote before the
+	 * pause is in the old log, which the front-end still reads.
+	 */
+	mem_changed(d, true);
 	/* the table checks the log covers every region */
 	r = vqcore_mem_set_log(d->mem, (uint8_t *)p + l->offset, l->size);
 	if (r) {
 		munmap(p, (size_t)map_size);
 		if (d->log_map)
 			vqcore_mem_set_log(d->mem, d->log_bitmap, d->log_size);
+		mem_changed(d, false);
 		return r;
 	}
 	if (d->log_map)
@@ -662,6 +676,7 @@ static int h_set_log_base(struct vqcore_vu_dev *d, struct vu_msg *m)
 	d->log_map_size = (size_t)map_size;
 	d->log_bitmap = (uint8_t *)p + l->offset;
 	d->log_size = l->size;
+	mem_changed(d, false);
 	return 0;
 }
 
