@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "exproc.h"
+#include "vu_harness.h"
 #include "vqcore/vqcore.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -124,7 +125,8 @@ static void blk_start_backend(struct blkt *t, unsigned nq, bool ro, bool packed)
 	argv[n++] = (char *)exproc_bin("vhost-user-blk", bin, sizeof(bin));
 	argv[n++] = a_sock;
 	argv[n++] = a_file;
-	argv[n++] = a_q;
+	if (nq) /* 0: the default */
+		argv[n++] = a_q;
 	if (ro)
 		argv[n++] = "--read-only";
 	if (!packed)
@@ -359,6 +361,49 @@ START_TEST(blk_multiqueue)
 			ck_assert_uint_eq(b[i].status, VIRTIO_BLK_S_OK);
 		}
 	}
+	blk_teardown(&t);
+}
+END_TEST
+
+/*
+ * QEMU 10's vhost-user-blk-pci without num-queues asks for one queue per
+ * vCPU and stops when GET_QUEUE_NUM says fewer.  By default the backend
+ * offers 8 (GET_QUEUE_NUM and config num_queues), serves the queues the
+ * front-end enables and leaves the others idle; --queues caps it.
+ */
+START_TEST(blk_default_queues)
+{
+	struct blkt t;
+	struct vqcore_vuc_config cfg = {
+		.sz = sizeof(cfg), .mem_size = 4 << 20, .num_queues = 9, .queue_size = 64,
+		.features = ring_features | VQCORE_BIT(VIRTIO_BLK_F_MQ),
+	};
+	struct vqcore_vuc *c = NULL;
+	uint16_t nq = 0;
+
+	SKIP_UNBUILT_FORMAT(_i);
+	memset(&t, 0, sizeof(t));
+	blk_start_backend(&t, 0, false, true);
+	/* GET_QUEUE_NUM: 8, not 9 */
+	ck_assert_int_eq(vqcore_vuc_connect(t.p.sock, &cfg, &c), -ENOTSUP);
+	ck_assert_ptr_null(c);
+	/* a guest with 2 vCPUs: 2 of the 8 queues */
+	blk_connect(&t, 2, (unsigned)_i);
+	ck_assert_int_eq(vqcore_vuc_get_config(t.c, 34, &nq, 2), 0); /* num_queues */
+	ck_assert_uint_eq(nq, 8);
+	blk_write_read(&t, 0, 1, 3);
+	blk_write_read(&t, 1, 0, 4);
+	blk_teardown(&t);
+
+	/* --queues=1 caps it */
+	memset(&t, 0, sizeof(t));
+	blk_start_backend(&t, 1, false, true);
+	cfg.num_queues = 2;
+	ck_assert_int_eq(vqcore_vuc_connect(t.p.sock, &cfg, &c), -ENOTSUP);
+	blk_connect(&t, 1, (unsigned)_i);
+	ck_assert_int_eq(vqcore_vuc_get_config(t.c, 34, &nq, 2), 0);
+	ck_assert_uint_eq(nq, 1);
+	blk_write_read(&t, 0, 0, 5);
 	blk_teardown(&t);
 }
 END_TEST
@@ -847,6 +892,52 @@ static size_t make_frame(uint8_t *f, size_t len, uint32_t seed)
 	return len;
 }
 
+/*
+ * After a migration QEMU sends SEND_RARP with the guest's MAC (when the
+ * guest has no GUEST_ANNOUNCE).  The net example puts a RARP broadcast
+ * for that MAC on rx: ethertype 0x8035, reverse request, the MAC as
+ * source and target hardware address.  A wrong-size SEND_RARP is refused
+ * and puts nothing on rx.
+ */
+START_TEST(net_send_rarp)
+{
+	struct nett t;
+	uint8_t mac[8] = { 0x52, 0x54, 0x00, 0x9a, 0xbc, 0xde, 0, 0 };
+	uint8_t f[FRAME_MAX];
+	size_t len;
+	int sock;
+
+	SKIP_UNBUILT_FORMAT(_i);
+	net_setup(&t, "icmpecho", (unsigned)_i);
+	ck_assert(vqcore_vuc_protocol_features(t.c) & VQCORE_BIT(VQCORE_VU_PF_RARP));
+	sock = vqcore_vuc_sock(t.c);
+	ck_assert_int_gt(vu_raw_ack(sock, VQCORE_VU_SEND_RARP, mac, 6, NULL, 0), 0);
+	ck_assert_uint_eq(net_recv(&t, f, 200), 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SEND_RARP, mac, 8, NULL, 0), 0);
+	len = net_recv(&t, f, 10000);
+	ck_assert_uint_eq(len, 60);
+	for (unsigned k = 0; k < 6; k++)
+		ck_assert_uint_eq(f[k], 0xff);          /* broadcast */
+	ck_assert_mem_eq(f + 6, mac, 6);                /* source */
+	ck_assert_uint_eq(f[12], 0x80);                 /* ethertype RARP */
+	ck_assert_uint_eq(f[13], 0x35);
+	ck_assert_uint_eq(f[14] << 8 | f[15], 1);       /* Ethernet */
+	ck_assert_uint_eq(f[16] << 8 | f[17], 0x0800);  /* IPv4 */
+	ck_assert_uint_eq(f[18], 6);
+	ck_assert_uint_eq(f[19], 4);
+	ck_assert_uint_eq(f[20] << 8 | f[21], 3);       /* reverse request */
+	ck_assert_mem_eq(f + 22, mac, 6);               /* sender MAC */
+	ck_assert_mem_eq(f + 32, mac, 6);               /* target MAC */
+	for (unsigned k = 28; k < 32; k++)
+		ck_assert_uint_eq(f[k], 0);             /* sender IP */
+	for (unsigned k = 38; k < 60; k++)
+		ck_assert_uint_eq(f[k], 0);             /* target IP, padding */
+	/* exactly one frame */
+	ck_assert_uint_eq(net_recv(&t, f, 200), 0);
+	net_teardown(&t);
+}
+END_TEST
+
 static const size_t frame_sizes[] = { 60, 64, 243, 244, 500, 1514, 2000 };
 
 static void run_echo(const char *mode, unsigned format, bool swap)
@@ -1054,6 +1145,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, blk_data, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	tcase_add_loop_test(tc, blk_multiqueue, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
+	tcase_add_loop_test(tc, blk_default_queues, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	tcase_add_loop_test(tc, blk_get_id_flush_config, VQCORE_FORMAT_SPLIT,
 			    VQCORE_FORMAT_COUNT);
 	tcase_add_loop_test(tc, blk_restart, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
@@ -1072,6 +1164,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, net_loopback, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	tcase_add_loop_test(tc, net_macswap, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	tcase_add_loop_test(tc, net_icmpecho, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
+	tcase_add_loop_test(tc, net_send_rarp, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -37,6 +37,14 @@ struct echo {
 	bool hold;                 /* fetch but never return (inflight test) */
 	uint8_t config[64];
 	uint64_t features;
+	unsigned rarps;            /* SEND_RARP callbacks */
+	uint8_t rarp_mac[6];
+	/* a "worker" that still holds buffers when the log changes */
+	struct vhost_buf held[32];
+	unsigned nheld;
+	bool finish_on_pause;      /* mem_changed(true) returns the held ones */
+	bool logging_at_pause;
+	unsigned mc_before, mc_after;
 };
 
 static void echo_kick(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore_vq *vq)
@@ -52,6 +60,8 @@ again:
 	vqcore_vq_disable_notify(vq);
 	while ((n = vqcore_vu_get_bufs(dev, qidx, bufs, 32, iov, 64)) > 0) {
 		if (e->hold) {
+			for (int i = 0; i < n && e->nheld < 32 && qidx == 0; i++)
+				e->held[e->nheld++] = bufs[i];
 			e->done[qidx] += (unsigned)n;
 			return;
 		}
@@ -122,6 +132,35 @@ static int echo_set_features(struct vqcore_vu_dev *dev, uint64_t f)
 	return 0;
 }
 
+static int echo_send_rarp(struct vqcore_vu_dev *dev, const uint8_t mac[6])
+{
+	struct echo *e = vqcore_vu_opaque(dev);
+
+	e->rarps++;
+	memcpy(e->rarp_mac, mac, 6);
+	return 0;
+}
+
+/* The device's worker pauses: it first returns what it holds (queue 0). */
+static void echo_mem_changed(struct vqcore_vu_dev *dev, bool before)
+{
+	struct echo *e = vqcore_vu_opaque(dev);
+
+	if (!before) {
+		e->mc_after++;
+		return;
+	}
+	e->mc_before++;
+	if (!e->finish_on_pause || !e->nheld)
+		return;
+	e->logging_at_pause = vqcore_mem_logging(vqcore_vu_mem(dev));
+	ck_assert_int_eq(vqcore_vu_put_used(dev, 0, e->held, NULL, e->nheld), 0);
+	vqcore_vq_signal(vqcore_vu_queue(dev, 0));
+	e->nheld = 0;
+	/* the hold left kicks off; nothing else waits on the ring */
+	ck_assert(!vqcore_vq_enable_notify(vqcore_vu_queue(dev, 0)));
+}
+
 static const struct vqcore_vu_ops echo_ops = {
 	.sz = sizeof(struct vqcore_vu_ops),
 	.set_features = echo_set_features,
@@ -130,6 +169,8 @@ static const struct vqcore_vu_ops echo_ops = {
 	.queue_started = echo_started,
 	.queue_stopped = echo_stopped,
 	.kick = echo_kick,
+	.send_rarp = echo_send_rarp,
+	.mem_changed = echo_mem_changed,
 };
 
 static const uint64_t dev_features = VQCORE_BIT(VQCORE_F_VERSION_1) |
@@ -544,6 +585,333 @@ START_TEST(inflight_survives_reconnect)
 }
 END_TEST
 
+/*
+ * GET_VRING_BASE stops a ring while the front-end keeps its kick eventfd
+ * (QEMU on `stop`).  The backend's epoll set must not keep the stopped
+ * ring's eventfd: closing our copy before EPOLL_CTL_DEL left the
+ * registration alive (the file lives on in the front-end), level-triggered
+ * and never drained, and the loop spun.  Checked through the epoll set
+ * itself (/proc/self/fdinfo), after a round trip that the loop can only
+ * answer after rebuilding its set.  Then the ring restarts (`cont`) and
+ * serves the buffer queued while it was stopped, and new ones.
+ */
+static void run_stop_unwatches_kick(unsigned format)
+{
+	struct vu_harness h;
+	struct echo e;
+	struct vqcore_vuc *c;
+	struct vqcore_drvq *dq;
+	struct vqcore_sg sg[2];
+	uint8_t *out, *in;
+	void *tok = NULL;
+	uint32_t len = 0, base;
+	unsigned kicks;
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+	c = client_connect(&h, format);
+	ck_assert_int_eq(vqcore_vuc_start(c), 0);
+	echo_round(c, 0, 4, 1);
+	ck_assert(vu_raw_alive(vqcore_vuc_sock(c)));
+	/* stop fd, connection, kick fds of both queues */
+	ck_assert_int_eq(vu_epoll_watch_count(), 2 + NQ);
+
+	ck_assert_int_eq(vqcore_vuc_stop(c, 0, &base), 0);
+	ck_assert(vu_raw_alive(vqcore_vuc_sock(c)));
+	ck_assert_int_eq(vu_epoll_watch_count(), 2 + NQ - 1);
+	kicks = e.kicks[0];
+
+	/* the driver queues a buffer and kicks the stopped ring */
+	dq = vqcore_vuc_queue(c, 0);
+	sg[0] = (struct vqcore_sg){ vqcore_vuc_alloc(c, BUFSZ, 64, (void **)&out), BUFSZ };
+	sg[1] = (struct vqcore_sg){ vqcore_vuc_alloc(c, BUFSZ, 64, (void **)&in), BUFSZ };
+	memset(out, 0x5a, BUFSZ);
+	memset(in, 0, BUFSZ);
+	ck_assert_int_eq(vqcore_drvq_add(dq, sg, 1, 1, (void *)(uintptr_t)0x99, 0), 0);
+	ck_assert_int_ge(vqcore_drvq_kick(dq), 0);
+	ck_assert(vu_raw_alive(vqcore_vuc_sock(c)));
+	ck_assert_int_eq(vu_epoll_watch_count(), 2 + NQ - 1);
+	ck_assert_uint_eq(e.kicks[0], kicks);
+	ck_assert_uint_eq(vqcore_drvq_get_used(dq, &tok, &len, 1), 0);
+
+	/* `cont`: the ring is served again, from where it stopped */
+	ck_assert_int_eq(vqcore_vuc_resume(c, 0), 0);
+	ck_assert(vu_raw_alive(vqcore_vuc_sock(c)));
+	ck_assert_int_eq(vu_epoll_watch_count(), 2 + NQ);
+	ck_assert_int_eq(vqcore_vuc_wait(c, 0, 5000), 1);
+	ck_assert_int_eq(vqcore_drvq_get_used(dq, &tok, &len, 1), 1);
+	ck_assert_ptr_eq(tok, (void *)(uintptr_t)0x99);
+	ck_assert_uint_eq(len, BUFSZ);
+	ck_assert_mem_eq(in, out, BUFSZ);
+	echo_round(c, 0, 4, 2);
+	echo_round(c, 1, 4, 3);
+	vqcore_vuc_free(c);
+	vu_harness_stop(&h);
+	ck_assert_uint_eq(e.started[0], 2);
+	ck_assert_uint_eq(e.stopped[0], 2);
+}
+
+START_TEST(stop_unwatches_kick_split)
+{
+	run_stop_unwatches_kick(VQCORE_FORMAT_SPLIT);
+}
+END_TEST
+
+START_TEST(stop_unwatches_kick_packed)
+{
+	if (!format_supported(VQCORE_FORMAT_PACKED))
+		return;
+	run_stop_unwatches_kick(VQCORE_FORMAT_PACKED);
+}
+END_TEST
+
+/*
+ * A backend dies with nothing in flight and a new one takes over the same
+ * rings and inflight area.  The front-end's base is what QEMU sends after
+ * a crash: split, the ring's used index; packed, the stale start value
+ * 0x80008000 (slot 0, wrap 1).  The new backend must resume at the
+ * position the inflight area recorded.  Twice, the second time after the
+ * ring wrapped, so both wrap counter values are restored.
+ */
+static void run_restart_resumes(unsigned format)
+{
+	struct vu_harness h;
+	struct echo e;
+	struct vqcore_vuc_config cfg = {
+		.sz = sizeof(cfg), .mem_size = 8 << 20, .num_queues = NQ, .queue_size = QSZ,
+		.flags = VQCORE_VUC_INFLIGHT,
+		.features = VQCORE_BIT(VQCORE_F_VERSION_1) | VQCORE_BIT(VQCORE_F_EVENT_IDX) |
+			    (format == VQCORE_FORMAT_PACKED ? VQCORE_BIT(VQCORE_F_RING_PACKED) : 0),
+	};
+	struct vqcore_vuc *c;
+	uint16_t ids[4];
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+	ck_assert_int_eq(vqcore_vuc_connect(h.path, &cfg, &c), 0);
+	ck_assert_uint_eq(vqcore_vuc_format(c), format);
+	ck_assert(vqcore_vuc_protocol_features(c) & VQCORE_BIT(VQCORE_VU_PF_INFLIGHT_SHMFD));
+	ck_assert_int_eq(vqcore_vuc_start(c), 0);
+	/* past slot 0, nothing left in flight */
+	echo_round(c, 0, 5, 1);
+	echo_round(c, 1, 3, 2);
+	for (unsigned round = 0; round < 2; round++) {
+		/* the backend dies: no GET_VRING_BASE; a new one starts */
+		vu_harness_stop(&h);
+		ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+		ck_assert_int_eq(vqcore_vuc_reconnect(c, h.path, 2000), 0);
+		for (int i = 0; i < 500 && !vqcore_vu_queue(h.dev, NQ - 1); i++)
+			usleep(2000);
+		for (unsigned q = 0; q < NQ; q++)
+			ck_assert_int_eq(vqcore_vu_inflight_pending(h.dev, q, ids, 4), 0);
+		/* new requests are served, across the ring's end */
+		for (unsigned k = 0; k < 5; k++)
+			for (unsigned q = 0; q < NQ; q++)
+				echo_round(c, q, 9, (uint8_t)(round * 50 + k * 7 + q));
+	}
+	vqcore_vuc_free(c);
+	vu_harness_stop(&h);
+}
+
+START_TEST(restart_resumes_split)
+{
+	run_restart_resumes(VQCORE_FORMAT_SPLIT);
+}
+END_TEST
+
+START_TEST(restart_resumes_packed)
+{
+	if (!format_supported(VQCORE_FORMAT_PACKED))
+		return;
+	run_restart_resumes(VQCORE_FORMAT_PACKED);
+}
+END_TEST
+
+/*
+ * SEND_RARP (protocol feature RARP, offered because the device has a
+ * send_rarp callback): the MAC in the first 6 bytes of the u64 payload
+ * reaches the callback.  A payload of the wrong size gets an error reply
+ * and no callback; without the callback the feature is not offered and
+ * the request is refused.
+ */
+START_TEST(send_rarp)
+{
+	static const uint8_t mac[8] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0xee, 0xee };
+	struct vqcore_vu_ops no_rarp = echo_ops;
+	struct vu_harness h;
+	struct echo e;
+	struct vqcore_vuc *c;
+	int sock;
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+	c = client_connect(&h, VQCORE_FORMAT_SPLIT);
+	ck_assert(vqcore_vuc_protocol_features(c) & VQCORE_BIT(VQCORE_VU_PF_RARP));
+	sock = vqcore_vuc_sock(c);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SEND_RARP, mac, 8, NULL, 0), 0);
+	ck_assert_uint_eq(e.rarps, 1);
+	ck_assert_mem_eq(e.rarp_mac, mac, 6);
+	/* wrong sizes: refused, the connection stays */
+	ck_assert_int_gt(vu_raw_ack(sock, VQCORE_VU_SEND_RARP, mac, 6, NULL, 0), 0);
+	ck_assert_int_gt(vu_raw_ack(sock, VQCORE_VU_SEND_RARP, mac, 0, NULL, 0), 0);
+	ck_assert_uint_eq(e.rarps, 1);
+	ck_assert(vu_raw_alive(sock));
+	/* without an ack asked for, it is still delivered */
+	ck_assert_int_eq(vu_raw_send(sock, VQCORE_VU_SEND_RARP, 1, mac, 8, NULL, 0), 0);
+	ck_assert(vu_raw_alive(sock));
+	ck_assert_uint_eq(e.rarps, 2);
+	vqcore_vuc_free(c);
+	vu_harness_stop(&h);
+
+	/* a device without the callback does not offer RARP */
+	no_rarp.send_rarp = NULL;
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &no_rarp, &e), 0);
+	c = client_connect(&h, VQCORE_FORMAT_SPLIT);
+	ck_assert(!(vqcore_vuc_protocol_features(c) & VQCORE_BIT(VQCORE_VU_PF_RARP)));
+	ck_assert_int_gt(vu_raw_ack(vqcore_vuc_sock(c), VQCORE_VU_SEND_RARP, mac, 8,
+				    NULL, 0), 0);
+	ck_assert_uint_eq(e.rarps, 2);
+	vqcore_vuc_free(c);
+	vu_harness_stop(&h);
+}
+END_TEST
+
+static void set_log_base(struct vqcore_vuc *c, const struct vqcore_memfd *log, uint64_t size)
+{
+	uint64_t msg[2] = { size, 0 }, st = 99;
+	uint32_t rr, sz;
+
+	ck_assert_int_eq(vu_raw_send(vqcore_vuc_sock(c), VQCORE_VU_SET_LOG_BASE, 1, msg, 16,
+				     &log->fd, 1), 0);
+	ck_assert_int_eq(vu_raw_recv(vqcore_vuc_sock(c), &rr, NULL, &st, 8, &sz, NULL, NULL,
+				     5000), 0);
+	ck_assert_uint_eq(rr, VQCORE_VU_SET_LOG_BASE);
+	ck_assert_uint_eq(sz, 8);
+	ck_assert_uint_eq(st, 0);
+}
+
+static bool log_dirty(const struct vqcore_memfd *log)
+{
+	uint8_t any = 0;
+
+	for (unsigned i = 0; i < 128; i++)
+		any |= ((const uint8_t *)log->hva)[i];
+	return any != 0;
+}
+
+/*
+ * The dirty log changes while the device holds buffers (QEMU resizes the
+ * log when memory grows, and replaces it at every migration attempt).  The
+ * change is bracketed by mem_changed so a worker can finish and pause: the
+ * buffers it returns in mem_changed(true) are logged in the OLD log (still
+ * mapped), later ones in the new one only.  A cancelled migration
+ * (LOG_ALL cleared) drops the log, again inside the bracket, and stops
+ * logging; setting it again logs into the new log.
+ */
+static void run_log_change(unsigned format)
+{
+	struct vu_harness h;
+	struct echo e;
+	struct vqcore_vuc_config cfg = {
+		.sz = sizeof(cfg), .mem_size = 4 << 20, .num_queues = NQ, .queue_size = QSZ,
+		.features = VQCORE_BIT(VQCORE_F_VERSION_1) |
+			    (format == VQCORE_FORMAT_PACKED ? VQCORE_BIT(VQCORE_F_RING_PACKED) : 0),
+	};
+	struct vqcore_vuc *c;
+	struct vqcore_drvq *dq;
+	struct vqcore_memfd log1, log2, log3;
+	uint64_t f;
+	void *tok[4];
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
+	ck_assert_int_eq(vqcore_vuc_connect(h.path, &cfg, &c), 0);
+	ck_assert_uint_eq(vqcore_vuc_format(c), format);
+	ck_assert_int_eq(vqcore_vuc_start(c), 0);
+	/* 4 MiB of guest memory = 1024 pages = 128 bytes of log */
+	ck_assert_int_eq(vqcore_memfd_map("log1", 4096, 0, &log1), 0);
+	ck_assert_int_eq(vqcore_memfd_map("log2", 4096, 0, &log2), 0);
+	ck_assert_int_eq(vqcore_memfd_map("log3", 4096, 0, &log3), 0);
+	/* QEMU: SET_LOG_BASE, then SET_FEATURES with LOG_ALL */
+	set_log_base(c, &log1, 128);
+	f = vqcore_vuc_features(c) | VQCORE_BIT(VQCORE_VU_F_LOG_ALL);
+	ck_assert_int_eq(vu_raw_ack(vqcore_vuc_sock(c), VQCORE_VU_SET_FEATURES, &f, 8, NULL, 0), 0);
+	ck_assert(vqcore_mem_logging(vqcore_vu_mem(h.dev)));
+
+	/* the worker takes two buffers and holds them */
+	e.hold = true;
+	dq = vqcore_vuc_queue(c, 0);
+	for (unsigned i = 0; i < 2; i++) {
+		struct vqcore_sg sg = { vqcore_vuc_alloc(c, 64, 64, NULL), 64 };
+
+		ck_assert_int_eq(vqcore_drvq_add(dq, &sg, 0, 1, (void *)(uintptr_t)(i + 1), 0), 0);
+	}
+	vqcore_drvq_kick(dq);
+	for (int i = 0; i < 500 && e.nheld < 2; i++)
+		usleep(2000);
+	ck_assert_uint_eq(e.nheld, 2);
+	memset(log1.hva, 0, 128);
+
+	/* the log changes: the worker finishes first, into log1 */
+	e.finish_on_pause = true;
+	e.mc_before = e.mc_after = 0;
+	set_log_base(c, &log2, 128);
+	ck_assert_uint_eq(e.mc_before, 1);
+	ck_assert_uint_eq(e.mc_after, 1);
+	ck_assert_uint_eq(e.nheld, 0);
+	ck_assert(e.logging_at_pause);
+	ck_assert(log_dirty(&log1));
+	ck_assert(!log_dirty(&log2));
+	ck_assert_int_eq(vqcore_vuc_wait(c, 0, 5000), 1);
+	ck_assert_int_eq(vqcore_drvq_get_used(dq, tok, NULL, 4), 2);
+	e.hold = false;
+	e.finish_on_pause = false;
+	memset(log1.hva, 0, 128);
+	echo_round(c, 0, 4, 1);
+	ck_assert(log_dirty(&log2));
+	ck_assert(!log_dirty(&log1));
+
+	/* migration cancelled: the log goes, inside the bracket */
+	e.mc_before = e.mc_after = 0;
+	f &= ~VQCORE_BIT(VQCORE_VU_F_LOG_ALL);
+	ck_assert_int_eq(vu_raw_ack(vqcore_vuc_sock(c), VQCORE_VU_SET_FEATURES, &f, 8, NULL, 0), 0);
+	ck_assert_uint_eq(e.mc_before, 1);
+	ck_assert_uint_eq(e.mc_after, 1);
+	ck_assert(!vqcore_mem_logging(vqcore_vu_mem(h.dev)));
+	memset(log2.hva, 0, 128);
+	echo_round(c, 0, 4, 2);
+	ck_assert(!log_dirty(&log2));
+
+	/* and tried again with a new log */
+	set_log_base(c, &log3, 128);
+	f |= VQCORE_BIT(VQCORE_VU_F_LOG_ALL);
+	ck_assert_int_eq(vu_raw_ack(vqcore_vuc_sock(c), VQCORE_VU_SET_FEATURES, &f, 8, NULL, 0), 0);
+	ck_assert(vqcore_mem_logging(vqcore_vu_mem(h.dev)));
+	echo_round(c, 0, 4, 3);
+	ck_assert(log_dirty(&log3));
+	ck_assert(!log_dirty(&log2));
+
+	vqcore_vuc_free(c);
+	vu_harness_stop(&h);
+	vqcore_memfd_unmap(&log1);
+	vqcore_memfd_unmap(&log2);
+	vqcore_memfd_unmap(&log3);
+}
+
+START_TEST(log_change_split)
+{
+	run_log_change(VQCORE_FORMAT_SPLIT);
+}
+END_TEST
+
+START_TEST(log_change_packed)
+{
+	if (!format_supported(VQCORE_FORMAT_PACKED))
+		return;
+	run_log_change(VQCORE_FORMAT_PACKED);
+}
+END_TEST
+
 static Suite *vu_suite(void)
 {
 	Suite *s = suite_create("vhost_user");
@@ -558,6 +926,13 @@ static Suite *vu_suite(void)
 	tcase_add_test(t, add_remove_region);
 	tcase_add_test(t, dirty_log);
 	tcase_add_test(t, inflight_survives_reconnect);
+	tcase_add_test(t, stop_unwatches_kick_split);
+	tcase_add_test(t, stop_unwatches_kick_packed);
+	tcase_add_test(t, restart_resumes_split);
+	tcase_add_test(t, restart_resumes_packed);
+	tcase_add_test(t, send_rarp);
+	tcase_add_test(t, log_change_split);
+	tcase_add_test(t, log_change_packed);
 	suite_add_tcase(s, t);
 	return s;
 }

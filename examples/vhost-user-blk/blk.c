@@ -120,6 +120,11 @@ _Static_assert(sizeof(struct virtio_blk_outhdr) == 16, "virtio_blk_outhdr layout
 #define MAX_DWZ_SEG 16      /* discard / write-zeroes segments per request */
 #define MAX_DWZ_SECTORS (1u << 22) /* 2 GiB per segment */
 
+/* QEMU's vhost-user-blk-pci asks for one queue per vCPU unless num-queues
+ * is set, and refuses a backend that offers fewer; QEMU's contrib backend
+ * offers 8. */
+#define DEFAULT_QUEUES 8
+
 struct blk {
 	int fd;
 	uint64_t capacity;      /* sectors */
@@ -486,13 +491,15 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: vhost-user-blk --socket-path=PATH --blk-file=FILE [options]\n"
 		"  --read-only     refuse writes (offers VIRTIO_BLK_F_RO)\n"
-		"  --queues=N      number of request queues (1..%u, default 1)\n"
+		"  --queues=N      most request queues the front-end may enable (1..%u,\n"
+		"                  default %u); GET_QUEUE_NUM and the config space\n"
+		"                  say N, queues never enabled stay idle\n"
 		"  --serial=ID     disk id returned by GET_ID (20 bytes at most)\n"
 		"  --poll          poll the rings instead of waiting for kicks\n"
 		"  --latency-us=N  emulate a slow disk: N microseconds per request\n"
 		"  --no-packed     do not offer VIRTIO_F_RING_PACKED\n"
 		"  --no-in-order   do not offer VIRTIO_F_IN_ORDER\n",
-		VQCORE_VU_MAX_QUEUES);
+		VQCORE_VU_MAX_QUEUES, DEFAULT_QUEUES);
 }
 
 int main(int argc, char **argv)
@@ -520,7 +527,7 @@ int main(int argc, char **argv)
 		.connected = blk_connected,
 		.disconnected = blk_disconnected,
 	};
-	struct blk b = { .fd = -1, .num_queues = 1 };
+	struct blk b = { .fd = -1, .num_queues = DEFAULT_QUEUES };
 	struct sigaction sa;
 	bool packed = true, in_order = true;
 	uint64_t features;

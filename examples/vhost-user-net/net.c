@@ -20,7 +20,9 @@
  *  - back-pressure instead of drops: when the rx ring has no room, the tx
  *    buffers not yet handled go back with vqcore_vq_unget() and are handled
  *    again when the driver adds rx buffers (the rx kick);
- *  - building a reply frame and its checksums (RFC 1071).
+ *  - building a reply frame and its checksums (RFC 1071);
+ *  - the announce after a live migration (SEND_RARP): a RARP broadcast
+ *    for the guest's MAC, injected on rx.
  *
  * A net device does not need the inflight record (a lost packet is
  * retransmitted by the protocols above), so it uses the plain
@@ -78,6 +80,7 @@ _Static_assert(sizeof(struct virtio_net_hdr_v1) == 12, "virtio_net_hdr_v1 layout
 #define ETH_HLEN 14
 #define ETHERTYPE_IPV4 0x0800
 #define ETHERTYPE_ARP 0x0806
+#define ETHERTYPE_RARP 0x8035
 #define MAX_FRAME 65536
 
 enum mode { MODE_ICMPECHO, MODE_MACSWAP, MODE_LOOPBACK };
@@ -91,6 +94,8 @@ struct net {
 	size_t hdr_len;              /* 12, or 10 for a legacy driver */
 	bool mrg_rxbuf;
 	uint64_t tx_frames, rx_frames, dropped;
+	uint8_t rarp[60];            /* announce frame waiting for rx room */
+	bool rarp_pending;
 	uint8_t frame[MAX_FRAME];    /* the frame being handled */
 	uint8_t reply[MAX_FRAME];    /* the answer built from it */
 };
@@ -276,6 +281,56 @@ too_big:
 }
 
 /*
+ * SEND_RARP (after a live migration): the guest's MAC is announced to the
+ * network with a broadcast RARP "reverse request" (RFC 903, ethertype
+ * 0x8035), source and target hardware address the guest's MAC, protocol
+ * addresses 0, padded to the 60-byte minimum.  With no network behind this
+ * backend, the guest receives it on rx, as it would see any broadcast.
+ */
+static void net_kick(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore_vq *vq);
+
+static int net_send_rarp(struct vqcore_vu_dev *dev, const uint8_t mac[6])
+{
+	struct net *n = vqcore_vu_opaque(dev);
+	uint8_t *f = n->rarp;
+
+	memset(f, 0, sizeof(n->rarp));
+	memset(f, 0xff, 6);                /* broadcast */
+	memcpy(f + 6, mac, 6);
+	put16(f + 12, ETHERTYPE_RARP);
+	put16(f + 14, 1);                  /* hardware: Ethernet */
+	put16(f + 16, 0x0800);             /* protocol: IPv4 */
+	f[18] = 6;
+	f[19] = 4;
+	put16(f + 20, 3);                  /* reverse request */
+	memcpy(f + 22, mac, 6);            /* sender MAC, sender IP 0 */
+	memcpy(f + 32, mac, 6);            /* target MAC, target IP 0 */
+	n->rarp_pending = true;
+	fprintf(stderr, "vhost-user-net: announcing %02x:%02x:%02x:%02x:%02x:%02x\n",
+		mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	if (vqcore_vu_queue(dev, RXQ) && vqcore_vu_queue(dev, TXQ))
+		net_kick(dev, RXQ, vqcore_vu_queue(dev, RXQ));
+	return 0;
+}
+
+/* Deliver a pending announce frame; false while rx has no room for it. */
+static bool rx_flush_rarp(struct net *n, struct vqcore_vq *rxq)
+{
+	int r;
+
+	if (!n->rarp_pending)
+		return true;
+	r = rx_deliver(n, rxq, n->rarp, sizeof(n->rarp));
+	if (r == 0)
+		return false;
+	if (r < 0)
+		n->dropped++;
+	n->rarp_pending = false;
+	vqcore_vq_signal(rxq);
+	return true;
+}
+
+/*
  * Handle what the guest sent.  Returns the number of tx buffers consumed.
  * Stops early, leaving the rest on the ring, when rx is full: *@blocked
  * then says so.
@@ -291,6 +346,10 @@ static int process_tx(struct net *n, bool *blocked)
 	*blocked = false;
 	if (!txq)
 		return 0;
+	if (rxq && !rx_flush_rarp(n, rxq)) {
+		*blocked = true; /* the announce goes first */
+		return 0;
+	}
 	while ((cnt = vqcore_vq_get_bufs(txq, bufs, ARRAY_SIZE(bufs), iov,
 					 ARRAY_SIZE(iov))) > 0) {
 		int done = 0, r;
@@ -481,6 +540,7 @@ int main(int argc, char **argv)
 		.queue_started = net_queue_started,
 		.kick = net_kick,
 		.disconnected = net_disconnected,
+		.send_rarp = net_send_rarp,
 	};
 	const char *sock_path = NULL;
 	unsigned flags = VQCORE_VU_SERVER | VQCORE_VU_NO_INFLIGHT;

@@ -161,9 +161,20 @@ struct vqcore_vu_dev;
  * @connected: a front-end connected.
  * @disconnected: the front-end went away; every running queue got
  *     @queue_stopped before, and the memory table is empty after.
- * @mem_changed: the memory table is about to change (@before true) and
- *     has changed (@before false).  A device with worker threads pauses
- *     them between the two calls.
+ * @mem_changed: the memory table or the dirty log is about to change
+ *     (@before true) and has changed (@before false).  A device with
+ *     worker threads pauses them between the two calls (a worker may
+ *     finish a vqcore_vu_put_used() first: its writes are logged in the
+ *     old log, which stays mapped until after @before).  The old
+ *     mappings (regions, log) are unmapped between the two calls.
+ * @send_rarp: after a live migration the front-end asks the device to
+ *     announce the guest (SEND_RARP): broadcast a RARP frame with @mac as
+ *     source and target hardware address into the guest's network, so
+ *     that switches learn where it lives now (a net device injects it
+ *     like a received frame).  QEMU sends it only when the guest did not
+ *     negotiate VIRTIO_NET_F_GUEST_ANNOUNCE.  Return 0 or a negative
+ *     errno (an error reply when the front-end asked for one).  Without
+ *     it the RARP protocol feature is not offered.
  *
  * Every callback gets the device; vqcore_vu_opaque() returns the caller's
  * pointer given to vqcore_vu_new().
@@ -184,6 +195,7 @@ struct vqcore_vu_ops {
 	void (*connected)(struct vqcore_vu_dev *dev);
 	void (*disconnected)(struct vqcore_vu_dev *dev);
 	void (*mem_changed)(struct vqcore_vu_dev *dev, bool before);
+	int (*send_rarp)(struct vqcore_vu_dev *dev, const uint8_t mac[6]);
 };
 
 /** vqcore_vu_new() flags. */
@@ -243,8 +255,8 @@ VQCORE_API void vqcore_vu_free(struct vqcore_vu_dev *dev);
  * @dev: device, before the first connection.
  * @mask: bits of enum vqcore_vu_protocol_feature the device may offer; the
  *     library offers the intersection with what it implements (MQ,
- *     LOG_SHMFD, REPLY_ACK, CONFIG, INFLIGHT_SHMFD, RESET_DEVICE,
- *     CONFIGURE_MEM_SLOTS).
+ *     LOG_SHMFD, RARP with @send_rarp, REPLY_ACK, CONFIG with
+ *     @get_config, INFLIGHT_SHMFD, RESET_DEVICE, CONFIGURE_MEM_SLOTS).
  */
 VQCORE_API void vqcore_vu_set_protocol_features(struct vqcore_vu_dev *dev,
 						uint64_t mask);
@@ -295,7 +307,13 @@ struct vqcore_vu_fd {
  * @dev: device.  @fds: array to fill.  @max: its size.
  *
  * Watch each for EPOLLIN (and hang-up); call vqcore_vu_dispatch() when
- * one is ready.  The set changes when dispatch returns 1: fetch it again.
+ * one is ready.  The set changes when dispatch returns 1: then remove
+ * every fd of the previous set from your poll set (EPOLL_CTL_DEL) and
+ * fetch the set again.  A kick fd the set no longer holds (its queue
+ * stopped, or the front-end replaced it) stays open until this next call,
+ * so that removing it works: the front-end still holds the eventfd, and
+ * an epoll registration of a closed fd would outlive it and keep firing.
+ * With poll() nothing needs removing.
  *
  * Return: the number of fds (may exceed @max: then only @max are filled).
  */
@@ -424,7 +442,8 @@ struct vqcore_vuc;
  *     with the backend's offer (see vqcore_vuc_features()).  The format is
  *     packed when VQCORE_F_RING_PACKED ends up negotiated.
  * @protocol_features: protocol features wanted; 0 means all the client
- *     supports (MQ, REPLY_ACK, CONFIG, CONFIGURE_MEM_SLOTS, LOG_SHMFD).
+ *     supports (MQ, REPLY_ACK, CONFIG, CONFIGURE_MEM_SLOTS, LOG_SHMFD,
+ *     RARP).
  */
 struct vqcore_vuc_config {
 	size_t sz;
@@ -487,10 +506,12 @@ VQCORE_API int vqcore_vuc_start(struct vqcore_vuc *c);
  * same memory table sent, and with VQCORE_VUC_INFLIGHT the same inflight
  * area given back (SET_INFLIGHT_FD), so that the new backend completes the
  * requests the old one had taken.  Each vring is then set up again with
- * the same rings and eventfds; its base is where the old backend stopped
- * (split: the used index; packed: the used position from the inflight
- * area).  The driver queues are untouched: buffers still in flight are
- * collected as usual afterwards.
+ * the same rings and eventfds and the base QEMU sends after a backend
+ * crash (split: the ring's used index; packed: the stale base the queue
+ * was last started or stopped with, e.g. 0x80008000): a backend with an
+ * inflight area resumes at the position it recorded there.  The driver
+ * queues are untouched: buffers still in flight are collected as usual
+ * afterwards.
  *
  * Return: 0, -EINVAL (not started), -ENOTSUP (the backend now offers other
  * features or no inflight support), or a connect/exchange error.
@@ -505,6 +526,15 @@ VQCORE_API int vqcore_vuc_reconnect(struct vqcore_vuc *c, const char *path,
  */
 VQCORE_API int vqcore_vuc_stop(struct vqcore_vuc *c, unsigned qidx,
 			       uint32_t *base);
+
+/**
+ * vqcore_vuc_resume() - start queue @qidx again after vqcore_vuc_stop(),
+ * like QEMU on `cont`: SET_VRING_NUM, SET_VRING_BASE with the base the
+ * backend returned, ADDR, CALL, KICK (the same eventfds) and ENABLE.
+ * @c: client, after vqcore_vuc_start().  @qidx: queue.
+ * Return: 0, -EINVAL, or an exchange error.
+ */
+VQCORE_API int vqcore_vuc_resume(struct vqcore_vuc *c, unsigned qidx);
 
 /** vqcore_vuc_free() - close the connection, free queues and memory. */
 VQCORE_API void vqcore_vuc_free(struct vqcore_vuc *c);

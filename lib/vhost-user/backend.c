@@ -32,7 +32,7 @@
 /* Protocol features this backend implements. */
 #define VU_PF_SUPPORTED                                                   \
 	(VQCORE_BIT(VQCORE_VU_PF_MQ) | VQCORE_BIT(VQCORE_VU_PF_LOG_SHMFD) | \
-	 VQCORE_BIT(VQCORE_VU_PF_REPLY_ACK) |                             \
+	 VQCORE_BIT(VQCORE_VU_PF_REPLY_ACK) | VQCORE_BIT(VQCORE_VU_PF_RARP) | \
 	 VQCORE_BIT(VQCORE_VU_PF_CONFIG) |                                \
 	 VQCORE_BIT(VQCORE_VU_PF_INFLIGHT_SHMFD) |                        \
 	 VQCORE_BIT(VQCORE_VU_PF_RESET_DEVICE) |                          \
@@ -49,6 +49,8 @@ static uint64_t offered_pfeatures(const struct vqcore_vu_dev *d)
 
 	if (!d->ops.get_config)
 		pf &= ~VQCORE_BIT(VQCORE_VU_PF_CONFIG);
+	if (!d->ops.send_rarp)
+		pf &= ~VQCORE_BIT(VQCORE_VU_PF_RARP);
 	if (d->flags & VQCORE_VU_NO_INFLIGHT)
 		pf &= ~VQCORE_BIT(VQCORE_VU_PF_INFLIGHT_SHMFD);
 	return pf;
@@ -59,6 +61,31 @@ static void close_fd(int *fd)
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
+}
+
+/*
+ * Drop the kick fd of @q.  The front-end keeps its own reference to the
+ * eventfd, so closing ours does not take it out of a poll set: an epoll
+ * registration lives as long as the file, and EPOLL_CTL_DEL needs an open
+ * fd.  So the fd leaves vqcore_vu_run()'s epoll before it is closed; and
+ * for a caller-run loop, a kick fd the last vqcore_vu_get_fds() listed
+ * stays open ("parked") until the next vqcore_vu_get_fds() call, by which
+ * time the caller has removed it from its own set.
+ */
+static void kick_fd_drop(struct vqcore_vu_dev *d, struct vu_queue *q)
+{
+	if (q->kick_fd < 0)
+		return;
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, q->kick_fd, NULL);
+	if (!d->in_run && q->kick_fd == q->kick_listed) {
+		close_fd(&q->kick_parked);
+		q->kick_parked = q->kick_fd;
+	} else {
+		close(q->kick_fd);
+	}
+	q->kick_listed = -1;
+	q->kick_fd = -1;
+	d->fds_changed = true;
 }
 
 /* ------------------------------------------------------------------------
@@ -343,12 +370,16 @@ static void queue_reset(struct vqcore_vu_dev *d, unsigned qi)
 {
 	struct vu_queue *q = &d->q[qi];
 
+	int parked;
+
 	queue_stop(d, qi);
-	close_fd(&q->kick_fd);
+	kick_fd_drop(d, q);
+	parked = q->kick_parked;
 	close_fd(&q->call_fd);
 	close_fd(&q->err_fd);
 	memset(q, 0, sizeof(*q));
-	q->kick_fd = q->call_fd = q->err_fd = -1;
+	q->kick_fd = q->call_fd = q->err_fd = q->kick_listed = -1;
+	q->kick_parked = parked;
 }
 
 /* ------------------------------------------------------------------------
@@ -388,10 +419,14 @@ static int h_set_features(struct vqcore_vu_dev *d, struct vu_msg *m)
 	}
 	d->features = f;
 	if (!(f & VQCORE_BIT(VQCORE_VU_F_LOG_ALL)) && d->log_map) {
+		/* migration ended or was cancelled: the log goes, with the
+		 * device's workers paused (see log_swap()) */
+		mem_changed(d, true);
 		vqcore_mem_set_log(d->mem, NULL, 0);
 		munmap(d->log_map, d->log_map_size);
 		d->log_map = NULL;
 		d->log_map_size = 0;
+		mem_changed(d, false);
 	}
 	/* without protocol features rings are enabled on start */
 	for (unsigned i = 0; i < d->nq; i++)
@@ -616,12 +651,22 @@ static int h_set_log_base(struct vqcore_vu_dev *d, struct vu_msg *m)
 		 m->fds[0], 0);
 	if (p == MAP_FAILED)
 		return -errno;
+	/*
+	 * A device's worker may be logging a write into the old log right
+	 * now (put_used logs through the memory table).  The log changes
+	 * and the old one is unmapped only between mem_changed(true) and
+	 * mem_changed(false), while the device's workers are paused, so no
+	 * worker writes into an unmapped log; what they wrote before the
+	 * pause is in the old log, which the front-end still reads.
+	 */
+	mem_changed(d, true);
 	/* the table checks the log covers every region */
 	r = vqcore_mem_set_log(d->mem, (uint8_t *)p + l->offset, l->size);
 	if (r) {
 		munmap(p, (size_t)map_size);
 		if (d->log_map)
 			vqcore_mem_set_log(d->mem, d->log_bitmap, d->log_size);
+		mem_changed(d, false);
 		return r;
 	}
 	if (d->log_map)
@@ -631,6 +676,7 @@ static int h_set_log_base(struct vqcore_vu_dev *d, struct vu_msg *m)
 	d->log_map_size = (size_t)map_size;
 	d->log_bitmap = (uint8_t *)p + l->offset;
 	d->log_size = l->size;
+	mem_changed(d, false);
 	return 0;
 }
 
@@ -725,8 +771,7 @@ static int h_get_vring_base(struct vqcore_vu_dev *d, struct vu_msg *m)
 		return -ERANGE;
 	q->started = false;
 	queue_stop(d, qi);
-	close_fd(&q->kick_fd);
-	d->fds_changed = true;
+	kick_fd_drop(d, q);
 	m->p.state.num = q->base;
 	if (vu_packed(d)) {
 		/* used position (bits 16-31) equals avail once all is returned */
@@ -769,7 +814,7 @@ static int h_set_vring_kick(struct vqcore_vu_dev *d, struct vu_msg *m)
 
 	if (!q)
 		return err;
-	close_fd(&q->kick_fd);
+	kick_fd_drop(d, q);
 	q->kick_fd = fd;
 	q->started = true;
 	d->fds_changed = true;
@@ -869,6 +914,20 @@ static int h_set_config(struct vqcore_vu_dev *d, struct vu_msg *m)
 	return r < 0 ? r : 0;
 }
 
+/* u64 payload: the guest's MAC in its first 6 bytes (QEMU
+ * vhost_user_migration_done()). */
+static int h_send_rarp(struct vqcore_vu_dev *d, struct vu_msg *m)
+{
+	uint8_t mac[6];
+	int r;
+
+	if (!d->ops.send_rarp)
+		return -ENOTSUP;
+	memcpy(mac, m->p.raw, sizeof(mac));
+	r = d->ops.send_rarp(d, mac);
+	return r < 0 ? r : 0;
+}
+
 static int h_get_inflight_fd(struct vqcore_vu_dev *d, struct vu_msg *m)
 {
 	return vu_inflight_get(d, m, &d->reply_fd);
@@ -924,6 +983,7 @@ static const struct vu_req_desc reqs[] = {
 				      VQCORE_VU_PF_MQ },
 	[VQCORE_VU_SET_VRING_ENABLE] = { "SET_VRING_ENABLE", h_set_vring_enable, 8, 0,
 					 false, -1 },
+	[VQCORE_VU_SEND_RARP] = { "SEND_RARP", h_send_rarp, 8, 0, false, VQCORE_VU_PF_RARP },
 	[VQCORE_VU_GET_CONFIG] = { "GET_CONFIG", h_get_config, ANY_SIZE, 0, true,
 				   VQCORE_VU_PF_CONFIG },
 	[VQCORE_VU_SET_CONFIG] = { "SET_CONFIG", h_set_config, ANY_SIZE, 0, false,
@@ -1128,7 +1188,8 @@ static int dev_alloc(unsigned flags, unsigned num_queues, uint64_t features,
 	}
 	d->dev_features = features;
 	for (unsigned i = 0; i < num_queues; i++)
-		d->q[i].kick_fd = d->q[i].call_fd = d->q[i].err_fd = -1;
+		d->q[i].kick_fd = d->q[i].call_fd = d->q[i].err_fd =
+			d->q[i].kick_listed = d->q[i].kick_parked = -1;
 	*out = d;
 	return 0;
 }
@@ -1224,8 +1285,10 @@ void vqcore_vu_free(struct vqcore_vu_dev *d)
 	if (!d)
 		return;
 	vu_disconnect(d);
-	for (unsigned i = 0; i < d->nq; i++)
+	for (unsigned i = 0; i < d->nq; i++) {
 		queue_reset(d, i);
+		close_fd(&d->q[i].kick_parked);
+	}
 	if (d->listen_fd >= 0) {
 		close(d->listen_fd);
 		unlink(d->path);
@@ -1257,9 +1320,17 @@ int vqcore_vu_get_fds(struct vqcore_vu_dev *d, struct vqcore_vu_fd *fds,
 		ADD(d->sock, VQCORE_VU_FD_SOCKET, 0);
 	else if (d->listen_fd >= 0)
 		ADD(d->listen_fd, VQCORE_VU_FD_LISTEN, 0);
-	for (unsigned i = 0; i < d->nq; i++)
-		if (d->q[i].vq && d->q[i].kick_fd >= 0)
-			ADD(d->q[i].kick_fd, VQCORE_VU_FD_KICK, i);
+	for (unsigned i = 0; i < d->nq; i++) {
+		struct vu_queue *q = &d->q[i];
+
+		/* the caller removed the previous set from its poll set */
+		close_fd(&q->kick_parked);
+		q->kick_listed = -1;
+		if (q->vq && q->kick_fd >= 0) {
+			ADD(q->kick_fd, VQCORE_VU_FD_KICK, i);
+			q->kick_listed = q->kick_fd;
+		}
+	}
 #undef ADD
 	d->fds_changed = false;
 	return (int)n;
@@ -1328,6 +1399,7 @@ int vqcore_vu_run(struct vqcore_vu_dev *d)
 		return -errno;
 	d->stop = false;
 	d->fds_changed = true;
+	d->in_run = true;
 	while (!d->stop) {
 		int n;
 
@@ -1379,6 +1451,7 @@ int vqcore_vu_run(struct vqcore_vu_dev *d)
 	for (unsigned i = 0; i < nw; i++)
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, watched[i], NULL);
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->stop_fd, NULL);
+	d->in_run = false;
 	return r;
 }
 

@@ -23,13 +23,14 @@
 	(VQCORE_BIT(VQCORE_VU_PF_MQ) | VQCORE_BIT(VQCORE_VU_PF_REPLY_ACK) | \
 	 VQCORE_BIT(VQCORE_VU_PF_CONFIG) |                                \
 	 VQCORE_BIT(VQCORE_VU_PF_CONFIGURE_MEM_SLOTS) |                   \
-	 VQCORE_BIT(VQCORE_VU_PF_LOG_SHMFD))
+	 VQCORE_BIT(VQCORE_VU_PF_LOG_SHMFD) | VQCORE_BIT(VQCORE_VU_PF_RARP))
 
 struct vuc_queue {
 	struct vqcore_drvq *dq;
 	struct vqcore_ring_layout ring;
 	int kick_fd;
 	int call_fd;
+	uint32_t base;            /* last base sent or returned by GET_VRING_BASE */
 };
 
 struct vqcore_vuc {
@@ -332,6 +333,7 @@ static int vuc_start_queue(struct vqcore_vuc *c, unsigned i)
 	if (r)
 		return r;
 	base = c->format == VQCORE_FORMAT_PACKED ? 0x80008000u : 0;
+	q->base = (uint32_t)base;
 	return vuc_send_vring(c, i, (uint32_t)base);
 }
 
@@ -444,9 +446,17 @@ int vqcore_vuc_stop(struct vqcore_vuc *c, unsigned qidx, uint32_t *base)
 		return r;
 	if (sz != sizeof(rs) || rs.index != qidx)
 		return -VQCORE_E_PROTO;
+	c->q[qidx].base = rs.num;
 	if (base)
 		*base = rs.num;
 	return 0;
+}
+
+int vqcore_vuc_resume(struct vqcore_vuc *c, unsigned qidx)
+{
+	if (!c->started || qidx >= c->nq)
+		return -EINVAL;
+	return vuc_send_vring(c, qidx, c->q[qidx].base);
 }
 
 void vqcore_vuc_free(struct vqcore_vuc *c)
@@ -575,11 +585,12 @@ int vqcore_vuc_set_config(struct vqcore_vuc *c, uint32_t offset, const void *buf
 }
 
 /*
- * Where the restarted backend resumes queue @i.  Split: the ring's used
- * index (what the old backend completed; our backend then skips the
- * buffers its inflight record holds).  Packed: the used position the old
- * backend recorded in its inflight area (our backend's layout, vu_priv.h),
- * or a fresh ring's start when it recorded none.
+ * The base sent to a restarted backend for queue @i: what QEMU sends after
+ * a backend crash, since a front-end cannot read the back-end's position.
+ * Split: the ring's used index (QEMU's last_avail_idx restored from it).
+ * Packed: the base the queue was last started with or stopped at
+ * (0x80008000 for a ring started fresh): stale; the backend must resume
+ * at the position its inflight area recorded.
  */
 static uint32_t vuc_resume_base(struct vqcore_vuc *c, unsigned i)
 {
@@ -588,19 +599,7 @@ static uint32_t vuc_resume_base(struct vqcore_vuc *c, unsigned i)
 
 		return used ? __atomic_load_n(used, __ATOMIC_ACQUIRE) : 0;
 	}
-	if (c->inflight_map) {
-		uint64_t qb = vu_inflight_queue_bytes(c->qsize);
-		struct vu_inflight_packed *r;
-
-		if (c->inflight.mmap_offset + (i + 1) * qb <= c->inflight_size) {
-			r = (void *)((uint8_t *)c->inflight_map + c->inflight.mmap_offset +
-				     i * qb);
-			if (r->features & VQCORE_BIT(VQCORE_F_RING_PACKED))
-				return (uint32_t)(r->used_idx & 0x7fff) |
-				       (uint32_t)(r->used_wrap_counter & 1) << 15;
-		}
-	}
-	return 0x8000;
+	return c->q[i].base;
 }
 
 int vqcore_vuc_reconnect(struct vqcore_vuc *c, const char *path, int timeout_ms)

@@ -19,6 +19,16 @@
  * header's used_idx/used_wrap_counter follow the device's used position,
  * and features records the features the region was written under.
  *
+ * Resume position: a queue's first start over a region records the acked
+ * features in it; from then on the region, not the front-end, says where
+ * the queue is.  A restarted backend resumes every queue there (split: the
+ * used index after the last-batch repair; packed: used_idx and
+ * used_wrap_counter, with the avail position equal to it when nothing is
+ * in flight), whatever base the front-end sent: QEMU cannot read a packed
+ * ring's position after a backend crash and sends 0x80008000.  A fresh
+ * region (features 0) or one written under other features holds nothing,
+ * and the front-end's base stands (the start, or a migration target).
+ *
  * Re-submission: when a queue starts over a region with buffers in flight,
  * the avail position is set just past them (split: used index + count, as
  * libvhost-user does; packed: used position + their descriptor slots),
@@ -274,6 +284,52 @@ static void resubmit_pending(struct vqcore_vu_dev *d, unsigned qi,
 	}
 }
 
+/*
+ * Did a backend run this queue over region @reg, under the features now
+ * acked?  A queue's first start records the features (a fresh region from
+ * GET_INFLIGHT_FD has 0 there): from then on the region, not the
+ * front-end, knows where the queue is.
+ */
+static bool region_recorded(const struct vqcore_vu_dev *d, const void *reg)
+{
+	const struct vu_inflight_packed *r = reg; /* same first fields as split */
+
+	return r->version == 1 && r->desc_num == d->inflight_qsize && d->features &&
+	       rd_counter(&r->features) == d->features;
+}
+
+/*
+ * Nothing in flight on a queue whose region recorded its position: resume
+ * there, not at the front-end's base.  QEMU cannot read a packed ring's
+ * position after a backend crash and sends its stale start value
+ * (0x80008000); for split it sends the used index it reads from the ring.
+ */
+static void resume_recorded(struct vqcore_vu_dev *d, unsigned qi, uint16_t ring_used)
+{
+	struct vu_queue *q = &d->q[qi];
+	int r;
+
+	if (!vu_packed(d)) {
+		r = vqcore_vq_set_base(q->vq, ring_used);
+	} else {
+		struct vu_inflight_packed *rp = q->inflight;
+		uint32_t pos = rp->used_idx | (uint32_t)(rp->used_wrap_counter & 1) << 15;
+
+		if (rp->used_idx >= q->num || rp->used_wrap_counter > 1) {
+			vq_warn("vhost-user: queue %u: inflight region holds a bad used "
+				"position (%u, wrap %u); the front-end's base is used",
+				qi, rp->used_idx, rp->used_wrap_counter);
+			return;
+		}
+		r = vqcore_vq_set_base(q->vq, pos);
+		if (!r)
+			r = vqcore_vq_set_used_base(q->vq, pos);
+	}
+	if (r)
+		vq_warn("vhost-user: queue %u: cannot resume at the recorded position: %s",
+			qi, vqcore_strerror(r));
+}
+
 void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 {
 	struct vu_queue *q = &d->q[qi];
@@ -282,6 +338,7 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 	struct pend *pl;
 	unsigned np = 0;
 	uint64_t maxc = 0;
+	bool recorded;
 
 	q->inflight = NULL;
 	vu_inflight_resub_free(q);
@@ -295,16 +352,18 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 	pl = vq_calloc(num, sizeof(*pl));
 	if (!pl)
 		return;
+	/* a region written under other features (or never) holds nothing */
+	recorded = region_recorded(d, reg);
+	if (!recorded)
+		region_init(reg, d->inflight_qsize);
 	if (!vu_packed(d)) {
 		struct vu_inflight_split *r = (void *)reg;
 		uint16_t *up = NULL;
 
-		if (r->version != 1 || r->desc_num != d->inflight_qsize)
-			region_init(reg, d->inflight_qsize);
 		if (!vqcore_mem_translate(d->mem, q->device_gpa + 2, 2,
 					  (void **)&up)) {
 			ring_used = VQ_READ_ONCE(*up);
-			if (ring_used != r->used_idx) {
+			if (recorded && ring_used != r->used_idx) {
 				/* crashed between used ring and used_idx:
 				 * the last batch was completed */
 				uint16_t batch = (uint16_t)(ring_used - r->used_idx);
@@ -314,10 +373,10 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 					r->desc[h].inflight = 0;
 					h = r->desc[h].next;
 				}
-				r->used_idx = ring_used;
 			}
+			r->used_idx = ring_used;
 		}
-		for (unsigned i = 0; i < num; i++) {
+		for (unsigned i = 0; recorded && i < num; i++) {
 			uint64_t c = rd_counter(&r->desc[i].counter);
 
 			if (r->desc[i].inflight != 1)
@@ -329,9 +388,7 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 	} else {
 		struct vu_inflight_packed *r = (void *)reg;
 
-		if (r->version != 1 || r->desc_num != d->inflight_qsize)
-			region_init(reg, d->inflight_qsize);
-		for (unsigned i = 0; i < num; i++) {
+		for (unsigned i = 0; recorded && i < num; i++) {
 			uint64_t c = rd_counter(&r->desc[i].counter);
 
 			if (r->desc[i].inflight != 1)
@@ -357,16 +414,20 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 	q->inflight = reg;
 	if (np && q->vq)
 		resubmit_pending(d, qi, pl, np, ring_used);
+	else if (recorded && q->vq)
+		resume_recorded(d, qi, ring_used);
 	vq_free(pl);
-	if (vu_packed(d) && q->vq && !np) {
-		/* record the used position this region now follows */
-		struct vu_inflight_packed *r = (void *)reg;
-		uint32_t used = vqcore_vq_get_used_base(q->vq);
+	if (q->vq && !np) {
+		/* record the position this region now follows */
+		if (vu_packed(d)) {
+			struct vu_inflight_packed *r = (void *)reg;
+			uint32_t used = vqcore_vq_get_used_base(q->vq);
 
-		r->used_idx = (uint16_t)(used & 0x7fff);
-		r->used_wrap_counter = (uint8_t)(used >> 15 & 1);
+			r->used_idx = (uint16_t)(used & 0x7fff);
+			r->used_wrap_counter = (uint8_t)(used >> 15 & 1);
+		}
 		vq_wmb();
-		r->features = d->features;
+		((struct vu_inflight_packed *)reg)->features = d->features;
 	}
 }
 

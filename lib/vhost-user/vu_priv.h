@@ -183,6 +183,8 @@ struct vu_queue {
 	uint32_t addr_flags;
 	uint64_t desc_uva, avail_uva, used_uva, log_gpa;
 	int kick_fd, call_fd, err_fd;
+	int kick_listed;          /* kick_fd as the last vqcore_vu_get_fds() gave it, or -1 */
+	int kick_parked;          /* a dropped kick fd a poll set may still hold, or -1 */
 	bool started;             /* SET_VRING_KICK seen, no GET_VRING_BASE since */
 	bool enable;              /* SET_VRING_ENABLE */
 	bool err_signalled;
@@ -218,6 +220,7 @@ struct vqcore_vu_dev {
 	int sock;
 	int stop_fd;
 	int epfd;                 /* vqcore_vu_run()'s epoll */
+	bool in_run;              /* vqcore_vu_run() drives the device */
 	bool fds_changed;
 	bool stop;
 	bool proto_error;         /* last disconnect was caused by the peer */

@@ -69,6 +69,41 @@ int vu_count_fds(void)
 	return n - 1; /* the DIR's own fd */
 }
 
+int vu_epoll_watch_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		char path[300], link[64], line[256];
+		ssize_t len;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len < 0)
+			continue;
+		link[len] = 0;
+		if (strcmp(link, "anon_inode:[eventpoll]"))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, "tfd:", 4))
+				n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
 int vu_raw_connect(const struct vu_harness *h)
 {
 	struct sockaddr_un sa;

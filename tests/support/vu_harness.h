@@ -31,6 +31,10 @@ void vu_harness_stop(struct vu_harness *h);
 /* Open /proc/self/fd entries. */
 int vu_count_fds(void);
 
+/* Fds registered in the process's epoll sets (the "tfd:" lines of
+ * /proc/self/fdinfo of every epoll fd), or -errno. */
+int vu_epoll_watch_count(void);
+
 /* Raw connection to the harness backend; returns the socket or -errno. */
 int vu_raw_connect(const struct vu_harness *h);
 /* Send header + payload (+fds).  Returns 0 or -errno. */
