@@ -59,7 +59,7 @@ cpu_ticks() {
 }
 cleanup() {
 	vq_qemu_kill_all
-	[ -n "$bpid" ] && kill -KILL "$bpid" 2>/dev/null
+	[ -n "$bpid" ] && kill -TERM "$bpid" 2>/dev/null
 	wait 2>/dev/null || true
 	rm -rf "$VQ_WORK"
 }
