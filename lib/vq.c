@@ -312,6 +312,41 @@ static void vq_log_span(const struct vqcore_mem *m, uint64_t first,
 }
 
 /*
+ * Pages waiting to be marked, [first, last] (none while first > last):
+ * neighbouring ranges of a batch (buffers the driver placed one after the
+ * other) join, so a batch sets each run of bits once.
+ */
+struct vq_wlog_pend {
+	uint64_t first, last;
+};
+
+static inline void vq_wlog_flush(const struct vqcore_mem *m, struct vq_wlog_pend *p)
+{
+	if (p->first <= p->last)
+		vq_log_span(m, p->first * VQCORE_LOG_PAGE,
+			    p->last * VQCORE_LOG_PAGE + (VQCORE_LOG_PAGE - 1));
+	p->first = 1;
+	p->last = 0;
+}
+
+/* Queue inclusive byte range [@first, @last] to be marked. */
+static inline void vq_wlog_mark(const struct vqcore_mem *m,
+				struct vq_wlog_pend *p, uint64_t first,
+				uint64_t last)
+{
+	uint64_t f = first / VQCORE_LOG_PAGE, l = last / VQCORE_LOG_PAGE;
+
+	if (p->first <= p->last && f <= p->last + 1 && l + 1 >= p->first) {
+		p->first = VQ_MIN(p->first, f);
+		p->last = VQ_MAX(p->last, l);
+		return;
+	}
+	vq_wlog_flush(m, p);
+	p->first = f;
+	p->last = l;
+}
+
+/*
  * Before any used entry for @bufs is written: log what each may have been
  * written through.  A buffer handed out with no log set has no record
  * (the direct lanes record nothing); for those, every region of the table
@@ -322,6 +357,7 @@ static VQ_COLD void vq_wlog_put(struct vqcore_vq *vq,
 				const struct vhost_buf *bufs, unsigned n)
 {
 	const struct vqcore_mem *m = vq->mem;
+	struct vq_wlog_pend p = { 1, 0 };
 	bool all = false;
 
 	for (unsigned i = 0; i < n; i++) {
@@ -340,8 +376,9 @@ static VQ_COLD void vq_wlog_put(struct vqcore_vq *vq,
 		}
 		w = &vq->wlog[id];
 		for (uint32_t j = 0; j < w->n && j < VQ_WLOG_RANGES; j++)
-			vq_log_span(m, w->first[j], w->last[j]);
+			vq_wlog_mark(m, &p, w->first[j], w->last[j]);
 	}
+	vq_wlog_flush(m, &p);
 	if (all)
 		for (unsigned s = 0; s < m->n; s++)
 			vq_log_span(m, m->slot[s].gpa, m->slot[s].last);
