@@ -10,9 +10,14 @@
  * The driver adds either with vqcore_drvq_add_batch() (a request per
  * buffer, as ringbench) or with vqcore_drvq_add_sg() (parallel arrays).
  *
+ * With "log" after the add mode, a dirty log is set on the memory table
+ * (as during a live migration) and the line says log=1.
+ *
  * Usage: ringsingle [split|packed] [batch] [rounds] [inorder 0|1] [batch|sg]
+ *        [log]
  *        (no arguments: both formats, in order and not, batch 32)
- * Output: BENCH ring-single format=F batch=N inorder=I add=batch|sg ns_per_buf=X
+ * Output: BENCH ring-single format=F batch=N inorder=I add=batch|sg
+ *         [log=1] ns_per_buf=X
  * Instruction counts: valgrind --tool=callgrind build-release/bench/ringsingle
  *   packed 32 20000 0, then callgrind_annotate --inclusive=yes; divide by
  *   batch x rounds.
@@ -28,8 +33,11 @@
 
 #define NUM 256
 
+/* a bitmap for the table's 128 MiB of guest space */
+static uint8_t log_bitmap[(8ull << 24) / 4096 / 8];
+
 static int run(unsigned format, unsigned batch, unsigned rounds, unsigned io,
-	       bool use_sg)
+	       bool use_sg, bool log)
 {
 	uint64_t feat = VQCORE_BIT(VQCORE_F_VERSION_1) |
 			(io ? VQCORE_BIT(VQCORE_F_IN_ORDER) : 0);
@@ -74,6 +82,8 @@ static int run(unsigned format, unsigned batch, unsigned rounds, unsigned io,
 	}
 	vqcore_vq_disable_notify(vq);
 	vqcore_drvq_disable_cb(dq);
+	if (log && vqcore_mem_set_log(mem, log_bitmap, sizeof(log_bitmap)))
+		return 1;
 	t0 = now_ns();
 	for (unsigned r = 0; r < rounds; r++) {
 		int n;
@@ -105,9 +115,9 @@ static int run(unsigned format, unsigned batch, unsigned rounds, unsigned io,
 			return 4;
 	}
 	t1 = now_ns();
-	printf("BENCH ring-single format=%s batch=%u inorder=%u add=%s ns_per_buf=%.2f\n",
+	printf("BENCH ring-single format=%s batch=%u inorder=%u add=%s%s ns_per_buf=%.2f\n",
 	       format ? "packed" : "split", batch, io, use_sg ? "sg" : "batch",
-	       (double)(t1 - t0) / ((double)rounds * batch));
+	       log ? " log=1" : "", (double)(t1 - t0) / ((double)rounds * batch));
 	vqcore_vq_free(vq);
 	vqcore_drvq_free(dq);
 	vqcore_mem_free(mem);
@@ -122,11 +132,12 @@ int main(int argc, char **argv)
 			   argc > 2 ? (unsigned)atoi(argv[2]) : 32,
 			   argc > 3 ? (unsigned)atoi(argv[3]) : 200000,
 			   argc > 4 ? (unsigned)atoi(argv[4]) : 0,
-			   argc > 5 && !strcmp(argv[5], "sg"));
+			   argc > 5 && !strcmp(argv[5], "sg"),
+			   argc > 6 && !strcmp(argv[6], "log"));
 	for (unsigned f = 0; f < 2; f++)
 		for (unsigned io = 0; io < 2; io++)
 			for (unsigned sgv = 0; sgv < 2; sgv++)
-				if (run(f, 32, 200000, io, sgv))
+				if (run(f, 32, 200000, io, sgv, false))
 					return 1;
 	return 0;
 }

@@ -3,8 +3,10 @@
  * Fuzz target: a hostile driver's ring.  The input bytes become the ring
  * memory and the data area of a small guest (split or packed, chosen by
  * the first byte, features by the second); the device side fetches, returns
- * and un-fetches buffers.  Whatever the bytes, the library must not crash,
- * loop, or produce an iovec outside guest memory.
+ * and un-fetches buffers, with or without a dirty log (set, replaced or
+ * removed while buffers are in flight, by the second byte).  Whatever the
+ * bytes, the library must not crash, loop, produce an iovec outside guest
+ * memory, or write outside the log (a global the sanitizer guards).
  *
  * Built two ways: with clang -fsanitize=fuzzer as a libFuzzer target, or
  * (default) as a standalone program that runs N deterministic random
@@ -25,6 +27,8 @@
 extern bool vq_packed_batch4;
 
 static uint8_t guest[GUEST_SIZE] __attribute__((aligned(4096)));
+/* exactly the pages up to the end of guest memory */
+static uint8_t dirty[2][(GUEST_GPA + GUEST_SIZE) / 4096 / 8];
 
 static unsigned long nbufs_seen, nerr[64];
 
@@ -70,6 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mem = vqcore_mem_new();
 	if (!mem || vqcore_mem_add(mem, &r))
 		abort();
+	if ((data[1] & 8) && vqcore_mem_set_log(mem, dirty[0], sizeof(dirty[0])))
+		abort();
 	if (vqcore_ring_layout(format, NUM, GUEST_GPA, &l))
 		abort();
 	{
@@ -87,6 +93,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct vhost_desc d[64];
 		int n = vqcore_vq_get_bufs(vq, b, 8, iov, 64);
 
+		/* the log set, replaced or removed with buffers in flight */
+		if (round == 2 && (data[1] & 16))
+			vqcore_mem_set_log(mem, data[1] & 32 ? dirty[1] : NULL,
+					   sizeof(dirty[1]));
 		if (n > 0) {
 			nbufs_seen += (unsigned)n;
 			for (int i = 0; i < n; i++)

@@ -11,6 +11,13 @@
  *     -> translation to iovecs     per descriptor, through the memory table
  *   vqcore_vq_put_used()
  *     -> in-flight check of every buffer, then ops->put_used() once
+ *
+ * Dirty logging of what the device writes (live migration): while a log
+ * is set, get_bufs skips the direct lanes, so every buffer is handed out
+ * by vq_hand_out(), which records the guest ranges of its writable
+ * descriptors (struct vq_wlog); put_used logs them before the format
+ * writes a used entry.  Whether a log is set is read once per call; with
+ * none, the data path does nothing more than a load and a branch.
  */
 #include <stdarg.h>
 
@@ -79,7 +86,8 @@ static int vq_alloc_tables(struct vqcore_vq *vq)
 	vq->desc_cache = vq_zalloc_aligned(sizeof(*vq->desc_cache) * vq->desc_cap);
 	vq->buf_cache = vq_zalloc_aligned(sizeof(*vq->buf_cache) * vq->buf_cap);
 	vq->id_state = vq_zalloc_aligned(vq->num);
-	if (!vq->desc_cache || !vq->buf_cache || !vq->id_state)
+	vq->wlog = vq_zalloc_aligned(sizeof(*vq->wlog) * vq->num);
+	if (!vq->desc_cache || !vq->buf_cache || !vq->id_state || !vq->wlog)
 		return -VQ_ENOMEM;
 	return 0;
 }
@@ -158,6 +166,7 @@ void vqcore_vq_free(struct vqcore_vq *vq)
 	vq_free(vq->desc_cache);
 	vq_free(vq->buf_cache);
 	vq_free(vq->id_state);
+	vq_free(vq->wlog);
 	vq_free(vq);
 }
 
@@ -237,13 +246,161 @@ static inline int vq_fill(struct vqcore_vq *vq)
 	return r;
 }
 
+/* ---- the dirty log of device writes ---- */
+
+/* Pages strictly between [@f0, @l0] and [@f1, @l1] (0: they share or touch a page). */
+static inline uint64_t vq_wlog_gap(uint64_t f0, uint64_t l0, uint64_t f1,
+				   uint64_t l1)
+{
+	uint64_t a0 = f0 / VQCORE_LOG_PAGE, b0 = l0 / VQCORE_LOG_PAGE;
+	uint64_t a1 = f1 / VQCORE_LOG_PAGE, b1 = l1 / VQCORE_LOG_PAGE;
+
+	if (a1 > b0)
+		return a1 - b0 - 1;
+	if (a0 > b1)
+		return a0 - b1 - 1;
+	return 0;
+}
+
+/* Add [@addr, @addr + @len) (@len > 0) to @w (see struct vq_wlog). */
+static void vq_wlog_add(struct vq_wlog *w, uint64_t addr, uint32_t len)
+{
+	uint64_t first = addr, last = addr + (len - 1), best_gap = UINT64_MAX;
+	unsigned best = 0;
+
+	if (last < first) /* get_bufs_desc does not check addresses */
+		last = UINT64_MAX;
+	for (unsigned i = 0; i < w->n; i++) {
+		uint64_t gap = vq_wlog_gap(w->first[i], w->last[i], first, last);
+
+		if (gap < best_gap) {
+			best_gap = gap;
+			best = i;
+		}
+	}
+	if (best_gap && w->n < VQ_WLOG_RANGES) {
+		w->first[w->n] = first;
+		w->last[w->n] = last;
+		w->n++;
+		return;
+	}
+	/* the hull of the two: no page less than both, maybe some more */
+	w->first[best] = VQ_MIN(w->first[best], first);
+	w->last[best] = VQ_MAX(w->last[best], last);
+}
+
+/* Record what cached buffer @cb lets the device write (handed out now). */
+static VQ_NOINLINE void vq_wlog_record(struct vqcore_vq *vq,
+				       const struct vq_cached_buf *cb)
+{
+	struct vq_wlog *w = &vq->wlog[cb->id];
+	const struct vhost_desc *d = &vq->desc_cache[cb->first];
+
+	w->n = 0;
+	for (uint32_t i = 0; i < cb->count; i++)
+		if ((d[i].flags & VHOST_DESC_F_WRITE) && d[i].len)
+			vq_wlog_add(w, d[i].addr, d[i].len);
+}
+
+/* Mark inclusive [@first, @last] dirty. */
+static void vq_log_span(const struct vqcore_mem *m, uint64_t first,
+			uint64_t last)
+{
+	uint64_t len = last - first + 1;
+
+	vq_mem_log_slow(m, first, len ? len : UINT64_MAX);
+}
+
+/*
+ * Pages waiting to be marked, [first, last] (none while first > last):
+ * neighbouring ranges of a batch (buffers the driver placed one after the
+ * other) join, so a batch sets each run of bits once.
+ */
+struct vq_wlog_pend {
+	uint64_t first, last;
+};
+
+static inline void vq_wlog_flush(const struct vqcore_mem *m, struct vq_wlog_pend *p)
+{
+	if (p->first <= p->last)
+		vq_log_span(m, p->first * VQCORE_LOG_PAGE,
+			    p->last * VQCORE_LOG_PAGE + (VQCORE_LOG_PAGE - 1));
+	p->first = 1;
+	p->last = 0;
+}
+
+/* Queue inclusive byte range [@first, @last] to be marked. */
+static inline void vq_wlog_mark(const struct vqcore_mem *m,
+				struct vq_wlog_pend *p, uint64_t first,
+				uint64_t last)
+{
+	uint64_t f = first / VQCORE_LOG_PAGE, l = last / VQCORE_LOG_PAGE;
+
+	if (p->first <= p->last && f <= p->last + 1 && l + 1 >= p->first) {
+		p->first = VQ_MIN(p->first, f);
+		p->last = VQ_MAX(p->last, l);
+		return;
+	}
+	vq_wlog_flush(m, p);
+	p->first = f;
+	p->last = l;
+}
+
+/*
+ * Before any used entry for @bufs is written: log what each may have been
+ * written through.  A buffer handed out with no log set has no record
+ * (the direct lanes record nothing); for those, every region of the table
+ * is logged, once for the call.  Ids the release check will refuse are
+ * skipped; logging more for a call it then refuses is harmless.
+ */
+static VQ_COLD void vq_wlog_put(struct vqcore_vq *vq,
+				const struct vhost_buf *bufs, unsigned n)
+{
+	const struct vqcore_mem *m = vq->mem;
+	struct vq_wlog_pend p = { 1, 0 };
+	bool all = false;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t id = bufs[i].id;
+		const struct vq_wlog *w;
+		uint8_t st;
+
+		if (id >= vq->num)
+			continue;
+		st = vq->id_state[id];
+		if (!(st & VQ_ID_OUT))
+			continue;
+		if (!(st & VQ_ID_WLOG)) {
+			all = true;
+			continue;
+		}
+		w = &vq->wlog[id];
+		for (uint32_t j = 0; j < w->n && j < VQ_WLOG_RANGES; j++)
+			vq_wlog_mark(m, &p, w->first[j], w->last[j]);
+	}
+	vq_wlog_flush(m, &p);
+	if (all)
+		for (unsigned s = 0; s < m->n; s++)
+			vq_log_span(m, m->slot[s].gpa, m->slot[s].last);
+}
+
+/*
+ * Hand cached buffer @cb out as @b.  @logging: a dirty log is set (read
+ * once per call); the buffer's writable ranges are recorded then.
+ */
 static inline void vq_hand_out(struct vqcore_vq *vq,
 			       const struct vq_cached_buf *cb,
-			       struct vhost_buf *b)
+			       struct vhost_buf *b, bool logging)
 {
+	uint8_t st = VQ_ID_OUT | (cb->resub ? VQ_ID_RESUB : 0);
+
+	if (unlikely(logging)) {
+		vq_wlog_record(vq, cb);
+		st |= VQ_ID_WLOG;
+	}
 	vq->nout++;
 	vq->buf_head++;
-	vq->id_state[cb->id] = VQ_ID_OUT | (cb->resub ? VQ_ID_RESUB : 0);
+	vq->id_state[cb->id] = st;
 	if (likely(!cb->resub))
 		vq->avail_pos = cb->next;
 	b->id = cb->id;
@@ -254,11 +411,11 @@ static inline void vq_hand_out(struct vqcore_vq *vq,
 /*
  * The general path: translate cached buffer @cb into iovecs at iov[*k..max_iov) and fill @b.
  * 0 on success; -VQCORE_E_IOV_FULL if it does not fit (nothing consumed);
- * another error breaks the queue.
+ * another error breaks the queue.  @logging: as vq_hand_out().
  */
 static int vq_translate_buf(struct vqcore_vq *vq, const struct vq_cached_buf *cb,
 			    struct vhost_buf *b, struct iovec *iov, unsigned *k,
-			    unsigned max_iov)
+			    unsigned max_iov, bool logging)
 {
 	const struct vhost_desc *d = &vq->desc_cache[cb->first];
 	const struct vhost_desc *end = d + cb->count;
@@ -295,7 +452,7 @@ static int vq_translate_buf(struct vqcore_vq *vq, const struct vq_cached_buf *cb
 	b->in_num = (uint16_t)in_num;
 	b->first = start;
 	*k = pos;
-	vq_hand_out(vq, cb, b);
+	vq_hand_out(vq, cb, b, logging);
 	return 0;
 }
 
@@ -340,8 +497,11 @@ static inline unsigned vq_hand_out_simple(struct vqcore_vq *vq,
 
 /*
  * get_bufs past its usual case: a cache to hand out from, buffers that
- * need the general path, or a fetch after the format's direct one.  @o
- * holds what went out so far.
+ * need the general path, a fetch after the format's direct one, or a
+ * dirty log set.  @o holds what went out so far.  While logging, nothing
+ * goes out through a direct lane (the format's fetch or
+ * vq_hand_out_simple()): every buffer goes through vq_translate_buf(),
+ * which records its writable ranges.
  */
 static VQ_NOINLINE int vq_get_bufs_general(struct vqcore_vq *vq,
 					   struct vq_out *o)
@@ -350,6 +510,7 @@ static VQ_NOINLINE int vq_get_bufs_general(struct vqcore_vq *vq,
 	struct iovec *iov = o->iov;
 	const unsigned max_bufs = o->max_bufs, max_iov = o->max_iov;
 	unsigned n = o->n, k = o->k;
+	const bool logging = vq->mem->log != NULL;
 
 	while (n < max_bufs) {
 		int r;
@@ -363,7 +524,7 @@ static VQ_NOINLINE int vq_get_bufs_general(struct vqcore_vq *vq,
 			r = vq_check_rings(vq);
 			if (unlikely(r < 0))
 				return n ? (int)n : r;
-			vq->out = &f;
+			vq->out = logging ? NULL : &f;
 			r = vq->ops->fetch(vq);
 			vq->out = NULL;
 			if (unlikely(r < 0)) {
@@ -380,12 +541,15 @@ static VQ_NOINLINE int vq_get_bufs_general(struct vqcore_vq *vq,
 			if (vq->buf_head == vq->buf_count)
 				continue;  /* all of it handed out already */
 		}
-		n = vq_hand_out_simple(vq, bufs, n, max_bufs, iov, &k, max_iov);
-		if (n == max_bufs || vq->buf_head == vq->buf_count)
-			continue;
+		if (likely(!logging)) {
+			n = vq_hand_out_simple(vq, bufs, n, max_bufs, iov, &k,
+					       max_iov);
+			if (n == max_bufs || vq->buf_head == vq->buf_count)
+				continue;
+		}
 		/* the next cached buffer needs the general path */
 		r = vq_translate_buf(vq, &vq->buf_cache[vq->buf_head], &bufs[n],
-				     iov, &k, max_iov);
+				     iov, &k, max_iov, logging);
 		if (unlikely(r < 0)) {
 			if (r == -VQCORE_E_IOV_FULL)
 				return n ? (int)n : r;
@@ -403,10 +567,11 @@ int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
 
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
-	/* The usual case, one-descriptor buffers and nothing cached, is the
-	 * format's direct loop and nothing else: at batch 1 the work around
-	 * the loop is most of the call. */
-	if (likely(vq->buf_head == vq->buf_count) && likely(vq_check_rings(vq) == 0)) {
+	/* The usual case, one-descriptor buffers, nothing cached and no dirty
+	 * log, is the format's direct loop and nothing else: at batch 1 the
+	 * work around the loop is most of the call. */
+	if (likely(vq->buf_head == vq->buf_count) && likely(vq_check_rings(vq) == 0) &&
+	    likely(!vq->mem->log)) {
 		vq->ops->get_direct(vq, &o);
 		if (likely(!o.more || o.n == max_bufs))
 			return (int)o.n;
@@ -434,7 +599,8 @@ int vqcore_vq_get_buf_at(struct vqcore_vq *vq, uint16_t head,
 		vq_drop_cache(vq);
 		return r;
 	}
-	r = vq_translate_buf(vq, &vq->buf_cache[0], buf, iov, &k, max_iov);
+	r = vq_translate_buf(vq, &vq->buf_cache[0], buf, iov, &k, max_iov,
+			     vq->mem->log != NULL);
 	if (r < 0) {
 		vq_drop_cache(vq);
 		return r;
@@ -447,6 +613,7 @@ int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq, struct vhost_buf *bufs,
 			    unsigned max_bufs, struct vhost_desc *desc,
 			    unsigned max_desc)
 {
+	const bool logging = vq->mem->log != NULL;
 	unsigned n = 0, k = 0;
 
 	if (unlikely(vq->error))
@@ -483,7 +650,7 @@ int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq, struct vhost_buf *bufs,
 		bufs[n].in_num = (uint16_t)in_num;
 		bufs[n].first = k;
 		k += cb->count;
-		vq_hand_out(vq, cb, &bufs[n]);
+		vq_hand_out(vq, cb, &bufs[n], logging);
 		n++;
 	}
 	return (int)n;
@@ -555,6 +722,9 @@ int vqcore_vq_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		return -VQCORE_E_BROKEN;
 	if (unlikely(!n))
 		return 0;
+	/* what the device wrote is logged before any used entry for it */
+	if (unlikely(vq->mem->log != NULL))
+		vq_wlog_put(vq, bufs, n);
 	if (unlikely(vq_release(vq, bufs, lens, n, &run) < 0)) {
 		vq_warn("vq %u: put_used of a buffer that is not in flight", vq->index);
 		return -VQ_EINVAL;

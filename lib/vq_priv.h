@@ -91,8 +91,26 @@ static inline uint16_t vq_buf_next(const struct vhost_buf *b)
 }
 
 /* in-flight states, one byte per buffer id; a buffer is in flight from the
- * moment it is cached.  RESUB marks one fetched out of ring order. */
-enum { VQ_ID_FREE = 0, VQ_ID_CACHED = 1, VQ_ID_OUT = 2, VQ_ID_RESUB = 4 };
+ * moment it is cached.  RESUB marks one fetched out of ring order.  WLOG
+ * marks one handed out while a dirty log was set: vq->wlog[id] holds what
+ * it lets the device write.  Every hand-out stores the whole byte, so the
+ * mark never outlives the hand-out it was made for. */
+enum { VQ_ID_FREE = 0, VQ_ID_CACHED = 1, VQ_ID_OUT = 2, VQ_ID_RESUB = 4,
+       VQ_ID_WLOG = 8 };
+
+/*
+ * The guest ranges a buffer handed out while logging lets the device
+ * write (its writable descriptors), logged when it is returned.  Up to
+ * VQ_WLOG_RANGES ranges, inclusive byte bounds; a further descriptor joins
+ * the range it adds the fewest pages to (a covering hull: over-logging is
+ * harmless, a missed page is not).
+ */
+#define VQ_WLOG_RANGES 3
+struct vq_wlog {
+	uint64_t first[VQ_WLOG_RANGES];
+	uint64_t last[VQ_WLOG_RANGES];
+	uint32_t n;
+};
 
 struct vq_area {
 	uint64_t gpa;
@@ -173,6 +191,7 @@ struct vqcore_vq {
 	};
 
 	/* ---- cold state ---- */
+	struct vq_wlog *wlog;      /* per id, valid while id_state has WLOG */
 	int call_fd;
 	unsigned index;
 	unsigned format;

@@ -207,7 +207,11 @@ VQCORE_API int vqcore_mem_write(const struct vqcore_mem *mem, uint64_t gpa,
  * @size: the bitmap's size in bytes.
  *
  * The caller keeps @bitmap mapped until logging is stopped (NULL) or the
- * table is cleared.  Bumps the generation.
+ * table is cleared.  Bumps the generation.  Once it returns, no queue over
+ * the table writes the previous bitmap again; queues log what their
+ * devices write through handed-out buffers into the bitmap set when the
+ * buffer is returned (see vqcore_vq_put_used()), so a log set while
+ * buffers are in flight still covers them.
  *
  * Return: 0, or -VQCORE_E_LOG_RANGE if the bitmap does not cover the end of
  * the highest region (checked again on every vqcore_mem_add()).

@@ -12,6 +12,13 @@
  * different threads.  The memory table a queue uses must not change while
  * a call on the queue runs (see mem.h).
  *
+ * Dirty logging (live migration): while the memory table has a dirty log
+ * (vqcore_mem_set_log()), every page the device may have written through
+ * the iovecs or descriptors a queue handed out is marked in the log by
+ * vqcore_vq_put_used(), before the used entry that returns the buffer is
+ * written; so are the queue's own ring writes.  A device written against
+ * this API does nothing extra for it.
+ *
  * Hostile driver: the ring lives in guest memory and is untrusted.  When the
  * library sees a ring that breaks the virtio rules it logs one line, marks
  * the queue broken and returns the error; every later call returns
@@ -150,6 +157,13 @@ VQCORE_API void vqcore_vq_free(struct vqcore_vq *vq);
  * memory exactly once), then turns cached descriptors into buffers.
  * Buffers that do not fit in @bufs/@iov stay cached for the next call.
  *
+ * Dirty log: whether the memory table has a log is read once per call.
+ * While it has one, each buffer handed out has the guest ranges of its
+ * writable descriptors recorded (in a per-queue table sized at creation:
+ * no allocation), for vqcore_vq_put_used() to log; buffers then take the
+ * general path instead of the one-descriptor fast loops.  With no log the
+ * check is the only cost: one load and branch per call.
+ *
  * Return: the number of buffers (0 when the ring is empty), or
  * -VQCORE_E_IOV_FULL when even the first buffer needs more than @max_iov
  * iovecs (queue not broken), or a ring error (queue now broken; the error
@@ -172,7 +186,10 @@ VQCORE_API int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
  * @max_desc: size of @desc.
  *
  * For devices that need guest addresses (a balloon, logging).  Addresses
- * are not checked against the memory table here.
+ * are not checked against the memory table here.  What the device writes
+ * through the writable descriptors is logged at vqcore_vq_put_used() as
+ * for vqcore_vq_get_bufs() (a device that writes with vqcore_mem_write()
+ * logs twice, which is harmless).
  *
  * Return: as vqcore_vq_get_bufs().
  */
@@ -196,7 +213,8 @@ VQCORE_API int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq,
  * in-order run.  Buffers cached by earlier fetches are dropped (they are
  * read again later), so call it before normal fetching resumes.  Packed:
  * used entries are written into the ring slots of earlier buffers, so
- * fetch every buffer to resubmit before returning any of them.
+ * fetch every buffer to resubmit before returning any of them.  The dirty
+ * log covers the buffer as for vqcore_vq_get_bufs().
  *
  * Return: 1, -EINVAL for @head >= size, -VQCORE_E_ID_IN_USE (queue not
  * broken) if that buffer is already in flight, -VQCORE_E_IOV_FULL, or the
@@ -244,9 +262,18 @@ VQCORE_API size_t vqcore_iov_write(const struct iovec *iov, unsigned cnt,
  * in_len), the batch is returned as a run: split writes one used entry for
  * it, packed one used descriptor per ring cache line it covers (each naming
  * the last buffer of its part; measured faster than one for the whole run,
- * see docs/PERFORMANCE.md).  Every used-ring write is marked in the dirty
- * log when logging is on, after the write.  Does not signal; see
- * vqcore_vq_signal().
+ * see docs/PERFORMANCE.md).  Does not signal; see vqcore_vq_signal().
+ *
+ * Dirty log (when the memory table has one; read once per call): first,
+ * before any used entry is written, every page of each buffer's writable
+ * part is marked, as recorded when the buffer was handed out (up to three
+ * ranges per buffer; further writable descriptors widen the nearest range
+ * to cover them, so a few pages more may be marked, never fewer).  A
+ * buffer handed out while no log was set has no record: if the batch has
+ * one, every region of the memory table is marked, once for the call.
+ * Then the used entries are written, and every used-ring write is marked
+ * after it.  A log replaced since the fetch gets the marks; one removed
+ * gets none.
  *
  * Return: 0; -EINVAL if a buffer is not in flight (nothing is written);
  * -VQCORE_E_BROKEN.
