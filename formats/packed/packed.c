@@ -1011,7 +1011,9 @@ packed_drv_add_simple(struct vqcore_drvq *dq, const struct vqcore_drvq_req *reqs
 		      bool writable, unsigned n)
 {
 	struct vring_desc_raw *ring = dq->packed.desc;
+#if VQ_DRV_STATE_WORDS
 	vq_u64a *state = (vq_u64a *)(void *)dq->state;
+#endif
 	const uint16_t *ids = &dq->packed.free_ids[dq->packed.nfree_ids - n];
 	uint16_t idx = dq->packed.next_avail, num = dq->num;
 	bool wrap = dq->packed.avail_wrap, first_pending = !dq->packed.pending;
@@ -1043,7 +1045,7 @@ packed_drv_add_simple(struct vqcore_drvq *dq, const struct vqcore_drvq_req *reqs
 		}
 		f = (uint16_t)(packed_avail_bits(w) | (dw ? VRING_DESC_F_WRITE : 0));
 		__atomic_store_n(&ring[slot].addr, vq_le64(sg->addr), __ATOMIC_RELAXED);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if VQ_DRV_STATE_WORDS
 		state[2 * id] = (uintptr_t)token;
 		state[2 * id + 1] = in_len | (1ull << 32);
 		if (likely(i || !first_pending)) {
@@ -1094,7 +1096,9 @@ static int packed_drv_add_batch(struct vqcore_drvq *dq,
 				bool simple)
 {
 	struct vring_desc_raw *ring = dq->packed.desc;
+#if VQ_DRV_STATE_WORDS
 	vq_u64a *state = (vq_u64a *)(void *)dq->state;
+#endif
 	uint16_t idx = dq->packed.next_avail, nfree = dq->num_free;
 	uint16_t nids = dq->packed.nfree_ids;
 	bool wrap = dq->packed.avail_wrap;
@@ -1137,7 +1141,7 @@ static int packed_drv_add_batch(struct vqcore_drvq *dq,
 		__atomic_store_n(&ring[idx].addr, vq_le64(q->sg[0].addr), __ATOMIC_RELAXED);
 		__atomic_store_n(&ring[idx].len, vq_le32(q->sg[0].len), __ATOMIC_RELAXED);
 		ring[idx].flags_or_id = vq_le16(id);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if VQ_DRV_STATE_WORDS
 		state[2 * id] = (uintptr_t)q->token;
 		state[2 * id + 1] = in_len | (1ull << 32);
 #else

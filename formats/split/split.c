@@ -635,7 +635,7 @@ split_drv_add_one(struct vqcore_drvq *dq, const struct vqcore_sg *sg, void *toke
 
 	split_drv_write_desc(&dq->split.desc[head], sg->addr, sg->len,
 			     writable ? VRING_DESC_F_WRITE : 0, 0);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if VQ_DRV_STATE_WORDS
 	{
 		/* two stores: token; in_len | ndesc 1 | last = head */
 		vq_u64a *state = (vq_u64a *)(void *)dq->state;
@@ -665,7 +665,6 @@ static int split_drv_add_batch(struct vqcore_drvq *dq,
 	unsigned i;
 	int r = 0;
 
-	_Static_assert(sizeof(struct vq_drv_state) == 16, "state is two words");
 	(void)simple; /* the loop checks each request itself */
 	for (i = 0; i < n; i++) {
 		const struct vqcore_drvq_req *q = &reqs[i];
