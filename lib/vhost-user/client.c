@@ -372,7 +372,7 @@ static int vuc_send_vring(struct vqcore_vuc *c, unsigned i, uint32_t base)
 /* GET_INFLIGHT_FD: the backend creates the area; keep its fd and map it. */
 static int vuc_get_inflight(struct vqcore_vuc *c)
 {
-	struct vu_inflight in = { 0, 0, (uint16_t)c->nq, c->qsize };
+	struct vu_inflight in = { .num_queues = (uint16_t)c->nq, .queue_size = c->qsize };
 	struct vu_msg *m = &c->msg;
 	void *p;
 	int r;
