@@ -358,13 +358,14 @@ static inline void vq_read_desc(const struct vring_desc_raw *src,
 				struct vring_desc_raw *dst)
 {
 	uint64_t a = __atomic_load_n(&src->addr, __ATOMIC_RELAXED);
-	uint64_t b = __atomic_load_n((const vq_u64a *)(const void *)&src->len,
-				     __ATOMIC_RELAXED);
+	/* len, id/flags and flags/next as one little-endian word */
+	uint64_t b = vq_le64(__atomic_load_n((const vq_u64a *)(const void *)&src->len,
+					     __ATOMIC_RELAXED));
 
 	dst->addr = vq_le64(a);
-	dst->len = vq_le32((uint32_t)b);
-	dst->flags_or_id = vq_le16((uint16_t)(b >> 32));
-	dst->next_or_flags = vq_le16((uint16_t)(b >> 48));
+	dst->len = (uint32_t)b;
+	dst->flags_or_id = (uint16_t)(b >> 32);
+	dst->next_or_flags = (uint16_t)(b >> 48);
 }
 
 /*

@@ -858,10 +858,11 @@ static bool packed_should_signal(struct vqcore_vq *vq)
 	/* The used flags must be visible before we read the driver's
 	 * suppression state (pairs with the driver's barrier). */
 	vq_mb();
-	ev = __atomic_load_n((const vq_u32a *)(const void *)p->driver_event,
-			     __ATOMIC_RELAXED);
-	off_wrap = vq_le16((uint16_t)ev);
-	flags = vq_le16((uint16_t)(ev >> 16));
+	/* off_wrap, then flags: one little-endian word */
+	ev = vq_le32(__atomic_load_n((const vq_u32a *)(const void *)p->driver_event,
+				     __ATOMIC_RELAXED));
+	off_wrap = (uint16_t)ev;
+	flags = (uint16_t)(ev >> 16);
 	old = p->signalled_used;
 	valid = p->signalled_valid;
 	new_pos = packed_pos(p->used_idx, p->used_wrap);
@@ -1194,10 +1195,11 @@ static bool packed_drv_kick_prepare(struct vqcore_drvq *dq)
 		return false;
 	/* descriptors published before we read the device's wishes */
 	vq_mb();
-	ev = __atomic_load_n((const vq_u32a *)(const void *)dq->packed.device_event,
-			     __ATOMIC_RELAXED);
-	off_wrap = vq_le16((uint16_t)ev);
-	flags = vq_le16((uint16_t)(ev >> 16));
+	/* off_wrap, then flags: one little-endian word */
+	ev = vq_le32(__atomic_load_n((const vq_u32a *)(const void *)dq->packed.device_event,
+				     __ATOMIC_RELAXED));
+	off_wrap = (uint16_t)ev;
+	flags = (uint16_t)(ev >> 16);
 	if (flags != VRING_PACKED_EVENT_FLAG_DESC || !dq->event_idx)
 		return flags != VRING_PACKED_EVENT_FLAG_DISABLE;
 	return packed_need_event(dq->num, off_wrap, new_pos, old);
