@@ -492,8 +492,11 @@ static void demo_net(const char *dir, unsigned format)
 				{ vqcore_vuc_call_fd(c, 0), POLLIN, 0 },
 				{ vqcore_vuc_call_fd(c, 1), POLLIN, 0 },
 			};
+			/* re-enable both before deciding (no short circuit) */
+			bool rx_more = vqcore_drvq_enable_cb(rx);
+			bool tx_more = vqcore_drvq_enable_cb(tx);
 
-			if (vqcore_drvq_enable_cb(rx) | vqcore_drvq_enable_cb(tx))
+			if (rx_more || tx_more)
 				continue;
 			poll(p, 2, 100);
 			vqcore_eventfd_drain(p[0].fd);

@@ -222,6 +222,22 @@ struct vq_drv_state {
 	uint16_t last;   /* last descriptor of the chain (split free list) */
 };
 
+/*
+ * Where an entry is two 8-byte words (8-byte pointers, little-endian), the
+ * driver add loops store it as such: the token, then in_len | ndesc << 32 |
+ * last << 48.  Elsewhere (i686, s390x) they assign the struct.
+ */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && __SIZEOF_POINTER__ == 8
+#define VQ_DRV_STATE_WORDS 1
+_Static_assert(sizeof(struct vq_drv_state) == 16 &&
+	       offsetof(struct vq_drv_state, in_len) == 8 &&
+	       offsetof(struct vq_drv_state, ndesc) == 12 &&
+	       offsetof(struct vq_drv_state, last) == 14,
+	       "vq_drv_state is two words: token; in_len, ndesc, last");
+#else
+#define VQ_DRV_STATE_WORDS 0
+#endif
+
 struct vqcore_drvq {
 	const struct vq_format_ops *ops;
 	struct vqcore_mem *mem;
@@ -361,13 +377,14 @@ static inline void vq_read_desc(const struct vring_desc_raw *src,
 				struct vring_desc_raw *dst)
 {
 	uint64_t a = __atomic_load_n(&src->addr, __ATOMIC_RELAXED);
-	uint64_t b = __atomic_load_n((const vq_u64a *)(const void *)&src->len,
-				     __ATOMIC_RELAXED);
+	/* len, id/flags and flags/next as one little-endian word */
+	uint64_t b = vq_le64(__atomic_load_n((const vq_u64a *)(const void *)&src->len,
+					     __ATOMIC_RELAXED));
 
 	dst->addr = vq_le64(a);
-	dst->len = vq_le32((uint32_t)b);
-	dst->flags_or_id = vq_le16((uint16_t)(b >> 32));
-	dst->next_or_flags = vq_le16((uint16_t)(b >> 48));
+	dst->len = (uint32_t)b;
+	dst->flags_or_id = (uint16_t)(b >> 32);
+	dst->next_or_flags = (uint16_t)(b >> 48);
 }
 
 /*

@@ -139,11 +139,16 @@ START_TEST(sock_fds_pass)
 	ck_assert_int_eq(vqcore_sock_recv(sv[1], buf, sizeof(buf), got, 4, &n), 0);
 	ck_assert_uint_eq(n, 3);
 	ck_assert_str_eq(buf, msg);
-	/* each received fd is the same eventfd as the one sent, close-on-exec */
+	/* each received fd is the same eventfd as the one sent, close-on-exec:
+	 * a signal through the copy is drained through the original, and
+	 * then the copy reads empty.  (Not "== 1": qemu-user on a big-endian
+	 * target byte-swaps the counter only on the fd it created.) */
 	for (int i = 0; i < 3; i++) {
 		ck_assert(fcntl(got[i], F_GETFD) & FD_CLOEXEC);
+		ck_assert_int_eq(vqcore_eventfd_drain(ev[i]), 0);
 		ck_assert_int_eq(vqcore_eventfd_signal(got[i]), 0);
-		ck_assert_int_eq(vqcore_eventfd_drain(ev[i]), 1);
+		ck_assert_int_gt(vqcore_eventfd_drain(ev[i]), 0);
+		ck_assert_int_eq(vqcore_eventfd_drain(got[i]), 0);
 		close(got[i]);
 		close(ev[i]);
 	}

@@ -124,42 +124,42 @@ START_TEST(ring_contents)
 	drv = vqt_hva(&t, t.ring.driver);
 	dev = vqt_hva(&t, t.ring.device);
 	for (int i = 0; i < 8; i++)
-		ck_assert_uint_eq(d[i].flags, 0);
+		ck_assert_uint_eq(vqt_le16(d[i].flags), 0);
 	/* a 2-descriptor chain then a single: wrap counter 1 = AVAIL set */
 	add_n(&t, 1, 2, 0);
 	add_n(&t, 1, 1, 0);
-	ck_assert_uint_eq(d[0].flags, F_AVAIL | F_NEXT);
-	ck_assert_uint_eq(d[1].flags, F_AVAIL | F_WRITE);
-	ck_assert_uint_eq(d[1].id, 0);
-	ck_assert_uint_eq(d[2].flags, F_AVAIL | F_WRITE);
-	ck_assert_uint_eq(d[2].id, 1);
+	ck_assert_uint_eq(vqt_le16(d[0].flags), F_AVAIL | F_NEXT);
+	ck_assert_uint_eq(vqt_le16(d[1].flags), F_AVAIL | F_WRITE);
+	ck_assert_uint_eq(vqt_le16(d[1].id), 0);
+	ck_assert_uint_eq(vqt_le16(d[2].flags), F_AVAIL | F_WRITE);
+	ck_assert_uint_eq(vqt_le16(d[2].id), 1);
 	/* device event structure: descriptor mode at the next position */
 	ck_assert(vqcore_vq_enable_notify(t.vq));
 	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 4, iov, 8), 2);
 	ck_assert(!vqcore_vq_enable_notify(t.vq));
-	ck_assert_uint_eq(dev->flags, 2);
-	ck_assert_uint_eq(dev->off_wrap, 0x8000 | 3);
+	ck_assert_uint_eq(vqt_le16(dev->flags), 2);
+	ck_assert_uint_eq(vqt_le16(dev->off_wrap), 0x8000 | 3);
 	vqcore_vq_disable_notify(t.vq);
-	ck_assert_uint_eq(dev->flags, 1);
+	ck_assert_uint_eq(vqt_le16(dev->flags), 1);
 	ck_assert_uint_eq(b[0].ndesc, 2);
 	/* reserved: fetch position (low 16 bits), next position (high 16) */
 	ck_assert_uint_eq(b[0].reserved, 0x8000 | (0x8002u << 16));
 	ck_assert_uint_eq(b[1].reserved & 0xffff, 0x8002);
 	/* used: at the used index (slot 0, then slot 2), AVAIL=USED=1 */
 	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, 2), 0);
-	ck_assert_uint_eq(d[0].flags & (F_AVAIL | F_USED), F_AVAIL | F_USED);
-	ck_assert_uint_eq(d[0].id, b[0].id);
-	ck_assert_uint_eq(d[0].len, 11);
-	ck_assert_uint_eq(d[2].flags & (F_AVAIL | F_USED), F_AVAIL | F_USED);
-	ck_assert_uint_eq(d[2].id, b[1].id);
-	ck_assert_uint_eq(d[2].len, 22);
+	ck_assert_uint_eq(vqt_le16(d[0].flags) & (F_AVAIL | F_USED), F_AVAIL | F_USED);
+	ck_assert_uint_eq(vqt_le16(d[0].id), b[0].id);
+	ck_assert_uint_eq(vqt_le32(d[0].len), 11);
+	ck_assert_uint_eq(vqt_le16(d[2].flags) & (F_AVAIL | F_USED), F_AVAIL | F_USED);
+	ck_assert_uint_eq(vqt_le16(d[2].id), b[1].id);
+	ck_assert_uint_eq(vqt_le32(d[2].len), 22);
 	/* driver event structure */
 	ck_assert(vqcore_drvq_enable_cb(t.dq));
-	ck_assert_uint_eq(drv->flags, 2);
-	ck_assert_uint_eq(drv->off_wrap, 0x8000);
+	ck_assert_uint_eq(vqt_le16(drv->flags), 2);
+	ck_assert_uint_eq(vqt_le16(drv->off_wrap), 0x8000);
 	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 4), 2);
 	vqcore_drvq_disable_cb(t.dq);
-	ck_assert_uint_eq(drv->flags, 1);
+	ck_assert_uint_eq(vqt_le16(drv->flags), 1);
 	vqt_teardown(&t);
 }
 END_TEST
@@ -187,13 +187,13 @@ START_TEST(in_order_run_descriptor_per_line)
 	for (int i = 0; i < 3; i++)
 		lens[i] = b[i].in_len;
 	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, 3), 0);
-	ck_assert_uint_eq(d[0].flags & (F_AVAIL | F_USED), F_AVAIL | F_USED);
-	ck_assert_uint_eq(d[0].id, b[1].id);
-	ck_assert_uint_eq(d[0].len, lens[1]);
+	ck_assert_uint_eq(vqt_le16(d[0].flags) & (F_AVAIL | F_USED), F_AVAIL | F_USED);
+	ck_assert_uint_eq(vqt_le16(d[0].id), b[1].id);
+	ck_assert_uint_eq(vqt_le32(d[0].len), lens[1]);
 	/* the second buffer's slot was not rewritten */
-	ck_assert_uint_eq(d[2].flags & (F_AVAIL | F_USED), F_AVAIL);
-	ck_assert_uint_eq(d[4].flags & (F_AVAIL | F_USED), F_AVAIL | F_USED);
-	ck_assert_uint_eq(d[4].id, b[2].id);
+	ck_assert_uint_eq(vqt_le16(d[2].flags) & (F_AVAIL | F_USED), F_AVAIL);
+	ck_assert_uint_eq(vqt_le16(d[4].flags) & (F_AVAIL | F_USED), F_AVAIL | F_USED);
+	ck_assert_uint_eq(vqt_le16(d[4].id), b[2].id);
 	ck_assert_uint_eq(vqcore_vq_get_base(t.vq), 0x8006);
 	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, ulens, 4), 3);
 	for (int i = 0; i < 3; i++) {
@@ -208,14 +208,14 @@ START_TEST(in_order_run_descriptor_per_line)
 	for (int i = 0; i < 10; i++)
 		lens[i] = b[i].in_len;
 	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, 10), 0);
-	ck_assert_uint_eq(d[6].id, b[1].id);
-	ck_assert_uint_eq(d[8].id, b[5].id);
-	ck_assert_uint_eq(d[12].id, b[9].id);
-	ck_assert_uint_eq(d[6].flags & (F_AVAIL | F_USED), F_AVAIL | F_USED);
-	ck_assert_uint_eq(d[8].flags & (F_AVAIL | F_USED), F_AVAIL | F_USED);
-	ck_assert_uint_eq(d[12].flags & (F_AVAIL | F_USED), F_AVAIL | F_USED);
+	ck_assert_uint_eq(vqt_le16(d[6].id), b[1].id);
+	ck_assert_uint_eq(vqt_le16(d[8].id), b[5].id);
+	ck_assert_uint_eq(vqt_le16(d[12].id), b[9].id);
+	ck_assert_uint_eq(vqt_le16(d[6].flags) & (F_AVAIL | F_USED), F_AVAIL | F_USED);
+	ck_assert_uint_eq(vqt_le16(d[8].flags) & (F_AVAIL | F_USED), F_AVAIL | F_USED);
+	ck_assert_uint_eq(vqt_le16(d[12].flags) & (F_AVAIL | F_USED), F_AVAIL | F_USED);
 	for (int s = 9; s < 12; s++)
-		ck_assert_uint_eq(d[s].flags & (F_AVAIL | F_USED), F_AVAIL);
+		ck_assert_uint_eq(vqt_le16(d[s].flags) & (F_AVAIL | F_USED), F_AVAIL);
 	ck_assert_uint_eq(vqcore_vq_get_base(t.vq), 0x0000);
 	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, ulens, 16), 10);
 	for (int i = 0; i < 10; i++)
@@ -240,9 +240,9 @@ START_TEST(in_order_driver_one_descriptor_run)
 	vqt_setup(&t, VQCORE_FORMAT_PACKED, 16, VQT_F_INORDER, 0);
 	d = ring(&t);
 	add_n(&t, 10, 1, 0);
-	d[0].len = 7;
+	d[0].len = vqt_le32(7);
 	d[0].id = d[9].id;
-	__atomic_store_n(&d[0].flags, (uint16_t)(F_AVAIL | F_USED), __ATOMIC_RELEASE);
+	__atomic_store_n(&d[0].flags, vqt_le16(F_AVAIL | F_USED), __ATOMIC_RELEASE);
 	/* collected in two calls: the run is split across them */
 	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, ulens, 4), 4);
 	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok + 4, ulens + 4, 16), 6);
@@ -398,9 +398,9 @@ START_TEST(in_order_used_writes_logged_across_wrap)
 	ck_assert(bitmap[(page0 + 1) / 8] & (1u << ((page0 + 1) % 8)));
 	/* parts [510, 512) and [0, 2): the first names b[1], the second b[3]
 	 * and carries the next lap's used flags (wrap counter 0) */
-	ck_assert_uint_eq(d[510].id, b[1].id);
-	ck_assert_uint_eq(d[0].id, b[3].id);
-	ck_assert_uint_eq(d[0].flags & (F_AVAIL | F_USED), 0);
+	ck_assert_uint_eq(vqt_le16(d[510].id), b[1].id);
+	ck_assert_uint_eq(vqt_le16(d[0].id), b[3].id);
+	ck_assert_uint_eq(vqt_le16(d[0].flags) & (F_AVAIL | F_USED), 0);
 	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 8), 4);
 	ck_assert_int_eq(vqcore_mem_set_log(t.mem, NULL, 0), 0);
 	ck_assert_uint_eq(vqcore_drvq_free_descs(t.dq), 512);
@@ -510,7 +510,7 @@ START_TEST(bad_id)
 
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 1, 0);
-	ring(&t)[0].id = 16;
+	ring(&t)[0].id = vqt_le16(16);
 	vqt_expect_broken(&t, -VQCORE_E_BAD_ID);
 	vqt_teardown(&t);
 }
@@ -523,7 +523,7 @@ START_TEST(bad_id_in_group_of_four)
 
 	hostile_setup(&t, 16);
 	add_n(&t, 4, 1, 0);
-	ring(&t)[2].id = 0xffff;
+	ring(&t)[2].id = vqt_le16(0xffff);
 	vqt_expect_broken(&t, -VQCORE_E_BAD_ID);
 	vqt_teardown(&t);
 }
@@ -536,7 +536,7 @@ START_TEST(bad_id_last_of_chain)
 
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 3, 0);
-	ring(&t)[2].id = 40;
+	ring(&t)[2].id = vqt_le16(40);
 	vqt_expect_broken(&t, -VQCORE_E_BAD_ID);
 	vqt_teardown(&t);
 }
@@ -552,7 +552,7 @@ START_TEST(id_in_flight)
 	add_n(&t, 1, 1, 0);
 	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 2, iov, 2), 1);
 	add_n(&t, 1, 1, 0);
-	ring(&t)[1].id = b[0].id; /* reuse the id the device holds */
+	ring(&t)[1].id = vqt_le16(b[0].id); /* reuse the id the device holds */
 	vqt_expect_broken(&t, -VQCORE_E_ID_IN_USE);
 	vqt_teardown(&t);
 }
@@ -581,7 +581,7 @@ START_TEST(chain_longer_than_queue)
 	hostile_setup(&t, 8);
 	add_n(&t, 1, 8, 0); /* a whole-ring chain is legal... */
 	d = ring(&t);
-	d[7].flags |= F_NEXT; /* ...one that goes on is not */
+	d[7].flags |= vqt_le16(F_NEXT); /* ...one that goes on is not */
 	vqt_expect_broken(&t, -VQCORE_E_CHAIN_LOOP);
 	vqt_teardown(&t);
 }
@@ -594,8 +594,8 @@ START_TEST(nested_indirect)
 
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 3, VQCORE_ADD_INDIRECT);
-	table = vqt_hva(&t, ring(&t)[0].addr);
-	table[1].flags |= F_INDIRECT;
+	table = vqt_hva(&t, vqt_le64(ring(&t)[0].addr));
+	table[1].flags |= vqt_le16(F_INDIRECT);
 	vqt_expect_broken(&t, -VQCORE_E_NESTED_INDIRECT);
 	vqt_teardown(&t);
 }
@@ -607,7 +607,7 @@ START_TEST(indirect_len_not_multiple_of_16)
 
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 3, VQCORE_ADD_INDIRECT);
-	ring(&t)[0].len = 40;
+	ring(&t)[0].len = vqt_le32(40);
 	vqt_expect_broken(&t, -VQCORE_E_INDIRECT_LEN);
 	vqt_teardown(&t);
 }
@@ -619,7 +619,7 @@ START_TEST(indirect_too_long)
 
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 3, VQCORE_ADD_INDIRECT);
-	ring(&t)[0].len = 16 * 17; /* more entries than the queue size */
+	ring(&t)[0].len = vqt_le32(16 * 17); /* more entries than the queue size */
 	vqt_expect_broken(&t, -VQCORE_E_INDIRECT_LEN);
 	vqt_teardown(&t);
 }
@@ -631,7 +631,7 @@ START_TEST(indirect_zero_len)
 
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 3, VQCORE_ADD_INDIRECT);
-	ring(&t)[0].len = 0;
+	ring(&t)[0].len = vqt_le32(0);
 	vqt_expect_broken(&t, -VQCORE_E_INDIRECT_LEN);
 	vqt_teardown(&t);
 }
@@ -643,7 +643,7 @@ START_TEST(indirect_table_unmapped)
 
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 3, VQCORE_ADD_INDIRECT);
-	ring(&t)[0].addr = 0x40000000;
+	ring(&t)[0].addr = vqt_le64(0x40000000);
 	vqt_expect_broken(&t, -VQCORE_E_UNMAPPED);
 	vqt_teardown(&t);
 }
@@ -658,7 +658,7 @@ START_TEST(wrong_wrap_in_chain)
 	add_n(&t, 1, 3, 0);
 	d = ring(&t);
 	/* middle descriptor marked available for the other lap */
-	d[1].flags = (uint16_t)((d[1].flags & ~F_AVAIL) | F_USED);
+	d[1].flags = vqt_le16((uint16_t)((vqt_le16(d[1].flags) & ~F_AVAIL) | F_USED));
 	vqt_expect_broken(&t, -VQCORE_E_WRAP_COUNTER);
 	vqt_teardown(&t);
 }
@@ -672,7 +672,7 @@ START_TEST(used_flags_in_chain)
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 4, 0);
 	d = ring(&t);
-	d[3].flags |= F_USED; /* AVAIL=USED: looks used, not available */
+	d[3].flags |= vqt_le16(F_USED); /* AVAIL=USED: looks used, not available */
 	vqt_expect_broken(&t, -VQCORE_E_WRAP_COUNTER);
 	vqt_teardown(&t);
 }
@@ -684,7 +684,7 @@ START_TEST(addr_outside_memory)
 
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 2, 0);
-	ring(&t)[1].addr = 0x40000000;
+	ring(&t)[1].addr = vqt_le64(0x40000000);
 	vqt_expect_broken(&t, -VQCORE_E_UNMAPPED);
 	vqt_teardown(&t);
 }
@@ -697,7 +697,7 @@ START_TEST(addr_outside_memory_one_desc)
 
 	hostile_setup(&t, 16);
 	add_n(&t, 4, 1, 0);
-	ring(&t)[2].addr = 0x40000000;
+	ring(&t)[2].addr = vqt_le64(0x40000000);
 	vqt_expect_broken(&t, -VQCORE_E_UNMAPPED);
 	vqt_teardown(&t);
 }
@@ -709,7 +709,7 @@ START_TEST(reset_after_break)
 
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 1, 0);
-	ring(&t)[0].id = 99;
+	ring(&t)[0].id = vqt_le16(99);
 	vqt_expect_broken(&t, -VQCORE_E_BAD_ID);
 	vqcore_vq_reset(t.vq);
 	ck_assert_int_eq(vqcore_vq_error(t.vq), 0);

@@ -40,6 +40,12 @@ static struct raw_avail *avail(struct vqt *t)
 	return vqt_hva(t, t->ring.driver);
 }
 
+/* The first head the driver published (host order). */
+static uint16_t head0(struct vqt *t)
+{
+	return vqt_le16(avail(t)->ring[0]);
+}
+
 static void setup(struct vqt *t)
 {
 	vqt_setup(t, VQCORE_FORMAT_SPLIT, NUM, VQT_F_BASE, 0);
@@ -85,6 +91,58 @@ START_TEST(layout_is_line_aligned)
 }
 END_TEST
 
+/*
+ * What each side writes is little-endian in guest memory whatever the host
+ * (the s390x run checks the conversions): the driver's descriptors and
+ * avail ring, the device's used ring, read here byte order by byte order.
+ */
+START_TEST(ring_contents)
+{
+	struct vqt t;
+	struct raw_desc *d;
+	struct {
+		uint16_t flags, idx;
+		struct { uint32_t id, len; } ring[];
+	} *used;
+	struct vhost_buf b[2];
+	struct iovec iov[4];
+	uint32_t lens[1] = { 0x01020304 };
+	struct vqcore_sg sg[2] = { { VQT_DATA + 0x1122, 0x3344 },
+				   { VQT_DATA + 0x10000, 0x55 } };
+	void *tok;
+	uint16_t h, n;
+
+	setup(&t);
+	d = descs(&t);
+	used = vqt_hva(&t, t.ring.device);
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, sg, 1, 1, &t, 0), 0);
+	vqcore_drvq_kick_prepare(t.dq);
+	ck_assert_uint_eq(vqt_le16(avail(&t)->idx), 1);
+	h = head0(&t);
+	ck_assert_uint_lt(h, NUM);
+	n = vqt_le16(d[h].next);
+	ck_assert_uint_lt(n, NUM);
+	ck_assert_uint_eq(vqt_le64(d[h].addr), VQT_DATA + 0x1122);
+	ck_assert_uint_eq(vqt_le32(d[h].len), 0x3344);
+	ck_assert_uint_eq(vqt_le16(d[h].flags), F_NEXT);
+	ck_assert_uint_eq(vqt_le64(d[n].addr), VQT_DATA + 0x10000);
+	ck_assert_uint_eq(vqt_le32(d[n].len), 0x55);
+	ck_assert_uint_eq(vqt_le16(d[n].flags), F_WRITE);
+
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 2, iov, 4), 1);
+	ck_assert_uint_eq(b[0].id, h);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, 1), 0);
+	ck_assert_uint_eq(vqt_le16(used->idx), 1);
+	ck_assert_uint_eq(vqt_le32(used->ring[0].id), h);
+	ck_assert_uint_eq(vqt_le32(used->ring[0].len), 0x01020304);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, &tok, lens, 1), 1);
+	ck_assert_ptr_eq(tok, &t);
+	ck_assert_uint_eq(lens[0], 0x01020304);
+	ck_assert_int_eq(t.log_lines, 0);
+	vqt_teardown(&t);
+}
+END_TEST
+
 START_TEST(ring_outside_table_rejected)
 {
 	struct vqt t;
@@ -115,7 +173,7 @@ START_TEST(head_index_out_of_range)
 
 	setup(&t);
 	add(&t, 1, 0, 0);
-	avail(&t)->ring[0] = NUM;
+	avail(&t)->ring[0] = vqt_le16(NUM);
 	expect_broken(&t, -VQCORE_E_DESC_INDEX);
 }
 END_TEST
@@ -126,7 +184,7 @@ START_TEST(next_index_out_of_range)
 
 	setup(&t);
 	add(&t, 2, 0, 0);
-	descs(&t)[avail(&t)->ring[0]].next = NUM + 5;
+	descs(&t)[head0(&t)].next = vqt_le16(NUM + 5);
 	expect_broken(&t, -VQCORE_E_DESC_INDEX);
 }
 END_TEST
@@ -140,10 +198,10 @@ START_TEST(chain_loop)
 	setup(&t);
 	add(&t, 2, 0, 0);
 	d = descs(&t);
-	h = avail(&t)->ring[0];
+	h = head0(&t);
 	/* second descriptor points back at the head */
-	d[d[h].next].flags |= F_NEXT;
-	d[d[h].next].next = h;
+	d[vqt_le16(d[h].next)].flags |= vqt_le16(F_NEXT);
+	d[vqt_le16(d[h].next)].next = vqt_le16(h);
 	expect_broken(&t, -VQCORE_E_CHAIN_LOOP);
 }
 END_TEST
@@ -155,8 +213,8 @@ START_TEST(nested_indirect)
 
 	setup(&t);
 	add(&t, 2, 1, VQCORE_ADD_INDIRECT);
-	table = vqt_hva(&t, descs(&t)[avail(&t)->ring[0]].addr);
-	table[1].flags |= F_INDIRECT;
+	table = vqt_hva(&t, vqt_le64(descs(&t)[head0(&t)].addr));
+	table[1].flags |= vqt_le16(F_INDIRECT);
 	expect_broken(&t, -VQCORE_E_NESTED_INDIRECT);
 }
 END_TEST
@@ -167,7 +225,7 @@ START_TEST(indirect_len_not_multiple_of_16)
 
 	setup(&t);
 	add(&t, 2, 0, VQCORE_ADD_INDIRECT);
-	descs(&t)[avail(&t)->ring[0]].len = 24;
+	descs(&t)[head0(&t)].len = vqt_le32(24);
 	expect_broken(&t, -VQCORE_E_INDIRECT_LEN);
 }
 END_TEST
@@ -179,7 +237,7 @@ START_TEST(indirect_too_long)
 	setup(&t);
 	add(&t, 2, 0, VQCORE_ADD_INDIRECT);
 	/* more entries than the queue allows (the memory behind it is mapped) */
-	descs(&t)[avail(&t)->ring[0]].len = (NUM + 1) * 16;
+	descs(&t)[head0(&t)].len = vqt_le32((NUM + 1) * 16);
 	expect_broken(&t, -VQCORE_E_INDIRECT_LEN);
 }
 END_TEST
@@ -190,7 +248,7 @@ START_TEST(indirect_zero_len)
 
 	setup(&t);
 	add(&t, 1, 0, VQCORE_ADD_INDIRECT);
-	descs(&t)[avail(&t)->ring[0]].len = 0;
+	descs(&t)[head0(&t)].len = vqt_le32(0);
 	expect_broken(&t, -VQCORE_E_INDIRECT_LEN);
 }
 END_TEST
@@ -201,13 +259,13 @@ START_TEST(indirect_table_unmapped)
 
 	setup(&t);
 	add(&t, 1, 0, VQCORE_ADD_INDIRECT);
-	descs(&t)[avail(&t)->ring[0]].addr = VQT_END - 16; /* second entry past the end */
-	descs(&t)[avail(&t)->ring[0]].len = 32;
+	descs(&t)[head0(&t)].addr = vqt_le64(VQT_END - 16); /* second entry past the end */
+	descs(&t)[head0(&t)].len = vqt_le32(32);
 	{
 		struct raw_desc *last = vqt_hva(&t, VQT_END - 16);
 
-		last->flags = F_NEXT;
-		last->next = 1;
+		last->flags = vqt_le16(F_NEXT);
+		last->next = vqt_le16(1);
 	}
 	expect_broken(&t, -VQCORE_E_UNMAPPED);
 }
@@ -222,9 +280,9 @@ START_TEST(total_length_overflows_32_bits)
 	setup(&t);
 	add(&t, 0, 2, 0);
 	d = descs(&t);
-	h = avail(&t)->ring[0];
-	d[h].len = 0x80000000u;
-	d[d[h].next].len = 0x80000000u;
+	h = head0(&t);
+	d[h].len = vqt_le32(0x80000000u);
+	d[vqt_le16(d[h].next)].len = vqt_le32(0x80000000u);
 	expect_broken(&t, -VQCORE_E_LEN_OVERFLOW);
 }
 END_TEST
@@ -235,7 +293,7 @@ START_TEST(address_outside_table)
 
 	setup(&t);
 	add(&t, 1, 0, 0);
-	descs(&t)[avail(&t)->ring[0]].addr = 0x7000000000ull;
+	descs(&t)[head0(&t)].addr = vqt_le64(0x7000000000ull);
 	expect_broken(&t, -VQCORE_E_UNMAPPED);
 }
 END_TEST
@@ -246,7 +304,7 @@ START_TEST(address_runs_past_table)
 
 	setup(&t);
 	add(&t, 1, 0, 0);
-	descs(&t)[avail(&t)->ring[0]].addr = VQT_END - 10;
+	descs(&t)[head0(&t)].addr = vqt_le64(VQT_END - 10);
 	expect_broken(&t, -VQCORE_E_PAST_END);
 }
 END_TEST
@@ -257,7 +315,7 @@ START_TEST(address_wraps_2_64)
 
 	setup(&t);
 	add(&t, 1, 0, 0);
-	descs(&t)[avail(&t)->ring[0]].addr = UINT64_MAX - 10;
+	descs(&t)[head0(&t)].addr = vqt_le64(UINT64_MAX - 10);
 	expect_broken(&t, -VQCORE_E_WRAP);
 }
 END_TEST
@@ -268,7 +326,7 @@ START_TEST(avail_idx_jumps)
 
 	setup(&t);
 	add(&t, 1, 0, 0);
-	avail(&t)->idx = NUM + 1;
+	avail(&t)->idx = vqt_le16(NUM + 1);
 	expect_broken(&t, -VQCORE_E_AVAIL_IDX);
 }
 END_TEST
@@ -284,7 +342,7 @@ START_TEST(head_published_twice)
 	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 2, iov, 2), 1);
 	/* the guest publishes the same head again while it is in flight */
 	avail(&t)->ring[1] = avail(&t)->ring[0];
-	avail(&t)->idx = 2;
+	avail(&t)->idx = vqt_le16(2);
 	expect_broken(&t, -VQCORE_E_ID_IN_USE);
 }
 END_TEST
@@ -298,9 +356,9 @@ START_TEST(readable_after_writable)
 	setup(&t);
 	add(&t, 1, 1, 0);
 	d = descs(&t);
-	h = avail(&t)->ring[0];
-	d[h].flags |= F_WRITE;
-	d[d[h].next].flags &= (uint16_t)~F_WRITE;
+	h = head0(&t);
+	d[h].flags |= vqt_le16(F_WRITE);
+	d[vqt_le16(d[h].next)].flags &= vqt_le16((uint16_t)~F_WRITE);
 	expect_broken(&t, -VQCORE_E_WRITE_ORDER);
 }
 END_TEST
@@ -314,11 +372,11 @@ START_TEST(reset_clears_broken)
 
 	setup(&t);
 	add(&t, 1, 0, 0);
-	avail(&t)->idx = NUM + 1;
+	avail(&t)->idx = vqt_le16(NUM + 1);
 	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 2, iov, 2), -VQCORE_E_AVAIL_IDX);
 	vqcore_vq_reset(t.vq);
 	ck_assert_int_eq(vqcore_vq_error(t.vq), 0);
-	avail(&t)->idx = 1;
+	avail(&t)->idx = vqt_le16(1);
 	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 2, iov, 2), 1);
 	vqt_teardown(&t);
 }
@@ -414,6 +472,7 @@ int main(void)
 
 	tcase_add_test(tc, layout_is_line_aligned);
 	tcase_add_test(tc, ring_outside_table_rejected);
+	tcase_add_test(tc, ring_contents);
 	tcase_add_test(tc, head_index_out_of_range);
 	tcase_add_test(tc, next_index_out_of_range);
 	tcase_add_test(tc, chain_loop);

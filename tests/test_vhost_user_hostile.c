@@ -16,7 +16,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "vu_harness.h"
@@ -733,6 +735,101 @@ START_TEST(config_bad_range)
 }
 END_TEST
 
+/* ---- our client against a hostile backend ---- */
+
+/*
+ * A backend on the other end of a socketpair that answers what the client
+ * asks while connecting and starting, with GET_INFLIGHT_FD's reply from
+ * @bad: a 4 KiB memfd and the mmap size and offset given there.
+ */
+struct bad_backend {
+	int sock;
+	uint64_t mmap_size, mmap_offset;
+	pthread_t thread;
+};
+
+static void *bad_backend_run(void *arg)
+{
+	struct bad_backend *b = arg;
+	uint8_t buf[4096];
+
+	for (;;) {
+		uint32_t req, flags, sz;
+		unsigned n = 0;
+		int fds[4];
+		uint64_t v = 0;
+		bool reply = true;
+
+		if (vu_raw_recv(b->sock, &req, &flags, buf, sizeof(buf), &sz, fds, &n,
+				5000))
+			break;
+		for (unsigned i = 0; i < n && i < 4; i++)
+			close(fds[i]);
+		if (req == VQCORE_VU_GET_INFLIGHT_FD) {
+			struct inflight_msg m;
+			struct vqcore_memfd mf;
+
+			memcpy(&m, buf, sizeof(m));
+			m.mmap_size = b->mmap_size;
+			m.mmap_offset = b->mmap_offset;
+			if (vqcore_memfd_map("bad-inflight", 4096, 0, &mf))
+				break;
+			vu_raw_send(b->sock, req, VQCORE_VU_VERSION | VQCORE_VU_FLAG_REPLY,
+				    &m, sizeof(m), &mf.fd, 1);
+			vqcore_memfd_unmap(&mf);
+			continue;
+		}
+		if (req == VQCORE_VU_GET_FEATURES)
+			v = VQCORE_BIT(VQCORE_F_VERSION_1) |
+			    VQCORE_BIT(VQCORE_VU_F_PROTOCOL_FEATURES);
+		else if (req == VQCORE_VU_GET_PROTOCOL_FEATURES)
+			v = VQCORE_BIT(VQCORE_VU_PF_INFLIGHT_SHMFD);
+		else if (!(flags & VQCORE_VU_FLAG_NEED_REPLY))
+			reply = false;
+		if (reply)
+			vu_raw_send(b->sock, req, VQCORE_VU_VERSION | VQCORE_VU_FLAG_REPLY,
+				    &v, sizeof(v), NULL, 0);
+	}
+	return NULL;
+}
+
+/* vqcore_vuc_start() refuses the reply with -VQCORE_E_PROTO, leaks nothing. */
+static void client_refuses_inflight(uint64_t mmap_size, uint64_t mmap_offset)
+{
+	struct bad_backend b = { .mmap_size = mmap_size, .mmap_offset = mmap_offset };
+	struct vqcore_vuc_config cfg = { .sz = sizeof(cfg), .mem_size = 1 << 20,
+		.flags = VQCORE_VUC_INFLIGHT, .num_queues = 1, .queue_size = 64,
+		.features = VQCORE_BIT(VQCORE_F_VERSION_1) };
+	struct vqcore_vuc *c = NULL;
+	int sv[2], before = vu_count_fds();
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	b.sock = sv[1];
+	ck_assert_int_eq(pthread_create(&b.thread, NULL, bad_backend_run, &b), 0);
+	ck_assert_int_eq(vqcore_vuc_connect_fd(sv[0], &cfg, &c), 0);
+	ck_assert_int_eq(vqcore_vuc_start(c), -VQCORE_E_PROTO);
+	vqcore_vuc_free(c);
+	pthread_join(b.thread, NULL);
+	close(sv[1]);
+	ck_assert_int_eq(vu_count_fds(), before);
+}
+
+/* The area runs past the end of the file the backend sent. */
+START_TEST(client_inflight_past_file)
+{
+	client_refuses_inflight(1 << 20, 0);
+	client_refuses_inflight(4096, 64);
+}
+END_TEST
+
+/* Offset plus size wraps past 2^64 (or past the address space). */
+START_TEST(client_inflight_wraps)
+{
+	client_refuses_inflight(4096, UINT64_MAX - 100);
+	client_refuses_inflight(UINT64_MAX, 4096);
+}
+END_TEST
+
 static Suite *hostile_suite(void)
 {
 	Suite *s = suite_create("vhost_user_hostile");
@@ -785,6 +882,11 @@ static Suite *hostile_suite(void)
 	tcase_add_test(t, region_beyond_log);
 	tcase_add_test(t, features_not_offered);
 	tcase_add_test(t, config_bad_range);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("client");
+	tcase_add_test(t, client_inflight_past_file);
+	tcase_add_test(t, client_inflight_wraps);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -858,10 +858,11 @@ static bool packed_should_signal(struct vqcore_vq *vq)
 	/* The used flags must be visible before we read the driver's
 	 * suppression state (pairs with the driver's barrier). */
 	vq_mb();
-	ev = __atomic_load_n((const vq_u32a *)(const void *)p->driver_event,
-			     __ATOMIC_RELAXED);
-	off_wrap = vq_le16((uint16_t)ev);
-	flags = vq_le16((uint16_t)(ev >> 16));
+	/* off_wrap, then flags: one little-endian word */
+	ev = vq_le32(__atomic_load_n((const vq_u32a *)(const void *)p->driver_event,
+				     __ATOMIC_RELAXED));
+	off_wrap = (uint16_t)ev;
+	flags = (uint16_t)(ev >> 16);
 	old = p->signalled_used;
 	valid = p->signalled_valid;
 	new_pos = packed_pos(p->used_idx, p->used_wrap);
@@ -1011,7 +1012,9 @@ packed_drv_add_simple(struct vqcore_drvq *dq, const struct vqcore_drvq_req *reqs
 		      bool writable, unsigned n)
 {
 	struct vring_desc_raw *ring = dq->packed.desc;
+#if VQ_DRV_STATE_WORDS
 	vq_u64a *state = (vq_u64a *)(void *)dq->state;
+#endif
 	const uint16_t *ids = &dq->packed.free_ids[dq->packed.nfree_ids - n];
 	uint16_t idx = dq->packed.next_avail, num = dq->num;
 	bool wrap = dq->packed.avail_wrap, first_pending = !dq->packed.pending;
@@ -1043,7 +1046,7 @@ packed_drv_add_simple(struct vqcore_drvq *dq, const struct vqcore_drvq_req *reqs
 		}
 		f = (uint16_t)(packed_avail_bits(w) | (dw ? VRING_DESC_F_WRITE : 0));
 		__atomic_store_n(&ring[slot].addr, vq_le64(sg->addr), __ATOMIC_RELAXED);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if VQ_DRV_STATE_WORDS
 		state[2 * id] = (uintptr_t)token;
 		state[2 * id + 1] = in_len | (1ull << 32);
 		if (likely(i || !first_pending)) {
@@ -1094,7 +1097,9 @@ static int packed_drv_add_batch(struct vqcore_drvq *dq,
 				bool simple)
 {
 	struct vring_desc_raw *ring = dq->packed.desc;
+#if VQ_DRV_STATE_WORDS
 	vq_u64a *state = (vq_u64a *)(void *)dq->state;
+#endif
 	uint16_t idx = dq->packed.next_avail, nfree = dq->num_free;
 	uint16_t nids = dq->packed.nfree_ids;
 	bool wrap = dq->packed.avail_wrap;
@@ -1137,7 +1142,7 @@ static int packed_drv_add_batch(struct vqcore_drvq *dq,
 		__atomic_store_n(&ring[idx].addr, vq_le64(q->sg[0].addr), __ATOMIC_RELAXED);
 		__atomic_store_n(&ring[idx].len, vq_le32(q->sg[0].len), __ATOMIC_RELAXED);
 		ring[idx].flags_or_id = vq_le16(id);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if VQ_DRV_STATE_WORDS
 		state[2 * id] = (uintptr_t)q->token;
 		state[2 * id + 1] = in_len | (1ull << 32);
 #else
@@ -1190,10 +1195,11 @@ static bool packed_drv_kick_prepare(struct vqcore_drvq *dq)
 		return false;
 	/* descriptors published before we read the device's wishes */
 	vq_mb();
-	ev = __atomic_load_n((const vq_u32a *)(const void *)dq->packed.device_event,
-			     __ATOMIC_RELAXED);
-	off_wrap = vq_le16((uint16_t)ev);
-	flags = vq_le16((uint16_t)(ev >> 16));
+	/* off_wrap, then flags: one little-endian word */
+	ev = vq_le32(__atomic_load_n((const vq_u32a *)(const void *)dq->packed.device_event,
+				     __ATOMIC_RELAXED));
+	off_wrap = (uint16_t)ev;
+	flags = (uint16_t)(ev >> 16);
 	if (flags != VRING_PACKED_EVENT_FLAG_DESC || !dq->event_idx)
 		return flags != VRING_PACKED_EVENT_FLAG_DISABLE;
 	return packed_need_event(dq->num, off_wrap, new_pos, old);

@@ -350,7 +350,7 @@ static int split_fetch_at(struct vqcore_vq *vq, uint16_t head)
 static inline void split_write_elem(struct vq_split_dev *s, uint16_t slot,
 				    uint32_t id, uint32_t len)
 {
-	uint64_t v = (uint64_t)vq_le32(id) | ((uint64_t)vq_le32(len) << 32);
+	uint64_t v = vq_le64((uint64_t)id | ((uint64_t)len << 32));
 
 	if (likely(s->elem_aligned)) {
 		__atomic_store_n((vq_u64a *)(void *)&s->used->ring[slot], v,
@@ -515,8 +515,8 @@ static inline void split_drv_write_desc(struct vring_desc_raw *d, uint64_t addr,
 					uint32_t len, uint16_t flags,
 					uint16_t next)
 {
-	uint64_t hi = (uint64_t)vq_le32(len) | ((uint64_t)vq_le16(flags) << 32) |
-		      ((uint64_t)vq_le16(next) << 48);
+	uint64_t hi = vq_le64((uint64_t)len | ((uint64_t)flags << 32) |
+			      ((uint64_t)next << 48));
 
 	__atomic_store_n(&d->addr, vq_le64(addr), __ATOMIC_RELAXED);
 	__atomic_store_n((vq_u64a *)(void *)&d->len, hi, __ATOMIC_RELAXED);
@@ -635,7 +635,7 @@ split_drv_add_one(struct vqcore_drvq *dq, const struct vqcore_sg *sg, void *toke
 
 	split_drv_write_desc(&dq->split.desc[head], sg->addr, sg->len,
 			     writable ? VRING_DESC_F_WRITE : 0, 0);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if VQ_DRV_STATE_WORDS
 	{
 		/* two stores: token; in_len | ndesc 1 | last = head */
 		vq_u64a *state = (vq_u64a *)(void *)dq->state;
@@ -665,7 +665,6 @@ static int split_drv_add_batch(struct vqcore_drvq *dq,
 	unsigned i;
 	int r = 0;
 
-	_Static_assert(sizeof(struct vq_drv_state) == 16, "state is two words");
 	(void)simple; /* the loop checks each request itself */
 	for (i = 0; i < n; i++) {
 		const struct vqcore_drvq_req *q = &reqs[i];
@@ -760,15 +759,16 @@ static inline void split_free_chain(struct vqcore_drvq *dq, struct vq_drv_state 
 	st->token = NULL;
 }
 
-/* One used element as id | len << 32 (4 mod 8 placement allowed). */
+/* One used element as id | len << 32, host order (4 mod 8 placement allowed). */
 static inline uint64_t split_drv_read_elem(const struct vqcore_drvq *dq, uint16_t slot)
 {
 	const struct vring_used_elem_raw *e = &dq->split.used->ring[slot];
 
 	if (likely(!((uintptr_t)e & 7)))
-		return __atomic_load_n((const vq_u64a *)(const void *)e, __ATOMIC_RELAXED);
-	return (uint64_t)__atomic_load_n(&e->id, __ATOMIC_RELAXED) |
-	       ((uint64_t)__atomic_load_n(&e->len, __ATOMIC_RELAXED) << 32);
+		return vq_le64(__atomic_load_n((const vq_u64a *)(const void *)e,
+					       __ATOMIC_RELAXED));
+	return (uint64_t)vq_le32(__atomic_load_n(&e->id, __ATOMIC_RELAXED)) |
+	       ((uint64_t)vq_le32(__atomic_load_n(&e->len, __ATOMIC_RELAXED)) << 32);
 }
 
 static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
@@ -798,7 +798,7 @@ static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 			__builtin_prefetch(&dq->split.used->ring[(uint16_t)(last + i) & (dq->num - 1)]);
 		while (n < max && last != used) {
 			uint64_t v = split_drv_read_elem(dq, last & (dq->num - 1));
-			uint32_t id = vq_le32((uint32_t)v);
+			uint32_t id = (uint32_t)v;
 			struct vq_drv_state *st;
 
 			if (unlikely(id >= dq->num || !state[id].token)) {
@@ -810,7 +810,7 @@ static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 			st = &state[id];
 			tokens[n] = st->token;
 			if (lens)
-				lens[n] = vq_le32((uint32_t)(v >> 32));
+				lens[n] = (uint32_t)(v >> 32);
 			n++;
 			split_free_chain(dq, st, (uint16_t)id, &head, &tail, &nfree);
 			last++;
@@ -840,7 +840,7 @@ static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 
 			if (!pending) {
 				uint64_t v = split_drv_read_elem(dq, last & mask);
-				uint32_t id = vq_le32((uint32_t)v);
+				uint32_t id = (uint32_t)v;
 
 				if (unlikely(id >= dq->num || !state[id].token)) {
 					dq->broken = true;
@@ -849,7 +849,7 @@ static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 					break;
 				}
 				io_id = (uint16_t)id;
-				io_len = vq_le32((uint32_t)(v >> 32));
+				io_len = (uint32_t)(v >> 32);
 				pending = true;
 			}
 			h = dq->order[ohead++ & mask];

@@ -134,6 +134,22 @@ static inline void vq_unlock(struct vq_lock *l)
 }
 VQ_HIDDEN void vq_yield(void);
 
+/*
+ * Spin-wait hint for a busy loop that polls shared memory: pause on x86,
+ * yield on aarch64, a compiler barrier elsewhere (s390x and others have no
+ * cheaper hint than re-reading).
+ */
+static inline void vq_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
 /* Monotonic clock in nanoseconds. */
 VQ_HIDDEN uint64_t vq_now_ns(void);
 

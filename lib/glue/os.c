@@ -63,11 +63,13 @@ int vqcore_memfd_map(const char *name, uint64_t size, unsigned flags,
 	void *p;
 	int fd, err;
 
-	if (!out || !size || size > (uint64_t)SIZE_MAX)
+	if (!out)
 		return -EINVAL;
 	out->fd = -1;
 	out->hva = NULL;
 	out->size = 0;
+	if (!size || size > (uint64_t)SIZE_MAX)
+		return -EINVAL;
 	if (flags & VQCORE_MEMFD_HUGETLB)
 		mfd_flags |= MFD_HUGETLB;
 	fd = memfd_create(name ? name : "vqcore", mfd_flags);

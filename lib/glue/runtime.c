@@ -147,7 +147,7 @@ void vq_lock_slow(struct vq_lock *l)
 	for (;;) {
 		while (__atomic_load_n(&l->v, __ATOMIC_RELAXED)) {
 			if (++spins < 128)
-				__builtin_ia32_pause();
+				vq_cpu_relax();
 			else
 				sched_yield();
 		}

@@ -374,8 +374,9 @@ static int vuc_send_vring(struct vqcore_vuc *c, unsigned i, uint32_t base)
 /* GET_INFLIGHT_FD: the backend creates the area; keep its fd and map it. */
 static int vuc_get_inflight(struct vqcore_vuc *c)
 {
-	struct vu_inflight in = { 0, 0, (uint16_t)c->nq, c->qsize };
+	struct vu_inflight in = { .num_queues = (uint16_t)c->nq, .queue_size = c->qsize };
 	struct vu_msg *m = &c->msg;
+	uint64_t end, fsize;
 	void *p;
 	int r;
 
@@ -391,8 +392,14 @@ static int vuc_get_inflight(struct vqcore_vuc *c)
 		return -VQCORE_E_PROTO;
 	}
 	in = m->p.inflight;
-	p = mmap(NULL, in.mmap_size + in.mmap_offset, PROT_READ | PROT_WRITE, MAP_SHARED,
-		 m->fds[0], 0);
+	/* the area must be mappable and inside its file (reading past the
+	 * end of a shared file raises SIGBUS) */
+	if (vq_add_overflow(in.mmap_size, in.mmap_offset, &end) || end > (uint64_t)SIZE_MAX ||
+	    vqcore_fd_size(m->fds[0], &fsize) < 0 || fsize < end) {
+		vu_close_fds(m);
+		return -VQCORE_E_PROTO;
+	}
+	p = mmap(NULL, (size_t)end, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[0], 0);
 	if (p == MAP_FAILED) {
 		r = -errno;
 		vu_close_fds(m);
@@ -400,7 +407,7 @@ static int vuc_get_inflight(struct vqcore_vuc *c)
 	}
 	c->inflight_fd = m->fds[0];
 	c->inflight_map = p;
-	c->inflight_size = in.mmap_size + in.mmap_offset;
+	c->inflight_size = end;
 	c->inflight = in;
 	return 0;
 }

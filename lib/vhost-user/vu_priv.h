@@ -69,12 +69,24 @@ struct vu_config {
 	uint8_t payload[VQCORE_VU_CONFIG_MAX];
 };
 
+/* 24 bytes on the wire, as a 64-bit peer lays it out (a 32-bit
+ * compiler would not pad it to 8 bytes by itself) */
 struct vu_inflight {
 	uint64_t mmap_size;
 	uint64_t mmap_offset;
 	uint16_t num_queues;
 	uint16_t queue_size;
+	uint32_t padding;
 };
+
+/* The payloads have one layout on every host (i686 aligns uint64_t to 4). */
+_Static_assert(sizeof(struct vu_hdr) == 12, "vu_hdr is 12 bytes");
+_Static_assert(sizeof(struct vu_addr) == 40, "vu_addr is 40 bytes");
+_Static_assert(sizeof(struct vu_region_desc) == 32, "vu_region_desc is 32 bytes");
+_Static_assert(sizeof(struct vu_memory) == 8 + 32 * VQCORE_VU_MEM_TABLE_MAX,
+	       "vu_memory layout");
+_Static_assert(sizeof(struct vu_mem_single) == 40, "vu_mem_single is 40 bytes");
+_Static_assert(sizeof(struct vu_inflight) == 24, "vu_inflight is 24 bytes");
 
 /* Largest payload read; a bigger one desynchronises nothing but is not
  * worth reading: the connection is dropped. */
@@ -151,6 +163,12 @@ struct vu_inflight_packed {
 	uint8_t padding[7];
 	struct vu_inflight_desc_packed desc[];
 };
+
+/* The inflight area is shared with the front-end and a later backend. */
+_Static_assert(sizeof(struct vu_inflight_split) == 16 &&
+	       sizeof(struct vu_inflight_desc_split) == 16, "split inflight layout");
+_Static_assert(sizeof(struct vu_inflight_packed) == 32 &&
+	       sizeof(struct vu_inflight_desc_packed) == 32, "packed inflight layout");
 
 /* Bytes of one queue's inflight region: big enough for either format
  * (the format may be negotiated after GET_INFLIGHT_FD). */

@@ -10,7 +10,17 @@
 #define VQTEST_H
 
 #include <check.h>
+#include <endian.h>
 #include <vqcore/vqcore.h>
+
+/*
+ * Between host order and the rings' little-endian order (the same either
+ * way), for tests that read or corrupt ring memory directly: a big-endian
+ * host (s390x) runs them too.
+ */
+#define vqt_le16(x) ((uint16_t)htole16(x))
+#define vqt_le32(x) ((uint32_t)htole32(x))
+#define vqt_le64(x) ((uint64_t)htole64(x))
 
 #define VQT_REGION_A 0x100000ull /* 2 MiB: ring, indirect tables, data */
 #define VQT_REGION_B 0x300000ull /* 2 MiB: data */
