@@ -51,8 +51,9 @@ static void echo_kick(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore_vq
 again:
 	vqcore_vq_disable_notify(vq);
 	while ((n = vqcore_vu_get_bufs(dev, qidx, bufs, 32, iov, 64)) > 0) {
-		if (e->hold) {
-			e->done[qidx] += (unsigned)n;
+		/* @hold and @done are shared with the test thread */
+		if (__atomic_load_n(&e->hold, __ATOMIC_ACQUIRE)) {
+			__atomic_fetch_add(&e->done[qidx], (unsigned)n, __ATOMIC_RELEASE);
 			return;
 		}
 		for (int i = 0; i < n; i++) {
@@ -69,7 +70,7 @@ again:
 			lens[i] = len;
 		}
 		ck_assert_int_eq(vqcore_vu_put_used(dev, qidx, bufs, lens, (unsigned)n), 0);
-		e->done[qidx] += (unsigned)n;
+		__atomic_fetch_add(&e->done[qidx], (unsigned)n, __ATOMIC_RELEASE);
 		vqcore_vq_signal(vq);
 	}
 	ck_assert_int_ge(n, 0);
@@ -513,13 +514,13 @@ START_TEST(inflight_survives_reconnect)
 		ck_assert_int_eq(vqcore_drvq_add(dq, &sg, 1, 0, (void *)(uintptr_t)(i + 1), 0), 0);
 	}
 	vqcore_drvq_kick(dq);
-	for (int i = 0; i < 500 && e.done[0] < 3; i++)
+	for (int i = 0; i < 500 && __atomic_load_n(&e.done[0], __ATOMIC_ACQUIRE) < 3; i++)
 		usleep(2000);
-	ck_assert_uint_eq(e.done[0], 3); /* fetched, never used */
+	ck_assert_uint_eq(__atomic_load_n(&e.done[0], __ATOMIC_ACQUIRE), 3); /* fetched, never used */
 
 	/* the same rings and inflight area, over a new connection: the
 	 * backend finds the 3 buffers in the record and completes them */
-	e.hold = false;
+	__atomic_store_n(&e.hold, false, __ATOMIC_RELEASE);
 	ck_assert_int_eq(vqcore_vuc_reconnect(c, h.path, 2000), 0);
 	for (int i = 0; i < 500 && !vqcore_vu_queue(h.dev, 0); i++)
 		usleep(2000);
