@@ -9,7 +9,9 @@
  *  - a reporter destroyed mid-pass while a device thread completes its
  *    asynchronous reports (vqcore_reporter_complete() racing destroy);
  *  - a balloon sink whose reporter is destroyed with a report in flight
- *    while the sink's thread collects the device's answers (both formats).
+ *    while the sink's thread collects the device's answers (both formats);
+ *  - a vhost-user backend whose connection state and memory table size
+ *    another thread reads while front-ends come and go.
  *
  * No test waits for time to pass: each waits for a counter or a reply.
  */
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 #include "vqtest.h"
+#include "vu_harness.h"
 
 /* Free-and-allocate churn in @pool until @counter reaches @target: each
  * free of a reportable block requests another pass. */
@@ -273,6 +276,71 @@ START_TEST(balloon_destroy_report_in_flight)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * vhost-user: state read from another thread
+ * ------------------------------------------------------------------------ */
+
+struct observer {
+	struct vqcore_vu_dev *dev;
+	int stop;
+	unsigned long seen_up, seen_down;
+	unsigned long bad;
+	pthread_t tid;
+};
+
+/* vqcore_vu_connected() and vqcore_mem_count() are snapshots any thread
+ * may take while the loop thread connects, maps and disconnects. */
+static void *observer_main(void *arg)
+{
+	struct observer *o = arg;
+
+	while (!__atomic_load_n(&o->stop, __ATOMIC_ACQUIRE)) {
+		bool up = vqcore_vu_connected(o->dev);
+		unsigned n = vqcore_mem_count(vqcore_vu_mem(o->dev));
+
+		if (n > 1)
+			o->bad++;
+		if (up)
+			o->seen_up++;
+		else
+			o->seen_down++;
+		sched_yield();
+	}
+	return NULL;
+}
+
+START_TEST(vu_state_read_while_connections_come_and_go)
+{
+	struct vu_harness h;
+	struct observer o = { 0 };
+	struct vqcore_vuc_config cfg = {
+		.sz = sizeof(cfg), .mem_size = 1 << 20, .num_queues = 1, .queue_size = 64,
+		.features = VQCORE_BIT(VQCORE_F_VERSION_1),
+	};
+
+	ck_assert_int_eq(vu_harness_start(&h, 0, 1, VQCORE_BIT(VQCORE_F_VERSION_1), NULL,
+					  NULL), 0);
+	o.dev = h.dev;
+	ck_assert_int_eq(pthread_create(&o.tid, NULL, observer_main, &o), 0);
+	for (unsigned k = 0; k < 20; k++) {
+		struct vqcore_vuc *c;
+
+		ck_assert_int_eq(vqcore_vuc_connect(h.path, &cfg, &c), 0);
+		ck_assert(vqcore_vu_connected(h.dev));
+		ck_assert_uint_eq(vqcore_mem_count(vqcore_vu_mem(h.dev)), 1);
+		vqcore_vuc_free(c);
+		while (vqcore_vu_connected(h.dev))
+			sched_yield();
+		/* false means the disconnect is complete: the table is empty */
+		ck_assert_uint_eq(vqcore_mem_count(vqcore_vu_mem(h.dev)), 0);
+	}
+	__atomic_store_n(&o.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(o.tid, NULL);
+	ck_assert_uint_eq(o.bad, 0);
+	vu_harness_stop(&h);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -281,6 +349,7 @@ int main(void)
 	tcase_set_timeout(t, 300);
 	tcase_add_test(t, reporter_destroy_mid_pass);
 	tcase_add_loop_test(t, balloon_destroy_report_in_flight, 0, (int)vqt_nformats);
+	tcase_add_test(t, vu_state_read_while_connections_come_and_go);
 	suite_add_tcase(s, t);
 	return vqt_run_suite(s);
 }

@@ -1026,12 +1026,14 @@ static void vu_disconnect(struct vqcore_vu_dev *d)
 	d->fds_changed = true;
 	if (d->ops.disconnected)
 		d->ops.disconnected(d);
+	__atomic_store_n(&d->connected, 0, __ATOMIC_RELEASE);
 }
 
 static void vu_connected(struct vqcore_vu_dev *d, int sock)
 {
 	d->sock = sock;
 	d->fds_changed = true;
+	__atomic_store_n(&d->connected, 1, __ATOMIC_RELEASE);
 	if (d->ops.connected)
 		d->ops.connected(d);
 }
@@ -1417,7 +1419,7 @@ struct vqcore_vq *vqcore_vu_queue(const struct vqcore_vu_dev *d, unsigned qi)
 
 bool vqcore_vu_connected(const struct vqcore_vu_dev *d)
 {
-	return d->sock >= 0;
+	return __atomic_load_n(&d->connected, __ATOMIC_ACQUIRE) != 0;
 }
 
 int vqcore_vu_get_bufs(struct vqcore_vu_dev *d, unsigned qi,

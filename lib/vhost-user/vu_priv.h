@@ -221,6 +221,9 @@ struct vqcore_vu_dev {
 	bool fds_changed;
 	bool stop;
 	bool proto_error;         /* last disconnect was caused by the peer */
+	/* vqcore_vu_connected(), read from any thread: set (release) once a
+	 * connection is up, cleared once a disconnect is complete */
+	int connected;
 
 	uint64_t dev_features;    /* offered */
 	uint64_t features;        /* acked */
