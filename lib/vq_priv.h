@@ -173,7 +173,10 @@ struct vqcore_vq {
 	};
 
 	/* ---- cold state ---- */
+	/* read by the queue's thread in vqcore_vq_signal(), swapped by
+	 * vqcore_vq_set_call_fd() from another one (atomics, see there) */
 	int call_fd;
+	unsigned call_seq;         /* odd while a signal may use a loaded call_fd */
 	unsigned index;
 	unsigned format;
 	uint64_t features;

@@ -11,20 +11,37 @@
  *  - a balloon sink whose reporter is destroyed with a report in flight
  *    while the sink's thread collects the device's answers (both formats);
  *  - a vhost-user backend whose connection state and memory table size
- *    another thread reads while front-ends come and go.
+ *    another thread reads while front-ends come and go;
+ *  - a vhost-user backend whose device serves its queues on worker
+ *    threads, driven by our client from other threads:
+ *      freed (after vqcore_vu_stop()) while traffic flows;
+ *      SET_MEM_TABLE resent and then REM_MEM_REG of the region that holds
+ *      the rings while the queues move buffers;
+ *      SET_VRING_CALL and SET_VRING_KICK swapped in a loop while the
+ *      workers signal: the fd number the backend closes is taken at once
+ *      by a fresh "probe" eventfd, which must never be written nor
+ *      drained, nor left registered in the backend's epoll set.
  *
  * No test waits for time to pass: each waits for a counter or a reply.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "vqtest.h"
 #include "vu_harness.h"
+
+static void spin_until(const unsigned long *counter, unsigned long target)
+{
+	while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) < target)
+		sched_yield();
+}
 
 /* Free-and-allocate churn in @pool until @counter reaches @target: each
  * free of a reportable block requests another pass. */
@@ -341,6 +358,484 @@ START_TEST(vu_state_read_while_connections_come_and_go)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * vhost-user: a device with worker threads, driven by our client
+ * ------------------------------------------------------------------------ */
+
+#define NQ 2
+#define QSZ 64
+#define SLOT 64
+
+struct worker {
+	struct vqcore_vu_dev *dev;
+	unsigned qi;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct vqcore_vq *vq;  /* set by queue_started, cleared by queue_stopped */
+	bool paused;           /* between mem_changed(true) and (false) */
+	bool busy;             /* inside a batch */
+	bool stop;
+	unsigned long fetched, returned;
+	unsigned long errors;  /* get_bufs failures (broken queue) */
+	pthread_t tid;
+};
+
+struct wdev {
+	struct worker w[NQ];
+	unsigned long stopped_holding; /* buffers held when a queue stopped */
+};
+
+static void w_started(struct vqcore_vu_dev *dev, unsigned qi, struct vqcore_vq *vq)
+{
+	struct worker *w = &((struct wdev *)vqcore_vu_opaque(dev))->w[qi];
+
+	pthread_mutex_lock(&w->mu);
+	w->vq = vq;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* The device's half of the contract: no worker uses @vq after this. */
+static void w_stopped(struct vqcore_vu_dev *dev, unsigned qi, struct vqcore_vq *vq)
+{
+	struct worker *w = &((struct wdev *)vqcore_vu_opaque(dev))->w[qi];
+
+	pthread_mutex_lock(&w->mu);
+	w->vq = NULL;
+	while (w->busy)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* ... and no worker touches guest memory while the table changes. */
+static void w_mem_changed(struct vqcore_vu_dev *dev, bool before)
+{
+	struct wdev *wd = vqcore_vu_opaque(dev);
+
+	for (unsigned i = 0; i < NQ; i++) {
+		struct worker *w = &wd->w[i];
+
+		pthread_mutex_lock(&w->mu);
+		w->paused = before;
+		while (before && w->busy)
+			pthread_cond_wait(&w->cv, &w->mu);
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+	}
+}
+
+static const struct vqcore_vu_ops w_ops = {
+	.sz = sizeof(struct vqcore_vu_ops),
+	.queue_started = w_started,
+	.queue_stopped = w_stopped,
+	.mem_changed = w_mem_changed,
+};
+
+/* Echo each buffer's readable part into its writable part. */
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct vhost_buf bufs[16];
+	struct iovec iov[32];
+	uint32_t lens[16];
+
+	pthread_mutex_lock(&w->mu);
+	while (!w->stop) {
+		struct vqcore_vq *vq = w->vq;
+		int n;
+
+		if (w->paused || !vq) {
+			pthread_cond_wait(&w->cv, &w->mu);
+			continue;
+		}
+		w->busy = true;
+		pthread_mutex_unlock(&w->mu);
+		n = vqcore_vu_get_bufs(w->dev, w->qi, bufs, 16, iov, 32);
+		if (n > 0) {
+			w->fetched += (unsigned)n;
+			for (int i = 0; i < n; i++) {
+				struct iovec *out = &iov[bufs[i].first];
+				struct iovec *in = out + bufs[i].out_num;
+
+				ck_assert_uint_eq(bufs[i].out_num, 1);
+				ck_assert_uint_eq(bufs[i].in_num, 1);
+				memcpy(in->iov_base, out->iov_base, SLOT);
+				lens[i] = SLOT;
+			}
+			ck_assert_int_eq(vqcore_vu_put_used(w->dev, w->qi, bufs, lens,
+							    (unsigned)n), 0);
+			w->returned += (unsigned)n;
+			vqcore_vq_signal(vq);
+		}
+		pthread_mutex_lock(&w->mu);
+		if (n < 0)
+			w->errors++;
+		w->busy = false;
+		pthread_cond_broadcast(&w->cv);
+		if (n <= 0) {
+			pthread_mutex_unlock(&w->mu);
+			sched_yield();
+			pthread_mutex_lock(&w->mu);
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static void wdev_init(struct wdev *wd)
+{
+	memset(wd, 0, sizeof(*wd));
+	for (unsigned i = 0; i < NQ; i++) {
+		pthread_mutex_init(&wd->w[i].mu, NULL);
+		pthread_cond_init(&wd->w[i].cv, NULL);
+		wd->w[i].qi = i;
+	}
+}
+
+static void wdev_start(struct wdev *wd, struct vqcore_vu_dev *dev)
+{
+	for (unsigned i = 0; i < NQ; i++) {
+		wd->w[i].dev = dev;
+		ck_assert_int_eq(pthread_create(&wd->w[i].tid, NULL, worker_main, &wd->w[i]), 0);
+	}
+}
+
+static void wdev_stop(struct wdev *wd)
+{
+	for (unsigned i = 0; i < NQ; i++) {
+		struct worker *w = &wd->w[i];
+
+		pthread_mutex_lock(&w->mu);
+		w->stop = true;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(w->tid, NULL);
+		/* whatever a worker fetched it gave back */
+		ck_assert_uint_eq(w->fetched, w->returned);
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+	}
+}
+
+/* The driver side of one queue, on its own thread: keeps the ring full,
+ * checks every echo, polls for used buffers (the call fd may change). */
+struct driver {
+	struct vqcore_vuc *c;
+	unsigned qi;
+	struct vqcore_drvq *dq;
+	uint64_t gpa[QSZ];
+	uint8_t *hva[QSZ];
+	uint64_t seq[QSZ];
+	bool inflight[QSZ];
+	int stop;
+	unsigned long sent, done;
+	unsigned long bad;
+	pthread_t tid;
+};
+
+static void driver_collect(struct driver *dv)
+{
+	void *tok[16];
+	uint32_t lens[16];
+	int n;
+
+	while ((n = vqcore_drvq_get_used(dv->dq, tok, lens, 16)) > 0) {
+		for (int i = 0; i < n; i++) {
+			unsigned s = (unsigned)(uintptr_t)tok[i] - 1;
+			uint64_t echo;
+
+			memcpy(&echo, dv->hva[s] + SLOT, sizeof(echo));
+			if (s >= QSZ || !dv->inflight[s] || lens[i] != SLOT ||
+			    echo != dv->seq[s])
+				dv->bad++;
+			dv->inflight[s] = false;
+		}
+		__atomic_fetch_add(&dv->done, (unsigned long)n, __ATOMIC_RELEASE);
+	}
+	if (n < 0)
+		dv->bad++;
+}
+
+static void *driver_main(void *arg)
+{
+	struct driver *dv = arg;
+
+	while (!__atomic_load_n(&dv->stop, __ATOMIC_ACQUIRE)) {
+		unsigned added = 0;
+
+		for (unsigned s = 0; s < QSZ; s++) {
+			struct vqcore_sg sg[2];
+
+			if (dv->inflight[s])
+				continue;
+			dv->seq[s] = ((uint64_t)dv->qi << 56) | dv->sent;
+			memcpy(dv->hva[s], &dv->seq[s], sizeof(dv->seq[s]));
+			memset(dv->hva[s] + SLOT, 0, SLOT);
+			sg[0] = (struct vqcore_sg){ dv->gpa[s], SLOT };
+			sg[1] = (struct vqcore_sg){ dv->gpa[s] + SLOT, SLOT };
+			if (vqcore_drvq_add(dv->dq, sg, 1, 1, (void *)(uintptr_t)(s + 1), 0))
+				break;
+			dv->inflight[s] = true;
+			dv->sent++;
+			added++;
+		}
+		if (added)
+			vqcore_drvq_kick(dv->dq);
+		driver_collect(dv);
+		sched_yield();
+	}
+	return NULL;
+}
+
+struct vu_rig {
+	struct vu_harness h;
+	struct wdev wd;
+	struct vqcore_vuc *c;
+	struct driver dv[NQ];
+	bool harness_stopped;
+};
+
+static void rig_start(struct vu_rig *g, unsigned format)
+{
+	struct vqcore_vuc_config cfg = {
+		.sz = sizeof(cfg), .mem_size = 4 << 20, .num_queues = NQ,
+		.queue_size = QSZ, .features = VQCORE_BIT(VQCORE_F_VERSION_1),
+	};
+	uint64_t feat = VQCORE_BIT(VQCORE_F_VERSION_1) | VQCORE_BIT(VQCORE_F_RING_PACKED);
+
+	memset(g, 0, sizeof(*g));
+	if (format == VQCORE_FORMAT_PACKED)
+		cfg.features |= VQCORE_BIT(VQCORE_F_RING_PACKED);
+	wdev_init(&g->wd);
+	ck_assert_int_eq(vu_harness_start(&g->h, 0, NQ, feat, &w_ops, &g->wd), 0);
+	wdev_start(&g->wd, g->h.dev);
+	ck_assert_int_eq(vqcore_vuc_connect(g->h.path, &cfg, &g->c), 0);
+	ck_assert_uint_eq(vqcore_vuc_format(g->c), format);
+	ck_assert_int_eq(vqcore_vuc_start(g->c), 0);
+	for (unsigned q = 0; q < NQ; q++) {
+		struct driver *dv = &g->dv[q];
+
+		dv->c = g->c;
+		dv->qi = q;
+		dv->dq = vqcore_vuc_queue(g->c, q);
+		for (unsigned s = 0; s < QSZ; s++) {
+			void *p;
+
+			dv->gpa[s] = vqcore_vuc_alloc(g->c, 2 * SLOT, 64, &p);
+			ck_assert_uint_ne(dv->gpa[s], 0);
+			dv->hva[s] = p;
+		}
+		ck_assert_int_eq(pthread_create(&dv->tid, NULL, driver_main, dv), 0);
+	}
+}
+
+/* Wait until every queue completed @n more buffers. */
+static void rig_progress(struct vu_rig *g, unsigned long n)
+{
+	for (unsigned q = 0; q < NQ; q++)
+		spin_until(&g->dv[q].done, __atomic_load_n(&g->dv[q].done, __ATOMIC_ACQUIRE) + n);
+}
+
+static void rig_stop_drivers(struct vu_rig *g)
+{
+	for (unsigned q = 0; q < NQ; q++) {
+		__atomic_store_n(&g->dv[q].stop, 1, __ATOMIC_RELEASE);
+		pthread_join(g->dv[q].tid, NULL);
+	}
+}
+
+/* Stop the backend, the workers and the client; check nothing was lost:
+ * every buffer a worker fetched came back to the driver, intact. */
+static void rig_finish(struct vu_rig *g)
+{
+	unsigned long returned = 0, done = 0;
+
+	rig_stop_drivers(g);
+	if (!g->harness_stopped)
+		vu_harness_stop(&g->h); /* queue_stopped for every running queue */
+	for (unsigned q = 0; q < NQ; q++)
+		returned += g->wd.w[q].returned;
+	wdev_stop(&g->wd);
+	for (unsigned q = 0; q < NQ; q++) {
+		driver_collect(&g->dv[q]);
+		ck_assert_uint_eq(g->dv[q].bad, 0);
+		done += g->dv[q].done;
+	}
+	ck_assert_uint_eq(done, returned);
+	vqcore_vuc_free(g->c);
+}
+
+START_TEST(vu_free_while_workers_serve)
+{
+	struct vu_rig g;
+
+	rig_start(&g, vqt_formats[_i]);
+	rig_progress(&g, 200);
+	/* the loop thread goes first; free then stops every queue, each
+	 * queue_stopped waits for its worker's batch */
+	vqcore_vu_stop(g.h.dev);
+	pthread_join(g.h.thread, NULL);
+	vqcore_vu_free(g.h.dev);
+	rmdir(g.h.dir);
+	g.harness_stopped = true;
+	for (unsigned q = 0; q < NQ; q++)
+		ck_assert_ptr_null(g.wd.w[q].vq);
+	rig_finish(&g);
+}
+END_TEST
+
+struct memtab1 {
+	uint32_t n, pad;
+	uint64_t gpa, size, uva, off;
+};
+
+START_TEST(mem_table_change_while_queues_move)
+{
+	struct vu_rig g;
+	struct vqcore_mem_region r;
+	struct memtab1 t = { .n = 1 };
+	uint64_t rem[5] = { 0 };
+	int sock;
+
+	rig_start(&g, vqt_formats[_i]);
+	sock = vqcore_vuc_sock(g.c);
+	ck_assert_int_eq(vqcore_mem_get(vqcore_vuc_mem(g.c), 0, &r), 0);
+	t.gpa = r.gpa;
+	t.size = r.size;
+	t.uva = (uint64_t)(uintptr_t)r.hva;
+	t.off = r.fd_offset;
+	/* the same table again (QEMU resends it for every change): the
+	 * backend rebuilds its table under running queues */
+	for (unsigned k = 0; k < 20; k++) {
+		rig_progress(&g, 20);
+		ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_MEM_TABLE, &t, sizeof(t),
+					    &r.fd, 1), 0);
+	}
+	rig_progress(&g, 20);
+	for (unsigned q = 0; q < NQ; q++) {
+		pthread_mutex_lock(&g.wd.w[q].mu);
+		ck_assert_uint_eq(g.wd.w[q].errors, 0);
+		pthread_mutex_unlock(&g.wd.w[q].mu);
+	}
+	/* now the region that holds the rings goes away under them */
+	rem[1] = t.gpa;
+	rem[2] = t.size;
+	rem[3] = t.uva;
+	rem[4] = t.off;
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_REM_MEM_REG, rem, sizeof(rem), NULL, 0), 0);
+	ck_assert_uint_eq(vqcore_mem_count(vqcore_vu_mem(g.h.dev)), 0);
+	/* each queue reports the error: a worker sees it on its next batch */
+	for (unsigned q = 0; q < NQ; q++) {
+		struct worker *w = &g.wd.w[q];
+
+		pthread_mutex_lock(&w->mu);
+		while (!w->errors)
+			pthread_cond_wait(&w->cv, &w->mu);
+		pthread_mutex_unlock(&w->mu);
+	}
+	/* the workers keep failing while the front-end installs err fds:
+	 * each new one is signalled (by the loop thread) once, the queue
+	 * being broken already */
+	for (unsigned k = 0; k < 20; k++) {
+		uint64_t idx = k % NQ;
+		int efd = vqcore_eventfd_new();
+
+		ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_ERR, &idx, 8, &efd, 1), 0);
+		ck_assert_int_eq(vqcore_eventfd_drain(efd), 1);
+		close(efd);
+	}
+	rig_finish(&g);
+}
+END_TEST
+
+/* An eventfd that takes the lowest free fd number: the one the backend
+ * just closed, when nothing else took it. */
+static int probe_new(void)
+{
+	int fd = vqcore_eventfd_new();
+
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+/* Is @fd registered in an epoll instance of this process? */
+static bool epoll_watches(int fd)
+{
+	DIR *d = opendir("/proc/self/fdinfo");
+	struct dirent *e;
+	bool found = false;
+
+	ck_assert_ptr_nonnull(d);
+	while (!found && (e = readdir(d))) {
+		char path[300], line[256];
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			int tfd;
+
+			if (sscanf(line, "tfd: %d", &tfd) == 1 && tfd == fd) {
+				found = true;
+				break;
+			}
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return found;
+}
+
+#define SWAPS 40
+
+START_TEST(call_kick_swap_while_workers_signal)
+{
+	struct vu_rig g;
+	int sock, probes[2 * SWAPS], np = 0;
+	int fresh[2 * SWAPS], nf = 0;
+
+	rig_start(&g, vqt_formats[_i]);
+	sock = vqcore_vuc_sock(g.c);
+	for (unsigned k = 0; k < SWAPS; k++) {
+		unsigned q = k % NQ;
+		uint64_t idx = q;
+		int call = vqcore_eventfd_new(), kick = vqcore_eventfd_new();
+
+		rig_progress(&g, 5);
+		/* the backend closes its copy of the old call fd after the
+		 * swap; a worker in vqcore_vq_signal() must not write it */
+		ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_CALL, &idx, 8, &call, 1), 0);
+		probes[np++] = probe_new();
+		/* the same for the kick fd, which the loop thread watches */
+		ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_KICK, &idx, 8, &kick, 1), 0);
+		probes[np] = probe_new();
+		ck_assert_int_eq(vqcore_eventfd_signal(probes[np]), 0);
+		np++;
+		fresh[nf++] = call;
+		fresh[nf++] = kick;
+	}
+	rig_progress(&g, 20);
+	ck_assert(vu_raw_alive(sock));
+	for (int i = 0; i < np; i++) {
+		/* call probes (even) got no write; kick probes (odd) still hold
+		 * the 1 written above: the loop drained nothing of theirs */
+		ck_assert_int_eq(vqcore_eventfd_drain(probes[i]), i & 1 ? 1 : 0);
+		ck_assert_msg(!epoll_watches(probes[i]),
+			      "fd %d is still in an epoll set after its number was reused",
+			      probes[i]);
+	}
+	rig_finish(&g);
+	for (int i = 0; i < np; i++)
+		close(probes[i]);
+	for (int i = 0; i < nf; i++)
+		close(fresh[i]);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -350,6 +845,9 @@ int main(void)
 	tcase_add_test(t, reporter_destroy_mid_pass);
 	tcase_add_loop_test(t, balloon_destroy_report_in_flight, 0, (int)vqt_nformats);
 	tcase_add_test(t, vu_state_read_while_connections_come_and_go);
+	tcase_add_loop_test(t, vu_free_while_workers_serve, 0, (int)vqt_nformats);
+	tcase_add_loop_test(t, mem_table_change_while_queues_move, 0, (int)vqt_nformats);
+	tcase_add_loop_test(t, call_kick_swap_while_workers_signal, 0, (int)vqt_nformats);
 	suite_add_tcase(s, t);
 	return vqt_run_suite(s);
 }

@@ -83,7 +83,8 @@ static void echo_started(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore
 	struct echo *e = vqcore_vu_opaque(dev);
 
 	ck_assert_ptr_eq(vqcore_vu_queue(dev, qidx), vq);
-	e->started[qidx]++;
+	/* polled by the inflight test's thread */
+	__atomic_fetch_add(&e->started[qidx], 1, __ATOMIC_RELEASE);
 }
 
 static void echo_stopped(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore_vq *vq)
@@ -522,8 +523,11 @@ START_TEST(inflight_survives_reconnect)
 	 * backend finds the 3 buffers in the record and completes them */
 	__atomic_store_n(&e.hold, false, __ATOMIC_RELEASE);
 	ck_assert_int_eq(vqcore_vuc_reconnect(c, h.path, 2000), 0);
-	for (int i = 0; i < 500 && !vqcore_vu_queue(h.dev, 0); i++)
+	/* queue_started runs after the inflight record was read: wait for
+	 * it (vqcore_vu_queue() belongs to the loop thread) */
+	for (int i = 0; i < 500 && __atomic_load_n(&e.started[0], __ATOMIC_ACQUIRE) < 2; i++)
 		usleep(2000);
+	ck_assert_uint_eq(__atomic_load_n(&e.started[0], __ATOMIC_ACQUIRE), 2);
 	ck_assert_int_eq(vqcore_vu_inflight_pending(h.dev, 0, ids, 8), 3);
 	ck_assert_uint_eq(ids[0], 0);
 	ck_assert_uint_eq(ids[1], 1);

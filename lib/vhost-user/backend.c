@@ -61,6 +61,19 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+/*
+ * Close a kick fd.  The front-end holds the same file, so close() alone
+ * would leave it registered in vqcore_vu_run()'s epoll set (and, once the
+ * number is reused, make epoll_rebuild() touch someone else's fd): take it
+ * out first.
+ */
+static void kick_close(struct vqcore_vu_dev *d, struct vu_queue *q)
+{
+	if (q->kick_fd >= 0)
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, q->kick_fd, NULL);
+	close_fd(&q->kick_fd);
+}
+
 /* ------------------------------------------------------------------------
  * Memory regions
  * ------------------------------------------------------------------------ */
@@ -344,7 +357,7 @@ static void queue_reset(struct vqcore_vu_dev *d, unsigned qi)
 	struct vu_queue *q = &d->q[qi];
 
 	queue_stop(d, qi);
-	close_fd(&q->kick_fd);
+	kick_close(d, q);
 	close_fd(&q->call_fd);
 	close_fd(&q->err_fd);
 	memset(q, 0, sizeof(*q));
@@ -725,7 +738,7 @@ static int h_get_vring_base(struct vqcore_vu_dev *d, struct vu_msg *m)
 		return -ERANGE;
 	q->started = false;
 	queue_stop(d, qi);
-	close_fd(&q->kick_fd);
+	kick_close(d, q);
 	d->fds_changed = true;
 	m->p.state.num = q->base;
 	if (vu_packed(d)) {
@@ -769,7 +782,7 @@ static int h_set_vring_kick(struct vqcore_vu_dev *d, struct vu_msg *m)
 
 	if (!q)
 		return err;
-	close_fd(&q->kick_fd);
+	kick_close(d, q);
 	q->kick_fd = fd;
 	q->started = true;
 	d->fds_changed = true;
@@ -804,6 +817,9 @@ static int h_set_vring_err(struct vqcore_vu_dev *d, struct vu_msg *m)
 	close_fd(&q->err_fd);
 	q->err_fd = fd;
 	q->err_signalled = false;
+	/* already broken (perhaps on a device's worker): say so at once */
+	if (q->vq && vqcore_vq_error(q->vq))
+		queue_signal_err(q);
 	return 0;
 }
 
@@ -1295,14 +1311,28 @@ int vqcore_vu_dispatch(struct vqcore_vu_dev *d, int fd)
 	return r;
 }
 
+static bool fd_ours(const struct vqcore_vu_dev *d, int fd)
+{
+	if (fd == d->sock || fd == d->listen_fd)
+		return true;
+	for (unsigned i = 0; i < d->nq; i++)
+		if (d->q[i].kick_fd == fd)
+			return true;
+	return false;
+}
+
 static int epoll_rebuild(struct vqcore_vu_dev *d, int *watched, unsigned *nw)
 {
 	struct vqcore_vu_fd fds[VQCORE_VU_MAX_QUEUES + 1];
 	struct epoll_event ev;
 	int n;
 
+	/* A watched fd the device closed since is out already (kick_close(),
+	 * or its last reference went); its number may belong to someone else
+	 * now: only fds that are still the device's are taken out here. */
 	for (unsigned i = 0; i < *nw; i++)
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, watched[i], NULL);
+		if (fd_ours(d, watched[i]))
+			epoll_ctl(d->epfd, EPOLL_CTL_DEL, watched[i], NULL);
 	*nw = 0;
 	n = vqcore_vu_get_fds(d, fds, VQ_ARRAY_SIZE(fds));
 	for (int i = 0; i < n; i++) {
@@ -1436,8 +1466,9 @@ int vqcore_vu_get_bufs(struct vqcore_vu_dev *d, unsigned qi,
 	n = vqcore_vq_get_bufs(d->q[qi].vq, bufs, max_bufs, iov, max_iov);
 	if (n > 0)
 		vu_inflight_fetched(d, qi, bufs, (unsigned)n);
-	else if (n < 0 && n != -VQCORE_E_IOV_FULL)
-		queue_signal_err(&d->q[qi]);
+	/* A broken queue's err eventfd is signalled by the loop thread
+	 * (queue_kick()): this may run on a device's worker while the loop
+	 * swaps or closes that fd. */
 	return n;
 }
 
