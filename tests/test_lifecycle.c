@@ -14,7 +14,8 @@
  *    another thread reads while front-ends come and go;
  *  - a vhost-user backend whose device serves its queues on worker
  *    threads, driven by our client from other threads:
- *      freed (after vqcore_vu_stop()) while traffic flows;
+ *      freed while traffic flows, after vqcore_vu_stop() and the loop
+ *      thread's join, and also with the loop still running;
  *      SET_MEM_TABLE resent and then REM_MEM_REG of the region that holds
  *      the rings while the queues move buffers;
  *      SET_VRING_CALL and SET_VRING_KICK swapped in a loop while the
@@ -684,6 +685,25 @@ START_TEST(vu_free_while_workers_serve)
 }
 END_TEST
 
+START_TEST(vu_free_while_loop_runs)
+{
+	struct vu_rig g;
+
+	rig_start(&g, vqt_formats[_i]);
+	rig_progress(&g, 200);
+	/* no vqcore_vu_stop() and join first: free stops the loop itself
+	 * and waits until it has let go of the device */
+	vqcore_vu_free(g.h.dev);
+	pthread_join(g.h.thread, NULL);
+	ck_assert_int_eq(g.h.run_ret, 0);
+	rmdir(g.h.dir);
+	g.harness_stopped = true;
+	for (unsigned q = 0; q < NQ; q++)
+		ck_assert_ptr_null(g.wd.w[q].vq);
+	rig_finish(&g);
+}
+END_TEST
+
 struct memtab1 {
 	uint32_t n, pad;
 	uint64_t gpa, size, uva, off;
@@ -846,6 +866,7 @@ int main(void)
 	tcase_add_loop_test(t, balloon_destroy_report_in_flight, 0, (int)vqt_nformats);
 	tcase_add_test(t, vu_state_read_while_connections_come_and_go);
 	tcase_add_loop_test(t, vu_free_while_workers_serve, 0, (int)vqt_nformats);
+	tcase_add_loop_test(t, vu_free_while_loop_runs, 0, (int)vqt_nformats);
 	tcase_add_loop_test(t, mem_table_change_while_queues_move, 0, (int)vqt_nformats);
 	tcase_add_loop_test(t, call_kick_swap_while_workers_signal, 0, (int)vqt_nformats);
 	suite_add_tcase(s, t);

@@ -57,10 +57,13 @@
  *    the front-end still holds).
  *  - vqcore_vu_queue(), vqcore_vu_inflight_pending() and every other call
  *    belong to the loop thread (and the callbacks).
- *  - vqcore_vu_free() only after vqcore_vu_run() has returned
- *    (vqcore_vu_stop(), then join the loop thread); it stops every queue
- *    through queue_stopped, so it waits for the workers exactly as far as
- *    the device's callback does, and frees.
+ *  - vqcore_vu_free() may be called while vqcore_vu_run() runs on
+ *    another thread: it stops the loop and waits until vqcore_vu_run()
+ *    has let go of the device (that thread then only returns).  Not from
+ *    a callback (the loop thread would wait for itself), and not while a
+ *    caller-run loop may still call vqcore_vu_dispatch().  It then stops
+ *    every queue through queue_stopped, so it waits for the workers
+ *    exactly as far as the device's callback does, and frees.
  */
 #ifndef VQCORE_VHOST_USER_H
 #define VQCORE_VHOST_USER_H
@@ -264,8 +267,12 @@ VQCORE_API int vqcore_vu_new_fd(int sock, unsigned flags, unsigned num_queues,
 
 /**
  * vqcore_vu_free() - stop every queue, drop the connection and free.
- * @dev: device, or NULL.  Not while vqcore_vu_run() runs on it (stop it
- * and join its thread first).  In server mode the socket file is unlinked.
+ * @dev: device, or NULL.  In server mode the socket file is unlinked.
+ *
+ * If vqcore_vu_run() runs on another thread, this stops it and waits
+ * until it has returned (a vqcore_vu_run() that has not started yet is
+ * not seen: start it before).  Not from a callback, nor while a
+ * caller-run loop may call vqcore_vu_dispatch().
  *
  * Every running queue gets queue_stopped, then the disconnected callback
  * runs; devices with worker threads wait for them in those callbacks

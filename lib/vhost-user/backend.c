@@ -1241,6 +1241,13 @@ void vqcore_vu_free(struct vqcore_vu_dev *d)
 {
 	if (!d)
 		return;
+	/* vqcore_vu_run() still running on another thread: stop it and wait
+	 * until it has let go of the device */
+	if (__atomic_load_n(&d->loop_running, __ATOMIC_ACQUIRE)) {
+		vqcore_vu_stop(d);
+		while (__atomic_load_n(&d->loop_running, __ATOMIC_ACQUIRE))
+			vq_yield();
+	}
 	vu_disconnect(d);
 	for (unsigned i = 0; i < d->nq; i++)
 		queue_reset(d, i);
@@ -1358,6 +1365,7 @@ int vqcore_vu_run(struct vqcore_vu_dev *d)
 	ev.data.fd = d->stop_fd;
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->stop_fd, &ev) < 0 && errno != EEXIST)
 		return -errno;
+	__atomic_store_n(&d->loop_running, 1, __ATOMIC_RELAXED);
 	d->stop = false;
 	d->fds_changed = true;
 	while (!d->stop) {
@@ -1409,8 +1417,11 @@ int vqcore_vu_run(struct vqcore_vu_dev *d)
 			break;
 	}
 	for (unsigned i = 0; i < nw; i++)
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, watched[i], NULL);
+		if (fd_ours(d, watched[i]))
+			epoll_ctl(d->epfd, EPOLL_CTL_DEL, watched[i], NULL);
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->stop_fd, NULL);
+	/* last access: vqcore_vu_free() on another thread may go on */
+	__atomic_store_n(&d->loop_running, 0, __ATOMIC_RELEASE);
 	return r;
 }
 
