@@ -444,9 +444,13 @@ void vqcore_reporter_destroy(struct vqcore_reporter *r)
 	/* Hook first: once it returns no free can reach rep_notify(). */
 	if (r->src.ops->set_hook)
 		r->src.ops->set_hook(r->src.src, r->order, NULL, NULL);
-	/* No pass runs after this (the background thread is joined). */
+	/* No pass runs after this: the background thread is joined, and a
+	 * pass the caller runs on another thread is waited for (its report
+	 * callback returns; it cannot wait for destroy). */
 	if (r->thread_stop)
 		r->thread_stop(r, false);
+	while (__atomic_exchange_n(&r->running, 1, __ATOMIC_ACQUIRE))
+		vq_yield();
 	v = __atomic_load_n(&r->ifl, __ATOMIC_ACQUIRE);
 	if (v == IFL_PENDING &&
 	    __atomic_compare_exchange_n(&r->ifl, &v, IFL_TIMEDOUT, false,

@@ -8,6 +8,7 @@
  *
  *  - a reporter destroyed mid-pass while a device thread completes its
  *    asynchronous reports (vqcore_reporter_complete() racing destroy);
+ *  - a reporter destroyed while the caller's own thread is in a pass;
  *  - a balloon sink whose reporter is destroyed with a report in flight
  *    while the sink's thread collects the device's answers (both formats);
  *  - a vhost-user backend whose connection state and memory table size
@@ -174,6 +175,82 @@ START_TEST(reporter_destroy_mid_pass)
 		pthread_cond_destroy(&s.cv);
 		pthread_mutex_destroy(&s.mu);
 	}
+}
+END_TEST
+
+/* A synchronous sink that holds the pass until the test lets it go. */
+struct held_sink {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool inside, release;
+	struct vqcore_reporter *r;
+	int pass_ret;
+};
+
+static int held_report(void *opaque, const struct vqcore_report_sg *sg, unsigned n)
+{
+	struct held_sink *h = opaque;
+
+	pthread_mutex_lock(&h->mu);
+	h->inside = true;
+	pthread_cond_broadcast(&h->cv);
+	while (!h->release)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+	return 0;
+}
+
+static void *held_pass_main(void *arg)
+{
+	struct held_sink *h = arg;
+
+	/* the caller's own loop: one pass, then it is done with @r */
+	h->pass_ret = vqcore_reporter_run_pass(h->r, NULL);
+	return NULL;
+}
+
+static void *destroy_main(void *arg)
+{
+	vqcore_reporter_destroy(arg);
+	return NULL;
+}
+
+START_TEST(reporter_destroy_waits_for_callers_pass)
+{
+	struct vqcore_pagepool_opts po = { .sz = sizeof(po), .max_order = 6 };
+	struct vqcore_reporter_opts ro = { .sz = sizeof(ro), .order = 2, .capacity = 4 };
+	struct vqcore_pagepool *pool;
+	struct vqcore_report_source src;
+	struct vqcore_pagepool_stats st;
+	struct held_sink h;
+	pthread_t pass, destroyer;
+
+	memset(&h, 0, sizeof(h));
+	pthread_mutex_init(&h.mu, NULL);
+	pthread_cond_init(&h.cv, NULL);
+	ck_assert_int_eq(vqcore_pagepool_new(POOL_BASE, POOL_SIZE, &po, &pool), 0);
+	vqcore_pagepool_report_source(pool, &src);
+	ck_assert_int_eq(vqcore_reporter_new(&src, held_report, &h, &ro, &h.r), 0);
+	ck_assert_int_eq(pthread_create(&pass, NULL, held_pass_main, &h), 0);
+	pthread_mutex_lock(&h.mu);
+	while (!h.inside)
+		pthread_cond_wait(&h.cv, &h.mu);
+	pthread_mutex_unlock(&h.mu);
+	/* destroy on a third thread while the pass sits in its callback */
+	ck_assert_int_eq(pthread_create(&destroyer, NULL, destroy_main, h.r), 0);
+	pthread_mutex_lock(&h.mu);
+	h.release = true;
+	pthread_cond_broadcast(&h.cv);
+	pthread_mutex_unlock(&h.mu);
+	pthread_join(destroyer, NULL);
+	pthread_join(pass, NULL);
+	ck_assert_int_ge(h.pass_ret, 0);
+	vqcore_pagepool_get_stats(pool, &st);
+	ck_assert_uint_eq(st.isolated_bytes, 0);
+	ck_assert_uint_eq(st.free_bytes, POOL_SIZE);
+	vqcore_pagepool_destroy(pool);
+	pthread_cond_destroy(&h.cv);
+	pthread_mutex_destroy(&h.mu);
 }
 END_TEST
 
@@ -863,6 +940,7 @@ int main(void)
 
 	tcase_set_timeout(t, 300);
 	tcase_add_test(t, reporter_destroy_mid_pass);
+	tcase_add_test(t, reporter_destroy_waits_for_callers_pass);
 	tcase_add_loop_test(t, balloon_destroy_report_in_flight, 0, (int)vqt_nformats);
 	tcase_add_test(t, vu_state_read_while_connections_come_and_go);
 	tcase_add_loop_test(t, vu_free_while_workers_serve, 0, (int)vqt_nformats);
