@@ -493,7 +493,8 @@ static void demo_net(const char *dir, unsigned format)
 				{ vqcore_vuc_call_fd(c, 1), POLLIN, 0 },
 			};
 
-			if (vqcore_drvq_enable_cb(rx) | vqcore_drvq_enable_cb(tx))
+			/* both re-armed: no short circuit */
+			if ((int)vqcore_drvq_enable_cb(rx) | (int)vqcore_drvq_enable_cb(tx))
 				continue;
 			poll(p, 2, 100);
 			vqcore_eventfd_drain(p[0].fd);

@@ -35,6 +35,8 @@ struct echo {
 	unsigned kicks[NQ];
 	unsigned done[NQ];
 	bool hold;                 /* fetch but never return (inflight test) */
+	int npending[NQ];          /* vqcore_vu_inflight_pending() at start */
+	uint16_t pending[NQ][8];
 	uint8_t config[64];
 	uint64_t features;
 };
@@ -83,6 +85,8 @@ static void echo_started(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore
 	struct echo *e = vqcore_vu_opaque(dev);
 
 	ck_assert_ptr_eq(vqcore_vu_queue(dev, qidx), vq);
+	/* a loop-thread call: the inflight test reads the copy */
+	e->npending[qidx] = vqcore_vu_inflight_pending(dev, qidx, e->pending[qidx], 8);
 	/* polled by the inflight test's thread */
 	__atomic_fetch_add(&e->started[qidx], 1, __ATOMIC_RELEASE);
 }
@@ -498,7 +502,6 @@ START_TEST(inflight_survives_reconnect)
 	};
 	struct vqcore_vuc *c;
 	struct vqcore_drvq *dq;
-	uint16_t ids[8];
 	void *tok[8];
 	unsigned got = 0;
 
@@ -523,16 +526,18 @@ START_TEST(inflight_survives_reconnect)
 	 * backend finds the 3 buffers in the record and completes them */
 	__atomic_store_n(&e.hold, false, __ATOMIC_RELEASE);
 	ck_assert_int_eq(vqcore_vuc_reconnect(c, h.path, 2000), 0);
-	/* queue_started runs after the inflight record was read: wait for
-	 * it (vqcore_vu_queue() belongs to the loop thread) */
-	for (int i = 0; i < 500 && __atomic_load_n(&e.started[0], __ATOMIC_ACQUIRE) < 2; i++)
-		usleep(2000);
-	ck_assert_uint_eq(__atomic_load_n(&e.started[0], __ATOMIC_ACQUIRE), 2);
-	ck_assert_int_eq(vqcore_vu_inflight_pending(h.dev, 0, ids, 8), 3);
-	ck_assert_uint_eq(ids[0], 0);
-	ck_assert_uint_eq(ids[1], 1);
-	ck_assert_uint_eq(ids[2], 2);
-	ck_assert_int_eq(vqcore_vu_inflight_pending(h.dev, 1, ids, 8), 0);
+	/* queue_started runs after the inflight record was read and copies
+	 * vqcore_vu_inflight_pending() (a loop-thread call): wait for it */
+	for (unsigned q = 0; q < NQ; q++) {
+		for (int i = 0; i < 500 && __atomic_load_n(&e.started[q], __ATOMIC_ACQUIRE) < 2; i++)
+			usleep(2000);
+		ck_assert_uint_eq(__atomic_load_n(&e.started[q], __ATOMIC_ACQUIRE), 2);
+	}
+	ck_assert_int_eq(e.npending[0], 3);
+	ck_assert_uint_eq(e.pending[0][0], 0);
+	ck_assert_uint_eq(e.pending[0][1], 1);
+	ck_assert_uint_eq(e.pending[0][2], 2);
+	ck_assert_int_eq(e.npending[1], 0);
 	while (got < 3) {
 		int m = vqcore_drvq_get_used(dq, tok, NULL, 8);
 
