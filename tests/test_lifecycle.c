@@ -150,7 +150,6 @@ START_TEST(reporter_destroy_mid_pass)
 		pthread_cond_init(&s.cv, NULL);
 		ck_assert_int_eq(vqcore_pagepool_new(POOL_BASE, POOL_SIZE, &po, &pool), 0);
 		vqcore_pagepool_report_source(pool, &src);
-		ro.notify = NULL;
 		ck_assert_int_eq(vqcore_reporter_new(&src, sink_report, &s, &ro, &s.r), 0);
 		ck_assert_int_eq(pthread_create(&s.tid, NULL, sink_main, &s), 0);
 		ck_assert_int_eq(vqcore_reporter_start(s.r), 0);
@@ -622,9 +621,12 @@ static void driver_collect(struct driver *dv)
 			unsigned s = (unsigned)(uintptr_t)tok[i] - 1;
 			uint64_t echo;
 
+			if (s >= QSZ) {
+				dv->bad++;
+				continue;
+			}
 			memcpy(&echo, dv->hva[s] + SLOT, sizeof(echo));
-			if (s >= QSZ || !dv->inflight[s] || lens[i] != SLOT ||
-			    echo != dv->seq[s])
+			if (!dv->inflight[s] || lens[i] != SLOT || echo != dv->seq[s])
 				dv->bad++;
 			dv->inflight[s] = false;
 		}
