@@ -181,6 +181,13 @@ refused:
 	return err;
 }
 
+/*
+ * The reporter calls this after it stopped waiting for the answer (its
+ * timeout, or vqcore_reporter_destroy(), which frees the reporter once
+ * this returns).  An answer already taken from the ring is being handed
+ * to vqcore_reporter_complete() outside the lock: wait for that call to
+ * return, so that no thread of the balloon touches the reporter after.
+ */
 void vqcore_balloon_cancel(void *opaque)
 {
 	struct vqcore_balloon *b = opaque;
@@ -194,6 +201,8 @@ void vqcore_balloon_cancel(void *opaque)
 			"it comes back");
 	}
 	vq_unlock(&b->lock);
+	while (__atomic_load_n(&b->completing, __ATOMIC_ACQUIRE))
+		vq_yield();
 }
 
 int vqcore_balloon_process(struct vqcore_balloon *b)
@@ -212,8 +221,10 @@ int vqcore_balloon_process(struct vqcore_balloon *b)
 
 		if (n < 0) {
 			/* The device returned something never added. */
-			if (b->state == BS_INFLIGHT)
+			if (b->state == BS_INFLIGHT) {
 				status = -VQ_EIO;
+				__atomic_store_n(&b->completing, 1, __ATOMIC_RELAXED);
+			}
 			b->state = BS_BROKEN;
 			ret = -VQ_EIO;
 			break;
@@ -223,6 +234,7 @@ int vqcore_balloon_process(struct vqcore_balloon *b)
 			done++;
 			if (b->state == BS_INFLIGHT) {
 				status = 0;
+				__atomic_store_n(&b->completing, 1, __ATOMIC_RELAXED);
 				B_STAT(b, completed, 1);
 				B_STAT(b, bytes, b->inflight_bytes);
 			} else if (b->state == BS_ABANDONED) {
@@ -235,8 +247,11 @@ int vqcore_balloon_process(struct vqcore_balloon *b)
 			break;
 	}
 	vq_unlock(&b->lock);
-	if (status <= 0 && r)
-		vqcore_reporter_complete(r, status);
+	if (status <= 0) {
+		if (r)
+			vqcore_reporter_complete(r, status);
+		__atomic_store_n(&b->completing, 0, __ATOMIC_RELEASE);
+	}
 	return ret ? ret : done;
 }
 

@@ -26,6 +26,10 @@ struct vqcore_balloon {
 	struct vqcore_reporter *r;
 	struct vq_lock lock;
 	int state;
+	/* vqcore_balloon_process() is between taking a report's answer
+	 * (INFLIGHT -> IDLE) and vqcore_reporter_complete() returning;
+	 * vqcore_balloon_cancel() waits for it to clear */
+	int completing;
 	uint64_t inflight_bytes;
 	struct vqcore_sg *sgv; /* max_sg entries */
 

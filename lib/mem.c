@@ -159,7 +159,7 @@ int vqcore_mem_add(struct vqcore_mem *mem, const struct vqcore_mem_region *r)
 	s->fd = r->fd;
 	s->fd_offset = r->fd_offset;
 	mem->start[pos] = r->gpa;
-	mem->n++;
+	VQ_WRITE_ONCE(mem->n, mem->n + 1);
 	bump_gen(mem);
 	return 0;
 }
@@ -195,7 +195,7 @@ int vqcore_mem_remove(struct vqcore_mem *mem, uint64_t gpa, uint64_t size,
 		mem->start[i] = mem->start[i + 1];
 		mem->slot[i] = mem->slot[i + 1];
 	}
-	mem->n--;
+	VQ_WRITE_ONCE(mem->n, mem->n - 1);
 	bump_gen(mem);
 	return 0;
 }
@@ -204,15 +204,16 @@ void vqcore_mem_clear(struct vqcore_mem *mem)
 {
 	if (!mem)
 		return;
-	mem->n = 0;
-	mem->log = NULL;
+	VQ_WRITE_ONCE(mem->n, 0);
+	VQ_WRITE_ONCE(mem->log, NULL);
 	mem->log_size = 0;
 	bump_gen(mem);
 }
 
 unsigned vqcore_mem_count(const struct vqcore_mem *mem)
 {
-	return mem->n;
+	/* a snapshot: the one read that may race with a change */
+	return VQ_READ_ONCE(mem->n);
 }
 
 int vqcore_mem_get(const struct vqcore_mem *mem, unsigned i,
@@ -495,14 +496,14 @@ int vqcore_mem_write(const struct vqcore_mem *mem, uint64_t gpa,
 int vqcore_mem_set_log(struct vqcore_mem *mem, void *bitmap, uint64_t size)
 {
 	if (!bitmap) {
-		mem->log = NULL;
+		VQ_WRITE_ONCE(mem->log, NULL);
 		mem->log_size = 0;
 		bump_gen(mem);
 		return 0;
 	}
 	if (mem->n && !log_covers(size, mem->slot[mem->n - 1].last))
 		return -VQCORE_E_LOG_RANGE;
-	mem->log = bitmap;
+	VQ_WRITE_ONCE(mem->log, (uint8_t *)bitmap);
 	mem->log_size = size;
 	bump_gen(mem);
 	return 0;
@@ -510,7 +511,7 @@ int vqcore_mem_set_log(struct vqcore_mem *mem, void *bitmap, uint64_t size)
 
 bool vqcore_mem_logging(const struct vqcore_mem *mem)
 {
-	return mem->log != NULL;
+	return VQ_READ_ONCE(mem->log) != NULL;
 }
 
 void vqcore_mem_log_write(const struct vqcore_mem *mem, uint64_t gpa,

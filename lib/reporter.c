@@ -394,18 +394,29 @@ bool vqcore_reporter_next_deadline(struct vqcore_reporter *r,
 	return s == RS_ACTIVE;
 }
 
+/*
+ * The answer is published by the CAS; the notify after it still reads the
+ * reporter.  @completers counts the threads between the two so that
+ * vqcore_reporter_destroy(), which may see the answer as soon as the CAS
+ * lands, frees nothing before they have left.
+ */
 int vqcore_reporter_complete(struct vqcore_reporter *r, int status)
 {
 	int64_t v = IFL_PENDING;
+	int ret;
 
 	if (status > 0)
 		status = 0;
+	__atomic_fetch_add(&r->completers, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_compare_exchange_n(&r->ifl, &v, status, false,
-					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+					__ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
 		rep_notify(r);
-		return 0;
+		ret = 0;
+	} else {
+		ret = v == IFL_TIMEDOUT ? -VQ_ECANCELED : -VQ_ENOENT;
 	}
-	return v == IFL_TIMEDOUT ? -VQ_ECANCELED : -VQ_ENOENT;
+	__atomic_fetch_sub(&r->completers, 1, __ATOMIC_RELEASE);
+	return ret;
 }
 
 void vqcore_reporter_get_stats(struct vqcore_reporter *r,
@@ -433,18 +444,29 @@ void vqcore_reporter_destroy(struct vqcore_reporter *r)
 	/* Hook first: once it returns no free can reach rep_notify(). */
 	if (r->src.ops->set_hook)
 		r->src.ops->set_hook(r->src.src, r->order, NULL, NULL);
+	/* No pass runs after this: the background thread is joined, and a
+	 * pass the caller runs on another thread is waited for (its report
+	 * callback returns; it cannot wait for destroy). */
 	if (r->thread_stop)
-		r->thread_stop(r);
+		r->thread_stop(r, false);
+	while (__atomic_exchange_n(&r->running, 1, __ATOMIC_ACQUIRE))
+		vq_yield();
 	v = __atomic_load_n(&r->ifl, __ATOMIC_ACQUIRE);
 	if (v == IFL_PENDING &&
 	    __atomic_compare_exchange_n(&r->ifl, &v, IFL_TIMEDOUT, false,
-					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+					__ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
+		/* the sink's cancel returns once it will not complete it */
 		if (r->cancel)
 			r->cancel(r->opaque);
 		rep_finish(r, -VQ_ECANCELED);
 	} else if (v != IFL_NONE) {
 		rep_finish(r, (int)v);
 	}
+	/* A completer whose CAS landed may still be in rep_notify(). */
+	while (__atomic_load_n(&r->completers, __ATOMIC_ACQUIRE))
+		vq_yield();
+	if (r->thread_stop)
+		r->thread_stop(r, true);
 	vq_free(r->sg);
 	vq_free(r);
 }

@@ -42,6 +42,8 @@ struct vqcore_reporter {
 	int64_t ifl;
 	uint64_t ifl_deadline;
 	int running;
+	/* threads inside vqcore_reporter_complete(); destroy waits for 0 */
+	unsigned completers;
 
 	/* owned by the thread inside run_pass */
 	struct vq_reporter_cursor cur __vq_aligned(VQ_CACHELINE);
@@ -55,7 +57,8 @@ struct vqcore_reporter {
 	/* background thread (lib/glue/reporter_thread.c) */
 	void *thread;
 	void (*thread_notify)(void *thread);
-	void (*thread_stop)(struct vqcore_reporter *r);
+	/* join the thread; with @release also free it (no notify after) */
+	void (*thread_stop)(struct vqcore_reporter *r, bool release);
 };
 
 #endif

@@ -28,7 +28,8 @@ int vq_break(struct vqcore_vq *vq, int err, const char *fmt, ...)
 	if (!vq->error) {
 		va_list ap;
 
-		vq->error = err;
+		/* vqcore_vq_error() may read it from another thread */
+		__atomic_store_n(&vq->error, err, __ATOMIC_RELAXED);
 		va_start(ap, fmt);
 		vq_log_broken(vq->index, vq->ops->name, err, fmt, ap);
 		va_end(ap);
@@ -787,19 +788,50 @@ bool vqcore_vq_should_signal(struct vqcore_vq *vq)
 	return vq->ops->should_signal(vq);
 }
 
+/*
+ * The call fd may be swapped by another thread (vhost-user SET_VRING_CALL)
+ * which then closes the old one: a seqcount-like handshake makes sure no
+ * write lands on a closed (or reused) fd number.  The signalling thread
+ * makes call_seq odd before it loads the fd and even after its write;
+ * vqcore_vq_set_call_fd() stores the new fd, then waits while call_seq
+ * stays at an odd value it read.  Both sides are sequentially consistent
+ * (store then load on each side), so either the setter sees the odd count
+ * or the signaller loads the new fd.  Cost: two atomic increments per
+ * eventfd write, none when no signal is due.
+ */
+static VQ_NOINLINE int vq_signal_call(struct vqcore_vq *vq)
+{
+	int fd, r = 0;
+
+	__atomic_fetch_add(&vq->call_seq, 1, __ATOMIC_SEQ_CST);
+	fd = __atomic_load_n(&vq->call_fd, __ATOMIC_SEQ_CST);
+	if (fd >= 0)
+		r = vq_notify_fd(fd);
+	__atomic_fetch_add(&vq->call_seq, 1, __ATOMIC_RELEASE);
+	if (fd < 0)
+		return 0;
+	return r < 0 ? r : 1;
+}
+
 int vqcore_vq_signal(struct vqcore_vq *vq)
 {
-	int r;
-
-	if (vq->call_fd < 0 || !vqcore_vq_should_signal(vq))
+	if (__atomic_load_n(&vq->call_fd, __ATOMIC_RELAXED) < 0 ||
+	    !vqcore_vq_should_signal(vq))
 		return 0;
-	r = vq_notify_fd(vq->call_fd);
-	return r < 0 ? r : 1;
+	return vq_signal_call(vq);
 }
 
 void vqcore_vq_set_call_fd(struct vqcore_vq *vq, int fd)
 {
-	vq->call_fd = fd;
+	unsigned s;
+
+	__atomic_store_n(&vq->call_fd, fd, __ATOMIC_SEQ_CST);
+	s = __atomic_load_n(&vq->call_seq, __ATOMIC_SEQ_CST);
+	if (!(s & 1))
+		return;
+	/* a signal that may hold the old fd: bounded by one eventfd write */
+	while (__atomic_load_n(&vq->call_seq, __ATOMIC_ACQUIRE) == s)
+		vq_yield();
 }
 
 /* ---- state ---- */
@@ -837,7 +869,7 @@ uint32_t vqcore_vq_get_used_base(const struct vqcore_vq *vq)
 
 int vqcore_vq_error(const struct vqcore_vq *vq)
 {
-	return vq->error;
+	return __atomic_load_n(&vq->error, __ATOMIC_RELAXED);
 }
 
 uint16_t vqcore_vq_num(const struct vqcore_vq *vq)

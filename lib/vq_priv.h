@@ -192,7 +192,11 @@ struct vqcore_vq {
 
 	/* ---- cold state ---- */
 	struct vq_wlog *wlog;      /* per id, valid while id_state has WLOG */
+
+	/* read by the queue's thread in vqcore_vq_signal(), swapped by
+	 * vqcore_vq_set_call_fd() from another one (atomics, see there) */
 	int call_fd;
+	unsigned call_seq;         /* odd while a signal may use a loaded call_fd */
 	unsigned index;
 	unsigned format;
 	uint64_t features;

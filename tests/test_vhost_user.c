@@ -35,6 +35,8 @@ struct echo {
 	unsigned kicks[NQ];
 	unsigned done[NQ];
 	bool hold;                 /* fetch but never return (inflight test) */
+	int npending[NQ];          /* vqcore_vu_inflight_pending() at start */
+	uint16_t pending[NQ][8];
 	uint8_t config[64];
 	uint64_t features;
 	unsigned rarps;            /* SEND_RARP callbacks */
@@ -59,10 +61,13 @@ static void echo_kick(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore_vq
 again:
 	vqcore_vq_disable_notify(vq);
 	while ((n = vqcore_vu_get_bufs(dev, qidx, bufs, 32, iov, 64)) > 0) {
-		if (e->hold) {
-			for (int i = 0; i < n && e->nheld < 32 && qidx == 0; i++)
-				e->held[e->nheld++] = bufs[i];
-			e->done[qidx] += (unsigned)n;
+		/* @hold, @held and @done are shared with the test thread */
+		if (__atomic_load_n(&e->hold, __ATOMIC_ACQUIRE)) {
+			for (int i = 0; i < n && e->nheld < 32 && qidx == 0; i++) {
+				e->held[e->nheld] = bufs[i];
+				__atomic_store_n(&e->nheld, e->nheld + 1, __ATOMIC_RELEASE);
+			}
+			__atomic_fetch_add(&e->done[qidx], (unsigned)n, __ATOMIC_RELEASE);
 			return;
 		}
 		for (int i = 0; i < n; i++) {
@@ -79,7 +84,7 @@ again:
 			lens[i] = len;
 		}
 		ck_assert_int_eq(vqcore_vu_put_used(dev, qidx, bufs, lens, (unsigned)n), 0);
-		e->done[qidx] += (unsigned)n;
+		__atomic_fetch_add(&e->done[qidx], (unsigned)n, __ATOMIC_RELEASE);
 		vqcore_vq_signal(vq);
 	}
 	ck_assert_int_ge(n, 0);
@@ -92,7 +97,10 @@ static void echo_started(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore
 	struct echo *e = vqcore_vu_opaque(dev);
 
 	ck_assert_ptr_eq(vqcore_vu_queue(dev, qidx), vq);
-	e->started[qidx]++;
+	/* a loop-thread call: the inflight test reads the copy */
+	e->npending[qidx] = vqcore_vu_inflight_pending(dev, qidx, e->pending[qidx], 8);
+	/* polled by the inflight test's thread */
+	__atomic_fetch_add(&e->started[qidx], 1, __ATOMIC_RELEASE);
 }
 
 static void echo_stopped(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore_vq *vq)
@@ -537,12 +545,11 @@ START_TEST(inflight_survives_reconnect)
 	};
 	struct vqcore_vuc *c;
 	struct vqcore_drvq *dq;
-	uint16_t ids[8];
 	void *tok[8];
 	unsigned got = 0;
 
 	memset(&e, 0, sizeof(e));
-	e.hold = true;
+	__atomic_store_n(&e.hold, true, __ATOMIC_RELEASE);
 	ck_assert_int_eq(vu_harness_start(&h, 0, NQ, dev_features, &echo_ops, &e), 0);
 	ck_assert_int_eq(vqcore_vuc_connect(h.path, &cfg, &c), 0);
 	ck_assert(vqcore_vuc_protocol_features(c) & VQCORE_BIT(VQCORE_VU_PF_INFLIGHT_SHMFD));
@@ -554,21 +561,26 @@ START_TEST(inflight_survives_reconnect)
 		ck_assert_int_eq(vqcore_drvq_add(dq, &sg, 1, 0, (void *)(uintptr_t)(i + 1), 0), 0);
 	}
 	vqcore_drvq_kick(dq);
-	for (int i = 0; i < 500 && e.done[0] < 3; i++)
+	for (int i = 0; i < 500 && __atomic_load_n(&e.done[0], __ATOMIC_ACQUIRE) < 3; i++)
 		usleep(2000);
-	ck_assert_uint_eq(e.done[0], 3); /* fetched, never used */
+	ck_assert_uint_eq(__atomic_load_n(&e.done[0], __ATOMIC_ACQUIRE), 3); /* fetched, never used */
 
 	/* the same rings and inflight area, over a new connection: the
 	 * backend finds the 3 buffers in the record and completes them */
-	e.hold = false;
+	__atomic_store_n(&e.hold, false, __ATOMIC_RELEASE);
 	ck_assert_int_eq(vqcore_vuc_reconnect(c, h.path, 2000), 0);
-	for (int i = 0; i < 500 && !vqcore_vu_queue(h.dev, 0); i++)
-		usleep(2000);
-	ck_assert_int_eq(vqcore_vu_inflight_pending(h.dev, 0, ids, 8), 3);
-	ck_assert_uint_eq(ids[0], 0);
-	ck_assert_uint_eq(ids[1], 1);
-	ck_assert_uint_eq(ids[2], 2);
-	ck_assert_int_eq(vqcore_vu_inflight_pending(h.dev, 1, ids, 8), 0);
+	/* queue_started runs after the inflight record was read and copies
+	 * vqcore_vu_inflight_pending() (a loop-thread call): wait for it */
+	for (unsigned q = 0; q < NQ; q++) {
+		for (int i = 0; i < 500 && __atomic_load_n(&e.started[q], __ATOMIC_ACQUIRE) < 2; i++)
+			usleep(2000);
+		ck_assert_uint_eq(__atomic_load_n(&e.started[q], __ATOMIC_ACQUIRE), 2);
+	}
+	ck_assert_int_eq(e.npending[0], 3);
+	ck_assert_uint_eq(e.pending[0][0], 0);
+	ck_assert_uint_eq(e.pending[0][1], 1);
+	ck_assert_uint_eq(e.pending[0][2], 2);
+	ck_assert_int_eq(e.npending[1], 0);
 	while (got < 3) {
 		int m = vqcore_drvq_get_used(dq, tok, NULL, 8);
 
@@ -839,7 +851,7 @@ static void run_log_change(unsigned format)
 	ck_assert(vqcore_mem_logging(vqcore_vu_mem(h.dev)));
 
 	/* the worker takes two buffers and holds them */
-	e.hold = true;
+	__atomic_store_n(&e.hold, true, __ATOMIC_RELEASE);
 	dq = vqcore_vuc_queue(c, 0);
 	for (unsigned i = 0; i < 2; i++) {
 		struct vqcore_sg sg = { vqcore_vuc_alloc(c, 64, 64, NULL), 64 };
@@ -847,9 +859,9 @@ static void run_log_change(unsigned format)
 		ck_assert_int_eq(vqcore_drvq_add(dq, &sg, 0, 1, (void *)(uintptr_t)(i + 1), 0), 0);
 	}
 	vqcore_drvq_kick(dq);
-	for (int i = 0; i < 500 && e.nheld < 2; i++)
+	for (int i = 0; i < 500 && __atomic_load_n(&e.nheld, __ATOMIC_ACQUIRE) < 2; i++)
 		usleep(2000);
-	ck_assert_uint_eq(e.nheld, 2);
+	ck_assert_uint_eq(__atomic_load_n(&e.nheld, __ATOMIC_ACQUIRE), 2);
 	memset(log1.hva, 0, 128);
 
 	/* the log changes: the worker finishes first, into log1 */
@@ -858,7 +870,7 @@ static void run_log_change(unsigned format)
 	set_log_base(c, &log2, 128);
 	ck_assert_uint_eq(e.mc_before, 1);
 	ck_assert_uint_eq(e.mc_after, 1);
-	ck_assert_uint_eq(e.nheld, 0);
+	ck_assert_uint_eq(__atomic_load_n(&e.nheld, __ATOMIC_ACQUIRE), 0);
 	ck_assert(e.logging_at_pause);
 	ck_assert(log_dirty(&log1));
 	ck_assert(!log_dirty(&log2));

@@ -179,7 +179,13 @@ END_TEST
 
 /* ---- allocation counting ---- */
 
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+/* gcc defines __SANITIZE_*__; clang answers __has_feature() */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define VQT_SANITIZED 1
+#endif
+#endif
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && !defined(VQT_SANITIZED)
 /* Interpose libc's allocator to count calls made by anyone in-process. */
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);

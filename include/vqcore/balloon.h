@@ -38,6 +38,21 @@
  * vqcore_balloon_process() may run on different threads at once (one lock
  * serialises every use of the driver queue); while the sink exists nobody
  * else may use that driver queue.
+ *
+ * Lifecycle:
+ *  - vqcore_balloon_process() takes an answer off the ring under the lock
+ *    and calls vqcore_reporter_complete() after releasing it.
+ *    vqcore_balloon_cancel() waits for such a call to return, so once the
+ *    reporter's cancel (timeout or destroy) returns, no thread of the sink
+ *    touches the reporter: vqcore_reporter_destroy() may free it while
+ *    the sink's thread is collecting.
+ *  - Order: vqcore_reporter_destroy() first (it may call the sink), then
+ *    vqcore_balloon_free() (joins the sink's thread), then the driver
+ *    queue.  vqcore_balloon_free() does not wait for a reporter: one still
+ *    reporting into a freed sink is a use after free.
+ *  - After vqcore_balloon_free() an abandoned buffer may still be in the
+ *    ring; the driver queue is the caller's again (collect it or free the
+ *    queue).
  */
 #ifndef VQCORE_BALLOON_H
 #define VQCORE_BALLOON_H
@@ -132,7 +147,8 @@ VQCORE_API int vqcore_balloon_new(const struct vqcore_balloon_config *cfg,
 /**
  * vqcore_balloon_free() - stop the thread and free the sink.  NULL is
  * allowed.
- * @b: sink.  Destroy the reporter attached to it first.
+ * @b: sink.  Destroy the reporter attached to it first: this call joins
+ *     the sink's own thread and waits for nothing else.
  */
 VQCORE_API void vqcore_balloon_free(struct vqcore_balloon *b);
 
@@ -190,6 +206,9 @@ VQCORE_API int vqcore_balloon_report(void *opaque,
  *
  * Marks the in-flight buffer abandoned: its late answer will not call
  * vqcore_reporter_complete(), and reports are refused until it comes back.
+ * If vqcore_balloon_process() on another thread has just taken the answer
+ * and is completing the report, waits until that call has returned: after
+ * this, the sink never touches the reporter for that report.
  */
 VQCORE_API void vqcore_balloon_cancel(void *opaque);
 

@@ -8,6 +8,14 @@
  * benchmarks, the vhost-user client and the balloon reporting driver.
  *
  * Threading: one queue is driven by one thread at a time.
+ *
+ * Lifecycle: no call may overlap another on the same queue, and
+ * vqcore_drvq_free() waits for nothing (no thread may be inside a call on
+ * it).  The guest memory holding the ring must outlive the queue.  A
+ * queue handed to a balloon sink (balloon.h) belongs to the sink until
+ * vqcore_balloon_free() returns; one of a vhost-user client to the client
+ * until vqcore_vuc_free().  The device side may keep running while the
+ * driver queue is freed: it only sees the ring in guest memory.
  */
 #ifndef VQCORE_DRVQ_H
 #define VQCORE_DRVQ_H

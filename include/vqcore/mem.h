@@ -13,6 +13,18 @@
  * or serialises its queues first.  Every change bumps the generation, which
  * queues compare once per batch to know that cached ring pointers may be
  * stale.
+ *
+ * Lifecycle:
+ *  - Any thread, at any time, even while the table changes:
+ *    vqcore_mem_count(), vqcore_mem_generation() and vqcore_mem_logging().
+ *    They return a snapshot (atomic loads); it may be stale at once.
+ *  - Every other lookup (translate, read, write, get, find,
+ *    region_serial, log_write) must not overlap a change (add, remove,
+ *    clear, set_log).  The library takes no lock on this path: the owner
+ *    of the table pauses its users around a change (the vhost-user
+ *    backend calls vqcore_vu_ops.mem_changed before and after).
+ *  - vqcore_mem_free() waits for nothing: free the queues that use the
+ *    table first, and let no thread call into it any more.
  */
 #ifndef VQCORE_MEM_H
 #define VQCORE_MEM_H
@@ -59,7 +71,8 @@ VQCORE_API struct vqcore_mem *vqcore_mem_new(void);
 
 /**
  * vqcore_mem_free() - destroy a table.  NULL is allowed.
- * @mem: table; no queue may use it any more.
+ * @mem: table; no queue may use it any more and no thread may be inside a
+ *     call on it (nothing is waited for).
  */
 VQCORE_API void vqcore_mem_free(struct vqcore_mem *mem);
 
@@ -107,6 +120,8 @@ VQCORE_API void vqcore_mem_clear(struct vqcore_mem *mem);
 /**
  * vqcore_mem_count() - number of regions.
  * @mem: table.
+ *
+ * Any thread, also while another one changes the table (a snapshot).
  */
 VQCORE_API unsigned vqcore_mem_count(const struct vqcore_mem *mem);
 
@@ -234,7 +249,7 @@ VQCORE_API void vqcore_mem_log_write(const struct vqcore_mem *mem, uint64_t gpa,
 
 /**
  * vqcore_mem_logging() - whether a dirty log is set.
- * @mem: table.
+ * @mem: table.  Any thread (a snapshot).
  */
 VQCORE_API bool vqcore_mem_logging(const struct vqcore_mem *mem);
 

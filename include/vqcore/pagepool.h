@@ -24,6 +24,11 @@
  * O(max_order) steps).  The report hook (see vqcore_reporter_new()) is
  * called with the lock held, as Linux calls page_reporting_notify_free()
  * under the zone lock.
+ *
+ * Lifecycle: vqcore_pagepool_destroy() waits for nothing.  Destroy the
+ * reporter attached to the pool first (vqcore_reporter_destroy() removes
+ * the free hook and puts back the blocks a pass has isolated), and let no
+ * other thread be inside a pool call.
  */
 #ifndef VQCORE_PAGEPOOL_H
 #define VQCORE_PAGEPOOL_H

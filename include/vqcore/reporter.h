@@ -54,6 +54,30 @@
  * Threading: vqcore_reporter_request() and vqcore_reporter_complete() are
  * safe from any thread at any time (lock-free).  vqcore_reporter_run_pass()
  * may be called from any thread; concurrent calls get -EBUSY.
+ *
+ * Lifecycle:
+ *  - request(), complete(), next_deadline() and get_stats() may race with
+ *    each other and with a pass.  Of these only complete() may race with
+ *    vqcore_reporter_destroy() (for the report in flight; destroy waits
+ *    for it), and the source's free hook, which destroy removes first
+ *    (under the source's lock).  Anything else must have returned before
+ *    destroy starts; nothing may be called once it has returned.
+ *  - vqcore_reporter_destroy() removes the free hook (no new request from
+ *    frees), stops and joins the background thread, waits for a pass the
+ *    caller runs on another thread to return, then settles the report in
+ *    flight: one not answered yet is abandoned (@cancel runs,
+ *    its blocks go back unreported); one already answered is finished.
+ *    It then waits until every thread inside vqcore_reporter_complete()
+ *    has left (a completer may still be notifying after its answer
+ *    landed), and frees.  Waits are bounded by one notify callback.
+ *  - A pass run by the caller (vqcore_reporter_run_pass()) on another
+ *    thread may be in progress when destroy starts (destroy waits; the
+ *    report callback must not wait for destroy), but no pass may start
+ *    after destroy has started.
+ *  - @cancel is the sink's handshake: when it returns, the sink must
+ *    never call vqcore_reporter_complete() for that report, and must not
+ *    be about to (vqcore_balloon_cancel() waits for a completion that
+ *    already took the answer).
  */
 #ifndef VQCORE_REPORTER_H
 #define VQCORE_REPORTER_H
@@ -236,7 +260,13 @@ VQCORE_API int vqcore_reporter_new(const struct vqcore_report_source *src,
 /**
  * vqcore_reporter_destroy() - stop the thread, remove the free hook,
  * abandon a report in progress (@cancel, blocks back unreported), free.
- * @r: reporter or NULL.  No other thread may run a pass on it.
+ * @r: reporter or NULL.
+ *
+ * Safe while a sink thread completes the report in flight, and while a
+ * pass started earlier runs on another thread: destroy waits until that
+ * vqcore_reporter_complete() or vqcore_reporter_run_pass() has returned
+ * (see "Lifecycle").  No pass may be started once destroy has begun.
+ * Destroy it before its source and before its sink.
  */
 VQCORE_API void vqcore_reporter_destroy(struct vqcore_reporter *r);
 
@@ -290,7 +320,9 @@ VQCORE_API bool vqcore_reporter_next_deadline(struct vqcore_reporter *r,
  * Return: 0, -ENOENT if no report is in progress (none was submitted, or
  * it timed out and was abandoned: the answer is ignored), -ECANCELED if
  * the timeout is being handled right now (also ignored).  Lock-free, any
- * thread.  Call it once per report.
+ * thread.  Call it once per report.  It may race with
+ * vqcore_reporter_destroy(), which waits for it to return; it must not be
+ * called after @cancel returned for the report, nor after destroy.
  */
 VQCORE_API int vqcore_reporter_complete(struct vqcore_reporter *r, int status);
 

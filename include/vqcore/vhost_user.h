@@ -29,7 +29,41 @@
  * a device that processes queues on other threads must stop using a queue
  * in its queue_stopped callback and must not touch guest memory while the
  * loop thread handles a message (see vqcore_vu_ops.mem_changed).
- * vqcore_vu_stop() is the one call that is safe from any thread.
+ *
+ * Lifecycle (backend), for a device with worker threads:
+ *  - Any thread, any time: vqcore_vu_stop(), vqcore_vu_connected() (once
+ *    it turns false after true, the disconnect is complete: queues
+ *    stopped, memory table empty, fds closed), vqcore_vu_opaque(), and
+ *    vqcore_mem_count() on vqcore_vu_mem().
+ *  - Workers may use a queue (vqcore_vu_get_bufs(), vqcore_vu_put_used(),
+ *    the vq.h calls on it) between its queue_started and queue_stopped
+ *    callbacks, and must not touch guest memory between mem_changed(true)
+ *    and mem_changed(false).  Those callbacks are the handshakes: the
+ *    device returns from queue_stopped / mem_changed(true) only once its
+ *    workers are out; the library frees the queue or changes the table
+ *    after they return (SET_MEM_TABLE, ADD/REM_MEM_REG, even of the
+ *    region that holds the rings: the queue then reports it is broken).
+ *  - SET_VRING_CALL needs no callback: the backend swaps the fd with
+ *    vqcore_vq_set_call_fd(), which waits for a signal in progress on a
+ *    worker, and only then closes the old fd.  Workers keep signalling.
+ *  - Kick fds and the err fd are used by the loop thread only.  A kick fd
+ *    being replaced or dropped (SET_VRING_KICK, GET_VRING_BASE, reset)
+ *    is taken out of vqcore_vu_run()'s epoll set before it is closed; the
+ *    err fd is signalled after a kick callback or when SET_VRING_ERR
+ *    installs one on an already broken queue, never from a worker's
+ *    vqcore_vu_get_bufs().  A caller-run loop: the library may close an fd
+ *    of the set inside vqcore_vu_dispatch(); fetch the set again when it
+ *    returns 1 and prefer poll() (an epoll set keeps a closed eventfd that
+ *    the front-end still holds).
+ *  - vqcore_vu_queue(), vqcore_vu_inflight_pending() and every other call
+ *    belong to the loop thread (and the callbacks).
+ *  - vqcore_vu_free() may be called while vqcore_vu_run() runs on
+ *    another thread: it stops the loop and waits until vqcore_vu_run()
+ *    has let go of the device (that thread then only returns).  Not from
+ *    a callback (the loop thread would wait for itself), and not while a
+ *    caller-run loop may still call vqcore_vu_dispatch().  It then stops
+ *    every queue through queue_stopped, so it waits for the workers
+ *    exactly as far as the device's callback does, and frees.
  */
 #ifndef VQCORE_VHOST_USER_H
 #define VQCORE_VHOST_USER_H
@@ -245,8 +279,16 @@ VQCORE_API int vqcore_vu_new_fd(int sock, unsigned flags, unsigned num_queues,
 
 /**
  * vqcore_vu_free() - stop every queue, drop the connection and free.
- * @dev: device, or NULL.  Not while vqcore_vu_run() runs on it.  In server
- * mode the socket file is unlinked.
+ * @dev: device, or NULL.  In server mode the socket file is unlinked.
+ *
+ * If vqcore_vu_run() runs on another thread, this stops it and waits
+ * until it has returned (a vqcore_vu_run() that has not started yet is
+ * not seen: start it before).  Not from a callback, nor while a
+ * caller-run loop may call vqcore_vu_dispatch().
+ *
+ * Every running queue gets queue_stopped, then the disconnected callback
+ * runs; devices with worker threads wait for them in those callbacks
+ * (see "Lifecycle" above).  Worker threads may run until then.
  */
 VQCORE_API void vqcore_vu_free(struct vqcore_vu_dev *dev);
 
@@ -358,13 +400,19 @@ VQCORE_API struct vqcore_mem *vqcore_vu_mem(const struct vqcore_vu_dev *dev);
 
 /**
  * vqcore_vu_queue() - the running queue @qidx, or NULL if it is not running.
- * @dev: device.  @qidx: index.
+ * @dev: device.  @qidx: index.  The loop thread and the callbacks; other
+ * threads learn of queues through queue_started / queue_stopped.
  */
 VQCORE_API struct vqcore_vq *vqcore_vu_queue(const struct vqcore_vu_dev *dev,
 					     unsigned qidx);
 
 /**
  * vqcore_vu_connected() - whether a front-end is connected.  @dev: device.
+ *
+ * Any thread.  True once a connection is accepted; false again only when
+ * its disconnect is complete (every queue stopped, the memory table empty,
+ * the connection's fds closed, the disconnected callback returned), and a
+ * thread that reads false sees all of that.
  */
 VQCORE_API bool vqcore_vu_connected(const struct vqcore_vu_dev *dev);
 
@@ -379,7 +427,9 @@ VQCORE_API bool vqcore_vu_connected(const struct vqcore_vu_dev *dev);
  * care about reconnection may call vqcore_vq_get_bufs() directly.
  *
  * Return: as vqcore_vq_get_bufs(), or -VQCORE_E_NOT_READY if the queue is
- * not running.
+ * not running.  Threading: the loop thread, or a device worker between
+ * queue_started and queue_stopped (see "Lifecycle").  A broken queue's
+ * err eventfd is signalled by the loop thread, not here.
  */
 VQCORE_API int vqcore_vu_get_bufs(struct vqcore_vu_dev *dev, unsigned qidx,
 				  struct vhost_buf *bufs, unsigned max_bufs,

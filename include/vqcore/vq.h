@@ -19,6 +19,16 @@
  * written; so are the queue's own ring writes.  A device written against
  * this API does nothing extra for it.
  *
+ * Lifecycle:
+ *  - Two calls may come from another thread while the queue's thread is
+ *    inside any call: vqcore_vq_error() (a snapshot) and
+ *    vqcore_vq_set_call_fd() from one control thread (it waits until no
+ *    signal can still use the old fd; see there).
+ *  - vqcore_vq_free() waits for nothing: the caller makes sure no thread
+ *    is inside a call on the queue (the vhost-user backend frees a queue
+ *    only after the device's queue_stopped callback returned, which is
+ *    that handshake).  The memory table must outlive the queue.
+ *
  * Hostile driver: the ring lives in guest memory and is untrusted.  When the
  * library sees a ring that breaks the virtio rules it logs one line, marks
  * the queue broken and returns the error; every later call returns
@@ -138,7 +148,8 @@ VQCORE_API int vqcore_vq_new(const struct vqcore_vq_config *cfg,
 
 /**
  * vqcore_vq_free() - destroy a queue.  NULL is allowed.
- * @vq: queue.  Buffers still in flight are forgotten.
+ * @vq: queue.  Buffers still in flight are forgotten.  No thread may be
+ *     inside a call on it (nothing is waited for).
  */
 VQCORE_API void vqcore_vq_free(struct vqcore_vq *vq);
 
@@ -331,13 +342,29 @@ VQCORE_API bool vqcore_vq_should_signal(struct vqcore_vq *vq);
  * @vq: queue.
  *
  * Return: 1 if signalled, 0 if suppressed or no call fd is set, or a
- * negative errno from the eventfd write.
+ * negative errno from the eventfd write.  The queue's thread; the call fd
+ * may be changed meanwhile by vqcore_vq_set_call_fd() on another thread.
  */
 VQCORE_API int vqcore_vq_signal(struct vqcore_vq *vq);
 
 /**
  * vqcore_vq_set_call_fd() - set or change the call eventfd.
  * @vq: queue.  @fd: eventfd (not owned), or -1.
+ *
+ * Threading: from the queue's thread, or from one other (control) thread
+ * while the queue's thread runs, e.g. vhost-user SET_VRING_CALL under a
+ * running queue (QEMU sends it when the guest masks interrupts).  When it
+ * returns, no vqcore_vq_signal() uses the old fd any more: the caller may
+ * close it, and a write can never land on a reused fd number.
+ *
+ * How: vqcore_vq_signal() makes a per-queue counter odd before it loads
+ * the fd and even after its eventfd write (two atomic increments per
+ * write actually made; nothing per buffer, nothing when the signal is
+ * suppressed).  This call stores the new fd, then waits while the counter
+ * stays at an odd value it saw: at most one eventfd write.  The handshake
+ * was preferred to handing the old fd to the queue's thread to close: the
+ * closing side needs no cooperation from a device thread that may be
+ * blocked or stopped, and the fd's owner keeps closing it.
  */
 VQCORE_API void vqcore_vq_set_call_fd(struct vqcore_vq *vq, int fd);
 
@@ -392,6 +419,7 @@ VQCORE_API uint32_t vqcore_vq_get_used_base(const struct vqcore_vq *vq);
  * @vq: queue.
  *
  * Return: 0 if it is not broken, or the negative error that broke it.
+ * Any thread, also while the queue's thread runs (a snapshot).
  */
 VQCORE_API int vqcore_vq_error(const struct vqcore_vq *vq);
 

@@ -10,6 +10,9 @@
  *
  * The thread struct lives until the reporter is destroyed, so a notify
  * racing with vqcore_reporter_stop() only signals a condvar nobody waits on.
+ * vqcore_reporter_destroy() frees it last, after every thread inside
+ * vqcore_reporter_complete() (the only caller of rt_notify() from outside)
+ * has left.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -80,11 +83,13 @@ static void *rt_main(void *arg)
 	return NULL;
 }
 
-static void rt_stop_and_free(struct vqcore_reporter *r)
+static void rt_stop_and_free(struct vqcore_reporter *r, bool release)
 {
 	struct rep_thread *t = r->thread;
 
 	vqcore_reporter_stop(r);
+	if (!release)
+		return;
 	__atomic_store_n(&r->thread_notify, NULL, __ATOMIC_RELEASE);
 	r->thread_stop = NULL;
 	r->thread = NULL;

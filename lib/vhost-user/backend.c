@@ -849,6 +849,9 @@ static int h_set_vring_err(struct vqcore_vu_dev *d, struct vu_msg *m)
 	close_fd(&q->err_fd);
 	q->err_fd = fd;
 	q->err_signalled = false;
+	/* already broken (perhaps on a device's worker): say so at once */
+	if (q->vq && vqcore_vq_error(q->vq))
+		queue_signal_err(q);
 	return 0;
 }
 
@@ -1086,12 +1089,14 @@ static void vu_disconnect(struct vqcore_vu_dev *d)
 	d->fds_changed = true;
 	if (d->ops.disconnected)
 		d->ops.disconnected(d);
+	__atomic_store_n(&d->connected, 0, __ATOMIC_RELEASE);
 }
 
 static void vu_connected(struct vqcore_vu_dev *d, int sock)
 {
 	d->sock = sock;
 	d->fds_changed = true;
+	__atomic_store_n(&d->connected, 1, __ATOMIC_RELEASE);
 	if (d->ops.connected)
 		d->ops.connected(d);
 }
@@ -1284,6 +1289,13 @@ void vqcore_vu_free(struct vqcore_vu_dev *d)
 {
 	if (!d)
 		return;
+	/* vqcore_vu_run() still running on another thread: stop it and wait
+	 * until it has let go of the device */
+	if (__atomic_load_n(&d->loop_running, __ATOMIC_ACQUIRE)) {
+		vqcore_vu_stop(d);
+		while (__atomic_load_n(&d->loop_running, __ATOMIC_ACQUIRE))
+			vq_yield();
+	}
 	vu_disconnect(d);
 	for (unsigned i = 0; i < d->nq; i++) {
 		queue_reset(d, i);
@@ -1364,14 +1376,28 @@ int vqcore_vu_dispatch(struct vqcore_vu_dev *d, int fd)
 	return r;
 }
 
+static bool fd_ours(const struct vqcore_vu_dev *d, int fd)
+{
+	if (fd == d->sock || fd == d->listen_fd)
+		return true;
+	for (unsigned i = 0; i < d->nq; i++)
+		if (d->q[i].kick_fd == fd)
+			return true;
+	return false;
+}
+
 static int epoll_rebuild(struct vqcore_vu_dev *d, int *watched, unsigned *nw)
 {
 	struct vqcore_vu_fd fds[VQCORE_VU_MAX_QUEUES + 1];
 	struct epoll_event ev;
 	int n;
 
+	/* A watched fd the device closed since is out already (kick_fd_drop(),
+	 * or its last reference went); its number may belong to someone else
+	 * now: only fds that are still the device's are taken out here. */
 	for (unsigned i = 0; i < *nw; i++)
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, watched[i], NULL);
+		if (fd_ours(d, watched[i]))
+			epoll_ctl(d->epfd, EPOLL_CTL_DEL, watched[i], NULL);
 	*nw = 0;
 	n = vqcore_vu_get_fds(d, fds, VQ_ARRAY_SIZE(fds));
 	for (int i = 0; i < n; i++) {
@@ -1397,6 +1423,7 @@ int vqcore_vu_run(struct vqcore_vu_dev *d)
 	ev.data.fd = d->stop_fd;
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->stop_fd, &ev) < 0 && errno != EEXIST)
 		return -errno;
+	__atomic_store_n(&d->loop_running, 1, __ATOMIC_RELAXED);
 	d->stop = false;
 	d->fds_changed = true;
 	d->in_run = true;
@@ -1449,9 +1476,12 @@ int vqcore_vu_run(struct vqcore_vu_dev *d)
 			break;
 	}
 	for (unsigned i = 0; i < nw; i++)
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, watched[i], NULL);
+		if (fd_ours(d, watched[i]))
+			epoll_ctl(d->epfd, EPOLL_CTL_DEL, watched[i], NULL);
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->stop_fd, NULL);
 	d->in_run = false;
+	/* last access: vqcore_vu_free() on another thread may go on */
+	__atomic_store_n(&d->loop_running, 0, __ATOMIC_RELEASE);
 	return r;
 }
 
@@ -1490,7 +1520,7 @@ struct vqcore_vq *vqcore_vu_queue(const struct vqcore_vu_dev *d, unsigned qi)
 
 bool vqcore_vu_connected(const struct vqcore_vu_dev *d)
 {
-	return d->sock >= 0;
+	return __atomic_load_n(&d->connected, __ATOMIC_ACQUIRE) != 0;
 }
 
 int vqcore_vu_get_bufs(struct vqcore_vu_dev *d, unsigned qi,
@@ -1507,8 +1537,9 @@ int vqcore_vu_get_bufs(struct vqcore_vu_dev *d, unsigned qi,
 	n = vqcore_vq_get_bufs(d->q[qi].vq, bufs, max_bufs, iov, max_iov);
 	if (n > 0)
 		vu_inflight_fetched(d, qi, bufs, (unsigned)n);
-	else if (n < 0 && n != -VQCORE_E_IOV_FULL)
-		queue_signal_err(&d->q[qi]);
+	/* A broken queue's err eventfd is signalled by the loop thread
+	 * (queue_kick()): this may run on a device's worker while the loop
+	 * swaps or closes that fd. */
 	return n;
 }
 

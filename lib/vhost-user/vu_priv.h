@@ -242,6 +242,12 @@ struct vqcore_vu_dev {
 	bool fds_changed;
 	bool stop;
 	bool proto_error;         /* last disconnect was caused by the peer */
+	/* vqcore_vu_connected(), read from any thread: set (release) once a
+	 * connection is up, cleared once a disconnect is complete */
+	int connected;
+	/* inside vqcore_vu_run(); cleared (release) as its last access to the
+	 * device, vqcore_vu_free() waits for that */
+	int loop_running;
 
 	uint64_t dev_features;    /* offered */
 	uint64_t features;        /* acked */
