@@ -546,6 +546,20 @@ static void op_find(struct vqcore_mem *mem, struct in *in)
 	CHECK(vqcore_mem_region_serial(mem, gpa) == M.r[i].serial);
 }
 
+#ifdef VQCORE_LIBFUZZER
+/* The library's log lines (a broken queue, a refused message) would cost
+ * more than the input itself: drop them, as the standalone mode does. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	vqcore_set_log_fn(quiet, NULL, VQCORE_LOG_ERROR);
+	return 0;
+}
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
