@@ -49,6 +49,20 @@ static void check_iov(const struct iovec *iov, unsigned n)
 	}
 }
 
+#ifdef VQCORE_LIBFUZZER
+/* The library's log lines (a broken queue, a refused message) would cost
+ * more than the input itself: drop them, as the standalone mode does. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	vqcore_set_log_fn(quiet, NULL, VQCORE_LOG_ERROR);
+	return 0;
+}
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
