@@ -94,6 +94,10 @@ struct net {
 	size_t hdr_len;              /* 12, or 10 for a legacy driver */
 	bool mrg_rxbuf;
 	uint64_t tx_frames, rx_frames, dropped;
+	uint64_t turns, idle_turns;  /* poll turns, and those that found nothing */
+	struct {
+		uint64_t turns, idle_turns, tx_frames, rx_frames, dropped;
+	} last;                      /* the counters at the last report */
 	uint8_t rarp[60];            /* announce frame waiting for rx room */
 	bool rarp_pending;
 	uint8_t frame[MAX_FRAME];    /* the frame being handled */
@@ -102,6 +106,7 @@ struct net {
 
 static struct vqcore_vu_dev *g_dev;
 static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_report;
 
 
 /* RFC 1071 Internet checksum of @len bytes. */
@@ -462,9 +467,33 @@ static void net_disconnected(struct vqcore_vu_dev *dev)
 
 static void on_signal(int sig)
 {
+	if (sig == SIGUSR1) {
+		g_report = 1;
+		return;
+	}
 	g_stop = 1;
 	if (g_dev)
 		vqcore_vu_stop(g_dev);
+}
+
+/*
+ * Counters since the previous report, as one line a script can parse.
+ * In --poll mode SIGUSR1 prints it and starts a new interval; a benchmark
+ * sends it when its measurement starts and when it ends.  An idle turn is
+ * a poll turn that found no frame to handle: the head-room left.
+ */
+static void print_stats(struct net *n, const char *what)
+{
+	fprintf(stderr, "vhost-user-net: %s poll_turns=%" PRIu64 " idle_turns=%" PRIu64
+		" tx_frames=%" PRIu64 " rx_frames=%" PRIu64 " dropped=%" PRIu64 "\n", what,
+		n->turns - n->last.turns, n->idle_turns - n->last.idle_turns,
+		n->tx_frames - n->last.tx_frames, n->rx_frames - n->last.rx_frames,
+		n->dropped - n->last.dropped);
+	n->last.turns = n->turns;
+	n->last.idle_turns = n->idle_turns;
+	n->last.tx_frames = n->tx_frames;
+	n->last.rx_frames = n->rx_frames;
+	n->last.dropped = n->dropped;
 }
 
 static int run_poll(struct net *n)
@@ -494,7 +523,17 @@ static int run_poll(struct net *n)
 				refresh = true;
 		bool blocked;
 
-		idle = process_tx(n, &blocked) ? 0 : idle + 1;
+		n->turns++;
+		if (process_tx(n, &blocked)) {
+			idle = 0;
+		} else {
+			idle++;
+			n->idle_turns++;
+		}
+		if (g_report) {
+			g_report = 0;
+			print_stats(n, "stats");
+		}
 		if (idle > 1000 && !(idle % 1000))
 			sched_yield();
 	}
@@ -603,6 +642,7 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	fprintf(stderr, "vhost-user-net: %s mode%s on %s\n",
@@ -614,6 +654,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vhost-user-net: event loop: %s\n", vqcore_strerror(r));
 	g_dev = NULL;
 	vqcore_vu_free(n.dev);
+	if (n.poll_mode) {
+		memset(&n.last, 0, sizeof(n.last));
+		print_stats(&n, "total");
+	}
 	fprintf(stderr, "vhost-user-net: exit (tx %" PRIu64 ", rx %" PRIu64 ", dropped %"
 		PRIu64 ")\n", n.tx_frames, n.rx_frames, n.dropped);
 	return r ? 1 : 0;
