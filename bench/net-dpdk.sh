@@ -13,16 +13,15 @@
 # Prints, per format, the medians of the rounds:
 #   BENCH net-dpdk format=F mpps=X dpdk_mpps=Y ratio=X/Y idle=I
 # (I: our backend's idle poll turns / all poll turns while measured), and
-# from one run of our backend under callgrind (data path only:
-# --toggle-collect=process_tx*):
-#   BENCH net-dpdk-ipf format=F ipf=N frames=M
+# from one run of our backend under callgrind (data path only, see below):
+#   BENCH net-dpdk-ipf format=F ipf=N ipf_raw=N2 frames=M ...
 #
 # Usage: bench/net-dpdk.sh BUILD_DIR (scripts/bench net-dpdk builds and
 # calls it).  Needs root (hugepages).  Environment: NET_DPDK_ROUNDS (3),
 # NET_DPDK_SECS (6, per measurement), NET_DPDK_WARM (2),
 # NET_DPDK_FORMATS ("split packed"), NET_DPDK_FE_CPU (1), NET_DPDK_BE_CPU (0),
 # NET_DPDK_CALLGRIND (1; 0 skips it), NET_DPDK_BACKEND_ARGS (extra
-# arguments for our backend).
+# arguments for our backend), NET_DPDK_KEEP (1 keeps the logs).
 set -euo pipefail
 
 build=$(cd "${1:?usage: net-dpdk.sh BUILD_DIR}" && pwd)
@@ -55,7 +54,7 @@ cleanup() {
 	rm -f /dev/hugepages/${prefix}* 2>/dev/null
 	[ -n "$mounted" ] && umount "$mounted" 2>/dev/null
 	echo "$old_nr" > /proc/sys/vm/nr_hugepages
-	rm -rf "$tmp"
+	if [ "${NET_DPDK_KEEP:-0}" = 1 ]; then echo "net-dpdk: logs kept in $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 
@@ -169,19 +168,66 @@ for format in ${formats_timed-$formats}; do
 done
 
 # Instructions per frame of our backend's data path under callgrind.
+# Counting only inside process_tx (the poll turn's work), with dumps
+# (callgrind_control -d) at the edges of two intervals: one with the
+# frontend up and no traffic, which gives the cost of an idle poll turn,
+# and one with traffic.  ipf = (instructions - idle turns x idle cost) /
+# frames, so that a frontend slower than the callgrind-slowed backend does
+# not count; ipf_raw counts everything.
+cg_ir() { # the instructions of one dump file
+	grep -E '^(summary|totals):' "$1" | head -1 | awk '{ print $2 }'
+}
+cg_stats() { # KEY of the Nth stats line of LOG
+	grep -E 'vhost-user-net: stats ' "$1" | sed -n "$2p" | sed -E "s/.* $3=([0-9]+).*/\1/"
+}
+cg_dump() { # dump, wait for the file to appear
+	local before
+	before=$(find "$tmp" -name "callgrind.$format.*" | wc -l)
+	callgrind_control -d "$be_pid" >/dev/null 2>&1
+	for ((i = 0; i < 100; i++)); do
+		[ "$(find "$tmp" -name "callgrind.$format.*" | wc -l)" -gt "$before" ] && return 0
+		sleep 0.1
+	done
+	echo "net-dpdk: callgrind dump did not appear" >&2
+	return 1
+}
 if [ "${NET_DPDK_CALLGRIND:-1}" = 1 ] && command -v valgrind >/dev/null; then
 	for format in $formats; do
 		out=$tmp/callgrind.$format
-		be_wrap=(valgrind --tool=callgrind --callgrind-out-file="$out"
+		be_wrap=(valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$out"
 			 --toggle-collect="process_tx*")
 		log=$tmp/be-cg-$format.log
+		flog=$tmp/fe-cg-$format.log
 		start_backend ours "$tmp/cg.sock" "$log"
-		run_frontend "$format" "$tmp/cg.sock" "$tmp/fe-cg-$format.log" ours
+		vdev="net_virtio_user0,path=$tmp/cg.sock,queue_size=1024"
+		[ "$format" = packed ] && vdev+=",packed_vq=1"
+		dpdk_start fe "$flog" --lcores="0@$fe_cpu,1@$fe_cpu" "${eal_common[@]}" \
+			--file-prefix="${prefix}fe" --vdev="$vdev" -- -i "${pmd_common[@]}"
+		dpdk_wait_log "$flog" "testpmd> " 60 "$fe_pid" || { cat "$flog" >&2; exit 1; }
+		sleep 1
+		cg_dump; kill -USR1 "$be_pid"             # setup: dump 1, stats 1
+		sleep 2
+		cg_dump; kill -USR1 "$be_pid"             # idle: dump 2, stats 2
+		dpdk_cmd fe "start tx_first 32"
+		sleep "$warm"
+		cg_dump; kill -USR1 "$be_pid"             # warm-up: dump 3, stats 3
+		sleep "$secs"
+		cg_dump; kill -USR1 "$be_pid"             # measured: dump 4, stats 4
+		dpdk_cmd fe "stop"
+		dpdk_quit fe || true
+		fe_pid=""
 		stop_backend
-		ir=$(grep -E '^(summary|totals):' "$out" | head -1 | awk '{ print $2 }')
-		total_frames=$(grep -E 'vhost-user-net: total ' "$log" |
-			sed -E 's/.*rx_frames=([0-9]+).*/\1/')
-		awk -v f="$format" -v ir="${ir:-0}" -v n="${total_frames:-0}" 'BEGIN {
-			printf "BENCH net-dpdk-ipf format=%s ipf=%.0f frames=%d\n", f, (n > 0 ? ir / n : 0), n }'
+		idle_ir=$(cg_ir "$out.2")
+		idle_turns=$(cg_stats "$log" 2 poll_turns)
+		ir=$(cg_ir "$out.4")
+		turns=$(cg_stats "$log" 4 poll_turns)
+		idle=$(cg_stats "$log" 4 idle_turns)
+		frames=$(cg_stats "$log" 4 rx_frames)
+		awk -v f="$format" -v iir="${idle_ir:-0}" -v it="${idle_turns:-0}" -v ir="${ir:-0}" \
+			-v t="${turns:-0}" -v i="${idle:-0}" -v n="${frames:-0}" 'BEGIN {
+			per_idle = it > 0 ? iir / it : 0
+			if (n == 0) n = -1
+			printf "BENCH net-dpdk-ipf format=%s ipf=%.0f ipf_raw=%.0f frames=%d idle_turns=%d turns=%d idle_turn_ir=%.0f\n",
+				f, (ir - i * per_idle) / n, ir / n, n, i, t, per_idle }'
 	done
 fi
