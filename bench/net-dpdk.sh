@@ -122,7 +122,7 @@ run_frontend() {
 	dpdk_cmd fe "stop"
 	dpdk_quit fe || true
 	fe_pid=""
-	fe_pps=$(grep -E '^ *Rx-pps:' "$log" | sed -n 2p | awk '{ print $2 }')
+	fe_pps=$(grep -E '^ *Rx-pps:' "$log" | sed -n 2p | awk '{ print $2 }' || true)
 }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.0f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -139,7 +139,7 @@ measure() {
 	if [ "$kind" = ours ]; then
 		idle=$(grep -E 'vhost-user-net: stats ' "$tmp/be-$kind-$format-$n.log" | sed -n 2p |
 			sed -E 's/.*poll_turns=([0-9]+) idle_turns=([0-9]+).*/\2 \1/' |
-			awk '{ if ($2 > 0) printf "%.3f\n", $1 / $2; else print "-" }')
+			awk '{ if ($2 > 0) printf "%.3f\n", $1 / $2; else print "-" }' || true)
 	fi
 	pps=${pps:-0}
 }
@@ -175,10 +175,10 @@ done
 # frames, so that a frontend slower than the callgrind-slowed backend does
 # not count; ipf_raw counts everything.
 cg_ir() { # the instructions of one dump file
-	grep -E '^(summary|totals):' "$1" | head -1 | awk '{ print $2 }'
+	grep -E '^(summary|totals):' "$1" | head -1 | awk '{ print $2 }' || true
 }
 cg_stats() { # KEY of the Nth stats line of LOG
-	grep -E 'vhost-user-net: stats ' "$1" | sed -n "$2p" | sed -E "s/.* $3=([0-9]+).*/\1/"
+	grep -E 'vhost-user-net: stats ' "$1" | sed -n "$2p" | sed -E "s/.* $3=([0-9]+).*/\1/" || true
 }
 cg_dump() { # dump, wait for the file to appear
 	local before

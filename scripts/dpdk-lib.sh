@@ -61,15 +61,3 @@ dpdk_quit() {
 	wait "$pid" || rc=$?
 	return $rc
 }
-
-# dpdk_port_rx LOG: the last "RX-packets:" counter testpmd printed for a
-# port ("show port stats").
-dpdk_port_rx() {
-	grep -E '^ *RX-packets: *[0-9]+ +RX-missed' "$1" | tail -1 | awk '{ print $2 }'
-}
-
-# dpdk_port_rx_pps LOG: the last "Rx-pps" testpmd printed (the rate since
-# the previous "show port stats" of that port).
-dpdk_port_rx_pps() {
-	grep -E '^ *Rx-pps:' "$1" | tail -1 | awk '{ print $2 }'
-}
