@@ -370,46 +370,16 @@ enum rx_put { RX_PUT_OK, RX_PUT_WAIT, RX_PUT_FULL, RX_PUT_DROPPED };
  * RX_PUT_OK: placed (returned by rx_burst_end); RX_PUT_WAIT: the ring has no
  * room now, RX_PUT_FULL: this burst's arrays are full (nothing consumed
  * either way); RX_PUT_DROPPED: it can never fit, or rx is broken (counted).
+ * rx_put() below takes the usual case and calls this for the rest.
  */
-static enum rx_put rx_put(struct net *n, struct vqcore_vq *rxq, struct rx_burst *rb,
-			  const struct frame_src *s, unsigned more)
+static __attribute__((noinline)) enum rx_put
+rx_put_any(struct net *n, struct vqcore_vq *rxq, struct rx_burst *rb,
+	   const struct frame_src *s, unsigned more)
 {
 	struct virtio_net_hdr_v1 hdr = { 0 };
 	size_t total = n->hdr_len + s->len, got = 0;
 	unsigned start = rb->used, nb = 0, max_nb;
 	struct rx_cursor c;
-
-	/* the usual case: the frame fits in one rx buffer of one iovec */
-	if (start == rb->have && rx_fetch(rxq, rb, more + 1) < 0) {
-		n->drop_rx_error++;
-		return RX_PUT_DROPPED;
-	}
-	if (start < rb->have) {
-		const struct vhost_buf *b = &rb->bufs[start];
-
-		if (b->in_num == 1 && b->in_len >= total) {
-			uint8_t *d = rb->iov[b->first + b->out_num].iov_base;
-
-			hdr.num_buffers = 1;
-			memcpy(d, &hdr, n->hdr_len);
-			d += n->hdr_len;
-			if (s->head_len)
-				memcpy(d, s->head, s->head_len);
-			d += s->head_len;
-			if (s->lin)
-				memcpy(d, s->lin + s->head_len, s->len - s->head_len);
-			else if (s->cnt == 1)
-				memcpy(d, (const uint8_t *)s->iov[0].iov_base + s->off + s->head_len,
-				       s->len - s->head_len);
-			else
-				vqcore_iov_read(s->iov, s->cnt, s->off + s->head_len, d,
-						s->len - s->head_len);
-			rb->lens[start] = (uint32_t)total;
-			rb->used = start + 1;
-			n->rx_frames++;
-			return RX_PUT_OK;
-		}
-	}
 
 	max_nb = n->mrg_rxbuf ? RX_MAX_PER_FRAME : 1;
 	if (max_nb > vqcore_vq_num(rxq))
@@ -456,6 +426,48 @@ static enum rx_put rx_put(struct net *n, struct vqcore_vq *rxq, struct rx_burst 
 		cursor_write(&c, s->lin + s->head_len, s->len - s->head_len);
 	else
 		cursor_write_iov(&c, s->iov, s->cnt, s->off + s->head_len, s->len - s->head_len);
+	n->rx_frames++;
+	return RX_PUT_OK;
+}
+
+/*
+ * rx_put_any() for the usual case: the next rx buffer is one iovec and
+ * takes the header and the whole frame, so a header store and one memcpy
+ * (tx buffers mostly carry header and frame in one iovec too).
+ */
+static inline enum rx_put rx_put(struct net *n, struct vqcore_vq *rxq, struct rx_burst *rb,
+				 const struct frame_src *s, unsigned more)
+{
+	unsigned start = rb->used;
+	const struct vhost_buf *b;
+	size_t body = s->len - s->head_len;
+	uint8_t *d;
+
+	if (start == rb->have && rx_fetch(rxq, rb, more + 1) <= 0)
+		return rx_put_any(n, rxq, rb, s, more);
+	b = &rb->bufs[start];
+	if (b->in_num != 1 || b->in_len < n->hdr_len + s->len)
+		return rx_put_any(n, rxq, rb, s, more);
+	d = rb->iov[b->first + b->out_num].iov_base;
+	if (n->hdr_len == sizeof(struct virtio_net_hdr_v1)) {
+		static const struct virtio_net_hdr_v1 one = { .num_buffers = 1 };
+
+		memcpy(d, &one, sizeof(one));
+	} else {
+		memset(d, 0, 10); /* legacy header: no num_buffers */
+	}
+	d += n->hdr_len;
+	if (s->head_len)
+		memcpy(d, s->head, s->head_len);
+	d += s->head_len;
+	if (s->lin)
+		memcpy(d, s->lin + s->head_len, body);
+	else if (s->cnt == 1)
+		memcpy(d, (const uint8_t *)s->iov[0].iov_base + s->off + s->head_len, body);
+	else
+		vqcore_iov_read(s->iov, s->cnt, s->off + s->head_len, d, body);
+	rb->lens[start] = (uint32_t)(n->hdr_len + s->len);
+	rb->used = start + 1;
 	n->rx_frames++;
 	return RX_PUT_OK;
 }
@@ -526,17 +538,18 @@ static bool rx_flush_rarp(struct net *n, struct vqcore_vq *rxq)
  * can take: device-readable only, a whole header, no offload asked (none
  * is offered: flags and gso_type must be 0, virtio 1.2 5.1.6.2).
  */
-static bool tx_ok(const struct net *n, const struct vhost_buf *b, const struct iovec *iov)
+static inline bool tx_ok(const struct net *n, const struct vhost_buf *b,
+			 const struct iovec *iov)
 {
-	struct virtio_net_hdr_v1 hdr;
+	uint8_t fg[2]; /* flags, gso_type */
 
 	if (b->in_num || b->out_len < n->hdr_len)
 		return false;
-	if (iov[0].iov_len >= n->hdr_len)
-		memcpy(&hdr, iov[0].iov_base, n->hdr_len);
+	if (iov[0].iov_len >= 2)
+		memcpy(fg, iov[0].iov_base, 2);
 	else
-		vqcore_iov_read(iov, b->out_num, 0, &hdr, n->hdr_len);
-	return hdr.flags == 0 && hdr.gso_type == 0;
+		vqcore_iov_read(iov, b->out_num, 0, fg, 2);
+	return fg[0] == 0 && fg[1] == 0;
 }
 
 /*
@@ -636,7 +649,7 @@ static __attribute__((noinline)) int process_tx(struct net *n, bool *blocked)
 	*blocked = false;
 	if (!txq)
 		return 0;
-	if (rxq && !rx_flush_rarp(n, rxq)) {
+	if (n->rarp_pending && rxq && !rx_flush_rarp(n, rxq)) {
 		*blocked = true; /* the announce goes first */
 		return 0;
 	}
