@@ -11,8 +11,9 @@
 # core, the backend the other, both backends polling.
 #
 # Prints, per format, the medians of the rounds:
-#   BENCH net-dpdk format=F mpps=X dpdk_mpps=Y ratio=X/Y idle=I
-# (I: our backend's idle poll turns / all poll turns while measured), and
+#   BENCH net-dpdk format=F mpps=X dpdk_mpps=Y ratio=R idle=I
+# (R: median of the rounds' ours/dpdk ratios; I: our backend's idle poll
+# turns / all its poll turns while measured), and
 # from one run of our backend under callgrind (data path only, see below):
 #   BENCH net-dpdk-ipf format=F ipf=N ipf_raw=N2 frames=M ...
 #
@@ -125,7 +126,7 @@ run_frontend() {
 	fe_pps=$(grep -E '^ *Rx-pps:' "$log" | sed -n 2p | awk '{ print $2 }' || true)
 }
 
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.0f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # One measurement of @kind on @format: sets pps and idle (fraction).
 measure() {
@@ -149,6 +150,7 @@ for format in ${formats_timed-$formats}; do
 	: >"$tmp/ours.$format"
 	: >"$tmp/dpdk.$format"
 	: >"$tmp/idle.$format"
+	: >"$tmp/ratio.$format"
 	for ((r = 1; r <= rounds; r++)); do
 		# alternate which backend goes first
 		if [ $((r % 2)) -eq 1 ]; then order="ours dpdk"; else order="dpdk ours"; fi
@@ -157,14 +159,20 @@ for format in ${formats_timed-$formats}; do
 			echo "# net-dpdk format=$format round=$r backend=$kind pps=$pps${idle:+ idle=$idle}" >&2
 			echo "$pps" >>"$tmp/$kind.$format"
 			[ "$kind" = ours ] && echo "$idle" >>"$tmp/idle.$format"
+			eval "pps_$kind=$pps"
 		done
+		awk -v o="$pps_ours" -v d="$pps_dpdk" 'BEGIN { printf "%.4f\n", (d > 0 ? o / d : 0) }' \
+			>>"$tmp/ratio.$format"
 	done
 	o=$(median <"$tmp/ours.$format")
 	d=$(median <"$tmp/dpdk.$format")
 	i=$(grep -v -- - "$tmp/idle.$format" | median || true)
-	awk -v f="$format" -v o="$o" -v d="$d" -v i="${i:--}" 'BEGIN {
+	q=$(median <"$tmp/ratio.$format")
+	# ratio: the median of the rounds' ratios (each round runs both
+	# backends back to back, so a slow patch of the machine hits both)
+	awk -v f="$format" -v o="$o" -v d="$d" -v i="${i:--}" -v q="$q" 'BEGIN {
 		printf "BENCH net-dpdk format=%s mpps=%.2f dpdk_mpps=%.2f ratio=%.2f idle=%s\n",
-			f, o / 1e6, d / 1e6, (d > 0 ? o / d : 0), i }'
+			f, o / 1e6, d / 1e6, q, i }'
 done
 
 # Instructions per frame of our backend's data path under callgrind.
