@@ -17,12 +17,24 @@
  * What it shows a backend author:
  *  - the 12-byte virtio_net_hdr_v1 and VIRTIO_NET_F_MRG_RXBUF: one frame may
  *    fill several rx buffers; the first header says how many (num_buffers);
+ *  - a data path in bursts: up to 32 tx buffers per get_bufs call, the rx
+ *    buffers for all their frames from as few get_bufs calls as needed,
+ *    one put_used and one signal per queue per burst, the rx buffers not
+ *    used given back with one vqcore_vq_unget(), and one copy per frame,
+ *    from the tx iovecs straight into the rx iovecs;
  *  - back-pressure instead of drops: when the rx ring has no room, the tx
  *    buffers not yet handled go back with vqcore_vq_unget() and are handled
  *    again when the driver adds rx buffers (the rx kick);
+ *  - what a device refuses, counted by cause and printed at exit: a tx
+ *    chain with a bad header (shorter than the header, a writable part, an
+ *    offload that was not offered), a frame larger than the rx buffers can
+ *    take;
  *  - building a reply frame and its checksums (RFC 1071);
  *  - the announce after a live migration (SEND_RARP): a RARP broadcast
  *    for the guest's MAC, injected on rx.
+ *
+ * With --poll, SIGUSR1 prints the counters since the previous SIGUSR1
+ * (poll turns, idle turns, frames, drops) as one "stats" line.
  *
  * A net device does not need the inflight record (a lost packet is
  * retransmitted by the protocols above), so it uses the plain
