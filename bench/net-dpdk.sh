@@ -46,13 +46,14 @@ tmp=$(mktemp -d /tmp/vq-net-dpdk.XXXXXX)
 prefix=vqnd$$
 old_nr=$(cat /proc/sys/vm/nr_hugepages)
 mounted=""
+hugedir=""
 be_pid=""
 fe_pid=""
 cleanup() {
 	set +e
 	[ -n "$be_pid" ] && kill -KILL "$be_pid" 2>/dev/null && wait "$be_pid" 2>/dev/null
 	[ -n "${fe_pid:-}" ] && kill -KILL "$fe_pid" 2>/dev/null && wait "$fe_pid" 2>/dev/null
-	rm -f /dev/hugepages/${prefix}* 2>/dev/null
+	[ -n "$hugedir" ] && rm -f "$hugedir/$prefix"* 2>/dev/null
 	[ -n "$mounted" ] && umount "$mounted" 2>/dev/null
 	echo "$old_nr" > /proc/sys/vm/nr_hugepages
 	if [ "${NET_DPDK_KEEP:-0}" = 1 ]; then echo "net-dpdk: logs kept in $tmp" >&2; else rm -rf "$tmp"; fi
@@ -64,15 +65,17 @@ trap cleanup EXIT
 if [ "$old_nr" -lt $hugepages ]; then
 	echo $hugepages > /proc/sys/vm/nr_hugepages
 fi
-if ! grep -q '^[^ ]* [^ ]* hugetlbfs' /proc/mounts; then
-	mkdir -p /dev/hugepages
-	mount -t hugetlbfs nodev /dev/hugepages
-	mounted=/dev/hugepages
+hugedir=$(awk '$3 == "hugetlbfs" { print $2; exit }' /proc/mounts)
+if [ -z "$hugedir" ]; then
+	hugedir=$tmp/huge
+	mkdir -p "$hugedir"
+	mount -t hugetlbfs nodev "$hugedir"
+	mounted=$hugedir
 fi
 free=$(awk '/HugePages_Free/ { print $2 }' /proc/meminfo)
 [ "$free" -ge 256 ] || { echo "net-dpdk: only $free free hugepages" >&2; exit 1; }
 
-eal_common=(--no-pci --single-file-segments)
+eal_common=(--no-pci --single-file-segments --huge-dir="$hugedir")
 pmd_common=(--nb-cores=1 --rxd=1024 --txd=1024 --forward-mode=io --total-num-mbufs=16384)
 
 # start_backend ours|dpdk SOCK LOG
