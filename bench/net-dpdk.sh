@@ -54,6 +54,7 @@ cleanup() {
 	[ -n "$be_pid" ] && kill -KILL "$be_pid" 2>/dev/null && wait "$be_pid" 2>/dev/null
 	[ -n "${fe_pid:-}" ] && kill -KILL "$fe_pid" 2>/dev/null && wait "$fe_pid" 2>/dev/null
 	[ -n "$hugedir" ] && rm -f "$hugedir/$prefix"* 2>/dev/null
+	dpdk_forget "${prefix}be" "${prefix}fe"
 	[ -n "$mounted" ] && umount "$mounted" 2>/dev/null
 	echo "$old_nr" > /proc/sys/vm/nr_hugepages
 	if [ "${NET_DPDK_KEEP:-0}" = 1 ]; then echo "net-dpdk: logs kept in $tmp" >&2; else rm -rf "$tmp"; fi

@@ -61,3 +61,16 @@ dpdk_quit() {
 	wait "$pid" || rc=$?
 	return $rc
 }
+
+# dpdk_forget PREFIX...: remove what DPDK leaves behind for each
+# --file-prefix (its runtime directory: config, fbarrays, sockets).
+dpdk_forget() {
+	local p d
+	for p in "$@"; do
+		[ -n "$p" ] || continue
+		for d in /var/run/dpdk "${XDG_RUNTIME_DIR:-/nonexistent}/dpdk" /tmp/dpdk; do
+			[ -d "$d/$p" ] && rm -rf "${d:?}/${p:?}"
+		done
+	done
+	return 0
+}

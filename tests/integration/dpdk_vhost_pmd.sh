@@ -28,6 +28,7 @@ fe_pid=""
 cleanup() {
 	set +e
 	[ -n "$fe_pid" ] && kill -KILL "$fe_pid" 2>/dev/null && wait "$fe_pid" 2>/dev/null
+	dpdk_forget "vqdvh$$"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -33,6 +33,7 @@ cleanup() {
 	set +e
 	[ -n "$fe_pid" ] && kill -KILL "$fe_pid" 2>/dev/null && wait "$fe_pid" 2>/dev/null
 	[ -n "$be_pid" ] && kill -KILL "$be_pid" 2>/dev/null && wait "$be_pid" 2>/dev/null
+	dpdk_forget "vqdvu$$"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
