@@ -13,7 +13,10 @@
  * loses no acknowledged write and finishes the requests it had taken.
  * net: frames echoed byte for byte (loopback), with swapped MACs
  * (macswap), over several small rx buffers (MRG_RXBUF); ARP and ICMP echo
- * answered with correct checksums and other traffic dropped (icmpecho).
+ * answered with correct checksums and other traffic dropped (icmpecho);
+ * a guest that stops taking rx frames while its driver floods tx (frames
+ * wait on the tx ring, none lost, backend memory flat), frames too big for
+ * the rx buffers and tx chains with a bad header (dropped and counted).
  * Every backend must exit with status 0 on SIGTERM.
  */
 #include <check.h>
@@ -746,46 +749,74 @@ struct nett {
 	uint8_t *tx;                 /* NTX * (NET_HDR + FRAME_MAX) */
 	uint64_t tx_gpa;
 	unsigned tx_next;
+	unsigned nrx;                /* rx buffers in use (<= NRX) */
+	bool hold_rx;                /* net_recv keeps used rx buffers */
+	unsigned held[NRX];          /* ... these, for net_give_rx() */
+	unsigned nheld;
 };
 
-static void net_setup(struct nett *t, const char *mode, unsigned format)
+/* How to start the net example and connect to it. */
+struct net_opts {
+	const char *mode;
+	unsigned format;
+	bool poll;                   /* the backend polls (--poll) */
+	bool no_mrg_rxbuf;           /* the client does not take MRG_RXBUF */
+	uint16_t queue_size;         /* 0: 256 */
+	unsigned nrx;                /* rx buffers posted; 0: NRX */
+};
+
+static void net_setup_opts(struct nett *t, const struct net_opts *o)
 {
 	char bin[256], a_sock[160], a_mode[64];
-	char *argv[4];
+	char *argv[5];
 	struct vqcore_vuc_config cfg = {
 		.sz = sizeof(cfg),
 		.mem_size = 8 << 20,
 		.num_queues = 2,
-		.queue_size = 256,
+		.queue_size = o->queue_size ? o->queue_size : 256,
 		.features = ring_features | VQCORE_BIT(VIRTIO_NET_F_MAC) |
-			    VQCORE_BIT(VIRTIO_NET_F_MRG_RXBUF) | VQCORE_BIT(VIRTIO_NET_F_STATUS) |
-			    (format == VQCORE_FORMAT_PACKED ? VQCORE_BIT(VQCORE_F_RING_PACKED) : 0),
+			    (o->no_mrg_rxbuf ? 0 : VQCORE_BIT(VIRTIO_NET_F_MRG_RXBUF)) |
+			    VQCORE_BIT(VIRTIO_NET_F_STATUS) |
+			    (o->format == VQCORE_FORMAT_PACKED ? VQCORE_BIT(VQCORE_F_RING_PACKED) : 0),
 	};
+	unsigned a = 0;
 
 	memset(t, 0, sizeof(*t));
+	t->nrx = o->nrx ? o->nrx : NRX;
+	ck_assert_uint_le(t->nrx, NRX);
 	ck_assert_int_eq(exproc_init(&t->p), 0);
 	snprintf(a_sock, sizeof(a_sock), "--socket-path=%s", t->p.sock);
-	snprintf(a_mode, sizeof(a_mode), "--mode=%s", mode);
-	argv[0] = (char *)exproc_bin("vhost-user-net", bin, sizeof(bin));
-	argv[1] = a_sock;
-	argv[2] = a_mode;
-	argv[3] = NULL;
+	snprintf(a_mode, sizeof(a_mode), "--mode=%s", o->mode);
+	argv[a++] = (char *)exproc_bin("vhost-user-net", bin, sizeof(bin));
+	argv[a++] = a_sock;
+	argv[a++] = a_mode;
+	if (o->poll)
+		argv[a++] = "--poll";
+	argv[a] = NULL;
 	ck_assert_int_eq(exproc_start(&t->p, argv), 0);
 	ck_assert_int_eq(vqcore_vuc_connect(t->p.sock, &cfg, &t->c), 0);
-	ck_assert_uint_eq(vqcore_vuc_format(t->c), format);
-	ck_assert(vqcore_vuc_features(t->c) & VQCORE_BIT(VIRTIO_NET_F_MRG_RXBUF));
+	ck_assert_uint_eq(vqcore_vuc_format(t->c), o->format);
+	ck_assert(!(vqcore_vuc_features(t->c) & VQCORE_BIT(VIRTIO_NET_F_MRG_RXBUF)) ==
+		  o->no_mrg_rxbuf);
 	ck_assert_int_eq(vqcore_vuc_start(t->c), 0);
 	t->rx_gpa = vqcore_vuc_alloc(t->c, NRX * RXBUF, 4096, (void **)&t->rx);
 	t->tx_gpa = vqcore_vuc_alloc(t->c, NTX * (NET_HDR + FRAME_MAX), 4096, (void **)&t->tx);
 	ck_assert(t->rx_gpa && t->tx_gpa);
-	/* all rx buffers to the device */
-	for (unsigned i = 0; i < NRX; i++) {
+	/* the rx buffers to the device */
+	for (unsigned i = 0; i < t->nrx; i++) {
 		struct vqcore_sg sg = { t->rx_gpa + i * RXBUF, RXBUF };
 
 		ck_assert_int_eq(vqcore_drvq_add(vqcore_vuc_queue(t->c, RXQ), &sg, 0, 1,
 						 (void *)(uintptr_t)(i + 1), 0), 0);
 	}
 	vqcore_drvq_kick(vqcore_vuc_queue(t->c, RXQ));
+}
+
+static void net_setup(struct nett *t, const char *mode, unsigned format)
+{
+	struct net_opts o = { .mode = mode, .format = format };
+
+	net_setup_opts(t, &o);
 }
 
 static void net_teardown(struct nett *t)
@@ -851,7 +882,7 @@ static size_t net_recv(struct nett *t, uint8_t *frame, int timeout_ms)
 			continue;
 		}
 		i = (unsigned)(uintptr_t)tok - 1;
-		ck_assert_uint_lt(i, NRX);
+		ck_assert_uint_lt(i, t->nrx);
 		ck_assert_uint_le(used, RXBUF);
 		b = t->rx + i * RXBUF;
 		if (nbuf == 0) {
@@ -871,6 +902,10 @@ static size_t net_recv(struct nett *t, uint8_t *frame, int timeout_ms)
 			len += used;
 		}
 		nbuf++;
+		if (t->hold_rx) {
+			t->held[t->nheld++] = i; /* the guest does not give it back yet */
+			continue;
+		}
 		/* give the buffer back */
 		sg = (struct vqcore_sg){ t->rx_gpa + i * RXBUF, RXBUF };
 		ck_assert_int_eq(vqcore_drvq_add(dq, &sg, 0, 1, tok, 0), 0);
@@ -1002,6 +1037,268 @@ START_TEST(net_macswap)
 {
 	SKIP_UNBUILT_FORMAT(_i);
 	run_echo("macswap", (unsigned)_i, true);
+}
+END_TEST
+
+/* ---- bad input ---- */
+
+/* Give the rx buffers held since hold_rx was set back to the device. */
+static void net_give_rx(struct nett *t)
+{
+	struct vqcore_drvq *dq = vqcore_vuc_queue(t->c, RXQ);
+
+	for (unsigned k = 0; k < t->nheld; k++) {
+		unsigned i = t->held[k];
+		struct vqcore_sg sg = { t->rx_gpa + i * RXBUF, RXBUF };
+
+		ck_assert_int_eq(vqcore_drvq_add(dq, &sg, 0, 1, (void *)(uintptr_t)(i + 1), 0), 0);
+	}
+	t->nheld = 0;
+	vqcore_drvq_kick(dq);
+}
+
+/* Add a tx buffer of @nout readable and @nin writable parts, wait until
+ * the device has used it. */
+static void net_send_sg(struct nett *t, const struct vqcore_sg *sg, unsigned nout,
+			unsigned nin)
+{
+	struct vqcore_drvq *dq = vqcore_vuc_queue(t->c, TXQ);
+	void *tok;
+	int m;
+
+	ck_assert_int_eq(vqcore_drvq_add(dq, sg, nout, nin, (void *)(uintptr_t)1, 0), 0);
+	vqcore_drvq_kick(dq);
+	while ((m = vqcore_drvq_get_used(dq, &tok, NULL, 1)) == 0)
+		ck_assert_int_eq(vqcore_vuc_wait(t->c, TXQ, 10000), 1);
+	ck_assert_int_eq(m, 1);
+}
+
+/* Stop the backend: it must exit with 0 and its exit line say @what. */
+static void net_teardown_expect(struct nett *t, const char *what)
+{
+	vqcore_vuc_free(t->c);
+	ck_assert_int_eq(exproc_stop(&t->p), 0);
+	ck_assert_msg(log_count(&t->p, what) == 1, "the backend's exit line lacks \"%s\"", what);
+	exproc_cleanup(&t->p);
+}
+
+static long rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* Drain the tx used ring without waiting; how many came. */
+static unsigned net_tx_used_now(struct nett *t)
+{
+	struct vqcore_drvq *dq = vqcore_vuc_queue(t->c, TXQ);
+	unsigned n = 0;
+	void *tok;
+	int m;
+
+	while ((m = vqcore_drvq_get_used(dq, &tok, NULL, 1)) == 1)
+		n++;
+	ck_assert_int_eq(m, 0);
+	return n;
+}
+
+#define FLOOD_SLOT 128
+
+/*
+ * A driver that keeps sending while its guest stops taking frames off rx
+ * (it gives no rx buffer back).  The backend fills the rx buffers it has,
+ * then leaves the rest of the frames on the tx ring (back-pressure): tx
+ * buffers are used exactly as fast as frames are delivered, none is
+ * dropped, the backend's memory stays flat however long the flood lasts,
+ * and when the guest takes frames again every one arrives, in order.
+ * Kick-driven and polling backend, split and packed.
+ */
+START_TEST(net_rx_flood)
+{
+	unsigned format = (unsigned)_i & 1;
+	struct net_opts o = { .mode = "loopback", .format = format, .poll = _i >> 1 };
+	struct vqcore_drvq *tx;
+	struct nett t;
+	uint8_t *fl, f[FRAME_MAX], g[FRAME_MAX];
+	uint64_t fl_gpa;
+	const unsigned qsize = 256, first = NRX, total = NRX + qsize;
+	unsigned seq = 0, used;
+	long rss0, rss1;
+
+	SKIP_UNBUILT_FORMAT(format);
+	net_setup_opts(&t, &o);
+	t.hold_rx = true;
+	tx = vqcore_vuc_queue(t.c, TXQ);
+	fl_gpa = vqcore_vuc_alloc(t.c, (uint64_t)qsize * FLOOD_SLOT, 4096, (void **)&fl);
+	ck_assert(fl_gpa);
+	rss0 = rss_kib(t.p.pid);
+	ck_assert_int_gt(rss0, 0);
+
+	/* a full tx ring of 60-byte frames; rx has room for NRX of them */
+	for (; seq < qsize; seq++) {
+		unsigned slot = seq % qsize;
+		struct vqcore_sg sg = { fl_gpa + slot * FLOOD_SLOT, NET_HDR + 60 };
+
+		memset(fl + slot * FLOOD_SLOT, 0, NET_HDR);
+		make_frame(fl + slot * FLOOD_SLOT + NET_HDR, 60, 5000 + seq);
+		ck_assert_int_eq(vqcore_drvq_add(tx, &sg, 1, 0, (void *)(uintptr_t)(slot + 1), 0), 0);
+	}
+	vqcore_drvq_kick(tx);
+	for (unsigned k = 0; k < first; k++) {
+		ck_assert_uint_eq(net_recv(&t, g, 10000), 60);
+		make_frame(f, 60, 5000 + k);
+		ck_assert_mem_eq(g, f, 60);
+	}
+	/* rx is full: nothing more comes, and only the delivered frames'
+	 * tx buffers are used (the last of them may follow the rx frames) */
+	ck_assert_uint_eq(net_recv(&t, g, 300), 0);
+	used = net_tx_used_now(&t);
+	while (used < first) {
+		ck_assert_int_eq(vqcore_vuc_wait(t.c, TXQ, 10000), 1);
+		used += net_tx_used_now(&t);
+	}
+	ck_assert_uint_eq(used, first);
+
+	/* the driver refills tx as fast as it can, several times over: the
+	 * ring stays full, nothing is consumed, the backend holds nothing */
+	for (unsigned round = 0; round < 20; round++) {
+		vqcore_drvq_kick(tx);
+		ck_assert_uint_eq(net_tx_used_now(&t), 0);
+		usleep(10000);
+	}
+	for (; seq < total; seq++) {
+		unsigned slot = seq % qsize;
+		struct vqcore_sg sg = { fl_gpa + slot * FLOOD_SLOT, NET_HDR + 60 };
+
+		memset(fl + slot * FLOOD_SLOT, 0, NET_HDR);
+		make_frame(fl + slot * FLOOD_SLOT + NET_HDR, 60, 5000 + seq);
+		ck_assert_int_eq(vqcore_drvq_add(tx, &sg, 1, 0, (void *)(uintptr_t)(slot + 1), 0), 0);
+	}
+	vqcore_drvq_kick(tx);
+	ck_assert_uint_eq(net_recv(&t, g, 300), 0);
+	ck_assert_uint_eq(net_tx_used_now(&t), 0);
+	rss1 = rss_kib(t.p.pid);
+	ck_assert_msg(rss1 - rss0 < 1024, "backend RSS grew from %ld to %ld KiB", rss0, rss1);
+
+	/* the guest takes frames again: all of them, in order */
+	t.hold_rx = false;
+	net_give_rx(&t);
+	for (unsigned k = first; k < total; k++) {
+		ck_assert_uint_eq(net_recv(&t, g, 10000), 60);
+		make_frame(f, 60, 5000 + k);
+		ck_assert_mem_eq(g, f, 60);
+	}
+	ck_assert_uint_eq(net_recv(&t, g, 300), 0);
+	net_teardown_expect(&t, "exit (tx 384, rx 384, dropped 0:");
+}
+END_TEST
+
+/*
+ * A frame larger than the rx buffers can take is dropped and counted, and
+ * the frames after it still arrive: without MRG_RXBUF, one that does not
+ * fit one rx buffer; with it, one that needs more buffers than the rx
+ * queue has (it used to wait for room that could never come, and stop
+ * the tx queue for good).
+ */
+START_TEST(net_too_big)
+{
+	struct nett t;
+	uint8_t f[FRAME_MAX], g[FRAME_MAX], *big;
+	uint64_t big_gpa;
+	struct vqcore_sg sg[2];
+	size_t len;
+
+	SKIP_UNBUILT_FORMAT(_i);
+	{
+		struct net_opts o = { .mode = "loopback", .format = (unsigned)_i,
+				      .no_mrg_rxbuf = true };
+
+		net_setup_opts(&t, &o);
+		len = make_frame(f, RXBUF - NET_HDR + 1, 1);
+		net_send(&t, f, len);
+		ck_assert_uint_eq(net_recv(&t, g, 300), 0);
+		len = make_frame(f, RXBUF - NET_HDR, 2); /* fits exactly */
+		net_send(&t, f, len);
+		ck_assert_uint_eq(net_recv(&t, g, 10000), len);
+		ck_assert_mem_eq(g, f, len);
+		net_teardown_expect(&t, "exit (tx 2, rx 1, dropped 1: bad_tx=0 too_big=1 ");
+	}
+	{
+		struct net_opts o = { .mode = "loopback", .format = (unsigned)_i,
+				      .queue_size = 32, .nrx = 32 };
+		const size_t huge = 33 * RXBUF;     /* needs 34 buffers of 32 */
+
+		net_setup_opts(&t, &o);
+		big_gpa = vqcore_vuc_alloc(t.c, NET_HDR + huge, 4096, (void **)&big);
+		ck_assert(big_gpa);
+		memset(big, 0, NET_HDR);
+		make_frame(big + NET_HDR, huge, 3);
+		sg[0] = (struct vqcore_sg){ big_gpa, (uint32_t)(NET_HDR + huge) };
+		net_send_sg(&t, sg, 1, 0);
+		ck_assert_uint_eq(net_recv(&t, g, 300), 0);
+		len = make_frame(f, 1514, 4); /* 6 buffers: still fine */
+		net_send(&t, f, len);
+		ck_assert_uint_eq(net_recv(&t, g, 10000), len);
+		ck_assert_mem_eq(g, f, len);
+		net_teardown_expect(&t, "exit (tx 2, rx 1, dropped 1: bad_tx=0 too_big=1 ");
+	}
+}
+END_TEST
+
+/*
+ * tx chains the device must refuse (virtio 1.2 5.1.6.2: no offload the
+ * device did not offer; a tx buffer is device-readable only): shorter
+ * than the header, NEEDS_CSUM in flags, a GSO type, and a writable part.
+ * Each is used (returned to the driver) with nothing sent on, and counted;
+ * a good frame after them still comes back.
+ */
+START_TEST(net_bad_tx)
+{
+	struct nett t;
+	uint8_t f[FRAME_MAX], g[FRAME_MAX], *p;
+	struct vqcore_sg sg[3];
+	size_t len;
+
+	SKIP_UNBUILT_FORMAT(_i);
+	net_setup(&t, "loopback", (unsigned)_i);
+	p = t.tx;
+	len = make_frame(f, 60, 7);
+	memset(p, 0, NET_HDR);
+	memcpy(p + NET_HDR, f, len);
+	sg[0] = (struct vqcore_sg){ t.tx_gpa, NET_HDR };
+	sg[1] = (struct vqcore_sg){ t.tx_gpa + NET_HDR, (uint32_t)len };
+	sg[2] = (struct vqcore_sg){ t.tx_gpa + 4096, 64 }; /* writable */
+
+	/* shorter than the header */
+	net_send_sg(&t, (struct vqcore_sg[]){ { t.tx_gpa, NET_HDR - 6 } }, 1, 0);
+	/* flags: NEEDS_CSUM (1) */
+	p[0] = 1;
+	net_send_sg(&t, sg, 2, 0);
+	p[0] = 0;
+	/* gso_type: TCPV4 (1) */
+	p[1] = 1;
+	net_send_sg(&t, sg, 2, 0);
+	p[1] = 0;
+	/* a writable descriptor after the frame */
+	net_send_sg(&t, sg, 2, 1);
+	ck_assert_uint_eq(net_recv(&t, g, 300), 0);
+	/* the same frame, well formed */
+	net_send_sg(&t, sg, 2, 0);
+	ck_assert_uint_eq(net_recv(&t, g, 10000), len);
+	ck_assert_mem_eq(g, f, len);
+	ck_assert_uint_eq(net_recv(&t, g, 300), 0);
+	net_teardown_expect(&t, "exit (tx 5, rx 1, dropped 4: bad_tx=4 too_big=0 ");
 }
 END_TEST
 
@@ -1165,6 +1462,10 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, net_macswap, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	tcase_add_loop_test(tc, net_icmpecho, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	tcase_add_loop_test(tc, net_send_rarp, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
+	/* bad input; net_rx_flood: bit 0 the format, bit 1 a polling backend */
+	tcase_add_loop_test(tc, net_rx_flood, 0, 4);
+	tcase_add_loop_test(tc, net_too_big, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
+	tcase_add_loop_test(tc, net_bad_tx, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	suite_add_tcase(s, tc);
 	return s;
 }

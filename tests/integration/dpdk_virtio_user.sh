@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Description: DPDK's virtio-user driver (dpdk-testpmd, net_virtio_user0,
+# unmodified) against examples/vhost-user-net.  testpmd forwards between
+# two ports: net_pcap0 reads frames from a pcap file and writes what it
+# gets back into another; net_virtio_user0 is the driver of our backend.
+# So every frame goes pcap -> virtio tx -> our backend -> virtio rx ->
+# pcap, and tests/dpdk/netcheck.c checks that all of them came back, in
+# order, with the right content (loopback: unchanged; macswap: addresses
+# swapped).  Split and packed rings (packed_vq=1), mergeable rx buffers
+# and in-order on and off, the backend kick-driven and polling.  testpmd
+# runs with --no-huge (its memory is a memfd it shares with the backend),
+# --no-pci and its own --file-prefix: nothing of the host is changed.
+# Usage: dpdk_virtio_user.sh BUILD_DIR.  Exit 77 (skip) only when DPDK
+# cannot be installed.
+set -euo pipefail
+
+build=$(cd "${1:?usage: dpdk_virtio_user.sh BUILD_DIR}" && pwd)
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$src/scripts/dpdk-lib.sh"
+ours=$build/examples/vhost-user-net
+check=$build/tests/dpdk_netcheck
+frames=3000
+
+if ! "$src/scripts/install-deps" --dpdk || ! dpdk_have; then
+	echo "SKIP: DPDK cannot be installed (scripts/install-deps --dpdk)"
+	exit 77
+fi
+
+tmp=$(mktemp -d /tmp/vq-dpdk-vu.XXXXXX)
+be_pid=""
+fe_pid=""
+cleanup() {
+	set +e
+	[ -n "$fe_pid" ] && kill -KILL "$fe_pid" 2>/dev/null && wait "$fe_pid" 2>/dev/null
+	[ -n "$be_pid" ] && kill -KILL "$be_pid" 2>/dev/null && wait "$be_pid" 2>/dev/null
+	dpdk_forget "vqdvu$$"
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*"
+	for f in "$tmp"/*.log; do echo "---- $f"; tail -40 "$f"; done
+	exit 1
+}
+
+"$check" pcap-gen "$tmp/in.pcap" $frames
+
+# run FORMAT MODE BACKEND_OPTS VIRTIO_USER_OPTS
+run() {
+	local format=$1 mode=$2 beopt=$3 vuopt=$4 sock=$tmp/net.sock vdev n=0 i
+	local what="$format ring, --mode=$mode $beopt, virtio_user $vuopt"
+
+	rm -f "$sock" "$tmp/out.pcap" "$tmp"/*.log
+	# shellcheck disable=SC2086
+	"$ours" --socket-path="$sock" --mode="$mode" $beopt >"$tmp/backend.log" 2>&1 &
+	be_pid=$!
+	dpdk_wait_log "$tmp/backend.log" "$mode mode" 10 "$be_pid" || fail "$what: backend did not start"
+	vdev="net_virtio_user0,path=$sock,$vuopt"
+	[ "$format" = packed ] && vdev+=",packed_vq=1"
+	dpdk_start fe "$tmp/testpmd.log" -l 0,1 --no-pci --no-huge -m 512 --file-prefix="vqdvu$$" \
+		--vdev="net_pcap0,rx_pcap=$tmp/in.pcap,tx_pcap=$tmp/out.pcap" --vdev="$vdev" -- \
+		-i --nb-cores=1 --total-num-mbufs=8192 --no-flush-rx
+	dpdk_wait_log "$tmp/testpmd.log" "testpmd> " 60 "$fe_pid" || fail "$what: testpmd did not start"
+	grep -q "$format ring" "$tmp/backend.log" || fail "$what: not a $format ring"
+	# io forwarding that waits for room on tx instead of dropping
+	dpdk_cmd fe "set fwd io retry"
+	dpdk_cmd fe "set burst tx delay 1000 retry 10000"
+	dpdk_cmd fe "start"
+	# until everything is back in the pcap port (its TX counter), 60 s at most
+	for ((i = 0; i < 120; i++)); do
+		sleep 0.5
+		dpdk_cmd fe "show port stats 0"
+		sleep 0.2
+		n=$(grep -E '^ *TX-packets: *[0-9]+ +TX-errors' "$tmp/testpmd.log" | tail -1 | awk '{ print $2 }' || true)
+		[ "${n:-0}" -ge $frames ] && break
+	done
+	dpdk_cmd fe "stop"
+	dpdk_quit fe || fail "$what: testpmd failed"
+	fe_pid=""
+	kill -TERM "$be_pid"
+	wait "$be_pid" || fail "$what: backend failed"
+	be_pid=""
+	[ "${n:-0}" -ge $frames ] || fail "$what: only ${n:-0} of $frames frames came back"
+	grep -q "exit (tx $frames, rx $frames, dropped 0" "$tmp/backend.log" ||
+		fail "$what: the backend did not answer every frame: $(grep exit "$tmp/backend.log")"
+	local swap=""
+	[ "$mode" = macswap ] && swap=macswap
+	"$check" pcap-cmp "$tmp/in.pcap" "$tmp/out.pcap" $swap || fail "$what: wrong frames"
+	echo "ok: $what"
+}
+
+run split loopback "" "queue_size=256"
+run split macswap "--poll" "queue_size=1024,mrg_rxbuf=0,in_order=0"
+run packed loopback "--poll" "queue_size=256"
+run packed macswap "" "queue_size=1024,mrg_rxbuf=0,in_order=0"
+echo "PASS: DPDK virtio-user against vhost-user-net, split and packed"
