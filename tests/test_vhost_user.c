@@ -876,7 +876,7 @@ static void run_log_change(unsigned format)
 	ck_assert(!log_dirty(&log2));
 	ck_assert_int_eq(vqcore_vuc_wait(c, 0, 5000), 1);
 	ck_assert_int_eq(vqcore_drvq_get_used(dq, tok, NULL, 4), 2);
-	e.hold = false;
+	__atomic_store_n(&e.hold, false, __ATOMIC_RELEASE);
 	e.finish_on_pause = false;
 	memset(log1.hva, 0, 128);
 	echo_round(c, 0, 4, 1);
