@@ -690,6 +690,17 @@ struct vqcore_mem *vqcore_vq_mem(const struct vqcore_vq *vq)
 	return vq->mem;
 }
 
+uint32_t vqcore_vq_max_iov(const struct vqcore_vq *vq)
+{
+	const struct vqcore_mem *m = vq->mem;
+	uint32_t adjacent = 0;
+
+	/* slots are sorted by address and never overlap */
+	for (unsigned i = 1; i < m->n; i++)
+		adjacent += m->slot[i - 1].last + 1 == m->slot[i].gpa;
+	return (uint32_t)vq->num * (1 + adjacent);
+}
+
 /* ---- helpers for formats ---- */
 
 int vq_indirect_open(struct vqcore_vq *vq, uint64_t addr, uint32_t len,

@@ -406,8 +406,21 @@ static int h_set_features(struct vqcore_vu_dev *d, struct vu_msg *m)
 	bool running = false;
 	int r;
 
-	if (f & ~d->dev_features)
+	if (f & ~d->dev_features) {
+		vq_warn("vhost-user: SET_FEATURES refused: the front-end acknowledged "
+			"features 0x%llx that the device did not offer (offer 0x%llx)",
+			(unsigned long long)(f & ~d->dev_features),
+			(unsigned long long)d->dev_features);
 		return -ENOTSUP;
+	}
+	if ((f & VQCORE_BIT(VQCORE_F_RING_PACKED)) &&
+	    !(f & VQCORE_BIT(VQCORE_F_VERSION_1))) {
+		vq_warn("vhost-user: SET_FEATURES refused: features 0x%llx contradict "
+			"themselves: VIRTIO_F_RING_PACKED (34) without VIRTIO_F_VERSION_1 "
+			"(32); packed rings exist only in virtio 1.x",
+			(unsigned long long)f);
+		return -ENOTSUP;
+	}
 	for (unsigned i = 0; i < d->nq; i++)
 		running |= d->q[i].vq != NULL;
 	if (running && ((f ^ d->features) & ~VQCORE_BIT(VQCORE_VU_F_LOG_ALL)))
@@ -716,6 +729,38 @@ static int h_set_vring_num(struct vqcore_vu_dev *d, struct vu_msg *m)
 	return 0;
 }
 
+/* Say why the ring areas of @q are not in the table: the usual set-up
+ * mistake is a front-end whose guest memory cannot be shared. */
+static VQ_COLD void vring_addr_explain(const struct vqcore_vu_dev *d,
+				       const struct vu_queue *q, unsigned qi)
+{
+	static const char *const split_name[3] = { "descriptor", "avail", "used" };
+	static const char *const packed_name[3] = { "descriptor", "driver event",
+						    "device event" };
+	const char *const *name = vu_packed(d) ? packed_name : split_name;
+	const uint64_t uva[3] = { q->desc_uva, q->avail_uva, q->used_uva };
+	uint64_t gpa;
+
+	if (!d->nregions) {
+		vq_warn("vhost-user: queue %u: ring addresses given while the memory "
+			"table is empty: the front-end shared no guest memory. Its "
+			"memory must be shared with the backend (QEMU: -object "
+			"memory-backend-memfd,id=mem,size=...,share=on -machine "
+			"memory-backend=mem)", qi);
+		return;
+	}
+	for (int i = 0; i < 3; i++) {
+		uint64_t len = area_len(d, q->num, i);
+
+		if (!uva_to_gpa(d, uva[i], len, &gpa))
+			continue;
+		vq_warn("vhost-user: queue %u: %s area at user address 0x%llx "
+			"(%llu bytes) is not inside one region of the memory table "
+			"(%u regions)", qi, name[i], (unsigned long long)uva[i],
+			(unsigned long long)len, d->nregions);
+	}
+}
+
 static int h_set_vring_addr(struct vqcore_vu_dev *d, struct vu_msg *m)
 {
 	const struct vu_addr *a = &m->p.addr;
@@ -733,8 +778,10 @@ static int h_set_vring_addr(struct vqcore_vu_dev *d, struct vu_msg *m)
 	tmp.used_uva = a->used;
 	/* every area must be inside the memory table now */
 	r = queue_gpas(d, &tmp, &g1, &g2, &g3);
-	if (r)
+	if (r) {
+		vring_addr_explain(d, &tmp, a->index);
 		return r;
+	}
 	if (q->vq && (a->desc != q->desc_uva || a->avail != q->avail_uva ||
 		      a->used != q->used_uva))
 		return -EBUSY;
@@ -1137,6 +1184,17 @@ static int vu_read_msg(struct vqcore_vu_dev *d)
  * Public API
  * ------------------------------------------------------------------------ */
 
+static void dev_free_early(struct vqcore_vu_dev *d)
+{
+	if (d->epfd >= 0)
+		close(d->epfd);
+	vq_free(d->regions);
+	vqcore_mem_free(d->mem);
+	if (d->stop_fd >= 0)
+		close(d->stop_fd);
+	vq_free(d);
+}
+
 static int dev_alloc(unsigned flags, unsigned num_queues, uint64_t features,
 		     const struct vqcore_vu_ops *ops, void *opaque,
 		     struct vqcore_vu_dev **out)
@@ -1155,13 +1213,7 @@ static int dev_alloc(unsigned flags, unsigned num_queues, uint64_t features,
 	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (!d->regions || !d->mem || d->stop_fd < 0 || d->epfd < 0) {
-		if (d->epfd >= 0)
-			close(d->epfd);
-		vq_free(d->regions);
-		vqcore_mem_free(d->mem);
-		if (d->stop_fd >= 0)
-			close(d->stop_fd);
-		vq_free(d);
+		dev_free_early(d);
 		return -ENOMEM;
 	}
 	if (ops) {
@@ -1174,6 +1226,19 @@ static int dev_alloc(unsigned flags, unsigned num_queues, uint64_t features,
 	d->nq = num_queues;
 	d->listen_fd = d->sock = d->log_fd = d->reply_fd = -1;
 	d->pf_mask = UINT64_MAX;
+	if ((features & VQCORE_BIT(VQCORE_F_RING_PACKED)) &&
+	    !(flags & VQCORE_VU_NO_PACKED) &&
+	    !(features & VQCORE_BIT(VQCORE_F_VERSION_1))) {
+		vq_warn("vhost-user: the device's features 0x%llx contradict "
+			"themselves: VIRTIO_F_RING_PACKED (34) without "
+			"VIRTIO_F_VERSION_1 (32); offer VQCORE_BIT(VQCORE_F_VERSION_1)",
+			(unsigned long long)features);
+		dev_free_early(d);
+		return -EINVAL;
+	}
+	if (features & VQCORE_BIT(VQCORE_F_ACCESS_PLATFORM))
+		vq_warn("vhost-user: VIRTIO_F_ACCESS_PLATFORM (33) taken out of the "
+			"device's offer: the backend has no IOTLB support yet");
 	features |= VQCORE_BIT(VQCORE_VU_F_PROTOCOL_FEATURES) |
 		    VQCORE_BIT(VQCORE_VU_F_LOG_ALL);
 	features &= ~VQCORE_BIT(VQCORE_F_ACCESS_PLATFORM);
@@ -1284,6 +1349,7 @@ void vqcore_vu_free(struct vqcore_vu_dev *d)
 {
 	if (!d)
 		return;
+	vu_signal_forget(d);
 	vu_disconnect(d);
 	for (unsigned i = 0; i < d->nq; i++) {
 		queue_reset(d, i);
@@ -1457,10 +1523,12 @@ int vqcore_vu_run(struct vqcore_vu_dev *d)
 
 void vqcore_vu_stop(struct vqcore_vu_dev *d)
 {
+	int saved = errno; /* a signal handler must not change it */
 	uint64_t one = 1;
 	ssize_t r = write(d->stop_fd, &one, sizeof(one));
 
 	(void)r;
+	errno = saved;
 }
 
 void *vqcore_vu_opaque(const struct vqcore_vu_dev *d)
@@ -1470,7 +1538,9 @@ void *vqcore_vu_opaque(const struct vqcore_vu_dev *d)
 
 uint64_t vqcore_vu_features(const struct vqcore_vu_dev *d)
 {
-	return d->features;
+	/* the virtio features, as set_features got them */
+	return d->features & ~(VQCORE_BIT(VQCORE_VU_F_PROTOCOL_FEATURES) |
+			       VQCORE_BIT(VQCORE_VU_F_LOG_ALL));
 }
 
 uint64_t vqcore_vu_protocol_features(const struct vqcore_vu_dev *d)

@@ -267,6 +267,9 @@ VQ_HIDDEN int vu_inflight_take_resub(struct vqcore_vu_dev *d, unsigned qi,
 VQ_HIDDEN void vu_inflight_used_end(struct vqcore_vu_dev *d, unsigned qi,
 				    const struct vhost_buf *bufs, unsigned n);
 
+/* signal.c: take @d out of the vqcore_vu_stop_on_signal() table. */
+VQ_HIDDEN void vu_signal_forget(struct vqcore_vu_dev *d);
+
 /* Does the queue use the packed format (from the acked features)? */
 static inline bool vu_packed(const struct vqcore_vu_dev *d)
 {
