@@ -401,6 +401,8 @@ int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
 {
 	struct vq_out o = { bufs, iov, 0, max_bufs, 0, max_iov, false };
 
+	if (unlikely(vq->hooks))
+		return vq->hooks->get_bufs(vq, bufs, max_bufs, iov, max_iov);
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
 	/* The usual case, one-descriptor buffers and nothing cached, is the
@@ -449,6 +451,8 @@ int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq, struct vhost_buf *bufs,
 {
 	unsigned n = 0, k = 0;
 
+	if (unlikely(vq->hooks))
+		return vq->hooks->get_bufs_desc(vq, bufs, max_bufs, desc, max_desc);
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
 	while (n < max_bufs) {
@@ -551,6 +555,8 @@ int vqcore_vq_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 {
 	bool run;
 
+	if (unlikely(vq->hooks))
+		return vq->hooks->put_used(vq, bufs, lens, n);
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
 	if (unlikely(!n))
@@ -569,6 +575,8 @@ int vqcore_vq_unget(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	uint32_t inorder = vq->inorder_pos;
 	bool run;
 
+	if (unlikely(vq->hooks))
+		return vq->hooks->unget(vq, bufs, n);
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
 	if (!n)

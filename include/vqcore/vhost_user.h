@@ -153,11 +153,12 @@ struct vqcore_vu_dev;
  *     disconnect).  Buffers the device still holds must be returned with
  *     vqcore_vu_put_used() inside this callback or they are forgotten
  *     (with inflight tracking they are re-submitted after a reconnect).
- *     @vq is freed after it returns.
+ *     vqcore_vq_put_used() on @vq does the same.  @vq is freed after it
+ *     returns.
  * @kick: the driver kicked queue @qidx (its kick eventfd was readable and
  *     has been drained), or the queue just started.  Typical body:
- *     do { vqcore_vq_disable_notify(); while (vqcore_vu_get_bufs() > 0)
- *     { work; vqcore_vu_put_used(); vqcore_vq_signal(); } } while
+ *     do { vqcore_vq_disable_notify(); while (vqcore_vq_get_bufs() > 0)
+ *     { work; vqcore_vq_put_used(); vqcore_vq_signal(); } } while
  *     (vqcore_vq_enable_notify());  the last step re-arms kicks (with
  *     EVENT_IDX the driver kicks only after that).  Queues set up
  *     without a kick fd (polling) get no kicks after the first: the
@@ -409,14 +410,20 @@ VQCORE_API struct vqcore_vq *vqcore_vu_queue(const struct vqcore_vu_dev *dev,
 VQCORE_API bool vqcore_vu_connected(const struct vqcore_vu_dev *dev);
 
 /**
- * vqcore_vu_get_bufs() - fetch buffers of a running queue, with inflight
- * tracking.
+ * vqcore_vu_get_bufs() - fetch buffers of a running queue.
  * @dev: device.  @qidx: queue.  Others: as vqcore_vq_get_bufs().
  *
- * Like vqcore_vq_get_bufs() on vqcore_vu_queue(), and when the front-end
- * gave an inflight area (INFLIGHT_SHMFD) the fetched buffers are recorded
- * in it, so that a restarted backend finds them.  Devices that do not
- * care about reconnection may call vqcore_vq_get_bufs() directly.
+ * A thin alias of vqcore_vq_get_bufs() on vqcore_vu_queue(@dev, @qidx),
+ * kept because it is in the released ABI; it also signals the queue's
+ * error eventfd when the ring is broken.  Either name is restart safe:
+ * on a queue with an inflight area (INFLIGHT_SHMFD) every fetch, return
+ * and unget is recorded, whether the device calls vqcore_vu_get_bufs(),
+ * vqcore_vq_get_bufs(), vqcore_vq_get_bufs_desc(), vqcore_vu_put_used(),
+ * vqcore_vq_put_used() or vqcore_vq_unget(), and requests a previous
+ * backend left in flight come first from vqcore_vq_get_bufs() (the _desc
+ * variant refuses with -VQCORE_E_NOT_READY and a log line while they
+ * wait).  Dirty logging and notification suppression are the queue's
+ * own, the same for every name.
  *
  * Return: as vqcore_vq_get_bufs(), or -VQCORE_E_NOT_READY if the queue is
  * not running.
@@ -426,9 +433,11 @@ VQCORE_API int vqcore_vu_get_bufs(struct vqcore_vu_dev *dev, unsigned qidx,
 				  struct iovec *iov, unsigned max_iov);
 
 /**
- * vqcore_vu_put_used() - return buffers of a running queue, with inflight
- * tracking.
+ * vqcore_vu_put_used() - return buffers of a running queue.
  * @dev: device.  @qidx: queue.  Others: as vqcore_vq_put_used().
+ *
+ * A thin alias of vqcore_vq_put_used() on vqcore_vu_queue(@dev, @qidx)
+ * (released ABI); see vqcore_vu_get_bufs() for the inflight record.
  *
  * Return: as vqcore_vq_put_used(), or -VQCORE_E_NOT_READY.
  */

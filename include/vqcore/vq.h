@@ -7,6 +7,11 @@
  * them back with one batched "used" call.  The ring format (split or packed)
  * is chosen when the queue is created and hidden behind a format ops table.
  *
+ * A queue that the vhost-user backend created (vqcore_vu_queue()) keeps
+ * the front-end's inflight record through these same calls: fetch,
+ * return and unget are recorded whichever name a device uses (see
+ * vqcore_vu_get_bufs()).
+ *
  * Threading: one queue is driven by one thread at a time (the caller
  * serialises calls on the same queue).  Different queues may run on
  * different threads.  The memory table a queue uses must not change while

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "vhost-user/vu_priv.h"
+#include "vq_priv.h"
 
 
 /* Protocol features this backend implements. */
@@ -1563,6 +1564,95 @@ bool vqcore_vu_connected(const struct vqcore_vu_dev *d)
 	return d->sock >= 0;
 }
 
+/*
+ * The inflight record sees every fetch and return on a queue with an
+ * inflight area, whichever name the device calls: vqcore_vq_get_bufs()
+ * and friends go to these hooks (struct vq_hooks), and vqcore_vu_get_bufs()
+ * and vqcore_vu_put_used() are plain aliases of the vqcore_vq_* calls.
+ * Each hook runs the core call with the hooks cleared (one thread drives
+ * a queue at a time, so nobody else sees the queue meanwhile).
+ */
+static int hook_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
+			 unsigned max_bufs, struct iovec *iov, unsigned max_iov)
+{
+	struct vqcore_vu_dev *d = vq->hooks_opaque;
+	unsigned qi = vq->index;
+	int n;
+
+	/* requests a previous backend left in flight come first */
+	if (d->q[qi].resub_next < d->q[qi].nresub)
+		return vu_inflight_take_resub(d, qi, bufs, max_bufs, iov, max_iov);
+	vq->hooks = NULL;
+	n = vqcore_vq_get_bufs(vq, bufs, max_bufs, iov, max_iov);
+	vq->hooks = &vu_hooks;
+	if (n > 0)
+		vu_inflight_fetched(d, qi, bufs, (unsigned)n);
+	else if (n < 0 && n != -VQCORE_E_IOV_FULL)
+		queue_signal_err(&d->q[qi]);
+	return n;
+}
+
+static int hook_get_bufs_desc(struct vqcore_vq *vq, struct vhost_buf *bufs,
+			      unsigned max_bufs, struct vhost_desc *desc,
+			      unsigned max_desc)
+{
+	struct vqcore_vu_dev *d = vq->hooks_opaque;
+	unsigned qi = vq->index;
+	int n;
+
+	if (d->q[qi].resub_next < d->q[qi].nresub) {
+		/* they were fetched again as iovecs when the queue started */
+		vq_warn("vhost-user: queue %u: requests a previous backend left in "
+			"flight wait; fetch them with vqcore_vq_get_bufs()", qi);
+		return -VQCORE_E_NOT_READY;
+	}
+	vq->hooks = NULL;
+	n = vqcore_vq_get_bufs_desc(vq, bufs, max_bufs, desc, max_desc);
+	vq->hooks = &vu_hooks;
+	if (n > 0)
+		vu_inflight_fetched(d, qi, bufs, (unsigned)n);
+	else if (n < 0 && n != -VQCORE_E_IOV_FULL)
+		queue_signal_err(&d->q[qi]);
+	return n;
+}
+
+static int hook_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
+			 const uint32_t *lens, unsigned n)
+{
+	struct vqcore_vu_dev *d = vq->hooks_opaque;
+	unsigned qi = vq->index;
+	int r;
+
+	vu_inflight_used_begin(d, qi, bufs, n);
+	vq->hooks = NULL;
+	r = vqcore_vq_put_used(vq, bufs, lens, n);
+	vq->hooks = &vu_hooks;
+	if (!r)
+		vu_inflight_used_end(d, qi, bufs, n);
+	return r;
+}
+
+static int hook_unget(struct vqcore_vq *vq, const struct vhost_buf *bufs,
+		      unsigned n)
+{
+	struct vqcore_vu_dev *d = vq->hooks_opaque;
+	int r;
+
+	vq->hooks = NULL;
+	r = vqcore_vq_unget(vq, bufs, n);
+	vq->hooks = &vu_hooks;
+	if (!r)
+		vu_inflight_unget(d, vq->index, bufs, n);
+	return r;
+}
+
+const struct vq_hooks vu_hooks = {
+	.get_bufs = hook_get_bufs,
+	.get_bufs_desc = hook_get_bufs_desc,
+	.put_used = hook_put_used,
+	.unget = hook_unget,
+};
+
 int vqcore_vu_get_bufs(struct vqcore_vu_dev *d, unsigned qi,
 		       struct vhost_buf *bufs, unsigned max_bufs,
 		       struct iovec *iov, unsigned max_iov)
@@ -1571,13 +1661,8 @@ int vqcore_vu_get_bufs(struct vqcore_vu_dev *d, unsigned qi,
 
 	if (qi >= d->nq || !d->q[qi].vq)
 		return -VQCORE_E_NOT_READY;
-	/* requests a previous backend left in flight come first */
-	if (d->q[qi].resub_next < d->q[qi].nresub)
-		return vu_inflight_take_resub(d, qi, bufs, max_bufs, iov, max_iov);
 	n = vqcore_vq_get_bufs(d->q[qi].vq, bufs, max_bufs, iov, max_iov);
-	if (n > 0)
-		vu_inflight_fetched(d, qi, bufs, (unsigned)n);
-	else if (n < 0 && n != -VQCORE_E_IOV_FULL)
+	if (n < 0 && n != -VQCORE_E_IOV_FULL)
 		queue_signal_err(&d->q[qi]);
 	return n;
 }
@@ -1586,15 +1671,9 @@ int vqcore_vu_put_used(struct vqcore_vu_dev *d, unsigned qi,
 		       const struct vhost_buf *bufs, const uint32_t *lens,
 		       unsigned n)
 {
-	int r;
-
 	if (qi >= d->nq || !d->q[qi].vq)
 		return -VQCORE_E_NOT_READY;
-	vu_inflight_used_begin(d, qi, bufs, n);
-	r = vqcore_vq_put_used(d->q[qi].vq, bufs, lens, n);
-	if (!r)
-		vu_inflight_used_end(d, qi, bufs, n);
-	return r;
+	return vqcore_vq_put_used(d->q[qi].vq, bufs, lens, n);
 }
 
 int vqcore_vu_inflight_pending(const struct vqcore_vu_dev *d, unsigned qi,

@@ -267,6 +267,12 @@ VQ_HIDDEN int vu_inflight_take_resub(struct vqcore_vu_dev *d, unsigned qi,
 VQ_HIDDEN void vu_inflight_used_end(struct vqcore_vu_dev *d, unsigned qi,
 				    const struct vhost_buf *bufs, unsigned n);
 
+VQ_HIDDEN void vu_inflight_unget(struct vqcore_vu_dev *d, unsigned qi,
+				  const struct vhost_buf *bufs, unsigned n);
+/* backend.c: the hooks a queue with an inflight area runs through */
+struct vq_hooks;
+VQ_HIDDEN extern const struct vq_hooks vu_hooks;
+
 /* signal.c: take @d out of the vqcore_vu_stop_on_signal() table. */
 VQ_HIDDEN void vu_signal_forget(struct vqcore_vu_dev *d);
 
