@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "vqtest.h"
@@ -235,6 +236,110 @@ START_TEST(ring_addr_outside_table_named)
 }
 END_TEST
 
+/*
+ * A front-end whose guest memory is private (QEMU's memory-backend-memfd
+ * with share=off): the memfd comes, the backend maps it, but the driver's
+ * ring writes go to the front-end's private copy.  The driver's kick then
+ * finds an empty ring, and the backend says what is probably wrong.  The
+ * same ring written through a shared mapping is served, with no hint.
+ */
+static unsigned served;
+
+static void drain_kick(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore_vq *vq)
+{
+	struct vhost_buf b[8];
+	struct iovec iov[8];
+	int n;
+
+	while ((n = vqcore_vq_get_bufs(vq, b, 8, iov, 8)) > 0) {
+		ck_assert_int_eq(vqcore_vq_put_used(vq, b, NULL, (unsigned)n), 0);
+		served += (unsigned)n;
+	}
+}
+
+static const struct vqcore_vu_ops drain_ops = {
+	.sz = sizeof(struct vqcore_vu_ops),
+	.kick = drain_kick,
+};
+
+static void run_private_memory(bool private)
+{
+	struct vu_harness h;
+	struct vqcore_memfd gm;
+	const uint64_t uva = 0x7f0000000000ull, f = VQCORE_BIT(VQCORE_F_VERSION_1);
+	struct {
+		uint32_t n, pad;
+		uint64_t gpa, size, uva, off;
+	} t = { 1, 0, 0, 1 << 20, uva, 0 };
+	struct vring_addr_msg a = { 0, 0, uva, uva + 0x2000, uva + 0x1000, 0 };
+	uint32_t num[2] = { 0, 8 }, base[2] = { 0, 0 }, en[2] = { 0, 1 };
+	uint64_t idx = 0, one = 1;
+	int sock, kick = vqcore_eventfd_new(), call = vqcore_eventfd_new();
+	uint8_t *view;
+
+	ck_assert_int_ge(kick, 0);
+	ck_assert_int_ge(call, 0);
+	ck_assert_int_eq(vqcore_memfd_map("guest", 1 << 20, 0, &gm), 0);
+	view = private ? mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE, gm.fd, 0)
+		       : gm.hva;
+	ck_assert(view != MAP_FAILED);
+	served = 0;
+	ck_assert_int_eq(vu_harness_start(&h, 0, 1, f, &drain_ops, NULL), 0);
+	sock = vu_raw_connect(&h);
+	ck_assert_int_ge(sock, 0);
+	ck_assert_int_eq(vu_raw_negotiate(sock, f | VU_BITS, PF_ACK), 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_MEM_TABLE, &t, sizeof(t), &gm.fd, 1), 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_NUM, num, 8, NULL, 0), 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_BASE, base, 8, NULL, 0), 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_KICK, &idx, 8, &kick, 1), 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_CALL, &idx, 8, &call, 1), 0);
+	log_start();
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_ENABLE, en, 8, NULL, 0), 0);
+	ck_assert_ptr_nonnull(vqcore_vu_queue(h.dev, 0));
+	/* the driver: one 64-byte writable buffer at GPA 0x10000, published
+	 * in the avail ring (split layout), then a kick */
+	{
+		uint64_t d_addr = 0x10000;
+		uint32_t d_len = 64;
+		uint16_t d_flags = VHOST_DESC_F_WRITE, head = 0, aidx = 1;
+
+		memcpy(view, &d_addr, 8);
+		memcpy(view + 8, &d_len, 4);
+		memcpy(view + 12, &d_flags, 2);
+		memcpy(view + 0x1000 + 4, &head, 2);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		memcpy(view + 0x1000 + 2, &aidx, 2);
+	}
+	ck_assert_int_eq(write(kick, &one, 8), 8);
+	/* the loop handles the kick before this round trip's reply */
+	for (int i = 0; i < 100 && !served && !log_has("driver kicked"); i++)
+		ck_assert(vu_raw_alive(sock));
+	if (private) {
+		ck_assert_uint_eq(served, 0);
+		ck_log_has("queue 0: the driver kicked but the ring shows no buffer, none "
+			   "since the queue started. If the guest waits, its memory is "
+			   "probably not shared with the backend");
+		ck_log_has("share=on");
+	} else {
+		ck_assert_uint_eq(served, 1);
+		ck_assert(!log_has("driver kicked"));
+	}
+	close(sock);
+	vu_harness_stop(&h);
+	if (private)
+		munmap(view, 1 << 20);
+	vqcore_memfd_unmap(&gm);
+	close(kick);
+	close(call);
+}
+
+START_TEST(private_memory_hint)
+{
+	run_private_memory(_i == 1);
+}
+END_TEST
+
 /* ---- stopping the loop ---- */
 
 static struct vqcore_vu_dev *sig_dev;
@@ -365,6 +470,7 @@ static Suite *device_suite(void)
 	tcase_add_test(t, acked_features_refused_with_reason);
 	tcase_add_test(t, ring_addr_empty_table_names_cause);
 	tcase_add_test(t, ring_addr_outside_table_named);
+	tcase_add_loop_test(t, private_memory_hint, 0, 2);
 	tcase_add_test(t, stop_from_own_signal_handler);
 	tcase_add_test(t, stop_on_signal_installs_and_restores);
 	tcase_add_test(t, stop_before_run_is_kept);

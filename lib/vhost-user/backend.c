@@ -362,6 +362,8 @@ static void queue_update(struct vqcore_vu_dev *d, unsigned qi)
 	q->err_signalled = false;
 	d->fds_changed = true;
 	vu_inflight_queue_start(d, qi);
+	q->start_base = vqcore_vq_get_base(q->vq);
+	q->moved = q->hinted = false;
 	if (d->ops.queue_started)
 		d->ops.queue_started(d, qi, q->vq);
 	queue_kick(d, qi);
@@ -1403,6 +1405,33 @@ int vqcore_vu_get_fds(struct vqcore_vu_dev *d, struct vqcore_vu_fd *fds,
 	return (int)n;
 }
 
+/*
+ * The driver kicked and the device found nothing, and has found nothing
+ * since the queue started.  The usual cause: guest memory mapped
+ * privately on the front-end's side (QEMU's memory-backend-memfd with
+ * share=off sends the memfd, the backend maps it, and the guest's writes
+ * stay in QEMU's private copies), so the rings look empty here forever.
+ */
+static VQ_COLD void kick_check_moved(struct vqcore_vu_dev *d, unsigned qi)
+{
+	struct vu_queue *q = &d->q[qi];
+
+	if (!q->vq || !d->ops.kick)
+		return;
+	if (vqcore_vq_get_base(q->vq) != q->start_base || vqcore_vq_inflight(q->vq)) {
+		q->moved = true;
+		return;
+	}
+	if (q->hinted)
+		return;
+	q->hinted = true;
+	vq_warn("vhost-user: queue %u: the driver kicked but the ring shows no "
+		"buffer, none since the queue started. If the guest waits, its "
+		"memory is probably not shared with the backend: QEMU needs "
+		"memory-backend-memfd (or -file) with share=on; with share=off the "
+		"guest's writes never reach the file the backend maps", qi);
+}
+
 int vqcore_vu_dispatch(struct vqcore_vu_dev *d, int fd)
 {
 	int r = 0;
@@ -1423,6 +1452,8 @@ int vqcore_vu_dispatch(struct vqcore_vu_dev *d, int fd)
 				continue;
 			vqcore_eventfd_drain(fd);
 			queue_kick(d, i);
+			if (!d->q[i].moved)
+				kick_check_moved(d, i);
 			break;
 		}
 	}

@@ -189,6 +189,9 @@ struct vu_queue {
 	bool enable;              /* SET_VRING_ENABLE */
 	bool err_signalled;
 	struct vqcore_vq *vq;     /* non-NULL while running */
+	uint32_t start_base;      /* vqcore_vq_get_base() when it started */
+	bool moved;               /* a buffer was fetched since it started */
+	bool hinted;              /* the kicked-but-empty hint was logged */
 	uint64_t device_gpa;      /* used ring / device area of the running vq */
 	/* inflight tracking (area given by SET_INFLIGHT_FD) */
 	void *inflight;
