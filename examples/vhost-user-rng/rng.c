@@ -62,7 +62,7 @@ struct rng {
 	bool throttled;
 	bool warned_readonly;
 	bool warned_wrap;
-	struct iovec *iov;            /* vqcore_vq_max_iov() entries */
+	struct iovec *iov;            /* vqcore_vq_max_iov() entries, grown in serve() */
 	uint32_t iov_cap;
 };
 
@@ -142,7 +142,19 @@ static int serve(struct rng *g, struct vqcore_vq *vq)
 {
 	struct vhost_buf bufs[BATCH];
 	uint32_t lens[BATCH];
+	uint32_t need = vqcore_vq_max_iov(vq);
 	int n = 0, r;
+
+	/* room for any buffer the driver may post (the bound changes only
+	 * with the memory table, between two kicks) */
+	if (need > g->iov_cap) {
+		struct iovec *p = realloc(g->iov, need * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		g->iov = p;
+		g->iov_cap = need;
+	}
 
 	do {
 		vqcore_vq_disable_notify(vq);
@@ -209,17 +221,6 @@ static void rng_kick(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore_vq 
 static void rng_queue_started(struct vqcore_vu_dev *dev, unsigned qidx,
 			      struct vqcore_vq *vq)
 {
-	struct rng *g = vqcore_vu_opaque(dev);
-	uint32_t need = vqcore_vq_max_iov(vq);
-
-	if (need > g->iov_cap) {
-		struct iovec *p = realloc(g->iov, need * sizeof(*p));
-
-		if (p) {
-			g->iov = p;
-			g->iov_cap = need;
-		}
-	}
 	fprintf(stderr, "vhost-user-rng: queue %u started (%s ring, %u entries, "
 		"features 0x%" PRIx64 ")\n", qidx,
 		vqcore_vq_format(vq) == VQCORE_FORMAT_PACKED ? "packed" : "split",
