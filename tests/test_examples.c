@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Description: the example backends, examples/vhost-user-blk,
- * examples/vhost-user-net and examples/vhost-user-rng, each run as its own process (the binaries of
- * this build tree) and driven by our vhost-user client over a real unix
+ * examples/vhost-user-net and examples/vhost-user-rng, each run as its
+ * own process (the binaries of this build tree) and driven by our vhost-user client over a real unix
  * socket, memfd guest memory and eventfds, on the split ring and on the
  * packed ring (when the core has it: then it must be negotiated).
  * blk: blocks of several sizes written and read back (one and many
@@ -1156,7 +1156,8 @@ struct rngt {
 };
 
 /* Start the backend on a source file of known bytes and connect. */
-static void rng_start(struct rngt *t, unsigned format, const char *extra)
+static void rng_start(struct rngt *t, unsigned format, const char *extra,
+		      const char *extra2)
 {
 	char bin[256], a_sock[160], a_src[160];
 	char *argv[8];
@@ -1184,6 +1185,8 @@ static void rng_start(struct rngt *t, unsigned format, const char *extra)
 		argv[n++] = "--no-packed";
 	if (extra)
 		argv[n++] = (char *)extra;
+	if (extra2)
+		argv[n++] = (char *)extra2;
 	argv[n] = NULL;
 	ck_assert_int_eq(exproc_start(&t->p, argv), 0);
 	ck_assert_int_eq(vqcore_vuc_connect(t->p.sock, &cfg, &t->c), 0);
@@ -1242,7 +1245,7 @@ START_TEST(rng_in_order_and_readonly)
 	uint32_t lens[ARRAY_SIZE(req)], off = 0;
 
 	SKIP_UNBUILT_FORMAT(_i);
-	rng_start(&t, _i, NULL);
+	rng_start(&t, _i, NULL, NULL);
 	for (unsigned i = 0; i < ARRAY_SIZE(req); i++) {
 		struct vqcore_sg sg;
 
@@ -1287,7 +1290,8 @@ START_TEST(rng_rate_limit)
 	uint32_t lens[3];
 
 	SKIP_UNBUILT_FORMAT(_i);
-	rng_start(&t, _i, "--max-bytes=120");
+	/* a period of 10 minutes: the quota is not refilled during the test */
+	rng_start(&t, _i, "--max-bytes=120", "--period=600000");
 	for (unsigned i = 0; i < 2; i++) {
 		struct vqcore_sg sg = { vqcore_vuc_alloc(t.c, 100, 64, (void **)&hva[i]), 100 };
 
