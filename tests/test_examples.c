@@ -2,8 +2,8 @@
 /*
  * Description: the example backends, examples/vhost-user-blk,
  * examples/vhost-user-net and examples/vhost-user-rng, each run as its
- * own process (the binaries of this build tree) and driven by our vhost-user client over a real unix
- * socket, memfd guest memory and eventfds, on the split ring and on the
+ * own process (the binaries of this build tree) and driven by our
+ * vhost-user client over a real unix socket, memfd guest memory and eventfds, on the split ring and on the
  * packed ring (when the core has it: then it must be negotiated).
  * blk: blocks of several sizes written and read back (one and many
  * segments, direct and indirect), on two queues at once, checked in the
