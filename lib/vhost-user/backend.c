@@ -315,6 +315,79 @@ static void queue_kick(struct vqcore_vu_dev *d, unsigned qi)
 		queue_signal_err(q);
 }
 
+/*
+ * Whether the region holding user address @uva looks never written by the
+ * guest: every byte of its file in that range that we look at is zero,
+ * but for [@skip_uva, +@skip_len), which the backend wrote itself.
+ * QEMU with a share=off memory backend sends the memfd but writes only its
+ * private copies: the file's pages (allocated by those copy-on-write
+ * faults, or holes) stay zero, and the rings look empty here forever.  A
+ * guest whose memory is shared has firmware, kernel and page tables in the
+ * region; the scan stops at the first non-zero byte.  It reads with
+ * pread(), which gives a hole no page, skips holes with SEEK_DATA, and
+ * gives up (answering false) after VU_ZERO_SCAN bytes of data.  Cold: at
+ * most once per queue start, and only for a queue that was kicked and
+ * never had a buffer.
+ */
+#define VU_ZERO_SCAN (1ull << 30)
+#define VU_ZERO_CHUNK (1u << 20)
+
+static VQ_COLD bool region_all_zero(const struct vqcore_vu_dev *d, uint64_t uva,
+				    uint64_t skip_uva, uint64_t skip_len)
+{
+	const struct vu_region *r = NULL;
+	uint64_t pos, end, scanned = 0, *buf;
+	bool zero = false;
+
+	for (unsigned i = 0; i < d->nregions && !r; i++)
+		if (uva >= d->regions[i].uva && uva - d->regions[i].uva < d->regions[i].size)
+			r = &d->regions[i];
+	if (!r || r->fd < 0 || r->mmap_offset > (uint64_t)INT64_MAX - r->size)
+		return false;
+	buf = vq_malloc(VU_ZERO_CHUNK);
+	if (!buf)
+		return false;
+	pos = r->mmap_offset;
+	end = r->mmap_offset + r->size;
+	for (;;) {
+		off_t data;
+		ssize_t n;
+		size_t want;
+
+		if (pos >= end) {
+			zero = true;
+			break;
+		}
+		if (scanned >= VU_ZERO_SCAN)
+			break;  /* cannot tell */
+		data = lseek(r->fd, (off_t)pos, SEEK_DATA);
+		if (data < 0) {
+			zero = errno == ENXIO; /* only holes from here on */
+			break;
+		}
+		pos = (uint64_t)data;
+		if (pos >= end)
+			continue;
+		want = (size_t)VQ_MIN((uint64_t)VU_ZERO_CHUNK, end - pos);
+		n = pread(r->fd, buf, want, (off_t)pos);
+		if (n <= 0)
+			break;
+		for (size_t k = 0; k < (size_t)n / 8; k++) {
+			/* user address of this word; the skipped range is
+			 * what the backend itself wrote */
+			uint64_t w = r->uva + (pos - r->mmap_offset) + 8 * k;
+
+			if (buf[k] && !(w + 8 > skip_uva && w < skip_uva + skip_len))
+				goto out;
+		}
+		pos += (uint64_t)n;
+		scanned += (uint64_t)n;
+	}
+out:
+	vq_free(buf);
+	return zero;
+}
+
 /* Start or stop queue @qi to match its configuration. */
 static void queue_update(struct vqcore_vu_dev *d, unsigned qi)
 {
@@ -1406,11 +1479,12 @@ int vqcore_vu_get_fds(struct vqcore_vu_dev *d, struct vqcore_vu_fd *fds,
 }
 
 /*
- * The driver kicked and the device found nothing, and has found nothing
- * since the queue started.  The usual cause: guest memory mapped
- * privately on the front-end's side (QEMU's memory-backend-memfd with
- * share=off sends the memfd, the backend maps it, and the guest's writes
- * stay in QEMU's private copies), so the rings look empty here forever.
+ * The driver kicked, the device found nothing, and nothing has been
+ * fetched since the queue started.  That happens to healthy queues too (a
+ * kick QEMU saved while the ring was stopped), so the region holding the
+ * rings must also read as zeros before the backend says that the
+ * front-end's memory is probably not shared.  After the first fetch this
+ * costs one branch per kick.
  */
 static VQ_COLD void kick_check_moved(struct vqcore_vu_dev *d, unsigned qi)
 {
@@ -1425,11 +1499,12 @@ static VQ_COLD void kick_check_moved(struct vqcore_vu_dev *d, unsigned qi)
 	if (q->hinted)
 		return;
 	q->hinted = true;
-	vq_warn("vhost-user: queue %u: the driver kicked but the ring shows no "
-		"buffer, none since the queue started. If the guest waits, its "
-		"memory is probably not shared with the backend: QEMU needs "
-		"memory-backend-memfd (or -file) with share=on; with share=off the "
-		"guest's writes never reach the file the backend maps", qi);
+	/* the device area (used ring, device event suppression) is the one
+	 * the backend writes itself */
+	if (region_all_zero(d, q->desc_uva, q->used_uva, area_len(d, q->num, 2)))
+		vq_warn("vhost-user: queue %u: kicked, but its ring is empty and the "
+			"region holding it reads as zeros: guest memory not shared? "
+			"(QEMU: memory-backend-memfd/-file need share=on)", qi);
 }
 
 int vqcore_vu_dispatch(struct vqcore_vu_dev *d, int fd)

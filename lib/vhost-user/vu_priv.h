@@ -191,7 +191,7 @@ struct vu_queue {
 	struct vqcore_vq *vq;     /* non-NULL while running */
 	uint32_t start_base;      /* vqcore_vq_get_base() when it started */
 	bool moved;               /* a buffer was fetched since it started */
-	bool hinted;              /* the kicked-but-empty hint was logged */
+	bool hinted;              /* the unshared-memory hint was logged */
 	uint64_t device_gpa;      /* used ring / device area of the running vq */
 	/* inflight tracking (area given by SET_INFLIGHT_FD) */
 	void *inflight;
