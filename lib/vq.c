@@ -566,6 +566,8 @@ int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
 {
 	struct vq_out o = { bufs, iov, 0, max_bufs, 0, max_iov, false };
 
+	if (unlikely(vq->hooks))
+		return vq->hooks->get_bufs(vq, bufs, max_bufs, iov, max_iov);
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
 	/* The usual case, one-descriptor buffers, nothing cached and no dirty
@@ -617,6 +619,8 @@ int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq, struct vhost_buf *bufs,
 	const bool logging = vq->mem->log != NULL;
 	unsigned n = 0, k = 0;
 
+	if (unlikely(vq->hooks))
+		return vq->hooks->get_bufs_desc(vq, bufs, max_bufs, desc, max_desc);
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
 	while (n < max_bufs) {
@@ -719,6 +723,8 @@ int vqcore_vq_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 {
 	bool run;
 
+	if (unlikely(vq->hooks))
+		return vq->hooks->put_used(vq, bufs, lens, n);
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
 	if (unlikely(!n))
@@ -740,6 +746,8 @@ int vqcore_vq_unget(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	uint32_t inorder = vq->inorder_pos;
 	bool run;
 
+	if (unlikely(vq->hooks))
+		return vq->hooks->unget(vq, bufs, n);
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
 	if (!n)
@@ -890,6 +898,17 @@ unsigned vqcore_vq_inflight(const struct vqcore_vq *vq)
 struct vqcore_mem *vqcore_vq_mem(const struct vqcore_vq *vq)
 {
 	return vq->mem;
+}
+
+uint32_t vqcore_vq_max_iov(const struct vqcore_vq *vq)
+{
+	const struct vqcore_mem *m = vq->mem;
+	uint32_t adjacent = 0;
+
+	/* slots are sorted by address and never overlap */
+	for (unsigned i = 1; i < m->n; i++)
+		adjacent += m->slot[i - 1].last + 1 == m->slot[i].gpa;
+	return (uint32_t)vq->num * (1 + adjacent);
 }
 
 /* ---- helpers for formats ---- */

@@ -143,6 +143,25 @@ struct vq_packed_dev {
 struct vq_format_ops;
 
 /*
+ * A frontend that must see every fetch and return of a queue (vhost-user
+ * inflight recording) sets vq->hooks: the public fetch, return and unget
+ * calls then go to it, whoever calls them, and the hook does the work
+ * with vq->hooks cleared for the inner call.  NULL costs one predictable
+ * branch per call.
+ */
+struct vq_hooks {
+	int (*get_bufs)(struct vqcore_vq *vq, struct vhost_buf *bufs,
+			unsigned max_bufs, struct iovec *iov, unsigned max_iov);
+	int (*get_bufs_desc)(struct vqcore_vq *vq, struct vhost_buf *bufs,
+			     unsigned max_bufs, struct vhost_desc *desc,
+			     unsigned max_desc);
+	int (*put_used)(struct vqcore_vq *vq, const struct vhost_buf *bufs,
+			const uint32_t *lens, unsigned n);
+	int (*unget)(struct vqcore_vq *vq, const struct vhost_buf *bufs,
+		     unsigned n);
+};
+
+/*
  * The caller's arrays of the get_bufs call in progress.  A format may hand
  * a one-descriptor buffer straight out through a vq_lane while it
  * fetches, as long as nothing has been cached yet in this fetch (order).
@@ -162,6 +181,7 @@ struct vqcore_vq {
 	uint64_t mem_gen;
 	unsigned mem_hint;
 	int error;                 /* 0, or the error that broke the queue */
+	const struct vq_hooks *hooks; /* see struct vq_hooks; usually NULL */
 	uint16_t num;
 	bool event_idx;
 	bool indirect;
@@ -201,6 +221,7 @@ struct vqcore_vq {
 	unsigned format;
 	uint64_t features;
 	struct vq_area area[3];    /* desc, driver, device */
+	void *hooks_opaque;        /* the hooks' owner */
 };
 
 /* Mark the queue broken with @err, log one line, return @err. */

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Description: the example backends, examples/vhost-user-blk and
- * examples/vhost-user-net, each run as its own process (the binaries of
- * this build tree) and driven by our vhost-user client over a real unix
- * socket, memfd guest memory and eventfds, on the split ring and on the
+ * Description: the example backends, examples/vhost-user-blk,
+ * examples/vhost-user-net and examples/vhost-user-rng, each run as its
+ * own process (the binaries of this build tree) and driven by our
+ * vhost-user client over a real unix socket, memfd guest memory and eventfds, on the split ring and on the
  * packed ring (when the core has it: then it must be negotiated).
  * blk: blocks of several sizes written and read back (one and many
  * segments, direct and indirect), on two queues at once, checked in the
@@ -17,6 +17,10 @@
  * a guest that stops taking rx frames while its driver floods tx (frames
  * wait on the tx ring, none lost, backend memory flat), frames too big for
  * the rx buffers and tx chains with a bad header (dropped and counted).
+ * rng (examples/vhost-user-rng on a --source file of known bytes):
+ * writable buffers get the file's bytes in order, buffers without a
+ * writable part are completed with 0 bytes and logged once, and
+ * --max-bytes serves exactly the quota (the last buffer partly).
  * Every backend must exit with status 0 on SIGTERM.
  */
 #include <check.h>
@@ -1434,6 +1438,175 @@ START_TEST(net_icmpecho)
 }
 END_TEST
 
+/* ======================================================================
+ * vhost-user-rng
+ * ====================================================================== */
+
+#define RNG_SRC 4096
+
+struct rngt {
+	struct exproc p;
+	char src[128];
+	uint8_t want[RNG_SRC];       /* the source file's bytes */
+	struct vqcore_vuc *c;
+	struct vqcore_drvq *dq;
+};
+
+/* Start the backend on a source file of known bytes and connect. */
+static void rng_start(struct rngt *t, unsigned format, const char *extra,
+		      const char *extra2)
+{
+	char bin[256], a_sock[160], a_src[160];
+	char *argv[8];
+	unsigned n = 0;
+	struct vqcore_vuc_config cfg = {
+		.sz = sizeof(cfg), .mem_size = 4 << 20, .num_queues = 1, .queue_size = 64,
+		.features = ring_features | VQCORE_BIT(VQCORE_F_RING_PACKED),
+	};
+	int fd;
+
+	ck_assert_int_eq(exproc_init(&t->p), 0);
+	snprintf(t->src, sizeof(t->src), "%s/source", t->p.dir);
+	for (unsigned i = 0; i < RNG_SRC; i++)
+		t->want[i] = (uint8_t)(i * 131 + (i >> 8) * 7 + 1);
+	fd = open(t->src, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, t->want, RNG_SRC), RNG_SRC);
+	close(fd);
+	argv[n++] = (char *)exproc_bin("vhost-user-rng", bin, sizeof(bin));
+	snprintf(a_sock, sizeof(a_sock), "--socket-path=%s", t->p.sock);
+	argv[n++] = a_sock;
+	snprintf(a_src, sizeof(a_src), "--source=%s", t->src);
+	argv[n++] = a_src;
+	if (format == VQCORE_FORMAT_SPLIT)
+		argv[n++] = "--no-packed";
+	if (extra)
+		argv[n++] = (char *)extra;
+	if (extra2)
+		argv[n++] = (char *)extra2;
+	argv[n] = NULL;
+	ck_assert_int_eq(exproc_start(&t->p, argv), 0);
+	ck_assert_int_eq(vqcore_vuc_connect(t->p.sock, &cfg, &t->c), 0);
+	ck_assert_uint_eq(vqcore_vuc_format(t->c), format);
+	ck_assert_int_eq(vqcore_vuc_start(t->c), 0);
+	t->dq = vqcore_vuc_queue(t->c, 0);
+}
+
+/* Collect @n used buffers; lens[token index] = bytes written. */
+static void rng_collect(struct rngt *t, unsigned n, uint32_t *lens)
+{
+	unsigned got = 0;
+
+	while (got < n) {
+		void *tok[8];
+		uint32_t l[8];
+		int m = vqcore_drvq_get_used(t->dq, tok, l, 8);
+
+		ck_assert_int_ge(m, 0);
+		if (!m) {
+			ck_assert_int_eq(vqcore_vuc_wait(t->c, 0, 10000), 1);
+			continue;
+		}
+		for (int i = 0; i < m; i++)
+			lens[(uintptr_t)tok[i] - 1] = l[i];
+		got += (unsigned)m;
+	}
+}
+
+static size_t file_count(const char *path, const char *needle)
+{
+	char buf[8192];
+	size_t n = 0;
+	FILE *f = fopen(path, "r");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(buf, sizeof(buf), f))
+		n += strstr(buf, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * Writable buffers get the source's bytes in order; a buffer with no
+ * writable part is completed with 0 bytes (not dropped, not a byte of the
+ * stream used), and said once however many come.
+ */
+START_TEST(rng_in_order_and_readonly)
+{
+	struct rngt t;
+	static const struct { uint32_t len; bool writable; } req[] = {
+		{ 100, true }, { 32, false }, { 50, true }, { 16, false }, { 200, true },
+	};
+	uint64_t gpa[ARRAY_SIZE(req)];
+	uint8_t *hva[ARRAY_SIZE(req)];
+	uint32_t lens[ARRAY_SIZE(req)], off = 0;
+
+	SKIP_UNBUILT_FORMAT(_i);
+	rng_start(&t, _i, NULL, NULL);
+	for (unsigned i = 0; i < ARRAY_SIZE(req); i++) {
+		struct vqcore_sg sg;
+
+		gpa[i] = vqcore_vuc_alloc(t.c, req[i].len, 64, (void **)&hva[i]);
+		ck_assert_uint_ne(gpa[i], 0);
+		memset(hva[i], 0xee, req[i].len);
+		sg = (struct vqcore_sg){ gpa[i], req[i].len };
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, req[i].writable ? 0 : 1,
+						 req[i].writable ? 1 : 0,
+						 (void *)(uintptr_t)(i + 1), 0), 0);
+	}
+	vqcore_drvq_kick(t.dq);
+	rng_collect(&t, ARRAY_SIZE(req), lens);
+	for (unsigned i = 0; i < ARRAY_SIZE(req); i++) {
+		if (!req[i].writable) {
+			ck_assert_uint_eq(lens[i], 0);
+			continue;
+		}
+		ck_assert_uint_eq(lens[i], req[i].len);
+		ck_assert_mem_eq(hva[i], t.want + off, req[i].len);
+		off += req[i].len;
+	}
+	vqcore_vuc_free(t.c);
+	ck_assert_int_eq(exproc_stop(&t.p), 0);
+	ck_assert_uint_eq(file_count(t.p.log, "has no device-writable part: completed "
+					      "with 0 bytes (logged once)"), 1);
+	ck_assert_uint_eq(file_count(t.p.log, "stopping; served 350 bytes"), 1);
+	exproc_cleanup(&t.p);
+}
+END_TEST
+
+/*
+ * --max-bytes: within one period (long enough not to end during the test)
+ * the device serves the quota and no more: the first buffer in full, the
+ * second with what is left of the quota, in stream order; the third waits
+ * in the ring.  The backend stops cleanly while throttled.
+ */
+START_TEST(rng_rate_limit)
+{
+	struct rngt t;
+	uint8_t *hva[3];
+	uint32_t lens[3];
+
+	SKIP_UNBUILT_FORMAT(_i);
+	/* a period of 10 minutes: the quota is not refilled during the test */
+	rng_start(&t, _i, "--max-bytes=120", "--period=600000");
+	for (unsigned i = 0; i < 2; i++) {
+		struct vqcore_sg sg = { vqcore_vuc_alloc(t.c, 100, 64, (void **)&hva[i]), 100 };
+
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 0, 1, (void *)(uintptr_t)(i + 1), 0), 0);
+	}
+	vqcore_drvq_kick(t.dq);
+	rng_collect(&t, 2, lens);
+	ck_assert_uint_eq(lens[0], 100);
+	ck_assert_uint_eq(lens[1], 20);
+	ck_assert_mem_eq(hva[0], t.want, 100);
+	ck_assert_mem_eq(hva[1], t.want + 100, 20);
+	vqcore_vuc_free(t.c);
+	ck_assert_int_eq(exproc_stop(&t.p), 0);
+	ck_assert_uint_eq(file_count(t.p.log, "stopping; served 120 bytes"), 1);
+	exproc_cleanup(&t.p);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("examples");
@@ -1466,6 +1639,13 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, net_rx_flood, 0, 4);
 	tcase_add_loop_test(tc, net_too_big, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	tcase_add_loop_test(tc, net_bad_tx, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("rng");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, rng_in_order_and_readonly, VQCORE_FORMAT_SPLIT,
+			    VQCORE_FORMAT_COUNT);
+	tcase_add_loop_test(tc, rng_rate_limit, VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_COUNT);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -986,6 +986,53 @@ START_TEST(add_sg)
 }
 END_TEST
 
+/*
+ * vqcore_vq_max_iov(): the fixture's two regions are adjacent in guest
+ * space, so a descriptor may cross one boundary.  The worst buffer, as
+ * many descriptors as the queue has, each crossing it, needs exactly the
+ * bound: an array of that size takes it, one iovec less does not.
+ */
+START_TEST(max_iov_bound)
+{
+	enum { NUM = 8 };
+	struct vqt t;
+	struct vqcore_sg sg[NUM];
+	struct vhost_buf b;
+	struct iovec iov[2 * NUM];
+	uint32_t len = 16;
+
+	vqt_setup(&t, FMT, NUM, VQT_F_BASE, 0);
+	ck_assert_uint_eq(vqcore_vq_max_iov(t.vq), 2 * NUM);
+	for (int i = 0; i < NUM; i++) {
+		sg[i].addr = VQT_REGION_B - 8;  /* 8 bytes in A, 8 in B */
+		sg[i].len = 16;
+	}
+	ck_assert_int_eq(vqcore_drvq_add(t.dq, sg, NUM, 0, &t, 0), 0);
+	vqcore_drvq_kick_prepare(t.dq);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, &b, 1, iov, 2 * NUM - 1),
+			 -VQCORE_E_IOV_FULL);
+	ck_assert_int_eq(vqcore_vq_error(t.vq), 0);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, &b, 1, iov, 2 * NUM), 1);
+	ck_assert_uint_eq(b.out_num, 2 * NUM);
+	ck_assert_uint_eq(b.out_len, 16 * NUM);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, &b, &len, 1), 0);
+	vqt_teardown(&t);
+}
+END_TEST
+
+/* Without adjacent regions the bound is the queue size. */
+START_TEST(max_iov_one_region)
+{
+	struct vqt t;
+
+	vqt_setup(&t, FMT, 64, VQT_F_BASE, 0);
+	ck_assert_uint_eq(vqcore_vq_max_iov(t.vq), 128);
+	ck_assert_int_eq(vqcore_mem_remove(t.mem, VQT_REGION_B, VQT_REGION_SIZE, NULL), 0);
+	ck_assert_uint_eq(vqcore_vq_max_iov(t.vq), 64);
+	vqt_teardown(&t);
+}
+END_TEST
+
 static Suite *conformance_suite(void)
 {
 	Suite *s = suite_create(vqt_fetch4_on() ? "vq_conformance, packed 4-wide on"
@@ -994,6 +1041,8 @@ static Suite *conformance_suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, single_out, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, max_iov_bound, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, max_iov_one_region, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, single_in, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, chained, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, indirect, 0, (int)vqt_nformats);

@@ -118,6 +118,24 @@ VQCORE_API void vqcore_set_log_fn(vqcore_log_fn fn, void *opaque, int max_level)
 
 #define VQCORE_BIT(n) (1ULL << (n))
 
+/**
+ * VQCORE_RING_FEATURES - every ring feature the library implements:
+ * VQCORE_F_INDIRECT_DESC, VQCORE_F_EVENT_IDX, VQCORE_F_RING_PACKED and
+ * VQCORE_F_IN_ORDER.  A device offers it with VQCORE_F_VERSION_1 and its
+ * own feature bits:
+ *
+ *     VQCORE_BIT(VQCORE_F_VERSION_1) | VQCORE_RING_FEATURES | my_bits
+ *
+ * Take out VQCORE_F_IN_ORDER when the device may complete buffers in
+ * another order than it fetched them (the spec then forbids it), and
+ * VQCORE_F_RING_PACKED to force split rings (VQCORE_VU_NO_PACKED does
+ * the same for a vhost-user backend).  A library built without the
+ * packed format never negotiates it (vqcore_vu_new() drops the bit).
+ */
+#define VQCORE_RING_FEATURES                                                  \
+	(VQCORE_BIT(VQCORE_F_INDIRECT_DESC) | VQCORE_BIT(VQCORE_F_EVENT_IDX) | \
+	 VQCORE_BIT(VQCORE_F_RING_PACKED) | VQCORE_BIT(VQCORE_F_IN_ORDER))
+
 #ifdef __cplusplus
 }
 #endif

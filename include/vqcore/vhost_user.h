@@ -168,8 +168,12 @@ struct vqcore_vu_dev;
  * struct vqcore_vu_ops - what a device does; every member is optional.
  * @sz: sizeof(struct vqcore_vu_ops); lets the struct grow compatibly.
  * @set_features: the front-end acknowledged @features (a subset of what
- *     the device offered, without the vhost-user-only bits 26 and 30).
- *     Return 0, or a negative errno to refuse them (error reply).
+ *     the device offered, without the vhost-user-only bits 26 and 30;
+ *     vqcore_vu_features() returns the same value afterwards).  The
+ *     library has already refused, with a log line, a set that is not a
+ *     subset of the offer or that contradicts itself (RING_PACKED without
+ *     VERSION_1).  Return 0, or a negative errno to refuse them (error
+ *     reply).
  * @get_config: fill @buf with @len bytes of config space from @offset.
  *     Return 0 or a negative errno (the front-end gets an error).  Without
  *     it the CONFIG protocol feature is not offered.
@@ -183,11 +187,12 @@ struct vqcore_vu_dev;
  *     disconnect).  Buffers the device still holds must be returned with
  *     vqcore_vu_put_used() inside this callback or they are forgotten
  *     (with inflight tracking they are re-submitted after a reconnect).
- *     @vq is freed after it returns.
+ *     vqcore_vq_put_used() on @vq does the same.  @vq is freed after it
+ *     returns.
  * @kick: the driver kicked queue @qidx (its kick eventfd was readable and
  *     has been drained), or the queue just started.  Typical body:
- *     do { vqcore_vq_disable_notify(); while (vqcore_vu_get_bufs() > 0)
- *     { work; vqcore_vu_put_used(); vqcore_vq_signal(); } } while
+ *     do { vqcore_vq_disable_notify(); while (vqcore_vq_get_bufs() > 0)
+ *     { work; vqcore_vq_put_used(); vqcore_vq_signal(); } } while
  *     (vqcore_vq_enable_notify());  the last step re-arms kicks (with
  *     EVENT_IDX the driver kicks only after that).  Queues set up
  *     without a kick fd (polling) get no kicks after the first: the
@@ -251,13 +256,18 @@ struct vqcore_vu_ops {
  *     VQCORE_F_ACCESS_PLATFORM (no IOTLB support yet) and, with
  *     VQCORE_VU_NO_PACKED or when the library was built without the
  *     packed format, VQCORE_F_RING_PACKED.  Offer
- *     VQCORE_F_VERSION_1 yourself.
+ *     VQCORE_F_VERSION_1 yourself; VQCORE_RING_FEATURES names every ring
+ *     feature the library implements.  A front-end that passes the offer
+ *     through (QEMU's generic vhost-user devices) gives the guest packed
+ *     rings whenever VQCORE_F_RING_PACKED is offered: the backend decides
+ *     the format there, not the front-end's packed=on/off.
  * @ops: callbacks (copied; NULL for none).
  * @opaque: caller pointer, returned by vqcore_vu_opaque().
  * @out: receives the device.
  *
- * Return: 0, -EINVAL (bad argument, path too long), -ENOMEM, or the
- * -errno of socket/bind/listen/connect.
+ * Return: 0, -EINVAL (bad argument, path too long, or @features that
+ * contradict themselves: VQCORE_F_RING_PACKED without VQCORE_F_VERSION_1,
+ * logged), -ENOMEM, or the -errno of socket/bind/listen/connect.
  * Thread-safe.
  */
 VQCORE_API int vqcore_vu_new(const char *path, unsigned flags,
@@ -321,10 +331,39 @@ VQCORE_API int vqcore_vu_run(struct vqcore_vu_dev *dev);
 
 /**
  * vqcore_vu_stop() - make vqcore_vu_run() return.
- * @dev: device.  Safe from any thread and from signal handlers (it writes
- * an eventfd).
+ * @dev: device.
+ *
+ * Writes the device's stop eventfd: vqcore_vu_run() returns 0 as soon as
+ * its epoll_wait() sees it, after the callback that runs (if any) has
+ * returned.  A stop that comes before vqcore_vu_run() is kept: the next
+ * vqcore_vu_run() returns at once (so a signal that arrives just before
+ * the loop starts is not lost).
+ *
+ * Threading: safe from any thread and async-signal-safe: it makes one
+ * write(2) and leaves errno as it found it, so a signal handler may call
+ * it (or use vqcore_vu_stop_on_signal()).  Not after vqcore_vu_free().
  */
 VQCORE_API void vqcore_vu_stop(struct vqcore_vu_dev *dev);
+
+/**
+ * vqcore_vu_stop_on_signal() - stop vqcore_vu_run() when a signal comes.
+ * @dev: device.
+ * @signo: the signal, for example SIGINT or SIGTERM (not SIGKILL, SIGSTOP).
+ *
+ * Installs a handler (sigaction, SA_RESTART) whose only work is
+ * vqcore_vu_stop(@dev).  Call it once per signal; vqcore_vu_free() puts
+ * back the action the signal had before and waits for a handler running
+ * on another thread to finish.  The handler is process-wide, as every
+ * signal disposition is: one device per signal number.
+ *
+ * SIGPIPE needs nothing: the library sends with MSG_NOSIGNAL, so a
+ * front-end that vanishes is a closed connection (EPIPE), never a signal.
+ *
+ * Return: 0; -EINVAL for a bad @signo; -EBUSY when another device has
+ * the signal; or the -errno of sigaction().
+ * Threading: call it from one thread, before vqcore_vu_run().
+ */
+VQCORE_API int vqcore_vu_stop_on_signal(struct vqcore_vu_dev *dev, int signo);
 
 /** What a file descriptor from vqcore_vu_get_fds() is for. */
 enum vqcore_vu_fd_kind {
@@ -380,8 +419,10 @@ VQCORE_API int vqcore_vu_dispatch(struct vqcore_vu_dev *dev, int fd);
 VQCORE_API void *vqcore_vu_opaque(const struct vqcore_vu_dev *dev);
 
 /**
- * vqcore_vu_features() - features the front-end acknowledged (0 before
- * SET_FEATURES).  @dev: device.
+ * vqcore_vu_features() - the virtio features the front-end acknowledged,
+ * as the set_features callback received them: without the vhost-user
+ * bits VQCORE_VU_F_PROTOCOL_FEATURES (30) and VQCORE_VU_F_LOG_ALL (26).
+ * 0 before SET_FEATURES.  @dev: device.
  */
 VQCORE_API uint64_t vqcore_vu_features(const struct vqcore_vu_dev *dev);
 
@@ -417,14 +458,20 @@ VQCORE_API struct vqcore_vq *vqcore_vu_queue(const struct vqcore_vu_dev *dev,
 VQCORE_API bool vqcore_vu_connected(const struct vqcore_vu_dev *dev);
 
 /**
- * vqcore_vu_get_bufs() - fetch buffers of a running queue, with inflight
- * tracking.
+ * vqcore_vu_get_bufs() - fetch buffers of a running queue.
  * @dev: device.  @qidx: queue.  Others: as vqcore_vq_get_bufs().
  *
- * Like vqcore_vq_get_bufs() on vqcore_vu_queue(), and when the front-end
- * gave an inflight area (INFLIGHT_SHMFD) the fetched buffers are recorded
- * in it, so that a restarted backend finds them.  Devices that do not
- * care about reconnection may call vqcore_vq_get_bufs() directly.
+ * A thin alias of vqcore_vq_get_bufs() on vqcore_vu_queue(@dev, @qidx),
+ * kept because it is in the released ABI; it also signals the queue's
+ * error eventfd when the ring is broken.  Either name is restart safe:
+ * on a queue with an inflight area (INFLIGHT_SHMFD) every fetch, return
+ * and unget is recorded, whether the device calls vqcore_vu_get_bufs(),
+ * vqcore_vq_get_bufs(), vqcore_vq_get_bufs_desc(), vqcore_vu_put_used(),
+ * vqcore_vq_put_used() or vqcore_vq_unget(), and requests a previous
+ * backend left in flight come first from vqcore_vq_get_bufs() (the _desc
+ * variant refuses with -VQCORE_E_NOT_READY and a log line while they
+ * wait).  Dirty logging and notification suppression are the queue's
+ * own, the same for every name.
  *
  * Return: as vqcore_vq_get_bufs(), or -VQCORE_E_NOT_READY if the queue is
  * not running.  Threading: the loop thread, or a device worker between
@@ -436,9 +483,11 @@ VQCORE_API int vqcore_vu_get_bufs(struct vqcore_vu_dev *dev, unsigned qidx,
 				  struct iovec *iov, unsigned max_iov);
 
 /**
- * vqcore_vu_put_used() - return buffers of a running queue, with inflight
- * tracking.
+ * vqcore_vu_put_used() - return buffers of a running queue.
  * @dev: device.  @qidx: queue.  Others: as vqcore_vq_put_used().
+ *
+ * A thin alias of vqcore_vq_put_used() on vqcore_vu_queue(@dev, @qidx)
+ * (released ABI); see vqcore_vu_get_bufs() for the inflight record.
  *
  * Return: as vqcore_vq_put_used(), or -VQCORE_E_NOT_READY.
  */

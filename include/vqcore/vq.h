@@ -7,6 +7,11 @@
  * them back with one batched "used" call.  The ring format (split or packed)
  * is chosen when the queue is created and hidden behind a format ops table.
  *
+ * A queue that the vhost-user backend created (vqcore_vu_queue()) keeps
+ * the front-end's inflight record through these same calls: fetch,
+ * return and unget are recorded whichever name a device uses (see
+ * vqcore_vu_get_bufs()).
+ *
  * Threading: one queue is driven by one thread at a time (the caller
  * serialises calls on the same queue).  Different queues may run on
  * different threads.  The memory table a queue uses must not change while
@@ -449,6 +454,31 @@ VQCORE_API unsigned vqcore_vq_inflight(const struct vqcore_vq *vq);
  * vqcore_vq_mem() - the memory table given at creation.  @vq: queue.
  */
 VQCORE_API struct vqcore_mem *vqcore_vq_mem(const struct vqcore_vq *vq);
+
+/**
+ * vqcore_vq_max_iov() - iovecs one buffer of @vq can need at most.
+ * @vq: queue.
+ *
+ * A buffer has at most vqcore_vq_num() descriptors, counting those in an
+ * indirect table (a longer chain breaks the queue).  Each descriptor gives
+ * one iovec, plus one for every boundary between two regions of the
+ * memory table that follow each other without a gap in guest addresses
+ * and that it crosses.  The bound is computed from the current table: it
+ * is vqcore_vq_num() times (1 + such boundaries), so exactly the queue
+ * size for a table without adjacent regions (a QEMU guest below 4 GiB).
+ * With a vhost-user backend the table changes only between callbacks on
+ * the loop thread; call it again after a mem_changed callback.
+ *
+ * An @iov array of this size given to vqcore_vq_get_bufs() never gets
+ * -VQCORE_E_IOV_FULL, whatever the driver puts in the ring; a smaller one
+ * gets it for a buffer that does not fit, which then stays first in the
+ * queue (the queue is not broken, but nothing moves until a larger array
+ * is given).
+ *
+ * Return: the bound, at least vqcore_vq_num(@vq).
+ * Threading: as any call on the queue; reads the memory table.
+ */
+VQCORE_API uint32_t vqcore_vq_max_iov(const struct vqcore_vq *vq);
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "vhost-user/vu_priv.h"
+#include "vq_priv.h"
 
 
 /* Protocol features this backend implements. */
@@ -314,6 +315,79 @@ static void queue_kick(struct vqcore_vu_dev *d, unsigned qi)
 		queue_signal_err(q);
 }
 
+/*
+ * Whether the region holding user address @uva looks never written by the
+ * guest: every byte of its file in that range that we look at is zero,
+ * but for [@skip_uva, +@skip_len), which the backend wrote itself.
+ * QEMU with a share=off memory backend sends the memfd but writes only its
+ * private copies: the file's pages (allocated by those copy-on-write
+ * faults, or holes) stay zero, and the rings look empty here forever.  A
+ * guest whose memory is shared has firmware, kernel and page tables in the
+ * region; the scan stops at the first non-zero byte.  It reads with
+ * pread(), which gives a hole no page, skips holes with SEEK_DATA, and
+ * gives up (answering false) after VU_ZERO_SCAN bytes of data.  Cold: at
+ * most once per queue start, and only for a queue that was kicked and
+ * never had a buffer.
+ */
+#define VU_ZERO_SCAN (1ull << 30)
+#define VU_ZERO_CHUNK (1u << 20)
+
+static VQ_COLD bool region_all_zero(const struct vqcore_vu_dev *d, uint64_t uva,
+				    uint64_t skip_uva, uint64_t skip_len)
+{
+	const struct vu_region *r = NULL;
+	uint64_t pos, end, scanned = 0, *buf;
+	bool zero = false;
+
+	for (unsigned i = 0; i < d->nregions && !r; i++)
+		if (uva >= d->regions[i].uva && uva - d->regions[i].uva < d->regions[i].size)
+			r = &d->regions[i];
+	if (!r || r->fd < 0 || r->mmap_offset > (uint64_t)INT64_MAX - r->size)
+		return false;
+	buf = vq_malloc(VU_ZERO_CHUNK);
+	if (!buf)
+		return false;
+	pos = r->mmap_offset;
+	end = r->mmap_offset + r->size;
+	for (;;) {
+		off_t data;
+		ssize_t n;
+		size_t want;
+
+		if (pos >= end) {
+			zero = true;
+			break;
+		}
+		if (scanned >= VU_ZERO_SCAN)
+			break;  /* cannot tell */
+		data = lseek(r->fd, (off_t)pos, SEEK_DATA);
+		if (data < 0) {
+			zero = errno == ENXIO; /* only holes from here on */
+			break;
+		}
+		pos = (uint64_t)data;
+		if (pos >= end)
+			continue;
+		want = (size_t)VQ_MIN((uint64_t)VU_ZERO_CHUNK, end - pos);
+		n = pread(r->fd, buf, want, (off_t)pos);
+		if (n <= 0)
+			break;
+		for (size_t k = 0; k < (size_t)n / 8; k++) {
+			/* user address of this word; the skipped range is
+			 * what the backend itself wrote */
+			uint64_t w = r->uva + (pos - r->mmap_offset) + 8 * k;
+
+			if (buf[k] && !(w + 8 > skip_uva && w < skip_uva + skip_len))
+				goto out;
+		}
+		pos += (uint64_t)n;
+		scanned += (uint64_t)n;
+	}
+out:
+	vq_free(buf);
+	return zero;
+}
+
 /* Start or stop queue @qi to match its configuration. */
 static void queue_update(struct vqcore_vu_dev *d, unsigned qi)
 {
@@ -361,6 +435,8 @@ static void queue_update(struct vqcore_vu_dev *d, unsigned qi)
 	q->err_signalled = false;
 	d->fds_changed = true;
 	vu_inflight_queue_start(d, qi);
+	q->start_base = vqcore_vq_get_base(q->vq);
+	q->moved = q->hinted = false;
 	if (d->ops.queue_started)
 		d->ops.queue_started(d, qi, q->vq);
 	queue_kick(d, qi);
@@ -406,8 +482,21 @@ static int h_set_features(struct vqcore_vu_dev *d, struct vu_msg *m)
 	bool running = false;
 	int r;
 
-	if (f & ~d->dev_features)
+	if (f & ~d->dev_features) {
+		vq_warn("vhost-user: SET_FEATURES refused: the front-end acknowledged "
+			"features 0x%llx that the device did not offer (offer 0x%llx)",
+			(unsigned long long)(f & ~d->dev_features),
+			(unsigned long long)d->dev_features);
 		return -ENOTSUP;
+	}
+	if ((f & VQCORE_BIT(VQCORE_F_RING_PACKED)) &&
+	    !(f & VQCORE_BIT(VQCORE_F_VERSION_1))) {
+		vq_warn("vhost-user: SET_FEATURES refused: features 0x%llx contradict "
+			"themselves: VIRTIO_F_RING_PACKED (34) without VIRTIO_F_VERSION_1 "
+			"(32); packed rings exist only in virtio 1.x",
+			(unsigned long long)f);
+		return -ENOTSUP;
+	}
 	for (unsigned i = 0; i < d->nq; i++)
 		running |= d->q[i].vq != NULL;
 	if (running && ((f ^ d->features) & ~VQCORE_BIT(VQCORE_VU_F_LOG_ALL)))
@@ -716,6 +805,38 @@ static int h_set_vring_num(struct vqcore_vu_dev *d, struct vu_msg *m)
 	return 0;
 }
 
+/* Say why the ring areas of @q are not in the table: the usual set-up
+ * mistake is a front-end whose guest memory cannot be shared. */
+static VQ_COLD void vring_addr_explain(const struct vqcore_vu_dev *d,
+				       const struct vu_queue *q, unsigned qi)
+{
+	static const char *const split_name[3] = { "descriptor", "avail", "used" };
+	static const char *const packed_name[3] = { "descriptor", "driver event",
+						    "device event" };
+	const char *const *name = vu_packed(d) ? packed_name : split_name;
+	const uint64_t uva[3] = { q->desc_uva, q->avail_uva, q->used_uva };
+	uint64_t gpa;
+
+	if (!d->nregions) {
+		vq_warn("vhost-user: queue %u: ring addresses given while the memory "
+			"table is empty: the front-end shared no guest memory. Its "
+			"memory must be shared with the backend (QEMU: -object "
+			"memory-backend-memfd,id=mem,size=...,share=on -machine "
+			"memory-backend=mem)", qi);
+		return;
+	}
+	for (int i = 0; i < 3; i++) {
+		uint64_t len = area_len(d, q->num, i);
+
+		if (!uva_to_gpa(d, uva[i], len, &gpa))
+			continue;
+		vq_warn("vhost-user: queue %u: %s area at user address 0x%llx "
+			"(%llu bytes) is not inside one region of the memory table "
+			"(%u regions)", qi, name[i], (unsigned long long)uva[i],
+			(unsigned long long)len, d->nregions);
+	}
+}
+
 static int h_set_vring_addr(struct vqcore_vu_dev *d, struct vu_msg *m)
 {
 	const struct vu_addr *a = &m->p.addr;
@@ -733,8 +854,10 @@ static int h_set_vring_addr(struct vqcore_vu_dev *d, struct vu_msg *m)
 	tmp.used_uva = a->used;
 	/* every area must be inside the memory table now */
 	r = queue_gpas(d, &tmp, &g1, &g2, &g3);
-	if (r)
+	if (r) {
+		vring_addr_explain(d, &tmp, a->index);
 		return r;
+	}
 	if (q->vq && (a->desc != q->desc_uva || a->avail != q->avail_uva ||
 		      a->used != q->used_uva))
 		return -EBUSY;
@@ -1142,6 +1265,17 @@ static int vu_read_msg(struct vqcore_vu_dev *d)
  * Public API
  * ------------------------------------------------------------------------ */
 
+static void dev_free_early(struct vqcore_vu_dev *d)
+{
+	if (d->epfd >= 0)
+		close(d->epfd);
+	vq_free(d->regions);
+	vqcore_mem_free(d->mem);
+	if (d->stop_fd >= 0)
+		close(d->stop_fd);
+	vq_free(d);
+}
+
 static int dev_alloc(unsigned flags, unsigned num_queues, uint64_t features,
 		     const struct vqcore_vu_ops *ops, void *opaque,
 		     struct vqcore_vu_dev **out)
@@ -1160,13 +1294,7 @@ static int dev_alloc(unsigned flags, unsigned num_queues, uint64_t features,
 	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (!d->regions || !d->mem || d->stop_fd < 0 || d->epfd < 0) {
-		if (d->epfd >= 0)
-			close(d->epfd);
-		vq_free(d->regions);
-		vqcore_mem_free(d->mem);
-		if (d->stop_fd >= 0)
-			close(d->stop_fd);
-		vq_free(d);
+		dev_free_early(d);
 		return -ENOMEM;
 	}
 	if (ops) {
@@ -1179,6 +1307,19 @@ static int dev_alloc(unsigned flags, unsigned num_queues, uint64_t features,
 	d->nq = num_queues;
 	d->listen_fd = d->sock = d->log_fd = d->reply_fd = -1;
 	d->pf_mask = UINT64_MAX;
+	if ((features & VQCORE_BIT(VQCORE_F_RING_PACKED)) &&
+	    !(flags & VQCORE_VU_NO_PACKED) &&
+	    !(features & VQCORE_BIT(VQCORE_F_VERSION_1))) {
+		vq_warn("vhost-user: the device's features 0x%llx contradict "
+			"themselves: VIRTIO_F_RING_PACKED (34) without "
+			"VIRTIO_F_VERSION_1 (32); offer VQCORE_BIT(VQCORE_F_VERSION_1)",
+			(unsigned long long)features);
+		dev_free_early(d);
+		return -EINVAL;
+	}
+	if (features & VQCORE_BIT(VQCORE_F_ACCESS_PLATFORM))
+		vq_warn("vhost-user: VIRTIO_F_ACCESS_PLATFORM (33) taken out of the "
+			"device's offer: the backend has no IOTLB support yet");
 	features |= VQCORE_BIT(VQCORE_VU_F_PROTOCOL_FEATURES) |
 		    VQCORE_BIT(VQCORE_VU_F_LOG_ALL);
 	features &= ~VQCORE_BIT(VQCORE_F_ACCESS_PLATFORM);
@@ -1296,6 +1437,7 @@ void vqcore_vu_free(struct vqcore_vu_dev *d)
 		while (__atomic_load_n(&d->loop_running, __ATOMIC_ACQUIRE))
 			vq_yield();
 	}
+	vu_signal_forget(d);
 	vu_disconnect(d);
 	for (unsigned i = 0; i < d->nq; i++) {
 		queue_reset(d, i);
@@ -1348,6 +1490,35 @@ int vqcore_vu_get_fds(struct vqcore_vu_dev *d, struct vqcore_vu_fd *fds,
 	return (int)n;
 }
 
+/*
+ * The driver kicked, the device found nothing, and nothing has been
+ * fetched since the queue started.  That happens to healthy queues too (a
+ * kick QEMU saved while the ring was stopped), so the region holding the
+ * rings must also read as zeros before the backend says that the
+ * front-end's memory is probably not shared.  After the first fetch this
+ * costs one branch per kick.
+ */
+static VQ_COLD void kick_check_moved(struct vqcore_vu_dev *d, unsigned qi)
+{
+	struct vu_queue *q = &d->q[qi];
+
+	if (!q->vq || !d->ops.kick)
+		return;
+	if (vqcore_vq_get_base(q->vq) != q->start_base || vqcore_vq_inflight(q->vq)) {
+		q->moved = true;
+		return;
+	}
+	if (q->hinted)
+		return;
+	q->hinted = true;
+	/* the device area (used ring, device event suppression) is the one
+	 * the backend writes itself */
+	if (region_all_zero(d, q->desc_uva, q->used_uva, area_len(d, q->num, 2)))
+		vq_warn("vhost-user: queue %u: kicked, but its ring is empty and the "
+			"region holding it reads as zeros: guest memory not shared? "
+			"(QEMU: memory-backend-memfd/-file need share=on)", qi);
+}
+
 int vqcore_vu_dispatch(struct vqcore_vu_dev *d, int fd)
 {
 	int r = 0;
@@ -1368,6 +1539,8 @@ int vqcore_vu_dispatch(struct vqcore_vu_dev *d, int fd)
 				continue;
 			vqcore_eventfd_drain(fd);
 			queue_kick(d, i);
+			if (!d->q[i].moved)
+				kick_check_moved(d, i);
 			break;
 		}
 	}
@@ -1487,10 +1660,12 @@ int vqcore_vu_run(struct vqcore_vu_dev *d)
 
 void vqcore_vu_stop(struct vqcore_vu_dev *d)
 {
+	int saved = errno; /* a signal handler must not change it */
 	uint64_t one = 1;
 	ssize_t r = write(d->stop_fd, &one, sizeof(one));
 
 	(void)r;
+	errno = saved;
 }
 
 void *vqcore_vu_opaque(const struct vqcore_vu_dev *d)
@@ -1500,7 +1675,9 @@ void *vqcore_vu_opaque(const struct vqcore_vu_dev *d)
 
 uint64_t vqcore_vu_features(const struct vqcore_vu_dev *d)
 {
-	return d->features;
+	/* the virtio features, as set_features got them */
+	return d->features & ~(VQCORE_BIT(VQCORE_VU_F_PROTOCOL_FEATURES) |
+			       VQCORE_BIT(VQCORE_VU_F_LOG_ALL));
 }
 
 uint64_t vqcore_vu_protocol_features(const struct vqcore_vu_dev *d)
@@ -1523,6 +1700,93 @@ bool vqcore_vu_connected(const struct vqcore_vu_dev *d)
 	return __atomic_load_n(&d->connected, __ATOMIC_ACQUIRE) != 0;
 }
 
+/*
+ * The inflight record sees every fetch and return on a queue with an
+ * inflight area, whichever name the device calls: vqcore_vq_get_bufs()
+ * and friends go to these hooks (struct vq_hooks), and vqcore_vu_get_bufs()
+ * and vqcore_vu_put_used() are plain aliases of the vqcore_vq_* calls.
+ * Each hook runs the core call with the hooks cleared (one thread drives
+ * a queue at a time, so nobody else sees the queue meanwhile).
+ */
+static int hook_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
+			 unsigned max_bufs, struct iovec *iov, unsigned max_iov)
+{
+	struct vqcore_vu_dev *d = vq->hooks_opaque;
+	unsigned qi = vq->index;
+	int n;
+
+	/* requests a previous backend left in flight come first */
+	if (d->q[qi].resub_next < d->q[qi].nresub)
+		return vu_inflight_take_resub(d, qi, bufs, max_bufs, iov, max_iov);
+	vq->hooks = NULL;
+	n = vqcore_vq_get_bufs(vq, bufs, max_bufs, iov, max_iov);
+	vq->hooks = &vu_hooks;
+	/* a broken queue's err eventfd is signalled by the loop thread */
+	if (n > 0)
+		vu_inflight_fetched(d, qi, bufs, (unsigned)n);
+	return n;
+}
+
+static int hook_get_bufs_desc(struct vqcore_vq *vq, struct vhost_buf *bufs,
+			      unsigned max_bufs, struct vhost_desc *desc,
+			      unsigned max_desc)
+{
+	struct vqcore_vu_dev *d = vq->hooks_opaque;
+	unsigned qi = vq->index;
+	int n;
+
+	if (d->q[qi].resub_next < d->q[qi].nresub) {
+		/* they were fetched again as iovecs when the queue started */
+		vq_warn("vhost-user: queue %u: requests a previous backend left in "
+			"flight wait; fetch them with vqcore_vq_get_bufs()", qi);
+		return -VQCORE_E_NOT_READY;
+	}
+	vq->hooks = NULL;
+	n = vqcore_vq_get_bufs_desc(vq, bufs, max_bufs, desc, max_desc);
+	vq->hooks = &vu_hooks;
+	/* a broken queue's err eventfd is signalled by the loop thread */
+	if (n > 0)
+		vu_inflight_fetched(d, qi, bufs, (unsigned)n);
+	return n;
+}
+
+static int hook_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
+			 const uint32_t *lens, unsigned n)
+{
+	struct vqcore_vu_dev *d = vq->hooks_opaque;
+	unsigned qi = vq->index;
+	int r;
+
+	vu_inflight_used_begin(d, qi, bufs, n);
+	vq->hooks = NULL;
+	r = vqcore_vq_put_used(vq, bufs, lens, n);
+	vq->hooks = &vu_hooks;
+	if (!r)
+		vu_inflight_used_end(d, qi, bufs, n);
+	return r;
+}
+
+static int hook_unget(struct vqcore_vq *vq, const struct vhost_buf *bufs,
+		      unsigned n)
+{
+	struct vqcore_vu_dev *d = vq->hooks_opaque;
+	int r;
+
+	vq->hooks = NULL;
+	r = vqcore_vq_unget(vq, bufs, n);
+	vq->hooks = &vu_hooks;
+	if (!r)
+		vu_inflight_unget(d, vq->index, bufs, n);
+	return r;
+}
+
+const struct vq_hooks vu_hooks = {
+	.get_bufs = hook_get_bufs,
+	.get_bufs_desc = hook_get_bufs_desc,
+	.put_used = hook_put_used,
+	.unget = hook_unget,
+};
+
 int vqcore_vu_get_bufs(struct vqcore_vu_dev *d, unsigned qi,
 		       struct vhost_buf *bufs, unsigned max_bufs,
 		       struct iovec *iov, unsigned max_iov)
@@ -1531,12 +1795,7 @@ int vqcore_vu_get_bufs(struct vqcore_vu_dev *d, unsigned qi,
 
 	if (qi >= d->nq || !d->q[qi].vq)
 		return -VQCORE_E_NOT_READY;
-	/* requests a previous backend left in flight come first */
-	if (d->q[qi].resub_next < d->q[qi].nresub)
-		return vu_inflight_take_resub(d, qi, bufs, max_bufs, iov, max_iov);
 	n = vqcore_vq_get_bufs(d->q[qi].vq, bufs, max_bufs, iov, max_iov);
-	if (n > 0)
-		vu_inflight_fetched(d, qi, bufs, (unsigned)n);
 	/* A broken queue's err eventfd is signalled by the loop thread
 	 * (queue_kick()): this may run on a device's worker while the loop
 	 * swaps or closes that fd. */
@@ -1547,15 +1806,9 @@ int vqcore_vu_put_used(struct vqcore_vu_dev *d, unsigned qi,
 		       const struct vhost_buf *bufs, const uint32_t *lens,
 		       unsigned n)
 {
-	int r;
-
 	if (qi >= d->nq || !d->q[qi].vq)
 		return -VQCORE_E_NOT_READY;
-	vu_inflight_used_begin(d, qi, bufs, n);
-	r = vqcore_vq_put_used(d->q[qi].vq, bufs, lens, n);
-	if (!r)
-		vu_inflight_used_end(d, qi, bufs, n);
-	return r;
+	return vqcore_vq_put_used(d->q[qi].vq, bufs, lens, n);
 }
 
 int vqcore_vu_inflight_pending(const struct vqcore_vu_dev *d, unsigned qi,

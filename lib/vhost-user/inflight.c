@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "vhost-user/vu_priv.h"
+#include "vq_priv.h"
 
 static void region_init(void *p, uint16_t qsize)
 {
@@ -417,6 +418,12 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 	else if (recorded && q->vq)
 		resume_recorded(d, qi, ring_used);
 	vq_free(pl);
+	if (q->vq) {
+		/* every fetch and return on the queue is recorded now,
+		 * whichever call the device makes */
+		q->vq->hooks = &vu_hooks;
+		q->vq->hooks_opaque = d;
+	}
 	if (q->vq && !np) {
 		/* record the position this region now follows */
 		if (vu_packed(d)) {
@@ -485,6 +492,26 @@ void vu_inflight_fetched(struct vqcore_vu_dev *d, unsigned qi,
 			vq_wmb();
 			r->desc[id].inflight = 1;
 		}
+	}
+}
+
+void vu_inflight_unget(struct vqcore_vu_dev *d, unsigned qi,
+		       const struct vhost_buf *bufs, unsigned n)
+{
+	struct vu_queue *q = &d->q[qi];
+
+	if (!q->inflight)
+		return;
+	/* back in the ring: not in flight any more */
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t id = bufs[i].id;
+
+		if (id >= q->num)
+			continue;
+		if (!vu_packed(d))
+			((struct vu_inflight_split *)q->inflight)->desc[id].inflight = 0;
+		else
+			((struct vu_inflight_packed *)q->inflight)->desc[id].inflight = 0;
 	}
 }
 

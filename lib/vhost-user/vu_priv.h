@@ -207,6 +207,9 @@ struct vu_queue {
 	bool enable;              /* SET_VRING_ENABLE */
 	bool err_signalled;
 	struct vqcore_vq *vq;     /* non-NULL while running */
+	uint32_t start_base;      /* vqcore_vq_get_base() when it started */
+	bool moved;               /* a buffer was fetched since it started */
+	bool hinted;              /* the unshared-memory hint was logged */
 	uint64_t device_gpa;      /* used ring / device area of the running vq */
 	/* inflight tracking (area given by SET_INFLIGHT_FD) */
 	void *inflight;
@@ -290,6 +293,15 @@ VQ_HIDDEN int vu_inflight_take_resub(struct vqcore_vu_dev *d, unsigned qi,
 				     struct iovec *iov, unsigned max_iov);
 VQ_HIDDEN void vu_inflight_used_end(struct vqcore_vu_dev *d, unsigned qi,
 				    const struct vhost_buf *bufs, unsigned n);
+
+VQ_HIDDEN void vu_inflight_unget(struct vqcore_vu_dev *d, unsigned qi,
+				  const struct vhost_buf *bufs, unsigned n);
+/* backend.c: the hooks a queue with an inflight area runs through */
+struct vq_hooks;
+VQ_HIDDEN extern const struct vq_hooks vu_hooks;
+
+/* signal.c: take @d out of the vqcore_vu_stop_on_signal() table. */
+VQ_HIDDEN void vu_signal_forget(struct vqcore_vu_dev *d);
 
 /* Does the queue use the packed format (from the acked features)? */
 static inline bool vu_packed(const struct vqcore_vu_dev *d)

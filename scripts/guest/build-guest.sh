@@ -23,6 +23,8 @@ cache=${VQCORE_GUEST_CACHE:-$HOME/.cache/vqcore-guest}
 # Load order matters: insmod does not resolve dependencies.
 MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
 	virtio_blk failover net_failover virtio_net)
+# virtio-rng (vqtest=rng); the hwrng core is built in (CONFIG_HW_RANDOM=y).
+MODULES+=(virtio-rng)
 
 say() { echo "build-guest: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -59,6 +61,10 @@ fi
 out=$cache/$kver
 mkdir -p "$out"
 
+# A module added to MODULES after the cache was made: fetch the package again.
+for m in "${MODULES[@]}"; do
+	[ -f "$out/modules/$m.ko" ] || rm -f "$out/modules.ok"
+done
 # 1. The kernel package: vmlinuz and the modules we need.
 if [ ! -f "$out/vmlinuz" ] || [ ! -f "$out/modules.ok" ]; then
 	tmp=$(mktemp -d)
