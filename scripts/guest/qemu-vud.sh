@@ -81,7 +81,7 @@ string_at() {
 	local off
 	off=$(vaddr_to_off "$1")
 	[ -n "$off" ] || return 0
-	dd if="$orig" bs=1 skip="$off" count=64 status=none | tr '\0' '\n' | head -n 1
+	dd if="$orig" bs=1 skip="$off" count=64 status=none | tr '\0' '\n' | sed -n 1p
 }
 
 # 1. The type name.
@@ -115,8 +115,9 @@ say "type info at $info, class_init at $ci"
 
 # 3. The class init, up to its first ret.
 dis=$(objdump -d --no-show-raw-insn --start-address=0x$ci --stop-address=$((ci_d + 0x200)) "$orig")
-dis=$(echo "$dis" | sed -n '/^ *[0-9a-f]*:/p' | awk '{ print } /\tret/ { exit }')
-echo "$dis" | grep -qE '\sret\b' || die "no ret within 0x200 bytes of class_init"
+# (no early exits in pipelines: with pipefail a writer's SIGPIPE fails them)
+dis=$(echo "$dis" | sed -n '/^ *[0-9a-f]*:/p' | awk 'done { next } { print } /\tret/ { done = 1 }')
+grep -qE '\sret\b' <<<"$dis" || die "no ret within 0x200 bytes of class_init"
 cat_line=$(echo "$dis" | grep -E 'orq +\$0x10,0x[0-9a-f]+\(%r[a-z0-9]+\)' || true)
 [ "$(echo "$cat_line" | grep -c .)" = 1 ] || die "class_init does not set DEVICE_CATEGORY_INPUT once"
 cat_off=$(echo "$cat_line" | sed -E 's/.*,0x([0-9a-f]+)\((%r[a-z0-9]+)\).*/\1/')
@@ -150,9 +151,11 @@ diff=$(cmp -l "$orig" "$tmp" | awk '{ print $1, $2, $3 }' || true)
 chmod 0755 "$tmp"
 
 # 5. The effect.
-"$orig" -device help 2>&1 | grep -q '"vhost-user-device-pci"' &&
+help_orig=$("$orig" -device help 2>&1 || true)
+help_copy=$("$tmp" -device help 2>&1 || true)
+grep -q '"vhost-user-device-pci"' <<<"$help_orig" &&
 	die "the original already lists vhost-user-device-pci: no patch needed"
-"$tmp" -device help 2>&1 | grep -q '"vhost-user-device-pci"' ||
+grep -q '"vhost-user-device-pci"' <<<"$help_copy" ||
 	die "the patched copy does not list vhost-user-device-pci"
 mv "$tmp" "$out"
 trap - EXIT
