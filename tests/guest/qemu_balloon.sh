@@ -8,8 +8,10 @@
 # QEMU's guest memory memfd, then frees it.  Pass: the memfd's allocated
 # blocks drop by at least two thirds of what was freed, then
 # `rmmod virtio_balloon` succeeds (QEMU writes the whole 8-byte config
-# space; balloon-report must take it), QEMU logs no failure, and
-# balloon-report refused nothing and exits cleanly.  Split, then packed.
+# space; balloon-report must take it).  The guest loads the driver again
+# (the device was reset) and the round is repeated.  At the end QEMU has
+# logged no failure, and balloon-report refused nothing and exits
+# cleanly.  Split, then packed.
 #
 # QEMU 10.0 does not let -device create vhost-user-device-pci: the test
 # runs a copy of the binary with only that flag changed, made by
@@ -85,37 +87,36 @@ guest_mem_bytes() {
 	return 1
 }
 
-fail=0
-round() {
-	local mode=$1 args=() pk pid a0 a1 a line status drop need t0 t
-	echo "== balloon $mode"
-	[ "$mode" = split ] && args=(--no-packed)
-	backend_start "$build/examples/balloon-report" --verbose "${args[@]}" || return 1
-	VQ_GUEST_APPEND="vqtest=balloon vqmib=$mib"
-	vq_qemu_start g -chardev "socket,id=c0,path=$VQ_WORK/b.sock" \
-		-device vhost-user-device-pci,chardev=c0,virtio-id=5,num_vqs=3,config_size=8 || return 1
+# cycle MODE N: round N of the guest's fill, free, rmmod; sets $a1 and
+# $drop for the caller's messages.
+cycle() {
+	local mode=$1 n=$2 pid a0 a need t0 t
 	pid=$(vq_qemu_pid g)
-	if ! vq_wait_log g '^VQBALLOON ready' 200; then
-		echo "FAIL: balloon $mode: the guest's balloon driver did not come up"
+	if ! vq_wait_log g "^VQBALLOON ready $n" 200; then
+		echo "FAIL: balloon $mode: round $n: the guest's balloon driver did not come up"
 		vq_show_failure g
 		sed 's/^/  backend: /' "$VQ_WORK/backend.log" | tail -n 20
 		return 1
 	fi
 	a0=$(guest_mem_bytes "$pid") || return 1
 	vq_type g fill
-	if ! vq_wait_log g '^VQBALLOON filled' 200; then
-		echo "FAIL: balloon $mode: the guest did not fill its tmpfs"
+	if ! vq_wait_log g "^VQBALLOON filled $n" 200; then
+		echo "FAIL: balloon $mode: round $n: the guest did not fill its tmpfs"
 		vq_show_failure g
 		return 1
 	fi
 	a1=$(guest_mem_bytes "$pid") || return 1
-	echo "  memfd allocated: $((a0 >> 20)) MiB after boot, $((a1 >> 20)) MiB after filling $mib MiB"
+	echo "  round $n: memfd allocated: $((a0 >> 20)) MiB before, $((a1 >> 20)) MiB after filling $mib MiB"
 	if [ $((a1 - a0)) -lt $((mib * 1024 * 1024 * 9 / 10)) ]; then
-		echo "FAIL: balloon $mode: filling $mib MiB allocated only $(((a1 - a0) >> 20)) MiB on the host"
+		echo "FAIL: balloon $mode: round $n: filling $mib MiB allocated only $(((a1 - a0) >> 20)) MiB on the host"
 		return 1
 	fi
 	vq_type g free
-	vq_wait_log g '^VQBALLOON freed' 120 || { echo "FAIL: balloon $mode: no VQBALLOON freed"; vq_show_failure g; return 1; }
+	if ! vq_wait_log g "^VQBALLOON freed $n" 120; then
+		echo "FAIL: balloon $mode: round $n: no VQBALLOON freed"
+		vq_show_failure g
+		return 1
+	fi
 	# Linux reports free pageblocks 2 s after they gather; 180 s is a
 	# hang detector for a loaded machine, not a figure.
 	need=$((mib * 1024 * 1024 * 2 / 3))
@@ -127,22 +128,41 @@ round() {
 		sleep 0.5
 	done
 	drop=$((a1 - a))
-	echo "  memfd allocated: $((a >> 20)) MiB after freeing: $((drop >> 20)) MiB back" \
+	echo "  round $n: memfd allocated: $((a >> 20)) MiB after freeing: $((drop >> 20)) MiB back" \
 		"(at least $((need >> 20)) needed) after $((($(date +%s%N) - t0) / 1000000)) ms"
 	if [ "$drop" -lt "$need" ]; then
-		echo "FAIL: balloon $mode: the host got $((drop >> 20)) MiB of $mib MiB back"
+		echo "FAIL: balloon $mode: round $n: the host got $((drop >> 20)) MiB of $mib MiB back"
 		vq_show_failure g
 		sed 's/^/  backend: /' "$VQ_WORK/backend.log" | tail -n 20
 		return 1
 	fi
 	vq_type g rmmod
+	if ! vq_wait_log g "^VQBALLOON removed $n" 120; then
+		echo "FAIL: balloon $mode: round $n: rmmod virtio_balloon failed"
+		vq_show_failure g
+		return 1
+	fi
+}
+
+fail=0
+round() {
+	local mode=$1 args=() pk line status a1 drop
+	echo "== balloon $mode"
+	[ "$mode" = split ] && args=(--no-packed)
+	backend_start "$build/examples/balloon-report" --verbose "${args[@]}" || return 1
+	VQ_GUEST_APPEND="vqtest=balloon vqmib=$mib"
+	vq_qemu_start g -chardev "socket,id=c0,path=$VQ_WORK/b.sock" \
+		-device vhost-user-device-pci,chardev=c0,virtio-id=5,num_vqs=3,config_size=8 || return 1
+	cycle "$mode" 1 || return 1
+	# the driver is loaded again: the device was reset and starts anew
+	cycle "$mode" 2 || return 1
 	vq_wait_log g '^VQTEST RESULT ' 120 || true
 	vq_qemu_wait g 30
 	line=$(vq_result_line g)
 	echo "  guest: ${line:-no result}"
 	status=$(echo "$line" | cut -d' ' -f4)
 	if [ "$status" != ok ]; then
-		echo "FAIL: balloon $mode: the guest's rmmod virtio_balloon failed"
+		echo "FAIL: balloon $mode: the guest's test failed"
 		vq_show_failure g
 		return 1
 	fi
