@@ -10,8 +10,8 @@
  * MADV_FREE with --madv-free.  Anything else is refused with a log line
  * and left alone, and so are ranges that overlap another range of the
  * same buffer.  Refused ranges are counted (the "rejected" figure printed
- * at each disconnect and at exit).  The buffer goes back with used length 0 (the device
- * writes nothing) and the driver is signalled.
+ * at each disconnect and at exit).  The buffer goes back with used length
+ * 0 (the device writes nothing) and the driver is signalled.
  *
  * Inflate and deflate queues: buffers are accepted and returned untouched
  * (no-op: this device never asks the guest to inflate, num_pages stays 0).

@@ -43,7 +43,8 @@ static void usage(FILE *f)
 		"                      offers the guest exactly what the device offers)\n"
 		"  --madv-free         discard with MADV_FREE (falls back to a hole\n"
 		"                      punch on shared memory, which refuses it)\n"
-		"  --verbose           one line per report buffer\n");
+		"  --verbose           one line per report buffer and per write of\n"
+		"                      actual\n");
 }
 
 int main(int argc, char **argv)
