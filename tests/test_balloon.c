@@ -13,8 +13,12 @@
  * unreported, further reports refused; a late answer is ignored and
  * reporting resumes), and a hostile driver sending
  * ranges outside the memory table, unaligned ranges, a range running past
- * the end and a device-readable range to balloon-report (logged, nothing
- * punched, buffer returned with used length 0, device still working).
+ * the end, a device-readable range and overlapping ranges to balloon-report
+ * (logged, counted in its exit line, nothing of them punched, buffer
+ * returned with used length 0, device still working).  balloon-report's
+ * own surface: --no-packed, --help, the 8-byte config space written whole
+ * at offset 0 (as QEMU's generic vhost-user device does) and config
+ * accesses outside it (an error and a log line).
  */
 #include <check.h>
 #include "vqtest.h"
@@ -79,7 +83,8 @@ struct backend {
 };
 
 #ifdef BALLOON_REPORT_BIN
-static void backend_start(struct backend *be)
+/* Start balloon-report; @extra: one more argument or NULL. */
+static void backend_start_args(struct backend *be, const char *extra)
 {
 	struct stat st;
 	uint64_t t0;
@@ -102,7 +107,7 @@ static void backend_start(struct backend *be)
 			close(fd);
 		}
 		snprintf(arg, sizeof(arg), "--socket-path=%s", be->sock);
-		execl(BALLOON_REPORT_BIN, "balloon-report", arg, (char *)NULL);
+		execl(BALLOON_REPORT_BIN, "balloon-report", arg, extra, (char *)NULL);
 		_exit(127);
 	}
 	t0 = now_ms();
@@ -115,10 +120,19 @@ static void backend_start(struct backend *be)
 		sleep_ms(5);
 	}
 }
+
+static void backend_start(struct backend *be)
+{
+	backend_start_args(be, NULL);
+}
 #endif
 
-static void backend_stop(struct backend *be)
+static uint64_t done_rejected(const struct backend *be);
+
+/* Stop balloon-report; returns the rejected ranges its exit line counts. */
+static uint64_t backend_stop(struct backend *be)
 {
+	uint64_t rejected = UINT64_MAX;
 	int status = 0;
 
 	if (be->pid > 0) {
@@ -128,10 +142,12 @@ static void backend_stop(struct backend *be)
 		/* a clean exit: it handled SIGTERM, it did not crash */
 		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 			      "balloon-report ended with status %#x", status);
+		rejected = done_rejected(be);
 	}
 	unlink(be->sock);
 	unlink(be->log);
 	rmdir(be->dir);
+	return rejected;
 }
 
 static bool log_contains(const struct backend *be, const char *what)
@@ -148,6 +164,28 @@ static bool log_contains(const struct backend *be, const char *what)
 		return false;
 	buf[n] = 0;
 	return strstr(buf, what) != NULL;
+}
+
+/* The "rejected" figure of balloon-report's exit line
+ * ("balloon-report: done: ... N rejected"). */
+static uint64_t done_rejected(const struct backend *be)
+{
+	char buf[16384], *p;
+	unsigned long long n;
+	ssize_t len;
+	int fd = open(be->log, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	ck_assert_int_gt(len, 0);
+	buf[len] = 0;
+	p = strstr(buf, "balloon-report: done: ");
+	ck_assert_msg(p != NULL, "no exit line in the backend's log");
+	p = strstr(p, "discarded, ");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(sscanf(p, "discarded, %llu rejected", &n), 1);
+	return n;
 }
 
 /* ---- the guest ---- */
@@ -333,7 +371,7 @@ START_TEST(test_report_end_to_end)
 	ck_assert(all_bytes(g.arena, ARENA, 0));
 
 	guest_free(&g);
-	backend_stop(&be);
+	ck_assert_uint_eq(backend_stop(&be), 0);
 #endif
 }
 END_TEST
@@ -371,7 +409,7 @@ START_TEST(test_report_reuse_after_report)
 	ck_assert_int_ge(a1 - a2, (int64_t)(4 * MiB - TOL));
 
 	guest_free(&g);
-	backend_stop(&be);
+	ck_assert_uint_eq(backend_stop(&be), 0);
 #endif
 }
 END_TEST
@@ -413,7 +451,7 @@ START_TEST(test_report_callback_fails)
 	ck_assert_int_ge(a1 - vqcore_fd_allocated(g.memfd), (int64_t)(ARENA - TOL));
 
 	guest_free(&g);
-	backend_stop(&be);
+	ck_assert_uint_eq(backend_stop(&be), 0);
 #endif
 }
 END_TEST
@@ -447,7 +485,7 @@ START_TEST(test_sink_refuses_scatterlist_larger_than_queue)
 	ck_assert(all_bytes(g.arena, 64 * MiB, 0xa5));
 
 	guest_free(&g);
-	backend_stop(&be);
+	ck_assert_uint_eq(backend_stop(&be), 0);
 #endif
 }
 END_TEST
@@ -705,7 +743,8 @@ static void hostile_case(unsigned format, uint64_t addr_off, bool from_end,
 
 	check_still_works(&g, good_hva, good);
 	vqcore_vuc_free(g.c);
-	backend_stop(&be);
+	/* refused and counted once */
+	ck_assert_uint_eq(backend_stop(&be), 1);
 }
 #endif
 
@@ -758,6 +797,224 @@ START_TEST(test_hostile_empty_range)
 {
 #ifdef BALLOON_REPORT_BIN
 	hostile_case(formats[_i], 0, false, 0, false, "empty range");
+#endif
+}
+END_TEST
+
+/* Overlapping ranges in one buffer: every range that overlaps another is
+ * refused and counted, the others are discarded. */
+START_TEST(test_hostile_overlapping_ranges)
+{
+#ifdef BALLOON_REPORT_BIN
+	struct backend be;
+	struct guest g;
+	struct vqcore_sg sg[7];
+	uint8_t *hva, *good_hva;
+	uint64_t gpa, good;
+	int64_t a1;
+
+	backend_start(&be);
+	guest_connect(&g, be.sock, formats[_i], GUEST_MEM, 64);
+	gpa = vqcore_vuc_alloc(g.c, 4 * MiB, 4 * MiB, (void **)&hva);
+	ck_assert_uint_ne(gpa, 0);
+	good = vqcore_vuc_alloc(g.c, 256 * KiB, 4096, (void **)&good_hva);
+	ck_assert_uint_ne(good, 0);
+	memset(hva, 0xa5, GUEST_MEM - gpa);
+	memset(good_hva, 0x77, 256 * KiB);
+	a1 = vqcore_fd_allocated(g.memfd);
+
+	/* a small range inside a large one, listed first */
+	sg[0] = (struct vqcore_sg){ gpa + 1 * MiB + 64 * KiB, 64 * KiB };
+	sg[1] = (struct vqcore_sg){ gpa + 1 * MiB, 128 * KiB };
+	/* the same range twice */
+	sg[2] = (struct vqcore_sg){ gpa + 2 * MiB, 64 * KiB };
+	sg[3] = (struct vqcore_sg){ gpa + 2 * MiB, 64 * KiB };
+	/* the good one, between them in the list */
+	sg[4] = (struct vqcore_sg){ good, 256 * KiB };
+	/* two ranges sharing their middle 64 KiB */
+	sg[5] = (struct vqcore_sg){ gpa + 3 * MiB, 128 * KiB };
+	sg[6] = (struct vqcore_sg){ gpa + 3 * MiB + 64 * KiB, 128 * KiB };
+	ck_assert_uint_eq(send_ranges(&g, sg, 7, false), 0);
+	ck_assert_int_eq(a1 - vqcore_fd_allocated(g.memfd), (int64_t)(256 * KiB));
+	ck_assert(all_bytes(hva, 4 * MiB, 0xa5));
+	ck_assert(all_bytes(good_hva, 256 * KiB, 0));
+	ck_assert(log_contains(&be, "overlaps another range"));
+
+	/* adjacent ranges do not overlap: both discarded (a new baseline:
+	 * reading the good range faulted it back in) */
+	a1 = vqcore_fd_allocated(g.memfd);
+	sg[0] = (struct vqcore_sg){ gpa + 1 * MiB, 64 * KiB };
+	sg[1] = (struct vqcore_sg){ gpa + 1 * MiB + 64 * KiB, 64 * KiB };
+	ck_assert_uint_eq(send_ranges(&g, sg, 2, false), 0);
+	ck_assert_int_eq(a1 - vqcore_fd_allocated(g.memfd), (int64_t)(128 * KiB));
+	ck_assert(all_bytes(hva + 1 * MiB, 128 * KiB, 0));
+	ck_assert(all_bytes(hva + 1 * MiB + 128 * KiB, 3 * MiB - 128 * KiB, 0xa5));
+
+	vqcore_vuc_free(g.c);
+	/* six refused, all in the first buffer */
+	ck_assert_uint_eq(backend_stop(&be), 6);
+#endif
+}
+END_TEST
+
+/* ---- balloon-report's options and config space ---- */
+
+/* --no-packed: a driver asking for packed gets split; without it, packed. */
+START_TEST(test_no_packed_option)
+{
+#ifdef BALLOON_REPORT_BIN
+	struct backend be;
+	struct guest g;
+	uint8_t *hva;
+	uint64_t gpa;
+
+	backend_start_args(&be, _i ? "--no-packed" : NULL);
+	g.c = NULL;
+	{
+		struct vqcore_vuc_config cfg = {
+			.sz = sizeof(cfg),
+			.mem_size = GUEST_MEM,
+			.num_queues = 3,
+			.queue_size = 64,
+			.features = guest_features(VQCORE_FORMAT_PACKED),
+		};
+		struct vqcore_mem_region reg;
+
+		ck_assert_int_eq(vqcore_vuc_connect(be.sock, &cfg, &g.c), 0);
+		ck_assert_int_eq(vqcore_vuc_format(g.c),
+				 _i ? VQCORE_FORMAT_SPLIT : VQCORE_FORMAT_PACKED);
+		ck_assert_uint_eq(!!(vqcore_vuc_features(g.c) &
+				     VQCORE_BIT(VQCORE_F_RING_PACKED)), !_i);
+		ck_assert(vqcore_vuc_features(g.c) &
+			  VQCORE_BIT(VQCORE_BALLOON_F_FREE_PAGE_REPORTING));
+		ck_assert_int_eq(vqcore_vuc_start(g.c), 0);
+		ck_assert_int_eq(vqcore_mem_get(vqcore_vuc_mem(g.c), 0, &reg), 0);
+		g.memfd = reg.fd;
+	}
+	/* and it reports on the ring it got */
+	gpa = vqcore_vuc_alloc(g.c, 256 * KiB, 4096, (void **)&hva);
+	ck_assert_uint_ne(gpa, 0);
+	check_still_works(&g, hva, gpa);
+	vqcore_vuc_free(g.c);
+	ck_assert_uint_eq(backend_stop(&be), 0);
+#endif
+}
+END_TEST
+
+/* --help names the options and the config size a front-end must use. */
+START_TEST(test_help_text)
+{
+#ifdef BALLOON_REPORT_BIN
+	char buf[4096];
+	size_t n;
+	FILE *f = popen(BALLOON_REPORT_BIN " --help", "r");
+
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	ck_assert_int_eq(pclose(f), 0);
+	ck_assert_ptr_nonnull(strstr(buf, "--no-packed"));
+	ck_assert_ptr_nonnull(strstr(buf, "8-byte config space"));
+	ck_assert_ptr_nonnull(strstr(buf, "config_size=8"));
+#endif
+}
+END_TEST
+
+#ifdef BALLOON_REPORT_BIN
+static void get_cfg(struct guest *g, uint32_t *num_pages, uint32_t *actual)
+{
+	uint8_t c[8];
+
+	ck_assert_int_eq(vqcore_vuc_get_config(g->c, 0, c, 8), 0);
+	*num_pages = (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 |
+		     (uint32_t)c[3] << 24;
+	*actual = (uint32_t)c[4] | (uint32_t)c[5] << 8 | (uint32_t)c[6] << 16 |
+		  (uint32_t)c[7] << 24;
+}
+#endif
+
+/* What QEMU's generic vhost-user device does when the guest writes
+ * @actual: the whole 8-byte config at offset 0.  num_pages is the
+ * device's: the write's bytes there are ignored. */
+START_TEST(test_config_whole_write)
+{
+#ifdef BALLOON_REPORT_BIN
+	static const uint8_t whole[8] = { 0x44, 0x33, 0x22, 0x11, 0x78, 0x56, 0x34, 0x12 };
+	static const uint8_t act[4] = { 0x01, 0x02, 0x03, 0x04 };
+	static const uint8_t two[2] = { 0xaa, 0xbb };
+	struct backend be;
+	struct guest g;
+	uint32_t np, a;
+
+	backend_start(&be);
+	guest_connect(&g, be.sock, formats[_i], GUEST_MEM, 64);
+	get_cfg(&g, &np, &a);
+	ck_assert_uint_eq(np, 0);
+	ck_assert_uint_eq(a, 0);
+	ck_assert_int_eq(vqcore_vuc_set_config(g.c, 0, whole, 8, 0), 0);
+	get_cfg(&g, &np, &a);
+	ck_assert_uint_eq(np, 0);
+	ck_assert_uint_eq(a, 0x12345678);
+	/* actual alone, as virtio-balloon-pci's own device would forward it */
+	ck_assert_int_eq(vqcore_vuc_set_config(g.c, 4, act, 4, 0), 0);
+	get_cfg(&g, &np, &a);
+	ck_assert_uint_eq(np, 0);
+	ck_assert_uint_eq(a, 0x04030201);
+	/* part of actual */
+	ck_assert_int_eq(vqcore_vuc_set_config(g.c, 6, two, 2, 0), 0);
+	get_cfg(&g, &np, &a);
+	ck_assert_uint_eq(a, 0xbbaa0201);
+	/* num_pages alone: accepted, changes nothing */
+	ck_assert_int_eq(vqcore_vuc_set_config(g.c, 0, whole, 4, 0), 0);
+	get_cfg(&g, &np, &a);
+	ck_assert_uint_eq(np, 0);
+	ck_assert_uint_eq(a, 0xbbaa0201);
+	ck_assert(!log_contains(&be, "refused"));
+	vqcore_vuc_free(g.c);
+	ck_assert_uint_eq(backend_stop(&be), 0);
+#endif
+}
+END_TEST
+
+/* Config accesses outside the 8 bytes: an error to the front-end, a log
+ * line naming the access, nothing changed, the device still serving. */
+START_TEST(test_config_bad_access)
+{
+#ifdef BALLOON_REPORT_BIN
+	static const struct { uint32_t off, len; } bad[] = {
+		{ 8, 4 }, { 4, 5 }, { 0, 12 }, { 7, 2 }, { 16, 1 },
+	};
+	uint8_t buf[16] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+			    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	struct backend be;
+	struct guest g;
+	uint32_t np, a;
+	uint8_t *hva;
+	uint64_t gpa;
+	char line[128];
+
+	backend_start(&be);
+	guest_connect(&g, be.sock, formats[_i], GUEST_MEM, 64);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(vqcore_vuc_set_config(g.c, bad[i].off, buf, bad[i].len, 0),
+				 -EIO);
+		ck_assert_int_eq(vqcore_vuc_get_config(g.c, bad[i].off, buf, bad[i].len),
+				 -EIO);
+		snprintf(line, sizeof(line), "config write of %u bytes at offset %u refused",
+			 bad[i].len, bad[i].off);
+		ck_assert_msg(log_contains(&be, line), "no \"%s\" in the log", line);
+		snprintf(line, sizeof(line), "config read of %u bytes at offset %u refused",
+			 bad[i].len, bad[i].off);
+		ck_assert_msg(log_contains(&be, line), "no \"%s\" in the log", line);
+	}
+	get_cfg(&g, &np, &a);
+	ck_assert_uint_eq(np, 0);
+	ck_assert_uint_eq(a, 0);
+	gpa = vqcore_vuc_alloc(g.c, 256 * KiB, 4096, (void **)&hva);
+	ck_assert_uint_ne(gpa, 0);
+	check_still_works(&g, hva, gpa);
+	vqcore_vuc_free(g.c);
+	ck_assert_uint_eq(backend_stop(&be), 0);
 #endif
 }
 END_TEST
@@ -859,6 +1116,11 @@ static Suite *balloon_suite(void)
 	tcase_add_loop_test(tc, test_hostile_unaligned_length, 0, 2);
 	tcase_add_loop_test(tc, test_hostile_device_readable_range, 0, 2);
 	tcase_add_loop_test(tc, test_hostile_empty_range, 0, 2);
+	tcase_add_loop_test(tc, test_hostile_overlapping_ranges, 0, 2);
+	tcase_add_loop_test(tc, test_no_packed_option, 0, 2);
+	tcase_add_test(tc, test_help_text);
+	tcase_add_loop_test(tc, test_config_whole_write, 0, 2);
+	tcase_add_loop_test(tc, test_config_bad_access, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

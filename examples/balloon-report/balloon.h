@@ -11,7 +11,11 @@
 /* Queues: inflate, deflate, reporting (no stats vq, no free page hint). */
 #define BR_NUM_QUEUES 3
 
-/* Features offered. */
+/* Config space: num_pages, actual (struct virtio_balloon_config up to the
+ * fields of the features offered). */
+#define BR_CONFIG_SIZE 8u
+
+/* Features offered (--no-packed takes RING_PACKED out). */
 #define BR_FEATURES                                                     \
 	(VQCORE_BIT(VQCORE_F_VERSION_1) | VQCORE_BIT(VQCORE_F_EVENT_IDX) | \
 	 VQCORE_BIT(VQCORE_F_INDIRECT_DESC) |                              \
@@ -28,6 +32,13 @@ struct br_counters {
 	uint64_t other;    /* inflate/deflate buffers returned untouched */
 };
 
+/* A checked range of a reporting buffer, for the overlap check. */
+struct br_range {
+	uint64_t addr, end;
+	const struct vhost_desc *ds;
+	bool overlap;
+};
+
 struct br_device {
 	bool madv_free;      /* --madv-free */
 	bool madv_free_warned;
@@ -39,6 +50,7 @@ struct br_device {
 	/* per-queue fetch arrays (sized at queue start) */
 	struct vhost_desc *desc[BR_NUM_QUEUES];
 	unsigned ndesc[BR_NUM_QUEUES];
+	struct br_range *ranges; /* one per descriptor of the reporting queue */
 };
 
 /* The callbacks of the device. */

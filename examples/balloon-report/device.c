@@ -8,8 +8,10 @@
  * length) is discarded: a hole is punched in the region's file (shared
  * memfd guest memory), or MADV_DONTNEED for memory without a file, or
  * MADV_FREE with --madv-free.  Anything else is refused with a log line
- * and left alone.  The buffer goes back with used length 0 (the device
- * writes nothing) and the driver is signalled.
+ * and left alone, and so are ranges that overlap another range of the
+ * same buffer.  Refused ranges are counted (the "rejected" figure printed
+ * at each disconnect and at exit).  The buffer goes back with used length
+ * 0 (the device writes nothing) and the driver is signalled.
  *
  * Inflate and deflate queues: buffers are accepted and returned untouched
  * (no-op: this device never asks the guest to inflate, num_pages stays 0).
@@ -138,16 +140,83 @@ done:
 	d->conn.bytes += p->len;
 }
 
-static void br_report_buf(struct br_device *d, const struct vqcore_mem *mem,
-			  const struct vhost_buf *b, const struct vhost_desc *desc)
+/* Sort @n ranges by start address, in place (heapsort: no allocation). */
+static void br_sift(struct br_range *r, unsigned i, unsigned n)
 {
-	unsigned cnt = (unsigned)b->out_num + b->in_num;
+	for (;;) {
+		unsigned c = 2 * i + 1;
+		struct br_range t;
+
+		if (c >= n)
+			return;
+		if (c + 1 < n && r[c + 1].addr > r[c].addr)
+			c++;
+		if (r[i].addr >= r[c].addr)
+			return;
+		t = r[i];
+		r[i] = r[c];
+		r[c] = t;
+		i = c;
+	}
+}
+
+static void br_sort(struct br_range *r, unsigned n)
+{
+	for (unsigned i = n / 2; i-- > 0;)
+		br_sift(r, i, n);
+	while (n > 1) {
+		struct br_range t = r[0];
+
+		r[0] = r[--n];
+		r[n] = t;
+		br_sift(r, 0, n);
+	}
+}
+
+/*
+ * One reporting buffer: every range is checked alone (br_check()), then
+ * the good ones are sorted and any two that overlap are both refused (a
+ * driver reports each free page once per buffer: an overlap is a broken
+ * or hostile driver).  The rest are discarded.
+ */
+static void br_report_buf(struct br_device *d, const struct vqcore_mem *mem,
+			  const struct vhost_buf *b, const struct vhost_desc *desc,
+			  struct br_range *rg)
+{
+	unsigned cnt = (unsigned)b->out_num + b->in_num, n = 0;
+	struct br_piece pc[BR_MAX_PIECES];
+	uint64_t maxend = 0;
 
 	for (unsigned i = 0; i < cnt; i++) {
-		struct br_piece pc[BR_MAX_PIECES];
-		unsigned n = br_check(d, mem, &desc[b->first + i], pc);
+		const struct vhost_desc *ds = &desc[b->first + i];
 
-		for (unsigned k = 0; k < n; k++)
+		if (br_check(d, mem, ds, pc)) {
+			rg[n].addr = ds->addr;
+			rg[n].end = ds->addr + ds->len;
+			rg[n].overlap = false;
+			rg[n].ds = ds;
+			n++;
+		}
+	}
+	br_sort(rg, n);
+	for (unsigned i = 0; i < n; i++) {
+		/* overlaps an earlier one (they start no later) or the next
+		 * one (the first of the later ones to start) */
+		if ((i > 0 && rg[i].addr < maxend) || (i + 1 < n && rg[i + 1].addr < rg[i].end))
+			rg[i].overlap = true;
+		if (rg[i].end > maxend)
+			maxend = rg[i].end;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		unsigned np;
+
+		if (rg[i].overlap) {
+			br_reject(d, rg[i].addr, rg[i].end - rg[i].addr,
+				  "overlaps another range of the buffer");
+			continue;
+		}
+		np = br_check(d, mem, rg[i].ds, pc);
+		for (unsigned k = 0; k < np; k++)
 			br_discard(d, &pc[k]);
 	}
 	if (d->verbose)
@@ -174,7 +243,8 @@ static void br_kick(struct vqcore_vu_dev *dev, unsigned qidx, struct vqcore_vq *
 				break;
 			for (int i = 0; i < n; i++) {
 				if (qidx == VQCORE_BALLOON_VQ_REPORTING) {
-					br_report_buf(d, mem, &bufs[i], d->desc[qidx]);
+					br_report_buf(d, mem, &bufs[i], d->desc[qidx],
+						      d->ranges);
 					d->conn.buffers++;
 				} else {
 					d->conn.other++;
@@ -206,7 +276,11 @@ static void br_queue_started(struct vqcore_vu_dev *dev, unsigned qidx,
 	free(d->desc[qidx]);
 	d->desc[qidx] = calloc(num, sizeof(struct vhost_desc));
 	d->ndesc[qidx] = num;
-	if (!d->desc[qidx]) {
+	if (qidx == VQCORE_BALLOON_VQ_REPORTING) {
+		free(d->ranges);
+		d->ranges = calloc(num, sizeof(struct br_range));
+	}
+	if (!d->desc[qidx] || (qidx == VQCORE_BALLOON_VQ_REPORTING && !d->ranges)) {
 		fprintf(stderr, "balloon-report: out of memory\n");
 		exit(1);
 	}
@@ -223,16 +297,35 @@ static void br_queue_stopped(struct vqcore_vu_dev *dev, unsigned qidx,
 	/* Nothing is held across callbacks: every buffer went back already. */
 	free(d->desc[qidx]);
 	d->desc[qidx] = NULL;
+	if (qidx == VQCORE_BALLOON_VQ_REPORTING) {
+		free(d->ranges);
+		d->ranges = NULL;
+	}
+}
+
+/*
+ * Config space: struct virtio_balloon_config up to @actual, 8 bytes (le32
+ * num_pages, le32 actual).  The later fields belong to features this
+ * device does not offer (FREE_PAGE_HINT, PAGE_POISON), so a front-end is
+ * set up with config_size=8.
+ */
+static bool br_config_range_ok(const char *what, uint32_t offset, uint32_t len)
+{
+	if (len && offset < BR_CONFIG_SIZE && len <= BR_CONFIG_SIZE - offset)
+		return true;
+	fprintf(stderr, "balloon-report: config %s of %u bytes at offset %u refused: "
+		"the config space is %u bytes (num_pages, actual)\n", what, len, offset,
+		BR_CONFIG_SIZE);
+	return false;
 }
 
 static int br_get_config(struct vqcore_vu_dev *dev, uint32_t offset, void *buf,
 			 uint32_t len)
 {
 	struct br_device *d = br_of(dev);
-	uint8_t cfg[8];
+	uint8_t cfg[BR_CONFIG_SIZE];
 
-	/* struct virtio_balloon_config: le32 num_pages, le32 actual */
-	if (offset > sizeof(cfg) || len > sizeof(cfg) - offset)
+	if (!br_config_range_ok("read", offset, len))
 		return -EINVAL;
 	for (unsigned i = 0; i < 4; i++) {
 		cfg[i] = (uint8_t)(d->num_pages >> (8 * i));
@@ -242,21 +335,31 @@ static int br_get_config(struct vqcore_vu_dev *dev, uint32_t offset, void *buf,
 	return 0;
 }
 
+/*
+ * The driver may write @actual only (virtio 1.2 section 5.5.6: num_pages
+ * is the device's).  A front-end may still write the whole config: QEMU's
+ * generic vhost-user device writes all 8 bytes at offset 0 when the guest
+ * writes @actual (e.g. on rmmod virtio_balloon).  The bytes of @actual
+ * that the write covers are taken; the bytes of num_pages are ignored.
+ */
 static int br_set_config(struct vqcore_vu_dev *dev, uint32_t offset,
 			 const void *buf, uint32_t len, uint32_t flags)
 {
 	struct br_device *d = br_of(dev);
-	uint8_t v[4];
+	uint8_t cfg[BR_CONFIG_SIZE];
 
 	(void)flags;
-	/* the driver writes @actual only */
-	if (offset < 4 || offset > 8 || len > 8 - offset)
+	if (!br_config_range_ok("write", offset, len))
 		return -EINVAL;
-	for (unsigned i = 0; i < 4; i++)
-		v[i] = (uint8_t)(d->actual >> (8 * i));
-	memcpy(v + (offset - 4), buf, len);
-	d->actual = (uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 |
-		    (uint32_t)v[3] << 24;
+	for (unsigned i = 0; i < 4; i++) {
+		cfg[i] = (uint8_t)(d->num_pages >> (8 * i));
+		cfg[4 + i] = (uint8_t)(d->actual >> (8 * i));
+	}
+	memcpy(cfg + offset, buf, len);
+	d->actual = (uint32_t)cfg[4] | (uint32_t)cfg[5] << 8 | (uint32_t)cfg[6] << 16 |
+		    (uint32_t)cfg[7] << 24;
+	if (d->verbose)
+		fprintf(stderr, "balloon-report: actual = %u pages\n", d->actual);
 	return 0;
 }
 

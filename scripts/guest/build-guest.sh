@@ -22,7 +22,7 @@ cache=${VQCORE_GUEST_CACHE:-$HOME/.cache/vqcore-guest}
 
 # Load order matters: insmod does not resolve dependencies.
 MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
-	virtio_blk failover net_failover virtio_net)
+	virtio_blk failover net_failover virtio_net virtio_balloon)
 # virtio-rng (vqtest=rng); the hwrng core is built in (CONFIG_HW_RANDOM=y).
 MODULES+=(virtio-rng)
 
@@ -66,7 +66,14 @@ for m in "${MODULES[@]}"; do
 	[ -f "$out/modules/$m.ko" ] || rm -f "$out/modules.ok"
 done
 # 1. The kernel package: vmlinuz and the modules we need.
-if [ ! -f "$out/vmlinuz" ] || [ ! -f "$out/modules.ok" ]; then
+modules_missing() {
+	local m
+	for m in "${MODULES[@]}"; do
+		[ -f "$out/modules/$m.ko" ] || return 0
+	done
+	return 1
+}
+if [ ! -f "$out/vmlinuz" ] || [ ! -f "$out/modules.ok" ] || modules_missing; then
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
 	say "downloading linux-image-$kver"

@@ -16,7 +16,7 @@
 #   vq_qemu_kill_all             kill every QEMU started here
 #
 # Guest kernel arguments: VQ_GUEST_APPEND; memory: VQCORE_GUEST_MEM (256M);
-# CPUs: VQ_SMP (2).
+# CPUs: VQ_SMP (2); the QEMU binary: VQ_QEMU (default qemu-system-x86_64).
 
 VQ_QEMU_NAMES=()
 
@@ -30,7 +30,7 @@ vq_qemu_start() {
 	# QEMU opens both FIFOs read-write, so neither open blocks.
 	cat "$VQ_WORK/$name.out" >>"$VQ_WORK/$name.log" &
 	eval "VQ_CAT_PID_$name=$!"
-	qemu-system-x86_64 -nodefaults -display none -no-reboot -accel tcg -M pc \
+	"${VQ_QEMU:-qemu-system-x86_64}" -nodefaults -display none -no-reboot -accel tcg -M pc \
 		-smp "${VQ_SMP:-2}" -m "$mem" \
 		-object "memory-backend-memfd,id=mem,size=$mem,share=on" -machine memory-backend=mem \
 		-chardev "pipe,id=ser,path=$VQ_WORK/$name" -serial chardev:ser \
