@@ -388,11 +388,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			broken = added;
 		if (broken)
 			continue;
-		for (unsigned i = 0; i < n; i++) {
-			bool good = good_range(ord[i].addr, ord[i].len, i >= out);
+		bool good[8];
 
+		/* each range alone, then any two good ones that overlap are
+		 * both refused (one buffer reports each free page once) */
+		for (unsigned i = 0; i < n; i++)
+			good[i] = good_range(ord[i].addr, ord[i].len, i >= out);
+		bool lap[8] = { false };
+
+		for (unsigned i = 0; i < n; i++)
+			for (unsigned j = i + 1; j < n; j++)
+				if (good[i] && good[j] &&
+				    ord[i].addr < ord[j].addr + ord[j].len &&
+				    ord[j].addr < ord[i].addr + ord[i].len)
+					lap[i] = lap[j] = true;
+		for (unsigned i = 0; i < n; i++) {
 			nranges++;
-			if (!good) {
+			if (!good[i] || lap[i]) {
 				rejected_by[added]++;
 				continue;
 			}
