@@ -38,6 +38,9 @@
 
 #include "balloon.h"
 
+#define FUZZ_NAME "fuzz_balloon"
+#include "fuzz_common.h"
+
 #define PAGE 4096u
 #define NREG_MAX 3
 #define REG_SIZE 0x10000u  /* 16 pages per region */
@@ -46,36 +49,7 @@
 #define UVA 0x7f0000000000ull
 #define QIDX VQCORE_BALLOON_VQ_REPORTING
 
-#define CHECK(c)                                                                   \
-	do {                                                                       \
-		if (!(c)) {                                                        \
-			fprintf(stderr, "fuzz_balloon: %s:%d: check failed: %s\n", \
-				__FILE__, __LINE__, #c);                           \
-			abort();                                                   \
-		}                                                                  \
-	} while (0)
-
 static unsigned long nranges, ngood, nbufs, nbroken;
-
-static void quiet(int level, const char *msg, void *opaque)
-{
-	(void)level;
-	(void)msg;
-	(void)opaque;
-}
-
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t get8(struct in *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
 
 struct greg {
 	uint64_t gpa, off; /* guest address, offset in its file */
@@ -263,22 +237,6 @@ static void drain(int s)
 	while (recv(s, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 		;
 }
-
-#ifdef VQCORE_LIBFUZZER
-/* The library's log lines (a broken queue, a refused message) would cost
- * more than the input itself: drop them, as the standalone mode does. */
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	vqcore_set_log_fn(quiet, NULL, VQCORE_LOG_ERROR);
-	return 0;
-}
-#endif
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -502,14 +460,12 @@ int main(int argc, char **argv)
 	static uint8_t buf[256];
 	uint64_t x = 0xda942042e4dd58b5ull;
 
-	vqcore_set_log_fn(quiet, NULL, VQCORE_LOG_ERROR);
+	fuzz_quiet_log();
 	for (unsigned long it = 0; it < iters; it++) {
 		size_t len = 8 + (it * 5) % (sizeof(buf) - 8);
 
 		for (size_t i = 0; i < len; i++) {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
+			xorshift64(&x);
 			buf[i] = (uint8_t)(x >> 8);
 		}
 		/* half the inputs: mostly good ranges (page grained, inside a

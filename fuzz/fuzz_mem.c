@@ -30,6 +30,9 @@
 
 #include <vqcore/vqcore.h>
 
+#define FUZZ_NAME "fuzz_mem"
+#include "fuzz_common.h"
+
 #define ARENA_SLOTS 16
 #define SLOT_SIZE 0x2000u   /* host memory behind one region */
 #define LOG_MAX 512         /* bitmap bytes: 512 * 8 pages = 16 MiB */
@@ -58,36 +61,7 @@ static struct {
 static unsigned long nops, nerrs;
 static bool arena_written, arena_dirty;
 
-#define CHECK(c)                                                               \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			fprintf(stderr, "fuzz_mem: %s:%d: check failed: %s\n", \
-				__FILE__, __LINE__, #c);                       \
-			abort();                                               \
-		}                                                              \
-	} while (0)
-
-static void quiet(int level, const char *msg, void *opaque)
-{
-	(void)level;
-	(void)msg;
-	(void)opaque;
-}
-
 /* ---- input reader ---- */
-
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t get8(struct in *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
 
 static uint64_t getn(struct in *in, unsigned bytes)
 {
@@ -546,22 +520,6 @@ static void op_find(struct vqcore_mem *mem, struct in *in)
 	CHECK(vqcore_mem_region_serial(mem, gpa) == M.r[i].serial);
 }
 
-#ifdef VQCORE_LIBFUZZER
-/* The library's log lines (a broken queue, a refused message) would cost
- * more than the input itself: drop them, as the standalone mode does. */
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	vqcore_set_log_fn(quiet, NULL, VQCORE_LOG_ERROR);
-	return 0;
-}
-#endif
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct in in = { data, size };
@@ -637,14 +595,12 @@ int main(int argc, char **argv)
 	static uint8_t buf[1024];
 	uint64_t x = 0x2545f4914f6cdd1dull;
 
-	vqcore_set_log_fn(quiet, NULL, VQCORE_LOG_ERROR);
+	fuzz_quiet_log();
 	for (unsigned long it = 0; it < iters; it++) {
 		size_t len = 1 + (it * 7) % sizeof(buf);
 
 		for (size_t i = 0; i < len; i++) {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
+			xorshift64(&x);
 			buf[i] = (uint8_t)(x & 0x10 ? x >> 8 : (x >> 8) & 0x0f);
 		}
 		LLVMFuzzerTestOneInput(buf, len);

@@ -37,31 +37,12 @@
 
 #include <vqcore/vqcore.h>
 
+#define FUZZ_NAME "fuzz_pagepool"
+#include "fuzz_common.h"
+
 #define PAGE VQCORE_PAGEPOOL_PAGE
 #define MAX_PAGES 1024
 #define MAX_HELD 256
-
-#define CHECK(c)                                                                    \
-	do {                                                                        \
-		if (!(c)) {                                                         \
-			fprintf(stderr, "fuzz_pagepool: %s:%d: check failed: %s\n", \
-				__FILE__, __LINE__, #c);                            \
-			abort();                                                    \
-		}                                                                   \
-	} while (0)
-
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t get8(struct in *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
 
 struct block {
 	uint64_t addr;
@@ -88,13 +69,6 @@ static struct {
 } M;
 
 static unsigned long nops, nbad, nreports, nsettles;
-
-static void quiet(int level, const char *msg, void *opaque)
-{
-	(void)level;
-	(void)msg;
-	(void)opaque;
-}
 
 static uint64_t page_of(uint64_t addr)
 {
@@ -306,22 +280,6 @@ static void op_settle(struct vqcore_pagepool *pool)
 	CHECK(st.isolated_bytes == 0);
 }
 
-#ifdef VQCORE_LIBFUZZER
-/* The library's log lines (a broken queue, a refused message) would cost
- * more than the input itself: drop them, as the standalone mode does. */
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	vqcore_set_log_fn(quiet, NULL, VQCORE_LOG_ERROR);
-	return 0;
-}
-#endif
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct in in = { data, size };
@@ -420,14 +378,12 @@ int main(int argc, char **argv)
 	static uint8_t buf[1024];
 	uint64_t x = 0x853c49e6748fea9bull;
 
-	vqcore_set_log_fn(quiet, NULL, VQCORE_LOG_ERROR);
+	fuzz_quiet_log();
 	for (unsigned long it = 0; it < iters; it++) {
 		size_t len = 4 + (it * 13) % (sizeof(buf) - 4);
 
 		for (size_t i = 0; i < len; i++) {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
+			xorshift64(&x);
 			buf[i] = (uint8_t)(x >> 8);
 		}
 		LLVMFuzzerTestOneInput(buf, len);

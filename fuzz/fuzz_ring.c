@@ -19,6 +19,9 @@
 
 #include <vqcore/vqcore.h>
 
+#define FUZZ_NAME "fuzz_ring"
+#include "fuzz_common.h"
+
 #define GUEST_GPA 0x10000ull
 #define GUEST_SIZE 0x10000ull /* 64 KiB: rings + data */
 #define NUM 16
@@ -32,13 +35,6 @@ static uint8_t dirty[2][(GUEST_GPA + GUEST_SIZE) / 4096 / 8];
 
 static unsigned long nbufs_seen, nerr[64];
 
-static void quiet(int level, const char *msg, void *opaque)
-{
-	(void)level;
-	(void)msg;
-	(void)opaque;
-}
-
 static void check_iov(const struct iovec *iov, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
@@ -48,22 +44,6 @@ static void check_iov(const struct iovec *iov, unsigned n)
 			abort();
 	}
 }
-
-#ifdef VQCORE_LIBFUZZER
-/* The library's log lines (a broken queue, a refused message) would cost
- * more than the input itself: drop them, as the standalone mode does. */
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	vqcore_set_log_fn(quiet, NULL, VQCORE_LOG_ERROR);
-	return 0;
-}
-#endif
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -148,14 +128,12 @@ int main(int argc, char **argv)
 	static uint8_t buf[2 + 4096];
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 
-	vqcore_set_log_fn(quiet, NULL, VQCORE_LOG_ERROR);
+	fuzz_quiet_log();
 	for (unsigned long it = 0; it < iters; it++) {
 		size_t len = 2 + (it % 4096);
 
 		for (size_t i = 0; i < len; i++) {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
+			xorshift64(&x);
 			/* mostly small values: indices and lengths that are
 			 * almost valid find more paths than uniform noise */
 			buf[i] = (uint8_t)(x & 0x8 ? x >> 8 : (x >> 8) & 0x1f);
@@ -201,9 +179,7 @@ int main(int argc, char **argv)
 			}
 			/* a few random corruptions */
 			for (int k = 0; k < 3; k++) {
-				x ^= x << 13;
-				x ^= x >> 7;
-				x ^= x << 17;
+				xorshift64(&x);
 				buf[2 + (x >> 16) % (len - 2)] = (uint8_t)(x >> 40);
 			}
 		}

@@ -50,27 +50,14 @@
 
 #include <vqcore/vqcore.h>
 
+#define FUZZ_NAME "fuzz_vu"
+#include "fuzz_common.h"
+
 #define IMAGE_MAX 0x4000u
 #define MAX_FDS 9
 #define QNUM 16
 
-#define CHECK(c)                                                              \
-	do {                                                                  \
-		if (!(c)) {                                                   \
-			fprintf(stderr, "fuzz_vu: %s:%d: check failed: %s\n", \
-				__FILE__, __LINE__, #c);                      \
-			abort();                                              \
-		}                                                             \
-	} while (0)
-
 static unsigned long nmsgs, nbufs, nrounds, ndrops;
-
-static void quiet(int level, const char *msg, void *opaque)
-{
-	(void)level;
-	(void)msg;
-	(void)opaque;
-}
 
 /* ---- the device: checks what the library hands it ---- */
 
@@ -169,19 +156,6 @@ static const struct vqcore_vu_ops dev_ops = {
 
 /* ---- the harness side of the socket ---- */
 
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t get8(struct in *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
-
 static int make_memfd(uint64_t size, const uint8_t *img, size_t ilen)
 {
 	int fd = memfd_create("fuzz_vu", MFD_CLOEXEC);
@@ -279,22 +253,6 @@ static int count_fds(void)
 	closedir(d);
 	return n;
 }
-
-#ifdef VQCORE_LIBFUZZER
-/* The library's log lines (a broken queue, a refused message) would cost
- * more than the input itself: drop them, as the standalone mode does. */
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	vqcore_set_log_fn(quiet, NULL, VQCORE_LOG_ERROR);
-	return 0;
-}
-#endif
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -619,7 +577,7 @@ int main(int argc, char **argv)
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 	unsigned replayed = 0;
 
-	vqcore_set_log_fn(quiet, NULL, VQCORE_LOG_ERROR);
+	fuzz_quiet_log();
 	for (unsigned v = 0; v < 16; v++)
 		make_seed(&seeds[v], v);
 	if (argc > 2 && !strcmp(argv[1], "--write-seeds")) {
@@ -648,9 +606,7 @@ int main(int argc, char **argv)
 		for (unsigned k = 0; k < muts; k++) {
 			size_t pos;
 
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
+			xorshift64(&x);
 			/* mostly in the messages, which follow the image */
 			pos = (x >> 8) % 4 && m.n > 0x3003
 				      ? 0x3003 + (x >> 16) % (m.n - 0x3003)
