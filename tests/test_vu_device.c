@@ -306,9 +306,10 @@ static void run_private_memory(bool private)
 	 * in the avail ring (split layout), then the ring is enabled, then a
 	 * kick */
 	{
-		uint64_t d_addr = 0x10000;
-		uint32_t d_len = 64;
-		uint16_t d_flags = VHOST_DESC_F_WRITE, head = 0, aidx = 1;
+		/* ring memory is little-endian on every host */
+		uint64_t d_addr = vqt_le64(0x10000);
+		uint32_t d_len = vqt_le32(64);
+		uint16_t d_flags = vqt_le16(VHOST_DESC_F_WRITE), head = 0, aidx = vqt_le16(1);
 
 		memcpy(view, &d_addr, 8);
 		memcpy(view + 8, &d_len, 4);

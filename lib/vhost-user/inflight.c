@@ -363,7 +363,7 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 
 		if (!vqcore_mem_translate(d->mem, q->device_gpa + 2, 2,
 					  (void **)&up)) {
-			ring_used = VQ_READ_ONCE(*up);
+			ring_used = vq_le16(VQ_READ_ONCE(*up)); /* the ring is little-endian */
 			if (recorded && ring_used != r->used_idx) {
 				/* crashed between used ring and used_idx:
 				 * the last batch was completed */
