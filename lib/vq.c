@@ -21,6 +21,7 @@
  */
 #include <stdarg.h>
 
+#include "abi_priv.h"
 #include "vq_priv.h"
 
 int vq_break(struct vqcore_vq *vq, int err, const char *fmt, ...)
@@ -96,11 +97,18 @@ static int vq_alloc_tables(struct vqcore_vq *vq)
 int vqcore_vq_new(const struct vqcore_vq_config *cfg, struct vqcore_vq **out)
 {
 	const struct vq_format_ops *ops;
+	struct vqcore_vq_config c;
 	struct vqcore_vq *vq;
 	uint64_t sizes[3];
 	int err;
 
-	if (!cfg || !out || cfg->sz < sizeof(*cfg) || !cfg->mem)
+	if (!out)
+		return -VQ_EINVAL;
+	err = vq_struct_in(&c, sizeof(c), cfg);
+	if (err)
+		return err;
+	cfg = &c;
+	if (!cfg->mem)
 		return -VQ_EINVAL;
 	ops = vq_format_get(cfg->format);
 	if (!ops || ops->check_num(cfg->num) < 0)

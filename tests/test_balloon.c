@@ -332,8 +332,8 @@ static bool all_bytes(const uint8_t *p, uint64_t len, uint8_t v)
 START_TEST(test_report_end_to_end)
 {
 #ifdef BALLOON_REPORT_BIN
-	struct vqcore_pagepool_stats ps;
-	struct vqcore_balloon_stats bs;
+	struct vqcore_pagepool_stats ps = { .sz = sizeof(ps) };
+	struct vqcore_balloon_stats bs = { .sz = sizeof(bs) };
 	struct vqcore_reporter_pass pass;
 	struct backend be;
 	struct guest g;
@@ -381,7 +381,7 @@ END_TEST
 START_TEST(test_report_reuse_after_report)
 {
 #ifdef BALLOON_REPORT_BIN
-	struct vqcore_pagepool_stats ps;
+	struct vqcore_pagepool_stats ps = { .sz = sizeof(ps) };
 	struct vqcore_reporter_pass pass;
 	struct backend be;
 	struct guest g;
@@ -419,8 +419,8 @@ END_TEST
 START_TEST(test_report_callback_fails)
 {
 #ifdef BALLOON_REPORT_BIN
-	struct vqcore_pagepool_stats ps;
-	struct vqcore_balloon_stats bs;
+	struct vqcore_pagepool_stats ps = { .sz = sizeof(ps) };
+	struct vqcore_balloon_stats bs = { .sz = sizeof(bs) };
 	struct vqcore_reporter_pass pass;
 	struct backend be;
 	struct guest g;
@@ -460,8 +460,8 @@ END_TEST
 START_TEST(test_sink_refuses_scatterlist_larger_than_queue)
 {
 #ifdef BALLOON_REPORT_BIN
-	struct vqcore_pagepool_stats ps;
-	struct vqcore_balloon_stats bs;
+	struct vqcore_pagepool_stats ps = { .sz = sizeof(ps) };
+	struct vqcore_balloon_stats bs = { .sz = sizeof(bs) };
 	struct vqcore_reporter_pass pass;
 	struct backend be;
 	struct guest g;
@@ -509,9 +509,9 @@ START_TEST(test_device_never_answers)
 		.sz = sizeof(ops),
 		.kick = silent_kick,
 	};
-	struct vqcore_pagepool_stats ps;
-	struct vqcore_balloon_stats bs;
-	struct vqcore_reporter_stats rs;
+	struct vqcore_pagepool_stats ps = { .sz = sizeof(ps) };
+	struct vqcore_balloon_stats bs = { .sz = sizeof(bs) };
+	struct vqcore_reporter_stats rs = { .sz = sizeof(rs) };
 	struct vqcore_reporter_pass pass;
 	struct vu_harness h;
 	struct guest g;
@@ -606,8 +606,8 @@ START_TEST(test_device_answers_after_timeout)
 		.kick = slow_kick,
 	};
 	static struct slow_dev sd;
-	struct vqcore_pagepool_stats ps;
-	struct vqcore_balloon_stats bs;
+	struct vqcore_pagepool_stats ps = { .sz = sizeof(ps) };
+	struct vqcore_balloon_stats bs = { .sz = sizeof(bs) };
 	struct vqcore_reporter_pass pass;
 	struct vqcore_sg poke;
 	struct vu_harness h;

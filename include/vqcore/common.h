@@ -29,6 +29,30 @@ struct iovec {
 extern "C" {
 #endif
 
+/*
+ * Sized structs.  Every struct in these headers whose first member is
+ * "size_t sz" (configs, options, ops and stats structs) follows one rule,
+ * so that it can grow without breaking programs built against an older or
+ * a newer header:
+ *
+ *  - The caller sets sz to sizeof(the struct) as its header declares it,
+ *    and zeroes what it does not set ("struct x c = { .sz = sizeof(c) }").
+ *  - A smaller struct (a program built against an older header) is
+ *    accepted: the members it does not reach read as 0.  Every member
+ *    added later has 0 as its default.
+ *  - A larger struct (a program built against a newer header, running on
+ *    an older library) is accepted when every byte past the library's
+ *    own struct is 0, and refused with -E2BIG otherwise: the caller asked
+ *    for something this library does not know.
+ *  - sz smaller than the sz member itself (0 included: sz not set) is
+ *    refused with -EINVAL.
+ *
+ * The same checks apply to a stats struct the library fills: it writes
+ * min(sz, its own size) bytes and stores that count in sz, so a newer
+ * caller sees how much an older library filled.  A refused struct is left
+ * as it was.
+ */
+
 #if defined(VQCORE_BUILDING) && defined(__GNUC__)
 #define VQCORE_API __attribute__((visibility("default")))
 #else

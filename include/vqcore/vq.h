@@ -103,7 +103,7 @@ struct vhost_buf {
 
 /**
  * struct vqcore_vq_config - how to create a device-side queue.
- * @sz: sizeof(struct vqcore_vq_config); lets the struct grow compatibly.
+ * @sz: sizeof(struct vqcore_vq_config) (the sized-struct rule in vqcore/common.h).
  * @format: enum vqcore_format.
  * @num: queue size; split: power of two <= 32768; packed: <= 32768.
  * @features: negotiated virtio features; the queue honours
@@ -144,7 +144,8 @@ struct vqcore_vq;
  * queue starts with avail index 0 (packed: wrap counters 1); use
  * vqcore_vq_set_base() to resume elsewhere.
  *
- * Return: 0, -EINVAL for a bad size, format or @cfg->sz, -ENOMEM, or
+ * Return: 0, -EINVAL for a bad size, format or @cfg->sz, -E2BIG for a
+ * larger @cfg with a non-zero tail, -ENOMEM, or
  * -VQCORE_E_RING_ADDR when a ring area is not inside one region.
  * Thread-safe with respect to other queues.
  */
