@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Description: install libvqcore into a temporary prefix, then build a small
-# consumer program out of tree twice (pkg-config, then CMake find_package)
-# against the shared library, and run both.
+# Description: install libvqcore into a temporary prefix; check the
+# exported symbols and their version nodes against tests/install/symbols.txt;
+# then build a small consumer program out of tree twice (pkg-config, then
+# CMake find_package) against the shared library, and run both.
 set -euo pipefail
 build=$1
 here=$2
@@ -20,6 +21,37 @@ bad=$(nm -D --defined-only "$libdir/libvqcore.so.0" | awk '{print $3}' | grep -v
 if [ -n "$bad" ]; then echo "non-public symbols exported:"; echo "$bad"; exit 1; fi
 soname=$(objdump -p "$libdir/libvqcore.so.0" | awk '/SONAME/{print $2}')
 [ "$soname" = "libvqcore.so.0" ] || { echo "soname is $soname"; exit 1; }
+
+# The ABI: exported symbols with their nodes against the committed list.
+nm -D --defined-only "$libdir/libvqcore.so.0" | awk '{print $NF}' | LC_ALL=C sort >"$tmp/syms"
+grep -v -e '^#' -e '^-' -e '^$' "$here/symbols.txt" | LC_ALL=C sort >"$tmp/base"
+sed -n 's/^- *\([^ ]*\).*/\1/p' "$here/symbols.txt" | LC_ALL=C sort >"$tmp/removed"
+gone=$(LC_ALL=C comm -23 "$tmp/base" "$tmp/syms")
+back=$(LC_ALL=C comm -12 "$tmp/removed" "$tmp/syms")
+new=$(LC_ALL=C comm -13 "$tmp/base" "$tmp/syms" | LC_ALL=C comm -23 - "$tmp/removed")
+abi=0
+if [ -n "$gone" ]; then
+	echo "ABI: symbols of tests/install/symbols.txt the library no longer exports:"
+	echo "$gone" | sed 's/^/  /'
+	echo "A removal breaks programs linked against the release that had it.  If"
+	echo "it is deliberate, announce it: move each line to the list of removed"
+	echo "symbols at the end of tests/install/symbols.txt as '- NAME@NODE reason'."
+	abi=1
+fi
+if [ -n "$back" ]; then
+	echo "ABI: symbols announced as removed are exported again:"
+	echo "$back" | sed 's/^/  /'
+	abi=1
+fi
+if [ -n "$new" ]; then
+	echo "ABI: new exported symbols, not in tests/install/symbols.txt:"
+	echo "$new" | sed 's/^/  /'
+	echo "If they are meant to be public, check each is in the node of the coming"
+	echo "release in lib/libvqcore.map (never in a released node), then add these"
+	echo "lines to tests/install/symbols.txt, sorted."
+	abi=1
+fi
+[ $abi = 0 ] || exit 1
 
 # 1. pkg-config
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
