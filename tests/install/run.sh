@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Description: install libvqcore into a temporary prefix; check the
-# exported symbols and their version nodes against tests/install/symbols.txt;
-# then build a small consumer program out of tree twice (pkg-config, then
-# CMake find_package) against the shared library, and run both.
+# exported symbols and their version nodes against tests/install/symbols.txt,
+# a man3 page for every exported function (with its header comment's
+# text); then build a small consumer program out
+# of tree twice (pkg-config, then CMake find_package) against the shared
+# library, and run both.
 set -euo pipefail
 build=$1
 here=$2
@@ -52,6 +54,22 @@ if [ -n "$new" ]; then
 	abi=1
 fi
 [ $abi = 0 ] || exit 1
+
+# man3: a page for every exported function, made from its doc comment.
+man3=$prefix/share/man/man3
+test -f "$man3/libvqcore.3" || { echo "no libvqcore.3 in $man3"; exit 1; }
+missing=""
+for f in $(sed -n 's/^\(vqcore_[a-z0-9_]*\)@.*/\1/p' "$tmp/syms" | sort -u); do
+	test -s "$man3/$f.3" || missing="$missing $f"
+done
+[ -z "$missing" ] || { echo "exported functions without a man page:$missing"; exit 1; }
+# the text is the header's (include/vqcore/vq.h and common.h)
+grep -q "Reads the driver's index at most once" "$man3/vqcore_vq_get_bufs.3" ||
+	{ echo "vqcore_vq_get_bufs.3 lacks its comment's text"; exit 1; }
+grep -q '^vqcore_strerror \\- describe an error number' "$man3/vqcore_strerror.3" ||
+	{ echo "vqcore_strerror.3 lacks its comment's summary"; exit 1; }
+grep -q '^\.B #include <vqcore/vq.h>' "$man3/vqcore_vq_get_bufs.3" ||
+	{ echo "vqcore_vq_get_bufs.3 names the wrong header"; exit 1; }
 
 # 1. pkg-config
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
