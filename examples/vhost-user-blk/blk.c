@@ -489,7 +489,10 @@ static int run_poll(struct blk *b)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vhost-user-blk --socket-path=PATH --blk-file=FILE [options]\n"
+		"usage: %s --socket-path=PATH --blk-file=FILE [options]\n"
+		"A vhost-user virtio-blk device backend serving FILE as a disk.\n"
+		"  --socket-path=PATH  unix socket to listen on\n"
+		"  --blk-file=FILE     disk image (raw)\n"
 		"  --read-only     refuse writes (offers VIRTIO_BLK_F_RO)\n"
 		"  --queues=N      most request queues the front-end may enable (1..%u,\n"
 		"                  default %u); GET_QUEUE_NUM and the config space\n"
@@ -498,8 +501,10 @@ static void usage(FILE *f)
 		"  --poll          poll the rings instead of waiting for kicks\n"
 		"  --latency-us=N  emulate a slow disk: N microseconds per request\n"
 		"  --no-packed     do not offer VIRTIO_F_RING_PACKED\n"
-		"  --no-in-order   do not offer VIRTIO_F_IN_ORDER\n",
-		VQCORE_VU_MAX_QUEUES, DEFAULT_QUEUES);
+		"  --no-in-order   do not offer VIRTIO_F_IN_ORDER\n"
+		"  --help          this text\n"
+		"SIGINT or SIGTERM end it.  Installed as vqcore-blk (man 8 vqcore-blk).\n",
+		program_invocation_short_name, VQCORE_VU_MAX_QUEUES, DEFAULT_QUEUES);
 }
 
 int main(int argc, char **argv)

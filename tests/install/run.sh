@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Description: install libvqcore into a temporary prefix; check the
 # exported symbols and their version nodes against tests/install/symbols.txt,
-# a man3 page for every exported function (with its header comment's
-# text); then build a small consumer program out
+# a man3 page for every exported function (with its header comment's text),
+# and the installed tools (vqcore-blk, -net, -rng, -balloon: --help and a
+# man8 page naming every option); then build a small consumer program out
 # of tree twice (pkg-config, then CMake find_package) against the shared
 # library, and run both.
 set -euo pipefail
@@ -70,6 +71,23 @@ grep -q '^vqcore_strerror \\- describe an error number' "$man3/vqcore_strerror.3
 	{ echo "vqcore_strerror.3 lacks its comment's summary"; exit 1; }
 grep -q '^\.B #include <vqcore/vq.h>' "$man3/vqcore_vq_get_bufs.3" ||
 	{ echo "vqcore_vq_get_bufs.3 names the wrong header"; exit 1; }
+
+# The tools: installed under their names, started with no library path
+# (their RUNPATH finds the library), --help names every option the man page
+# must describe.
+for tool in vqcore-blk vqcore-net vqcore-rng vqcore-balloon; do
+	bin=$prefix/bin/$tool page=$prefix/share/man/man8/$tool.8
+	test -x "$bin" || { echo "$tool is not installed in $prefix/bin"; exit 1; }
+	test -s "$page" || { echo "$tool has no man page $page"; exit 1; }
+	env -u LD_LIBRARY_PATH "$bin" --help >"$tmp/help" 2>&1 ||
+		{ cat "$tmp/help"; echo "$tool --help failed"; exit 1; }
+	head -n1 "$tmp/help" | grep -q "^usage: $tool " ||
+		{ cat "$tmp/help"; echo "$tool --help does not start with 'usage: $tool'"; exit 1; }
+	for opt in $(grep -o -- '--[a-z][a-z-]*' "$tmp/help" | sort -u); do
+		grep -qF -- "\\-\\-${opt#--}" "$page" ||
+			{ echo "$tool: $opt is in --help but not in $tool.8"; exit 1; }
+	done
+done
 
 # 1. pkg-config
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
