@@ -107,7 +107,13 @@ static void backend_start_args(struct backend *be, const char *extra)
 			close(fd);
 		}
 		snprintf(arg, sizeof(arg), "--socket-path=%s", be->sock);
+#ifdef VQCORE_TEST_EMULATOR
+		/* cross builds: the target's backend under the same QEMU */
+		execl(VQCORE_TEST_EMULATOR, VQCORE_TEST_EMULATOR, BALLOON_REPORT_BIN, arg,
+		      extra, (char *)NULL);
+#else
 		execl(BALLOON_REPORT_BIN, "balloon-report", arg, extra, (char *)NULL);
+#endif
 		_exit(127);
 	}
 	t0 = now_ms();
@@ -907,7 +913,11 @@ START_TEST(test_help_text)
 #ifdef BALLOON_REPORT_BIN
 	char buf[4096];
 	size_t n;
+#ifdef VQCORE_TEST_EMULATOR
+	FILE *f = popen(VQCORE_TEST_EMULATOR " " BALLOON_REPORT_BIN " --help", "r");
+#else
 	FILE *f = popen(BALLOON_REPORT_BIN " --help", "r");
+#endif
 
 	ck_assert_ptr_nonnull(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);

@@ -160,6 +160,113 @@ VQCORE_API void vqcore_set_log_fn(vqcore_log_fn fn, void *opaque, int max_level)
 	(VQCORE_BIT(VQCORE_F_INDIRECT_DESC) | VQCORE_BIT(VQCORE_F_EVENT_IDX) | \
 	 VQCORE_BIT(VQCORE_F_RING_PACKED) | VQCORE_BIT(VQCORE_F_IN_ORDER))
 
+/**
+ * DOC: little-endian fields
+ *
+ * Every virtio 1.x structure a device reads or writes is little-endian
+ * whatever the host: request headers in buffers (virtio-blk's type and
+ * sector), the config space, the rings.  The library converts what it
+ * owns (rings, vhost-user messages); a device converts its own fields with
+ * these helpers, which compile to a plain load or store on a little-endian
+ * host and a byte-reversed one on a big-endian host (s390x, ppc64).
+ *
+ * vqcore_le16_load(), vqcore_le32_load(), vqcore_le64_load() read a
+ * little-endian field at @p (any alignment: a byte pointer into a header
+ * copied out of guest memory or into a config-space buffer) and return it
+ * in host order.  vqcore_le16_store(), vqcore_le32_store() and
+ * vqcore_le64_store() write @v at @p in little-endian order.
+ * vqcore_cpu_to_le16/32/64() and vqcore_le16/32/64_to_cpu() convert a
+ * value, for fields of a struct that mirrors the wire layout (the two
+ * directions are the same operation; the names say which way the value
+ * goes).  Pure functions of their arguments: any thread.
+ */
+static inline uint16_t vqcore_le16_load(const void *p)
+{
+	const uint8_t *b = (const uint8_t *)p;
+
+	return (uint16_t)(b[0] | b[1] << 8);
+}
+
+static inline uint32_t vqcore_le32_load(const void *p)
+{
+	const uint8_t *b = (const uint8_t *)p;
+
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	       (uint32_t)b[3] << 24;
+}
+
+static inline uint64_t vqcore_le64_load(const void *p)
+{
+	const uint8_t *b = (const uint8_t *)p;
+
+	return (uint64_t)vqcore_le32_load(b) | (uint64_t)vqcore_le32_load(b + 4) << 32;
+}
+
+static inline void vqcore_le16_store(void *p, uint16_t v)
+{
+	uint8_t *b = (uint8_t *)p;
+
+	b[0] = (uint8_t)v;
+	b[1] = (uint8_t)(v >> 8);
+}
+
+static inline void vqcore_le32_store(void *p, uint32_t v)
+{
+	uint8_t *b = (uint8_t *)p;
+
+	b[0] = (uint8_t)v;
+	b[1] = (uint8_t)(v >> 8);
+	b[2] = (uint8_t)(v >> 16);
+	b[3] = (uint8_t)(v >> 24);
+}
+
+static inline void vqcore_le64_store(void *p, uint64_t v)
+{
+	uint8_t *b = (uint8_t *)p;
+
+	vqcore_le32_store(b, (uint32_t)v);
+	vqcore_le32_store(b + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint16_t vqcore_cpu_to_le16(uint16_t v)
+{
+	uint16_t r;
+
+	vqcore_le16_store(&r, v);
+	return r;
+}
+
+static inline uint32_t vqcore_cpu_to_le32(uint32_t v)
+{
+	uint32_t r;
+
+	vqcore_le32_store(&r, v);
+	return r;
+}
+
+static inline uint64_t vqcore_cpu_to_le64(uint64_t v)
+{
+	uint64_t r;
+
+	vqcore_le64_store(&r, v);
+	return r;
+}
+
+static inline uint16_t vqcore_le16_to_cpu(uint16_t v)
+{
+	return vqcore_le16_load(&v);
+}
+
+static inline uint32_t vqcore_le32_to_cpu(uint32_t v)
+{
+	return vqcore_le32_load(&v);
+}
+
+static inline uint64_t vqcore_le64_to_cpu(uint64_t v)
+{
+	return vqcore_le64_load(&v);
+}
+
 #ifdef __cplusplus
 }
 #endif
