@@ -9,10 +9,16 @@
  *                            punches holes; measured by st_blocks)
  *   BENCH reporter-idle      passes and time to report an idle pool,
  *                            adaptive budget vs Linux's fixed budget
+ *   BENCH reporter-curve     (mode "curve" only) the same run as
+ *                            reporter-return, with the memfd's allocated
+ *                            bytes sampled from the free to the end of the
+ *                            last pass: one line per sample, then the
+ *                            run's reporter-return line
  *
  * usage: reporterbench [gib (default 1)] [rounds (default 21)]
- *                      [overhead|idle|return (default: all)]
+ *                      [overhead|idle|return|curve (default: all but curve)]
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,7 +185,27 @@ static int punch_sink(void *opaque, const struct vqcore_report_sg *sg, unsigned 
 	return 0;
 }
 
-static void bench_return(uint64_t gib, uint64_t delay_ns, unsigned flags)
+/* Samples of the arena's allocated bytes (the curve mode), taken by the
+ * measuring thread between its polls, printed after the run. */
+struct curve {
+	uint64_t period_ns; /* 0: no curve */
+	uint64_t next_ns;   /* time since the free of the next sample */
+	size_t n, cap;
+	uint64_t *t_ns;
+	int64_t *bytes;
+};
+
+static void curve_sample(struct curve *c, uint64_t since_free, int64_t bytes)
+{
+	if (!c->period_ns || since_free < c->next_ns || c->n == c->cap)
+		return;
+	c->t_ns[c->n] = since_free;
+	c->bytes[c->n++] = bytes;
+	c->next_ns = (since_free / c->period_ns + 1) * c->period_ns;
+}
+
+static void bench_return(uint64_t gib, uint64_t delay_ns, unsigned flags,
+			 uint64_t period_ns)
 {
 	uint64_t size = gib << 30, nblk, t0, t1 = 0, *addr;
 	struct vqcore_memfd m;
@@ -191,8 +217,18 @@ static void bench_return(uint64_t gib, uint64_t delay_ns, unsigned flags)
 	};
 	struct vqcore_reporter_stats st = { .sz = sizeof(st) };
 	struct punch pu = { &m, 0 };
+	struct curve cv = { .period_ns = period_ns };
 	int64_t before, after = -1;
 	int err;
+
+	if (period_ns) {
+		/* room for the 120 s limit below, allocated before the clock */
+		cv.cap = 120000000000ull / period_ns + 2;
+		cv.t_ns = calloc(cv.cap, sizeof(*cv.t_ns));
+		cv.bytes = calloc(cv.cap, sizeof(*cv.bytes));
+		if (!cv.t_ns || !cv.bytes)
+			die("curve", -ENOMEM);
+	}
 
 	err = vqcore_memfd_map("reporterbench", size, 0, &m);
 	if (err)
@@ -219,22 +255,39 @@ static void bench_return(uint64_t gib, uint64_t delay_ns, unsigned flags)
 	before = vqcore_fd_allocated(m.fd);
 	/* free it all; the clock runs until the host holds < 1% */
 	t0 = now_ns();
+	curve_sample(&cv, 0, before);
 	for (uint64_t k = 0; k < nblk; k++)
 		vqcore_pagepool_free(p, addr[k], VQCORE_PAGEPOOL_DEFAULT_ORDER);
 	for (;;) {
+		uint64_t t = now_ns();
+
 		after = vqcore_fd_allocated(m.fd);
+		curve_sample(&cv, t - t0, after);
 		if (after >= 0 && (uint64_t)after <= size / 100) {
 			t1 = now_ns();
 			break;
 		}
-		if (now_ns() - t0 > 120000000000ull)
+		if (t - t0 > 120000000000ull)
 			break;
 		sleep_ns(100000);
 	}
 	/* let the last pass end so the counts are complete */
-	for (uint64_t d; t1 && vqcore_reporter_next_deadline(r, &d);)
+	for (uint64_t d; t1 && vqcore_reporter_next_deadline(r, &d);) {
+		curve_sample(&cv, now_ns() - t0, vqcore_fd_allocated(m.fd));
 		sleep_ns(200000);
+	}
+	if (period_ns) {
+		/* the last point: the state the run ends in */
+		cv.next_ns = 0;
+		curve_sample(&cv, now_ns() - t0, vqcore_fd_allocated(m.fd));
+	}
 	vqcore_reporter_get_stats(r, &st);
+	for (size_t k = 0; k < cv.n; k++)
+		printf("BENCH reporter-curve gib=%llu delay_ms=%.0f budget=%s "
+		       "t_ms=%.1f allocated_mib=%.1f\n",
+		       (unsigned long long)gib, delay_ns / 1e6,
+		       flags & VQCORE_REPORTER_FIXED_BUDGET ? "fixed" : "adaptive",
+		       cv.t_ns[k] / 1e6, (double)cv.bytes[k] / (1 << 20));
 	if (!t1) {
 		printf("BENCH reporter-return gib=%llu FAILED allocated=%lld\n",
 		       (unsigned long long)gib, (long long)after);
@@ -254,6 +307,8 @@ static void bench_return(uint64_t gib, uint64_t delay_ns, unsigned flags)
 	vqcore_pagepool_destroy(p);
 	free(addr);
 	vqcore_memfd_unmap(&m);
+	free(cv.t_ns);
+	free(cv.bytes);
 }
 
 /* ---- idle: passes to report everything, adaptive vs fixed ---- */
@@ -348,9 +403,21 @@ int main(int argc, char **argv)
 	if (!*only || !strcmp(only, "idle"))
 		bench_idle(rounds < 3 ? rounds : 3);
 	if (!*only || !strcmp(only, "return")) {
-		bench_return(gib, 10000000, 0);
-		bench_return(gib, 10000000, VQCORE_REPORTER_FIXED_BUDGET);
-		bench_return(gib, VQCORE_REPORTER_DEFAULT_DELAY_NS, 0);
+		bench_return(gib, 10000000, 0, 0);
+		bench_return(gib, 10000000, VQCORE_REPORTER_FIXED_BUDGET, 0);
+		bench_return(gib, VQCORE_REPORTER_DEFAULT_DELAY_NS, 0, 0);
+	}
+	if (!strcmp(only, "curve")) {
+		/* a sample every 2 ms at a 10 ms delay, every 20 ms at Linux's
+		 * 2 s: both budgets at each delay */
+		const uint64_t delays[] = { 10000000, VQCORE_REPORTER_DEFAULT_DELAY_NS };
+
+		for (unsigned d = 0; d < 2; d++) {
+			uint64_t period = delays[d] / 100 > 2000000 ? delays[d] / 100 : 2000000;
+
+			bench_return(gib, delays[d], 0, period);
+			bench_return(gib, delays[d], VQCORE_REPORTER_FIXED_BUDGET, period);
+		}
 	}
 	return 0;
 }
