@@ -170,82 +170,134 @@ static inline int split_walk(struct vqcore_vq *vq, uint16_t head)
 	return split_walk_slow(vq, head, d);
 }
 
-/*
- * get_direct: one-descriptor buffers from the avail ring straight into
- * the caller's arrays through the lane, with the cursors and the region
- * in locals and nothing else around the loop (at batch 1 the work around
- * it was most of a call).  It stops, without consuming it, at the first
- * head the general path must see; split_fetch() goes on from there.
- */
-static void split_get_direct(struct vqcore_vq *vq, struct vq_out *o)
+/* Arm the empty-ring check at @pos: empty while avail->idx == @pos. */
+static inline void split_poll_arm(struct vqcore_vq *vq, uint16_t pos)
 {
-	struct vq_split_dev *s = &vq->split;
-	const struct vring_desc_raw *desc = s->desc;
-	const uint16_t *ring = s->avail->ring;
-	uint8_t *ids = vq->id_state;
-	struct vhost_buf *const b0 = o->bufs + o->n;
-	struct vhost_buf *b = b0, *end;
-	struct iovec *iov = o->iov;
-	const uint16_t num = vq->num, mask = s->mask;
-	uint16_t pos = (uint16_t)vq->fetch_pos, navail;
-	unsigned k = o->k, max, n;
-	struct vq_rgn r;
+	vq_poll_arm(vq, &vq->split.avail->idx, 0xffff, vq_le16(pos));
+}
 
-	navail = (uint16_t)(vq_le16(vq_load_acquire(&s->avail->idx)) - pos);
-	o->more = navail != 0;
-	if (!navail)
-		return;
-	max = VQ_MIN(vq->batch, o->max_bufs - o->n);
-	max = VQ_MIN(max, o->max_iov - k);
-	if (unlikely(navail > num) || !max)
-		return;  /* the general path breaks the queue, or no room */
+/*
+ * How many buffers get_direct may take from @pos with @navail available
+ * (0: none, the ring is empty or there is no room).  Sets o->more unless
+ * it may take every available one.
+ */
+static inline unsigned split_direct_max(struct vqcore_vq *vq, struct vq_out *o,
+					uint16_t pos, uint16_t navail)
+{
+	unsigned max = VQ_MIN(vq->batch, o->max_bufs - o->n);
+
+	max = VQ_MIN(max, o->max_iov - o->k);
+	o->more = true;
+	if (unlikely(navail > vq->num))
+		return 0;  /* the general path breaks the queue */
 	if (max >= navail) {
 		max = navail;
 		o->more = false;  /* unless it stops early */
 	}
-	/* Ask for the used-ring lines these buffers will be returned into
-	 * now, so their ownership moves while we fetch; and start loading
-	 * the descriptors, so the misses on lines the driver just wrote
-	 * overlap instead of following one another (the prefetch address is
-	 * masked; a bad head is caught below). */
-	if (max > 1) { /* one buffer: read right away, nothing to overlap */
-		for (unsigned i = 0; i < max; i += 8)
-			__builtin_prefetch(&s->used->ring[(uint16_t)(s->used_idx + i) & mask], 1);
-		for (unsigned i = 0; i < max; i++)
-			__builtin_prefetch(&desc[vq_le16(VQ_READ_ONCE(ring[(uint16_t)(pos + i) & mask])) & mask]);
+	/* not across the index's wrap: the position steps by one in the
+	 * tail word (VQ_ONE_STEP); the general path goes on from there */
+	if (unlikely(max > 0x10000u - pos)) {
+		max = 0x10000u - pos;
+		o->more = true;
 	}
-	if (unlikely(!vq_rgn_start(&r, vq->mem, &vq->mem_hint))) {
+	return max;
+}
+
+/*
+ * Ask for the used-ring lines that @max buffers will be returned into
+ * now, so their ownership moves while we fetch; and start loading the
+ * descriptors, so the misses on lines the driver just wrote overlap
+ * instead of following one another (the address is masked; a bad head is
+ * caught later).  One buffer is read right away: nothing to overlap.
+ */
+static inline void split_prefetch(const struct vq_split_dev *s, uint16_t pos,
+				  unsigned max)
+{
+	if (max <= 1)
+		return;
+	for (unsigned i = 0; i < max; i += 8)
+		__builtin_prefetch(&s->used->ring[(uint16_t)(s->used_idx + i) & s->mask], 1);
+	for (unsigned i = 0; i < max; i++)
+		__builtin_prefetch(&s->desc[vq_le16(VQ_READ_ONCE(s->avail->ring[(uint16_t)(pos + i) & s->mask])) & s->mask]);
+}
+
+/* The state of split_get_direct()'s loop. */
+struct split_direct {
+	const struct vring_desc_raw *desc;
+	const uint16_t *ring;          /* avail->ring */
+	uint32_t p, end;               /* avail positions, not wrapped at 16 bits */
+	uint16_t mask;                 /* num - 1: num is a power of two */
+	uint64_t addr;                 /* the range that missed the region */
+	uint32_t len;
+};
+
+/*
+ * Take one-descriptor buffers from avail position d->p into @t until
+ * d->end or a head the general path must see (false), or one whose range
+ * is outside t->r (true, with the range in @d and the head not consumed).
+ * No call: its values stay in registers.
+ */
+static inline __attribute__((always_inline)) bool
+split_direct_loop(struct split_direct *d, struct vq_one *t)
+{
+	for (; d->p != d->end; d->p++) {
+		uint16_t head = vq_le16(VQ_READ_ONCE(d->ring[d->p & d->mask]));
+		struct vring_desc_raw e;
+
+		if (unlikely(head > d->mask || t->ids[head] != VQ_ID_FREE))
+			return false;
+		vq_read_desc(&d->desc[head], &e);
+		if (unlikely(e.flags_or_id & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
+			return false;
+		if (unlikely(!vq_rgn_in(&t->r, e.addr, e.len))) {
+			d->addr = e.addr;
+			d->len = e.len;
+			return true;
+		}
+		vq_one_put(t, e.addr, e.len, e.flags_or_id, head, 1, VQ_ONE_STEP);
+	}
+	return false;
+}
+
+/*
+ * get_direct: one-descriptor buffers from the avail ring straight into
+ * the caller's arrays (vq_one_put()), with nothing else around the loop.
+ * It stops, without consuming it, at the first head the general path must
+ * see; split_fetch() goes on from there.
+ */
+static void split_get_direct(struct vqcore_vq *vq, struct vq_out *o)
+{
+	struct vq_split_dev *s = &vq->split;
+	const uint16_t pos = (uint16_t)vq->fetch_pos;
+	uint16_t navail = (uint16_t)(vq_le16(vq_load_acquire(&s->avail->idx)) - pos);
+	struct split_direct d = { .desc = s->desc, .ring = s->avail->ring,
+				  .p = pos, .mask = s->mask };
+	unsigned max;
+	struct vq_one t;
+
+	if (!navail) {
+		o->more = false;
+		split_poll_arm(vq, pos);
+		return;
+	}
+	max = split_direct_max(vq, o, pos, navail);
+	if (!max)
+		return;
+	split_prefetch(s, pos, max);
+	if (unlikely(!vq_one_start(&t, vq, o))) {
 		o->more = true;
 		return;  /* no region: the general path reports it */
 	}
-	for (end = b + max; b < end; b++) {
-		uint16_t head = vq_le16(VQ_READ_ONCE(ring[pos & mask]));
-		struct vring_desc_raw d;
-
-		if (unlikely(head >= num || ids[head] != VQ_ID_FREE))
-			break;
-		vq_read_desc(&desc[head], &d);
-		if (unlikely(d.flags_or_id & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
-			break;
-		if (unlikely(!vq_rgn_fit(&r, vq, d.addr, d.len)))
-			break;
-		ids[head] = VQ_ID_OUT;
-		iov[k].iov_base = (void *)(uintptr_t)(d.addr + r.bias);
-		iov[k].iov_len = d.len;
-		vq_buf_one(b, d.len, d.flags_or_id & VRING_DESC_F_WRITE, head, 1,
-			   k, pos, (uint16_t)(pos + 1));
-		pos++;
-		k++;
-	}
-	if (b < end)
+	t.tail |= VQ_ONE_POS(pos, pos + 1);
+	d.end = pos + max;  /* not past the 16-bit wrap (split_direct_max()) */
+	if (split_direct_loop(&d, &t))
+		vq_one_miss(o, d.addr, d.len);
+	if (d.p != d.end)
 		o->more = true;  /* stopped at a buffer the general path takes */
-	n = (unsigned)(b - b0);
-	o->n += n;
-	o->k = k;
-	if (n) {
-		vq->nout += n;
-		vq->fetch_pos = vq->avail_pos = pos;
-	}
+	vq_one_end(&t, o);
+	vq->nout += d.p - pos;
+	vq->fetch_pos = vq->avail_pos = (uint16_t)d.p;
+	split_poll_arm(vq, (uint16_t)d.p);
 }
 
 static int split_fetch(struct vqcore_vq *vq)
@@ -280,50 +332,20 @@ static int split_fetch(struct vqcore_vq *vq)
 		unsigned n = VQ_MIN((unsigned)navail, VQ_ARRAY_SIZE(heads));
 
 		/* Read the heads of a group first and start loading their
-		 * descriptors (see split_get_direct()).  Each head is read
-		 * once. */
+		 * descriptors (see split_prefetch()).  Each head is read once. */
 		for (unsigned i = 0; i < n; i++) {
 			heads[i] = vq_le16(VQ_READ_ONCE(s->avail->ring[(uint16_t)(pos + i) & s->mask]));
 			__builtin_prefetch(&s->desc[heads[i] & s->mask]);
 		}
 		for (unsigned i = 0; i < n; i++) {
-			uint16_t head = heads[i];
-			uint32_t first;
+			uint32_t first = vq->desc_used;
 
 			if (!vq_cache_room(vq))
 				goto out;
-			first = vq->desc_used;
-			if (likely(head < vq->num && vq->id_state[head] == VQ_ID_FREE)) {
-				struct vring_desc_raw d;
-
-				vq_read_desc(&s->desc[head], &d);
-				if (likely(!(d.flags_or_id & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))) {
-					/* into the cache, cursors in locals */
-					uint32_t du = vq->desc_used, bc = vq->buf_count;
-
-					vq->desc_cache[du] = (struct vhost_desc){ .addr = d.addr,
-						.len = d.len,
-						.flags = (uint16_t)(d.flags_or_id & VHOST_DESC_F_WRITE) };
-					vq->buf_cache[bc] = (struct vq_cached_buf){ .pos = pos,
-						.next = (uint16_t)(pos + 1), .id = head, .ndesc = 1,
-						.first = (uint16_t)du, .count = 1 };
-					vq->id_state[head] = VQ_ID_CACHED;
-					vq->desc_used = du + 1;
-					vq->buf_count = bc + 1;
-					pos++;
-					nbufs++;
-					continue;
-				}
-				/* a chain or an indirect table: carry on from the
-				 * descriptor already read (it is not read again) */
-				r = split_walk_slow(vq, head, d);
-				goto commit;
-			}
-			r = split_walk(vq, head);
-commit:
+			r = split_walk(vq, heads[i]);
 			if (unlikely(r < 0))
 				goto out;
-			r = vq_cache_commit(vq, first, head, (uint16_t)r, pos,
+			r = vq_cache_commit(vq, first, heads[i], (uint16_t)r, pos,
 					    (uint16_t)(pos + 1), false);
 			if (unlikely(r < 0))
 				goto out;
@@ -361,7 +383,12 @@ static inline void split_write_elem(struct vq_split_dev *s, uint16_t slot,
 	}
 }
 
-static void split_log_elems(struct vqcore_vq *vq, uint16_t from, unsigned n)
+/*
+ * Log what put_used wrote with a dirty log set: @n used elements from
+ * @from, then the used index; after the stores, so that a page is never
+ * logged before its last write.
+ */
+static VQ_COLD void split_log_used(struct vqcore_vq *vq, uint16_t from, unsigned n)
 {
 	uint64_t base = vq->area[2].gpa + 4;
 	unsigned first = from & vq->split.mask;
@@ -370,6 +397,7 @@ static void split_log_elems(struct vqcore_vq *vq, uint16_t from, unsigned n)
 	vq_mem_log(vq->mem, base + 8ull * first, 8ull * part);
 	if (part < n)
 		vq_mem_log(vq->mem, base, 8ull * (n - part));
+	vq_mem_log(vq->mem, vq->area[2].gpa + 2, 2);
 }
 
 static void split_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
@@ -383,17 +411,15 @@ static void split_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		 * last buffer; the index still moves by n. */
 		split_write_elem(s, idx & s->mask, bufs[n - 1].id,
 				 lens ? lens[n - 1] : 0);
-		split_log_elems(vq, idx, 1);
 	} else {
 		for (unsigned i = 0; i < n; i++)
 			split_write_elem(s, (uint16_t)(idx + i) & s->mask,
 					 bufs[i].id, lens ? lens[i] : 0);
-		split_log_elems(vq, idx, n);
 	}
-	idx = (uint16_t)(idx + n);
-	vq_store_release(&s->used->idx, vq_le16(idx));
-	vq_mem_log(vq->mem, vq->area[2].gpa + 2, 2);
-	s->used_idx = idx;
+	vq_store_release(&s->used->idx, vq_le16((uint16_t)(idx + n)));
+	if (unlikely(vq->mem->log))
+		split_log_used(vq, idx, run ? 1 : n);
+	s->used_idx = (uint16_t)(idx + n);
 }
 
 static bool split_avail_pending(struct vqcore_vq *vq)
