@@ -465,15 +465,18 @@ struct vq_rgn {
 };
 
 /*
- * [@addr, @addr + @len) inside @r: two compares.  A zero @len is never
- * inside (len - 1 wraps to 2^64 - 1, more than any span).
+ * [@addr, @addr + @len) inside @r: two compares on the offsets of its
+ * first and last byte.  The last comes before the first when @len is zero
+ * or the range wraps (also when @addr is below the region and the range
+ * reaches into it); a span is below 2^64 - 1, so a zero @len at the
+ * region's start is refused too.
  */
 static inline __attribute__((always_inline)) bool
 vq_rgn_in(const struct vq_rgn *r, uint64_t addr, uint32_t len)
 {
-	uint64_t off = addr - r->gpa;
+	uint64_t off = addr - r->gpa, last = off + ((uint64_t)len - 1);
 
-	return off <= r->span && (uint64_t)len - 1 <= r->span - off;
+	return last >= off && last <= r->span;
 }
 
 /*

@@ -325,19 +325,21 @@ static inline unsigned packed_direct_max(const struct vqcore_vq *vq,
 
 /* The state of packed_get_direct()'s loop. */
 struct packed_direct {
-	const struct vring_desc_raw *ring;
+	const struct vring_desc_raw *ring, *last;  /* the first and last slots */
+	const struct vring_desc_raw *s;            /* the slot to take next */
 	const struct vhost_buf *end;   /* the caller's entries it may fill */
-	uint16_t num, idx, f;          /* f: the flags of slot idx, read */
+	uint16_t num, f;               /* f: the flags of slot s, read */
 	uint16_t want;                 /* the avail bits of this lap */
 	uint64_t addr;                 /* the range that missed the region */
 	uint32_t len;
 };
 
 /*
- * Take one-slot buffers from slot d->idx into @t until d->end, or a slot
+ * Take one-slot buffers from slot d->s into @t until d->end, or a slot
  * that is not available or needs the general path (false), or one whose
  * range is outside t->r (true, with the range in @d and the slot not
- * consumed).  No call: its values stay in registers.
+ * consumed).  No call: its values stay in registers.  The position of
+ * the next slot is the high half of t->tail.
  */
 static inline __attribute__((always_inline)) bool
 packed_direct_loop(struct packed_direct *d, struct vq_one *t)
@@ -345,35 +347,35 @@ packed_direct_loop(struct packed_direct *d, struct vq_one *t)
 	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
 
 	for (;;) {
-		const struct vring_desc_raw *s = &d->ring[d->idx];
 		uint16_t id;
 
 		if ((d->f & mask) != d->want)
 			return false;  /* the end, a chain or an indirect table */
-		d->addr = vq_le64(VQ_READ_ONCE(s->addr));
-		d->len = vq_le32(VQ_READ_ONCE(s->len));
-		id = vq_le16(VQ_READ_ONCE(s->flags_or_id));
+		d->addr = vq_le64(VQ_READ_ONCE(d->s->addr));
+		d->len = vq_le32(VQ_READ_ONCE(d->s->len));
+		id = vq_le16(VQ_READ_ONCE(d->s->flags_or_id));
 		if (unlikely(id >= d->num || t->ids[id] != VQ_ID_FREE))
 			return false;
 		if (unlikely(!vq_rgn_in(&t->r, d->addr, d->len)))
 			return true;
-		if (likely(d->idx + 1u != d->num)) {
+		if (likely(d->s != d->last)) {
 			vq_one_put(t, d->addr, d->len, d->f, id, 1, VQ_ONE_STEP);
-			d->idx++;
+			d->s++;
 		} else {
 			/* the lap ends at this slot: the positions in the tail
 			 * do not step by one here */
+			bool wrap = packed_want_wrap(d->want);
+
 			t->tail = (uint32_t)t->tail |
-				  packed_one_pos(d->num, d->idx, packed_want_wrap(d->want));
+				  packed_one_pos(d->num, (uint16_t)(d->num - 1), wrap);
 			vq_one_put(t, d->addr, d->len, d->f, id, 1, 1);
-			d->idx = 0;
+			d->s = d->ring;
 			d->want ^= PACKED_WRAP_MASK;
-			t->tail = (uint32_t)t->tail |
-				  packed_one_pos(d->num, 0, packed_want_wrap(d->want));
+			t->tail = (uint32_t)t->tail | packed_one_pos(d->num, 0, !wrap);
 		}
 		if (t->b == d->end)
 			return false;
-		d->f = vq_le16(vq_load_acquire(&d->ring[d->idx].next_or_flags));
+		d->f = vq_le16(vq_load_acquire(&d->s->next_or_flags));
 	}
 }
 
@@ -389,26 +391,29 @@ packed_direct_loop(struct packed_direct *d, struct vq_one *t)
  */
 static void packed_get_direct(struct vqcore_vq *vq, struct vq_out *o)
 {
+	const uint16_t idx = packed_idx(vq->fetch_pos);
 	struct packed_direct d = { .ring = vq->packed.desc, .num = vq->num,
-				   .idx = packed_idx(vq->fetch_pos),
+				   .s = &vq->packed.desc[idx],
+				   .last = &vq->packed.desc[vq->num - 1],
 				   .want = packed_avail_bits(packed_wrap(vq->fetch_pos)) };
 	unsigned max = packed_direct_max(vq, o), n;
 	struct vq_one t;
+	uint16_t pos;
 
-	d.f = vq_le16(vq_load_acquire(&d.ring[d.idx].next_or_flags));
+	d.f = vq_le16(vq_load_acquire(&d.s->next_or_flags));
 	o->more = !((d.f ^ d.want) & PACKED_WRAP_MASK);
 	if (!o->more) {
-		packed_poll_arm(vq, d.idx, packed_wrap(vq->fetch_pos));
+		packed_poll_arm(vq, idx, packed_wrap(vq->fetch_pos));
 		return;  /* empty */
 	}
 	/* The first slot is available (the driver publishes a batch by its
 	 * first flags): take the batch's lines for writing.  The device
 	 * writes a used descriptor into every slot it reads out of order, and
 	 * into one slot of every line in order (packed_run_split()). */
-	packed_prefetch_own(d.ring, d.num, d.idx, max);
+	packed_prefetch_own(d.ring, d.num, idx, max);
 	if (unlikely(!max || !vq_one_start(&t, vq, o)))
 		return;  /* no room, or no region: the general path reports it */
-	t.tail |= packed_one_pos(d.num, d.idx, packed_wrap(vq->fetch_pos));
+	t.tail |= packed_one_pos(d.num, idx, packed_wrap(vq->fetch_pos));
 	d.end = t.b + max;
 	if (packed_direct_loop(&d, &t))
 		vq_one_miss(o, d.addr, d.len);
@@ -416,8 +421,10 @@ static void packed_get_direct(struct vqcore_vq *vq, struct vq_out *o)
 	o->more = t.b == d.end || !((d.f ^ d.want) & PACKED_WRAP_MASK);
 	n = vq_one_end(&t, o);
 	vq->nout += n;
-	vq->fetch_pos = vq->avail_pos = packed_pos(d.idx, packed_want_wrap(d.want));
-	packed_poll_arm(vq, d.idx, packed_want_wrap(d.want));
+	/* the tail holds the position after the last buffer taken */
+	pos = (uint16_t)(t.tail >> 32);
+	vq->fetch_pos = vq->avail_pos = pos;
+	packed_poll_arm(vq, packed_idx(pos), packed_wrap(pos));
 }
 
 static int packed_fetch(struct vqcore_vq *vq)
