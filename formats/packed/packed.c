@@ -664,6 +664,36 @@ static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 	p->used_wrap = wrap;
 }
 
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/*
+ * The used descriptors of @n buffers from slot *@idx of lap *@wrap, each
+ * length, id and flags in one 8-byte store; the cursors move past them.
+ */
+static inline __attribute__((always_inline)) void
+packed_put_rest(struct vring_desc_raw *ring, uint16_t num, uint16_t *idx,
+		bool *wrap, const struct vhost_buf *bufs, const uint32_t *lens,
+		unsigned n)
+{
+	struct vring_desc_raw *s = &ring[*idx], *const last = &ring[num - 1];
+	uint64_t flags = (uint64_t)packed_used_bits(*wrap) << 48;
+
+	for (unsigned i = 0; i < n; i++) {
+		__atomic_store_n((vq_u64a *)(void *)&s->len,
+				 lens[i] | (uint64_t)bufs[i].id << 32 | flags,
+				 __ATOMIC_RELEASE);
+		if (likely(bufs[i].ndesc == 1) && likely(s != last)) {
+			s++;
+			continue;
+		}
+		*idx = (uint16_t)(s - ring);
+		packed_advance(num, idx, wrap, bufs[i].ndesc);
+		s = &ring[*idx];
+		flags = (uint64_t)packed_used_bits(*wrap) << 48;
+	}
+	*idx = (uint16_t)(s - ring);
+}
+#endif
+
 static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 			    const uint32_t *lens, unsigned n, bool run)
 {
@@ -692,20 +722,8 @@ static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	 * writes length, id and flags together (one aligned store: the
 	 * driver sees all three or none). */
 	packed_advance(num, &idx, &wrap, bufs[0].ndesc);
-	for (unsigned i = 1; i < n; i++) {
-		uint64_t v = lens[i] | (uint64_t)bufs[i].id << 32 |
-			     (uint64_t)packed_used_bits(wrap) << 48;
-
-		__atomic_store_n((vq_u64a *)(void *)&ring[idx].len, v, __ATOMIC_RELEASE);
-		if (likely(bufs[i].ndesc == 1)) {
-			if (unlikely(++idx == num)) {
-				idx = 0;
-				wrap = !wrap;
-			}
-		} else {
-			packed_advance(num, &idx, &wrap, bufs[i].ndesc);
-		}
-	}
+	if (n > 1)
+		packed_put_rest(ring, num, &idx, &wrap, bufs + 1, lens + 1, n - 1);
 	/* The head's length and id last, next to its flags: the driver polls
 	 * this line, and a store waiting for it would hold up every store
 	 * behind it.  Then its flags: the batch appears at once. */

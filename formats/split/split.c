@@ -411,6 +411,16 @@ static void split_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		 * last buffer; the index still moves by n. */
 		split_write_elem(s, idx & s->mask, bufs[n - 1].id,
 				 lens ? lens[n - 1] : 0);
+	} else if (likely(s->elem_aligned && lens)) {
+		/* one 8-byte store each, the ring and the mask in locals (the
+		 * stores may alias anything) */
+		vq_u64a *ring = (vq_u64a *)(void *)s->used->ring;
+		const uint16_t mask = s->mask;
+
+		for (unsigned i = 0; i < n; i++)
+			__atomic_store_n(&ring[(uint16_t)(idx + i) & mask],
+					 vq_le64(bufs[i].id | (uint64_t)lens[i] << 32),
+					 __ATOMIC_RELAXED);
 	} else {
 		for (unsigned i = 0; i < n; i++)
 			split_write_elem(s, (uint16_t)(idx + i) & s->mask,
