@@ -558,90 +558,121 @@ static inline void split_drv_write_desc(struct vring_desc_raw *d, uint64_t addr,
 	__atomic_store_n((vq_u64a *)(void *)&d->len, hi, __ATOMIC_RELAXED);
 }
 
+/*
+ * Write @sg (@out_num readable elements, then writable ones, @total in
+ * all) as the indirect table of the buffer whose head is @head, and the
+ * head as its indirect descriptor.  Returns the writable bytes.
+ */
+static uint32_t split_drv_write_indirect(struct vqcore_drvq *dq, uint16_t head,
+					 const struct vqcore_sg *sg,
+					 unsigned out_num, unsigned total)
+{
+	struct vring_desc_raw *t = dq->itable + (size_t)head * dq->max_indirect;
+	uint32_t in_len = 0;
+
+	for (unsigned j = 0; j < total; j++) {
+		uint16_t f = j < out_num ? 0 : VRING_DESC_F_WRITE;
+
+		if (j + 1 < total)
+			f |= VRING_DESC_F_NEXT;
+		if (j >= out_num)
+			in_len += sg[j].len;
+		split_drv_write_desc(&t[j], sg[j].addr, sg[j].len, f, (uint16_t)(j + 1));
+	}
+	split_drv_write_desc(&dq->split.desc[head],
+			     dq->indirect_gpa + (uint64_t)head * dq->max_indirect * 16,
+			     total * 16, VRING_DESC_F_INDIRECT, 0);
+	dq->split.free_head = dq->next[head];
+	return in_len;
+}
+
+/*
+ * Write @sg as a chain of @total descriptors from the free-list head
+ * (there are enough); *@last gets the chain's last descriptor.  Returns
+ * the writable bytes.
+ */
+static uint32_t split_drv_write_chain(struct vqcore_drvq *dq,
+				      const struct vqcore_sg *sg, unsigned out_num,
+				      unsigned total, uint16_t *last)
+{
+	uint16_t i = dq->split.free_head;
+	uint32_t in_len = 0;
+
+	for (unsigned j = 0; j < total; j++) {
+		uint16_t next = dq->next[i];
+		uint16_t f = j < out_num ? 0 : VRING_DESC_F_WRITE;
+
+		if (j + 1 < total)
+			f |= VRING_DESC_F_NEXT;
+		if (j >= out_num)
+			in_len += sg[j].len;
+		split_drv_write_desc(&dq->split.desc[i], sg[j].addr, sg[j].len, f,
+				     j + 1 < total ? next : 0);
+		*last = i;
+		i = next;
+	}
+	dq->split.free_head = i;
+	return in_len;
+}
+
+/* The one-element buffer without an indirect table, out of order. */
+static inline int split_drv_add_one_elem(struct vqcore_drvq *dq,
+					 const struct vqcore_sg *sg, bool writable,
+					 void *token)
+{
+	struct vq_drv_state st = { .token = token, .ndesc = 1 };
+	uint16_t *slot, head;
+
+	if (unlikely(!dq->num_free))
+		return -VQ_ENOSPC;
+	head = dq->split.free_head;
+	split_drv_write_desc(&dq->split.desc[head], sg->addr, sg->len,
+			     writable ? VRING_DESC_F_WRITE : 0, 0);
+	dq->split.free_head = dq->next[head];
+	dq->num_free--;
+	st.in_len = writable ? sg->len : 0;
+	st.last = head;
+	dq->state[head] = st;
+	slot = &dq->split.avail->ring[dq->split.avail_idx++ & (dq->num - 1)];
+	if (*slot != vq_le16(head))
+		*slot = vq_le16(head);
+	return 0;
+}
+
 static int split_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 			 unsigned out_num, unsigned in_num, void *token,
 			 unsigned flags)
 {
 	unsigned total = out_num + in_num, need;
 	bool indirect = (flags & VQCORE_ADD_INDIRECT) && dq->itable && total > 0;
-	uint16_t head, i, last = 0;
-	uint32_t in_len = 0;
+	uint16_t head, last;
+	uint32_t in_len;
+	uint16_t *slot;
 
 	/* one element, no indirect table: the common case, straight through */
-	if (likely(total == 1 && !indirect && !dq->in_order)) {
-		struct vq_drv_state st = { .token = token, .ndesc = 1 };
-		uint16_t *slot;
-
-		if (unlikely(!dq->num_free))
-			return -VQ_ENOSPC;
-		head = dq->split.free_head;
-		split_drv_write_desc(&dq->split.desc[head], sg[0].addr, sg[0].len,
-				     in_num ? VRING_DESC_F_WRITE : 0, 0);
-		dq->split.free_head = dq->next[head];
-		dq->num_free--;
-		st.in_len = in_num ? sg[0].len : 0;
-		st.last = head;
-		dq->state[head] = st;
-		slot = &dq->split.avail->ring[dq->split.avail_idx++ & (dq->num - 1)];
-		if (*slot != vq_le16(head))
-			*slot = vq_le16(head);
-		return 0;
-	}
+	if (likely(total == 1 && !indirect && !dq->in_order))
+		return split_drv_add_one_elem(dq, sg, in_num != 0, token);
 	if (indirect && total > dq->max_indirect)
 		return -VQ_EINVAL;
 	need = indirect ? 1 : total;
 	if (need > dq->num_free)
 		return -VQ_ENOSPC;
-	head = dq->split.free_head;
-	if (indirect) {
-		struct vring_desc_raw *t = dq->itable + (size_t)head * dq->max_indirect;
-
-		for (unsigned j = 0; j < total; j++) {
-			uint16_t f = j < out_num ? 0 : VRING_DESC_F_WRITE;
-
-			if (j + 1 < total)
-				f |= VRING_DESC_F_NEXT;
-			if (j >= out_num)
-				in_len += sg[j].len;
-			split_drv_write_desc(&t[j], sg[j].addr, sg[j].len, f,
-					     (uint16_t)(j + 1));
-		}
-		split_drv_write_desc(&dq->split.desc[head],
-				     dq->indirect_gpa + (uint64_t)head * dq->max_indirect * 16,
-				     total * 16, VRING_DESC_F_INDIRECT, 0);
-		last = head;
-		dq->split.free_head = dq->next[head];
-	} else {
-		i = head;
-		for (unsigned j = 0; j < total; j++) {
-			uint16_t next = dq->next[i];
-			uint16_t f = j < out_num ? 0 : VRING_DESC_F_WRITE;
-
-			if (j + 1 < total)
-				f |= VRING_DESC_F_NEXT;
-			if (j >= out_num)
-				in_len += sg[j].len;
-			split_drv_write_desc(&dq->split.desc[i], sg[j].addr,
-					     sg[j].len, f, j + 1 < total ? next : 0);
-			last = i;
-			i = next;
-		}
-		dq->split.free_head = i;
-	}
+	head = last = dq->split.free_head;
+	if (indirect)
+		in_len = split_drv_write_indirect(dq, head, sg, out_num, total);
+	else
+		in_len = split_drv_write_chain(dq, sg, out_num, total, &last);
 	dq->num_free = (uint16_t)(dq->num_free - need);
 	dq->state[head].token = token;
 	dq->state[head].ndesc = (uint16_t)need;
 	dq->state[head].last = last;
 	dq->state[head].in_len = in_len;
-	{
-		/* With a FIFO free list and in-order completion the entry
-		 * usually holds this head already: skip the store so the line
-		 * the device polls (it holds avail->idx) stays shared. */
-		uint16_t *slot = &dq->split.avail->ring[dq->split.avail_idx & (dq->num - 1)];
-
-		if (*slot != vq_le16(head))
-			*slot = vq_le16(head);
-	}
+	/* With a FIFO free list and in-order completion the entry usually
+	 * holds this head already: skip the store so the line the device
+	 * polls (it holds avail->idx) stays shared. */
+	slot = &dq->split.avail->ring[dq->split.avail_idx & (dq->num - 1)];
+	if (*slot != vq_le16(head))
+		*slot = vq_le16(head);
 	dq->split.avail_idx++;
 	if (dq->in_order) {
 		dq->order[dq->order_tail & (dq->num - 1)] = head;
@@ -807,11 +838,110 @@ static inline uint64_t split_drv_read_elem(const struct vqcore_drvq *dq, uint16_
 	       ((uint64_t)vq_le32(__atomic_load_n(&e->len, __ATOMIC_RELAXED)) << 32);
 }
 
+/* vqcore_drvq_get_used() without VIRTIO_F_IN_ORDER, up to @used. */
+static int split_drv_get_used_ooo(struct vqcore_drvq *dq, void **tokens,
+				  uint32_t *lens, unsigned max, uint16_t used)
+{
+	/* cursors in locals: the stores per buffer are what costs */
+	struct vq_drv_state *state = dq->state;
+	uint16_t last = dq->split.last_used, tail = dq->split.free_tail;
+	uint16_t nfree = dq->num_free, head = dq->split.free_head;
+	unsigned n = 0;
+	int err = 0;
+
+	/* Ask for every used line of this call at once: the loop body is
+	 * long enough that the CPU would not reach the next line's load
+	 * while the current one is still in flight. */
+	for (unsigned i = 0; i < VQ_MIN((unsigned)(uint16_t)(used - last), max); i += 8)
+		__builtin_prefetch(&dq->split.used->ring[(uint16_t)(last + i) & (dq->num - 1)]);
+	while (n < max && last != used) {
+		uint64_t v = split_drv_read_elem(dq, last & (dq->num - 1));
+		uint32_t id = (uint32_t)v;
+		struct vq_drv_state *st;
+
+		if (unlikely(id >= dq->num || !state[id].token)) {
+			dq->broken = true;
+			vq_err("driver vq: device returned id %u not in flight", id);
+			err = -VQ_EIO;
+			break;
+		}
+		st = &state[id];
+		tokens[n] = st->token;
+		if (lens)
+			lens[n] = (uint32_t)(v >> 32);
+		n++;
+		split_free_chain(dq, st, (uint16_t)id, &head, &tail, &nfree);
+		last++;
+	}
+	dq->split.last_used = last;
+	dq->split.free_tail = tail;
+	dq->split.free_head = head;
+	dq->num_free = nfree;
+	return n ? (int)n : err;
+}
+
+/*
+ * vqcore_drvq_get_used() with VIRTIO_F_IN_ORDER, up to @used: an entry
+ * names the last buffer of a run; the ones before it in add order were
+ * used in full.  Cursors in locals, as above.
+ */
+static int split_drv_get_used_io(struct vqcore_drvq *dq, void **tokens,
+				 uint32_t *lens, unsigned max, uint16_t used)
+{
+	struct vq_drv_state *state = dq->state;
+	const uint16_t mask = (uint16_t)(dq->num - 1);
+	uint16_t last = dq->split.last_used, tail = dq->split.free_tail;
+	uint16_t nfree = dq->num_free, fhead = dq->split.free_head;
+	uint16_t ohead = dq->order_head, io_id = dq->io_id;
+	uint32_t io_len = dq->io_len;
+	bool pending = dq->io_pending;
+	unsigned n = 0;
+	int err = 0;
+
+	while (n < max && last != used) {
+		struct vq_drv_state *st;
+		uint16_t h;
+
+		if (!pending) {
+			uint64_t v = split_drv_read_elem(dq, last & mask);
+			uint32_t id = (uint32_t)v;
+
+			if (unlikely(id >= dq->num || !state[id].token)) {
+				dq->broken = true;
+				vq_err("driver vq: device returned id %u not in flight", id);
+				err = -VQ_EIO;
+				break;
+			}
+			io_id = (uint16_t)id;
+			io_len = (uint32_t)(v >> 32);
+			pending = true;
+		}
+		h = dq->order[ohead++ & mask];
+		st = &state[h];
+		tokens[n] = st->token;
+		if (lens)
+			lens[n] = h == io_id ? io_len : st->in_len;
+		if (h == io_id)
+			pending = false;
+		n++;
+		split_free_chain(dq, st, h, &fhead, &tail, &nfree);
+		last++;
+	}
+	dq->split.last_used = last;
+	dq->split.free_tail = tail;
+	dq->split.free_head = fhead;
+	dq->num_free = nfree;
+	dq->order_head = ohead;
+	dq->io_id = io_id;
+	dq->io_len = io_len;
+	dq->io_pending = pending;
+	return n ? (int)n : err;
+}
+
 static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 			      uint32_t *lens, unsigned max)
 {
 	uint16_t used = vq_le16(vq_load_acquire(&dq->split.used->idx));
-	unsigned n = 0;
 
 	if (dq->broken)
 		return -VQ_EIO;
@@ -820,95 +950,9 @@ static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 		vq_err("driver vq: used idx %u jumped past %u", used, dq->split.last_used);
 		return -VQ_EIO;
 	}
-	if (!dq->in_order) {
-		/* cursors in locals: the stores per buffer are what costs */
-		struct vq_drv_state *state = dq->state;
-		uint16_t last = dq->split.last_used, tail = dq->split.free_tail;
-		uint16_t nfree = dq->num_free, head = dq->split.free_head;
-		int err = 0;
-
-		/* Ask for every used line of this call at once: the loop
-		 * body is long enough that the CPU would not reach the next
-		 * line's load while the current one is still in flight. */
-		for (unsigned i = 0; i < VQ_MIN((unsigned)(uint16_t)(used - last), max); i += 8)
-			__builtin_prefetch(&dq->split.used->ring[(uint16_t)(last + i) & (dq->num - 1)]);
-		while (n < max && last != used) {
-			uint64_t v = split_drv_read_elem(dq, last & (dq->num - 1));
-			uint32_t id = (uint32_t)v;
-			struct vq_drv_state *st;
-
-			if (unlikely(id >= dq->num || !state[id].token)) {
-				dq->broken = true;
-				vq_err("driver vq: device returned id %u not in flight", id);
-				err = -VQ_EIO;
-				break;
-			}
-			st = &state[id];
-			tokens[n] = st->token;
-			if (lens)
-				lens[n] = (uint32_t)(v >> 32);
-			n++;
-			split_free_chain(dq, st, (uint16_t)id, &head, &tail, &nfree);
-			last++;
-		}
-		dq->split.last_used = last;
-		dq->split.free_tail = tail;
-		dq->split.free_head = head;
-		dq->num_free = nfree;
-		return n ? (int)n : err;
-	}
-	{
-		/* In order: an entry names the last buffer of a run; the ones
-		 * before it in add order were used in full.  Cursors in locals,
-		 * as above. */
-		struct vq_drv_state *state = dq->state;
-		const uint16_t mask = (uint16_t)(dq->num - 1);
-		uint16_t last = dq->split.last_used, tail = dq->split.free_tail;
-		uint16_t nfree = dq->num_free, fhead = dq->split.free_head;
-		uint16_t ohead = dq->order_head, io_id = dq->io_id;
-		uint32_t io_len = dq->io_len;
-		bool pending = dq->io_pending;
-		int err = 0;
-
-		while (n < max && last != used) {
-			struct vq_drv_state *st;
-			uint16_t h;
-
-			if (!pending) {
-				uint64_t v = split_drv_read_elem(dq, last & mask);
-				uint32_t id = (uint32_t)v;
-
-				if (unlikely(id >= dq->num || !state[id].token)) {
-					dq->broken = true;
-					vq_err("driver vq: device returned id %u not in flight", id);
-					err = -VQ_EIO;
-					break;
-				}
-				io_id = (uint16_t)id;
-				io_len = (uint32_t)(v >> 32);
-				pending = true;
-			}
-			h = dq->order[ohead++ & mask];
-			st = &state[h];
-			tokens[n] = st->token;
-			if (lens)
-				lens[n] = h == io_id ? io_len : st->in_len;
-			if (h == io_id)
-				pending = false;
-			n++;
-			split_free_chain(dq, st, h, &fhead, &tail, &nfree);
-			last++;
-		}
-		dq->split.last_used = last;
-		dq->split.free_tail = tail;
-		dq->split.free_head = fhead;
-		dq->num_free = nfree;
-		dq->order_head = ohead;
-		dq->io_id = io_id;
-		dq->io_len = io_len;
-		dq->io_pending = pending;
-		return n ? (int)n : err;
-	}
+	if (!dq->in_order)
+		return split_drv_get_used_ooo(dq, tokens, lens, max, used);
+	return split_drv_get_used_io(dq, tokens, lens, max, used);
 }
 
 static bool split_drv_enable_cb(struct vqcore_drvq *dq)
