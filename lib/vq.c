@@ -5,6 +5,9 @@
  * The flow of a batch:
  *   vqcore_vq_get_bufs()
  *     -> vq_check_rings()          one generation compare
+ *     -> vq_poll_empty()           an empty ring: one load and a compare
+ *     -> ops->get_direct()         one-descriptor buffers straight to the
+ *                                  caller (vq_one_put()); else, or after it:
  *     -> ops->fetch()              one read of the driver's index / flags,
  *                                  descriptors copied once into the cache
  *     -> vq_cache_commit()         per buffer: id, order and length rules
@@ -13,11 +16,12 @@
  *     -> in-flight check of every buffer, then ops->put_used() once
  *
  * Dirty logging of what the device writes (live migration): while a log
- * is set, get_bufs skips the direct lanes, so every buffer is handed out
- * by vq_hand_out(), which records the guest ranges of its writable
- * descriptors (struct vq_wlog); put_used logs them before the format
- * writes a used entry.  Whether a log is set is read once per call; with
- * none, the data path does nothing more than a load and a branch.
+ * is set, get_bufs skips the direct loops (vq_one_put()), so every
+ * buffer is handed out by vq_hand_out(), which records the guest ranges
+ * of its writable descriptors (struct vq_wlog); put_used logs them before
+ * the format writes a used entry.  Whether a log is set is read once per
+ * call; with none, the data path does nothing more than a load and a
+ * branch.
  */
 #include <stdarg.h>
 
@@ -355,7 +359,7 @@ static inline void vq_wlog_mark(const struct vqcore_mem *m,
 /*
  * Before any used entry for @bufs is written: log what each may have been
  * written through.  A buffer handed out with no log set has no record
- * (the direct lanes record nothing); for those, every region of the table
+ * (the direct loops record nothing); for those, every region of the table
  * is logged, once for the call.  Ids the release check will refuse are
  * skipped; logging more for a call it then refuses is harmless.
  */
@@ -508,7 +512,7 @@ static inline unsigned vq_hand_out_simple(struct vqcore_vq *vq,
  * get_bufs past its usual case: a cache to hand out from, buffers that
  * need the general path, a fetch after the format's direct one, or a
  * dirty log set.  @o holds what went out so far.  While logging, nothing
- * goes out through a direct lane (the format's fetch or
+ * goes out through a direct loop (the format's fetch or
  * vq_hand_out_simple()): every buffer goes through vq_translate_buf(),
  * which records its writable ranges.
  */
