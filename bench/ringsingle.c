@@ -11,13 +11,19 @@
  * buffer, as ringbench) or with vqcore_drvq_add_sg() (parallel arrays).
  *
  * With "log" after the add mode, a dirty log is set on the memory table
- * (as during a live migration) and the line says log=1.
+ * (as during a live migration) and the line says log=1.  With "short",
+ * the device returns each buffer with a length below its size that
+ * varies from buffer to buffer (as a net device's rx queue does), and the
+ * line says short=1.  With "idle" the device also polls the empty ring
+ * once per round after taking the batch (a polling device's idle turn),
+ * and the line says idle=1: the count of vqcore_vq_get_bufs() calls is
+ * then twice the rounds, half of them on an empty ring.
  *
  * Usage: ringsingle [split|packed] [batch] [rounds] [inorder 0|1] [batch|sg]
- *        [log]
+ *        [log|short|idle ...]
  *        (no arguments: both formats, in order and not, batch 32)
  * Output: BENCH ring-single format=F batch=N inorder=I add=batch|sg
- *         [log=1] ns_per_buf=X
+ *         [log=1] [short=1] [idle=1] ns_per_buf=X
  * Instruction counts: valgrind --tool=callgrind build-release/bench/ringsingle
  *   packed 32 20000 0, then callgrind_annotate --inclusive=yes; divide by
  *   batch x rounds.
@@ -37,7 +43,7 @@
 static uint8_t log_bitmap[(8ull << 24) / 4096 / 8];
 
 static int run(unsigned format, unsigned batch, unsigned rounds, unsigned io,
-	       bool use_sg, bool log)
+	       bool use_sg, bool log, bool shortlen, bool idle)
 {
 	uint64_t feat = VQCORE_BIT(VQCORE_F_VERSION_1) |
 			(io ? VQCORE_BIT(VQCORE_F_IN_ORDER) : 0);
@@ -46,8 +52,8 @@ static int run(unsigned format, unsigned batch, unsigned rounds, unsigned io,
 	struct vqcore_ring_layout l;
 	struct vqcore_vq *vq;
 	struct vqcore_drvq *dq;
-	struct vhost_buf bufs[64];
-	struct iovec iov[64];
+	struct vhost_buf bufs[65];
+	struct iovec iov[65];
 	uint32_t lens[64];
 	void *tok[64];
 	struct vqcore_sg sg[64];
@@ -109,20 +115,32 @@ static int run(unsigned format, unsigned batch, unsigned rounds, unsigned io,
 		if (n != (int)batch)
 			return 3;
 		for (int i = 0; i < n; i++)
-			lens[i] = bufs[i].in_len;
-		vqcore_vq_put_used(vq, bufs, lens, (unsigned)n);
+			lens[i] = bufs[i].in_len - (shortlen ? 1 + (i & 15) : 0);
+		if (idle && vqcore_vq_get_bufs(vq, bufs + n, 1, iov + n, 1) != 0)
+			return 3;
+		if (vqcore_vq_put_used(vq, bufs, lens, (unsigned)n))
+			return 3;
 		if (vqcore_drvq_get_used(dq, tok, NULL, batch) != (int)batch)
 			return 4;
 	}
 	t1 = now_ns();
-	printf("BENCH ring-single format=%s batch=%u inorder=%u add=%s%s ns_per_buf=%.2f\n",
+	printf("BENCH ring-single format=%s batch=%u inorder=%u add=%s%s%s%s ns_per_buf=%.2f\n",
 	       format ? "packed" : "split", batch, io, use_sg ? "sg" : "batch",
-	       log ? " log=1" : "", (double)(t1 - t0) / ((double)rounds * batch));
+	       log ? " log=1" : "", shortlen ? " short=1" : "", idle ? " idle=1" : "",
+	       (double)(t1 - t0) / ((double)rounds * batch));
 	vqcore_vq_free(vq);
 	vqcore_drvq_free(dq);
 	vqcore_mem_free(mem);
 	vqcore_memfd_unmap(&mf);
 	return 0;
+}
+
+static bool has_opt(int argc, char **argv, const char *opt)
+{
+	for (int i = 6; i < argc; i++)
+		if (!strcmp(argv[i], opt))
+			return true;
+	return false;
 }
 
 int main(int argc, char **argv)
@@ -133,11 +151,12 @@ int main(int argc, char **argv)
 			   argc > 3 ? (unsigned)atoi(argv[3]) : 200000,
 			   argc > 4 ? (unsigned)atoi(argv[4]) : 0,
 			   argc > 5 && !strcmp(argv[5], "sg"),
-			   argc > 6 && !strcmp(argv[6], "log"));
+			   has_opt(argc, argv, "log"), has_opt(argc, argv, "short"),
+			   has_opt(argc, argv, "idle"));
 	for (unsigned f = 0; f < 2; f++)
 		for (unsigned io = 0; io < 2; io++)
 			for (unsigned sgv = 0; sgv < 2; sgv++)
-				if (run(f, 32, 200000, io, sgv, false))
+				if (run(f, 32, 200000, io, sgv, false, false, false))
 					return 1;
 	return 0;
 }

@@ -26,9 +26,6 @@
 #define GUEST_SIZE 0x10000ull /* 64 KiB: rings + data */
 #define NUM 16
 
-/* the packed 4-wide step's switch (formats/packed/packed.c) */
-extern bool vq_packed_batch4;
-
 static uint8_t guest[GUEST_SIZE] __attribute__((aligned(4096)));
 /* exactly the pages up to the end of guest memory */
 static uint8_t dirty[2][(GUEST_GPA + GUEST_SIZE) / 4096 / 8];
@@ -58,7 +55,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	format = data[0] & 1;
-	vq_packed_batch4 = (data[0] & 2) != 0; /* both packed fetch paths */
 	features = VQCORE_BIT(VQCORE_F_VERSION_1) |
 		   (data[1] & 1 ? VQCORE_BIT(VQCORE_F_INDIRECT_DESC) : 0) |
 		   (data[1] & 2 ? VQCORE_BIT(VQCORE_F_EVENT_IDX) : 0) |

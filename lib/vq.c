@@ -5,6 +5,9 @@
  * The flow of a batch:
  *   vqcore_vq_get_bufs()
  *     -> vq_check_rings()          one generation compare
+ *     -> vq_poll_empty()           an empty ring: one load and a compare
+ *     -> ops->get_direct()         one-descriptor buffers straight to the
+ *                                  caller (vq_one_put()); else, or after it:
  *     -> ops->fetch()              one read of the driver's index / flags,
  *                                  descriptors copied once into the cache
  *     -> vq_cache_commit()         per buffer: id, order and length rules
@@ -13,11 +16,12 @@
  *     -> in-flight check of every buffer, then ops->put_used() once
  *
  * Dirty logging of what the device writes (live migration): while a log
- * is set, get_bufs skips the direct lanes, so every buffer is handed out
- * by vq_hand_out(), which records the guest ranges of its writable
- * descriptors (struct vq_wlog); put_used logs them before the format
- * writes a used entry.  Whether a log is set is read once per call; with
- * none, the data path does nothing more than a load and a branch.
+ * is set, get_bufs skips the direct loops (vq_one_put()), so every
+ * buffer is handed out by vq_hand_out(), which records the guest ranges
+ * of its writable descriptors (struct vq_wlog); put_used logs them before
+ * the format writes a used entry.  Whether a log is set is read once per
+ * call; with none, the data path does nothing more than a load and a
+ * branch.
  */
 #include <stdarg.h>
 
@@ -73,8 +77,10 @@ int vq_revalidate_rings(struct vqcore_vq *vq)
 					(unsigned long long)a->gpa);
 		moved = true;
 	}
-	if (moved)
+	if (moved) {
 		vq->ops->attach(vq);
+		vq_poll_disarm(vq);
+	}
 	vq->mem_gen = gen;
 	return 0;
 }
@@ -187,6 +193,7 @@ static void vq_drop_cache(struct vqcore_vq *vq)
 	vq->buf_head = vq->buf_count = 0;
 	vq->desc_used = 0;
 	vq->fetch_pos = vq->avail_pos;
+	vq_poll_disarm(vq);
 }
 
 void vqcore_vq_reset(struct vqcore_vq *vq)
@@ -198,6 +205,7 @@ void vqcore_vq_reset(struct vqcore_vq *vq)
 	vq->ops->reset(vq);
 	vq->fetch_pos = vq->avail_pos;
 	vq->inorder_pos = vq->avail_pos;
+	vq_poll_disarm(vq);
 }
 
 /* ---- fetching ---- */
@@ -252,6 +260,7 @@ static inline int vq_fill(struct vqcore_vq *vq)
 	if (unlikely(r < 0))
 		return r;
 	r = vq->ops->fetch(vq);
+	vq_poll_disarm(vq);  /* the fetch position moved past it */
 	if (unlikely(r < 0) && !vq->buf_count)
 		vq_drop_cache(vq);
 	return r;
@@ -374,7 +383,7 @@ static inline void vq_wlog_mark(const struct vqcore_mem *m,
 /*
  * Before any used entry for @bufs is written: log what each may have been
  * written through.  A buffer handed out with no log set has no record
- * (the direct lanes record nothing); for those, every region of the table
+ * (the direct loops record nothing); for those, every region of the table
  * is logged, once for the call.  Ids the release check will refuse are
  * skipped; logging more for a call it then refuses is harmless.
  */
@@ -483,8 +492,8 @@ static int vq_translate_buf(struct vqcore_vq *vq, const struct vq_cached_buf *cb
 
 /*
  * The fast loop: cached one-descriptor buffers that fall inside one region,
- * handed out with the queue's counters held in locals.  Stops at the first
- * buffer that needs the general path.
+ * handed out through vq_one_put().  Stops at the first buffer that needs
+ * the general path.
  */
 static inline unsigned vq_hand_out_simple(struct vqcore_vq *vq,
 					  struct vhost_buf *bufs, unsigned n,
@@ -493,38 +502,41 @@ static inline unsigned vq_hand_out_simple(struct vqcore_vq *vq,
 {
 	const struct vq_cached_buf *cb = &vq->buf_cache[vq->buf_head];
 	const struct vhost_desc *dc = vq->desc_cache;
-	struct vq_out o = { bufs, iov, n, max_bufs, *kp, max_iov, false };
+	struct vq_out o = { .bufs = bufs, .iov = iov, .n = n, .max_bufs = max_bufs,
+			    .k = *kp, .max_iov = max_iov };
 	uint32_t avail = vq->avail_pos;
-	struct vq_lane l;
+	struct vq_one t;
 	unsigned j, lim;
 
 	lim = VQ_MIN(vq->buf_count - vq->buf_head, max_bufs - n);
 	lim = VQ_MIN(lim, max_iov - *kp);
-	if (!vq_lane_init(&l, vq, &o))
+	if (!vq_one_start(&t, vq, &o))
 		return n;  /* no region: the general path reports it */
 	for (j = 0; j < lim; j++, cb++) {
 		const struct vhost_desc *d = &dc[cb->first];
 
 		/* cached buffers are in flight already (VQ_ID_CACHED) */
-		if (unlikely(cb->count != 1 || cb->resub) ||
-		    !vq_lane_put(&l, d->addr, d->len, d->flags, cb->id, cb->ndesc,
-				 cb->pos, cb->next))
+		if (unlikely(cb->count != 1 || cb->resub))
 			break;
+		if (!vq_rgn_fit(&t.r, vq, d->addr, d->len))
+			break;
+		t.tail = (uint32_t)t.tail | VQ_ONE_POS(cb->pos, cb->next);
+		vq_one_put(&t, d->addr, d->len, d->flags, cb->id, cb->ndesc, 1);
 		avail = cb->next;
 	}
 	vq->buf_head += j;
-	vq->mem_hint = l.hint;
 	vq->nout += j;
 	vq->avail_pos = avail;
-	*kp = l.k;
-	return n + j;
+	vq_one_end(&t, &o);
+	*kp = o.k;
+	return o.n;
 }
 
 /*
  * get_bufs past its usual case: a cache to hand out from, buffers that
  * need the general path, a fetch after the format's direct one, or a
  * dirty log set.  @o holds what went out so far.  While logging, nothing
- * goes out through a direct lane (the format's fetch or
+ * goes out through a direct loop (the format's fetch or
  * vq_hand_out_simple()): every buffer goes through vq_translate_buf(),
  * which records its writable ranges.
  */
@@ -544,7 +556,9 @@ static VQ_NOINLINE int vq_get_bufs_general(struct vqcore_vq *vq,
 		if (vq->buf_head == vq->buf_count) {
 			/* Cache empty: fetch, letting the format hand simple
 			 * buffers straight into the caller's arrays. */
-			struct vq_out f = { bufs, iov, n, max_bufs, k, max_iov, false };
+			struct vq_out f = { .bufs = bufs, .iov = iov, .n = n,
+					    .max_bufs = max_bufs, .k = k,
+					    .max_iov = max_iov };
 
 			if (bad_next)
 				break;
@@ -555,6 +569,7 @@ static VQ_NOINLINE int vq_get_bufs_general(struct vqcore_vq *vq,
 			vq->out = logging ? NULL : &f;
 			r = vq->ops->fetch(vq);
 			vq->out = NULL;
+			vq_poll_disarm(vq);  /* the fetch position moved past it */
 			if (unlikely(r < 0)) {
 				if (!f.n && !vq->buf_count) {
 					vq_drop_cache(vq);
@@ -598,23 +613,58 @@ static VQ_NOINLINE int vq_get_bufs_general(struct vqcore_vq *vq,
 	return (int)n;
 }
 
+/*
+ * get_direct stopped short of an empty ring with room left in @o: at a
+ * range outside the region it started from, move the hint there and
+ * call it again (as often as @o has room: the driver may rewrite the
+ * descriptor meanwhile); at anything else, the general path.
+ */
+static VQ_NOINLINE int vq_get_bufs_more(struct vqcore_vq *vq, struct vq_out *o)
+{
+	unsigned tries = o->max_bufs - o->n;
+
+	while (o->miss && tries--) {
+		unsigned hint = vq->mem_hint;
+		int slot = vq_mem_lookup(vq->mem, o->miss_addr, &hint);
+		const struct vq_mem_slot *s;
+
+		if (slot < 0)
+			break;  /* not mapped: the general path reports it */
+		s = &vq->mem->slot[slot];
+		if (!o->miss_len || o->miss_len - 1ull > s->last - o->miss_addr)
+			break;  /* across regions or empty: the general path */
+		vq->mem_hint = (unsigned)slot;
+		o->miss = false;
+		vq->ops->get_direct(vq, o);
+		if (!o->more || o->n == o->max_bufs)
+			return (int)o->n;
+	}
+	o->miss = false;
+	return vq_get_bufs_general(vq, o);
+}
+
 int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
 		       unsigned max_bufs, struct iovec *iov, unsigned max_iov)
 {
-	struct vq_out o = { bufs, iov, 0, max_bufs, 0, max_iov, false };
+	struct vq_out o = { .bufs = bufs, .iov = iov, .max_bufs = max_bufs,
+			    .max_iov = max_iov };
 
 	if (unlikely(vq->hooks))
 		return vq->hooks->get_bufs(vq, bufs, max_bufs, iov, max_iov);
 	if (unlikely(vq->error))
 		return -VQCORE_E_BROKEN;
 	/* The usual case, one-descriptor buffers, nothing cached and no dirty
-	 * log, is the format's direct loop and nothing else: at batch 1 the
-	 * work around the loop is most of the call. */
-	if (likely(vq->buf_head == vq->buf_count) && likely(vq_check_rings(vq) == 0) &&
-	    likely(!vq->mem->log)) {
-		vq->ops->get_direct(vq, &o);
-		if (likely(!o.more || o.n == max_bufs))
-			return (int)o.n;
+	 * log, is the format's direct loop and nothing else; an empty ring,
+	 * the poll check alone. */
+	if (likely(vq->buf_head == vq->buf_count) && likely(vq_check_rings(vq) == 0)) {
+		if (vq_poll_empty(vq))
+			return 0;
+		if (likely(!vq->mem->log)) {
+			vq->ops->get_direct(vq, &o);
+			if (likely(!o.more || o.n == max_bufs))
+				return (int)o.n;
+			return vq_get_bufs_more(vq, &o);
+		}
 	}
 	return vq_get_bufs_general(vq, &o);
 }
@@ -711,15 +761,24 @@ int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq, struct vhost_buf *bufs,
 
 /* ---- returning ---- */
 
+/* Put back the @i buffers of @bufs a refused release had released. */
+static VQ_COLD int vq_release_undo(struct vqcore_vq *vq,
+				   const struct vhost_buf *bufs, unsigned i)
+{
+	while (i--)
+		vq->id_state[bufs[i].id] = VQ_ID_OUT;
+	return -VQ_EINVAL;
+}
+
 /*
  * Release @bufs: each must be handed out and appear once.  On a bad one,
- * the ones already released are put back and -EINVAL returned.  Also says
- * whether they form an in-order run (oldest in flight, in fetch order,
- * all but the last written in full).
+ * the ones already released are put back and -EINVAL returned.  Else 1
+ * when they form an in-order run (oldest in flight, in fetch order, all
+ * but the last written in full), 0 when not.
  */
 static inline __attribute__((always_inline)) int
 vq_release(struct vqcore_vq *vq, const struct vhost_buf *bufs,
-	   const uint32_t *lens, unsigned n, bool *run)
+	   const uint32_t *lens, unsigned n)
 {
 	uint8_t *ids = vq->id_state;
 	const uint16_t num = vq->num;
@@ -732,10 +791,9 @@ vq_release(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 			uint16_t id = bufs[i].id;
 
 			if (unlikely(id >= num || !(ids[id] & VQ_ID_OUT)))
-				goto bad;
+				return vq_release_undo(vq, bufs, i);
 			ids[id] = VQ_ID_FREE;
 		}
-		*run = false;
 		vq->nout -= n;
 		return 0;
 	}
@@ -744,32 +802,37 @@ vq_release(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		uint8_t st;
 
 		if (unlikely(id >= num))
-			goto bad;
+			return vq_release_undo(vq, bufs, i);
 		st = ids[id];
 		if (unlikely(!(st & VQ_ID_OUT)))
-			goto bad;
+			return vq_release_undo(vq, bufs, i);
 		ids[id] = VQ_ID_FREE;
 		/* off the run: a resubmitted buffer, or one out of place */
 		off |= (st & VQ_ID_RESUB) | (uint16_t)(vq_buf_pos(&bufs[i]) ^ pos);
 		pos = vq_buf_next(&bufs[i]);
 	}
 	/* ... or one before the last not written in full */
-	for (i = 0; i + 1 < n; i++)
-		off |= (lens ? lens[i] : 0) ^ bufs[i].in_len;
+	if (lens)
+		for (i = 0; i + 1 < n; i++)
+			off |= lens[i] ^ bufs[i].in_len;
+	else
+		for (i = 0; i + 1 < n; i++)
+			off |= bufs[i].in_len;
 	vq->inorder_pos = pos;
-	*run = !off;
 	vq->nout -= n;
-	return 0;
-bad:
-	while (i--)
-		ids[bufs[i].id] = VQ_ID_OUT;
+	return !off;
+}
+
+static VQ_COLD int vq_put_used_refused(struct vqcore_vq *vq)
+{
+	vq_warn("vq %u: put_used of a buffer that is not in flight", vq->index);
 	return -VQ_EINVAL;
 }
 
 int vqcore_vq_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		       const uint32_t *lens, unsigned n)
 {
-	bool run;
+	int run;
 
 	if (unlikely(vq->hooks))
 		return vq->hooks->put_used(vq, bufs, lens, n);
@@ -780,10 +843,9 @@ int vqcore_vq_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	/* what the device wrote is logged before any used entry for it */
 	if (unlikely(vq->mem->log != NULL))
 		vq_wlog_put(vq, bufs, n);
-	if (unlikely(vq_release(vq, bufs, lens, n, &run) < 0)) {
-		vq_warn("vq %u: put_used of a buffer that is not in flight", vq->index);
-		return -VQ_EINVAL;
-	}
+	run = vq_release(vq, bufs, lens, n);
+	if (unlikely(run < 0))
+		return vq_put_used_refused(vq);
 	vq->ops->put_used(vq, bufs, lens, n, run);
 	return 0;
 }
@@ -792,7 +854,6 @@ int vqcore_vq_unget(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		    unsigned n)
 {
 	uint32_t inorder = vq->inorder_pos;
-	bool run;
 
 	if (unlikely(vq->hooks))
 		return vq->hooks->unget(vq, bufs, n);
@@ -809,7 +870,7 @@ int vqcore_vq_unget(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	}
 	if (vq_buf_next(&bufs[n - 1]) != (uint16_t)vq->avail_pos)
 		return -VQ_EINVAL;
-	if (vq_release(vq, bufs, NULL, n, &run) < 0)
+	if (vq_release(vq, bufs, NULL, n) < 0)
 		return -VQ_EINVAL;
 	vq->inorder_pos = inorder;
 	vq->avail_pos = vq_buf_pos(&bufs[0]);
@@ -908,6 +969,7 @@ int vqcore_vq_set_base(struct vqcore_vq *vq, uint32_t base)
 	if (r < 0)
 		return r;
 	vq->avail_pos = vq->fetch_pos = vq->inorder_pos = base;
+	vq_poll_disarm(vq);
 	return 0;
 }
 

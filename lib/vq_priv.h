@@ -163,8 +163,8 @@ struct vq_hooks {
 
 /*
  * The caller's arrays of the get_bufs call in progress.  A format may hand
- * a one-descriptor buffer straight out through a vq_lane while it
- * fetches, as long as nothing has been cached yet in this fetch (order).
+ * a one-descriptor buffer straight out (vq_one_put()) while it fetches,
+ * as long as nothing has been cached yet in this fetch (order).
  */
 struct vq_out {
 	struct vhost_buf *bufs;
@@ -172,6 +172,9 @@ struct vq_out {
 	unsigned n, max_bufs;
 	unsigned k, max_iov;
 	bool more;  /* get_direct stopped short of an empty ring (see there) */
+	bool miss;  /* ... at a range outside the region it started from */
+	uint32_t miss_len;
+	uint64_t miss_addr;
 };
 
 struct vqcore_vq {
@@ -187,6 +190,10 @@ struct vqcore_vq {
 	bool indirect;
 	bool in_order;
 	unsigned batch;
+
+	/* the empty-ring check (vq_poll_empty()) */
+	const uint16_t *poll_p;
+	uint16_t poll_mask, poll_val;
 
 	uint32_t avail_pos;        /* next position handed to the device */
 	uint32_t fetch_pos;        /* next ring position the format reads */
@@ -447,37 +454,6 @@ static inline void vq_cache_push(struct vqcore_vq *vq, uint64_t addr,
 	vq->desc_cache[vq->desc_used++] = d;
 }
 
-/* Fill @b for a buffer of one descriptor of @len bytes. */
-static inline void vq_buf_one(struct vhost_buf *b, uint32_t len, bool write,
-			      uint16_t id, uint16_t ndesc, uint32_t first,
-			      uint16_t pos, uint16_t next)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	/* three 8-byte stores: stores per buffer are what the data path
-	 * pays for when the other side runs on another core */
-	vq_u64a *w = (vq_u64a *)(void *)b;
-
-	_Static_assert(sizeof(struct vhost_buf) == 24, "vhost_buf layout");
-	_Static_assert(_Alignof(struct vhost_buf) == 4, "vhost_buf alignment");
-	/* vhost_buf is 4-byte aligned: unaligned 8-byte stores are fine on
-	 * the little-endian machines this path is built for */
-	__builtin_memcpy(&w[0], &(uint64_t){ write ? (uint64_t)len << 32 : len }, 8);
-	__builtin_memcpy(&w[1], &(uint64_t){ id | (uint64_t)ndesc << 16 |
-					      (write ? 1ull << 48 : 1ull << 32) }, 8);
-	__builtin_memcpy(&w[2], &(uint64_t){ first |
-			 (uint64_t)(pos | ((uint32_t)next << 16)) << 32 }, 8);
-#else
-	b->out_len = write ? 0 : len;
-	b->in_len = write ? len : 0;
-	b->out_num = !write;
-	b->in_num = write;
-	b->id = id;
-	b->ndesc = ndesc;
-	b->first = first;
-	b->reserved = pos | ((uint32_t)next << 16);
-#endif
-}
-
 /*
  * Translation in the direct loops: the region last hit, as three values a
  * loop keeps in registers; the table and the hint are read only on a miss,
@@ -489,14 +465,18 @@ struct vq_rgn {
 };
 
 /*
- * [@addr, @addr + @len) inside @r: two compares.  A zero @len is never
- * inside (len - 1 wraps to 2^64 - 1, more than any span).
+ * [@addr, @addr + @len) inside @r: two compares on the offsets of its
+ * first and last byte.  The last comes before the first when @len is zero
+ * or the range wraps (also when @addr is below the region and the range
+ * reaches into it); a span is below 2^64 - 1, so a zero @len at the
+ * region's start is refused too.
  */
-static inline bool vq_rgn_in(const struct vq_rgn *r, uint64_t addr, uint32_t len)
+static inline __attribute__((always_inline)) bool
+vq_rgn_in(const struct vq_rgn *r, uint64_t addr, uint32_t len)
 {
-	uint64_t off = addr - r->gpa;
+	uint64_t off = addr - r->gpa, last = off + ((uint64_t)len - 1);
 
-	return off <= r->span && (uint64_t)len - 1 <= r->span - off;
+	return last >= off && last <= r->span;
 }
 
 /*
@@ -539,122 +519,162 @@ static VQ_COLD struct vq_rgn_found vq_rgn_find(const struct vqcore_mem *m,
 }
 
 /*
- * The miss of a fit: [@addr, @addr + @len) inside another region of @m,
- * which @r and *@hint then move to.  False, with @r unchanged, for a zero
- * length or a range not inside one region.
+ * [@addr, @addr + @len) inside @r, or inside another region, which @r and
+ * vq->mem_hint then move to (the table is read only then, out of line).
+ * False, with @r unchanged, for a zero length or a range not inside one
+ * region.  @r never has its address taken beyond this inline function, so
+ * a loop keeps it in registers.
  */
-static inline bool vq_rgn_refit(struct vq_rgn *r, const struct vqcore_mem *m,
-				unsigned *hint, uint64_t addr, uint32_t len)
+static inline __attribute__((always_inline)) bool
+vq_rgn_fit(struct vq_rgn *r, struct vqcore_vq *vq, uint64_t addr, uint32_t len)
 {
-	struct vq_rgn_found f = vq_rgn_find(m, addr, *hint);
+	struct vq_rgn_found f;
 
+	if (likely(vq_rgn_in(r, addr, len)))
+		return true;
+	f = vq_rgn_find(vq->mem, addr, vq->mem_hint);
 	if (f.slot < 0 || !vq_rgn_in(&f.r, addr, len))
 		return false;
-	*hint = (unsigned)f.slot;
+	vq->mem_hint = (unsigned)f.slot;
 	*r = f.r;
 	return true;
 }
 
 /*
- * [@addr, @addr + @len) inside @r, or inside another region, which @r and
- * vq->mem_hint then move to (the table is read only then).
+ * Handing out a buffer of one descriptor straight into the caller's
+ * arrays.  Every loop that does it (the formats' get_direct, the hand-out
+ * from the cache) keeps a struct vq_one in locals and calls vq_one_put()
+ * per buffer; on false it stops there, without consuming the buffer, and
+ * the general path takes over (and reports what is wrong, if anything).
+ * The caller checks the id's state and accounts nout, the positions and
+ * the hint (vq_one_end()).
  */
-static inline bool vq_rgn_fit(struct vq_rgn *r, struct vqcore_vq *vq,
-			      uint64_t addr, uint32_t len)
-{
-	return likely(vq_rgn_in(r, addr, len)) ||
-	       vq_rgn_refit(r, vq->mem, &vq->mem_hint, addr, len);
-}
-
-/*
- * The direct lane: one-descriptor buffers go straight into the caller's
- * arrays with every cursor in a register (once inlined), about a third of
- * the work of the cache path per buffer.  Across cores a side's rate is
- * its work per buffer plus its waits for ring lines; this is the first.
- * A walker offers each one-descriptor buffer to vq_lane_take() or
- * vq_lane_put(); on false it stops there, without consuming the buffer,
- * and the general path takes over (and reports what is wrong, if
- * anything).  The caller accounts nout, avail_pos and the hint.  The
- * hand-out from the cache and the packed 4-wide step use it; the formats'
- * get_direct loops write the same steps out with only a struct vq_rgn in
- * locals, which is all their registers have room for.
- */
-struct vq_lane {
-	const struct vqcore_mem *m;
-	uint8_t *ids;
-	struct vhost_buf *bufs;  /* the caller's next free entries */
+struct vq_one {
+	struct vq_rgn r;          /* the region last hit */
+	uint8_t *ids;             /* vq->id_state */
+	struct vhost_buf *b;      /* the caller's next free entries */
 	struct iovec *iov;
-	struct vq_rgn r;         /* the region last hit */
-	unsigned hint, n, k;
-	uint16_t num;
+	/* the last 8 bytes of the next vhost_buf: first (the iov index) in
+	 * the low half, reserved (position, next position) in the high */
+	uint64_t tail;
 };
 
+/* vhost_buf.reserved of a buffer at @pos followed by @next */
+#define VQ_ONE_POS(pos, next) \
+	((uint64_t)((uint32_t)(uint16_t)(pos) | (uint32_t)(uint16_t)(next) << 16) << 32)
+/* the tail step of a buffer of one slot: first, position and next + 1 */
+#define VQ_ONE_STEP (1ull | 1ull << 32 | 1ull << 48)
+
 /*
- * Start a lane on the caller's arrays @o from region vq->mem_hint.  False
- * when the table has no region (vq_rgn_start()).
+ * Start @t on the caller's arrays @o from region vq->mem_hint, with
+ * first = o->k.  False when the table has no region (vq_rgn_start()).
  */
-static inline bool vq_lane_init(struct vq_lane *l, struct vqcore_vq *vq,
+static inline bool vq_one_start(struct vq_one *t, struct vqcore_vq *vq,
 				const struct vq_out *o)
 {
-	l->m = vq->mem;
-	l->ids = vq->id_state;
-	l->bufs = o->bufs + o->n;
-	l->iov = o->iov;
-	l->n = 0;
-	l->k = o->k;
-	l->num = vq->num;
-	l->hint = vq->mem_hint;
-	l->r = (struct vq_rgn){ 0, 0, 0 };
-	return vq_rgn_start(&l->r, l->m, &l->hint);
+	t->ids = vq->id_state;
+	t->b = o->bufs + o->n;
+	t->iov = o->iov + o->k;
+	t->tail = o->k;
+	t->r = (struct vq_rgn){ 0, 0, 0 };
+	return vq_rgn_start(&t->r, vq->mem, &vq->mem_hint);
 }
 
-static inline bool vq_lane_in(const struct vq_lane *l, uint64_t addr, uint32_t len)
+/* The number of buffers @t handed out since it started on @o; @o moves past them. */
+static inline unsigned vq_one_end(const struct vq_one *t, struct vq_out *o)
 {
-	return vq_rgn_in(&l->r, addr, len);
-}
+	unsigned n = (uint32_t)t->tail - o->k;  /* one iov each */
 
-/* vq_rgn_fit() for the lane's region and hint */
-static inline bool vq_lane_fit(struct vq_lane *l, uint64_t addr, uint32_t len)
-{
-	return likely(vq_rgn_in(&l->r, addr, len)) ||
-	       vq_rgn_refit(&l->r, l->m, &l->hint, addr, len);
+	o->n += n;
+	o->k = (uint32_t)t->tail;
+	return n;
 }
 
 /*
- * Translate one descriptor of @len bytes through the lane's region (a
- * cold lookup when it is not there) and hand it out as buffer @id, taking
- * @ndesc ring slots.  False, with nothing handed out, for a zero length
- * or a range not inside one region.  The caller has checked the id's state.
+ * Hand out one descriptor of @len bytes at @addr, inside t->r (the caller
+ * checked with vq_rgn_in()), as buffer @id of @ndesc ring slots, at the
+ * position in t->tail; then add @step to t->tail.  Only stores: a loop
+ * around it has no call, so its values stay in registers.
  */
-static inline bool vq_lane_put(struct vq_lane *l, uint64_t addr, uint32_t len,
-			       uint16_t flags, uint16_t id, uint16_t ndesc,
-			       uint16_t pos, uint16_t next)
+static inline __attribute__((always_inline)) void
+vq_one_put(struct vq_one *t, uint64_t addr, uint32_t len, uint16_t flags,
+	   uint16_t id, uint16_t ndesc, uint64_t step)
 {
-	if (unlikely(!vq_lane_fit(l, addr, len)))
-		return false;
-	l->ids[id] = VQ_ID_OUT;
-	l->iov[l->k].iov_base = (void *)(uintptr_t)(addr + l->r.bias);
-	l->iov[l->k].iov_len = len;
-	vq_buf_one(&l->bufs[l->n], len, flags & VHOST_DESC_F_WRITE, id, ndesc,
-		   l->k, pos, next);
-	l->n++;
-	l->k++;
-	return true;
+	struct vhost_buf *b = t->b;
+	bool write = flags & VHOST_DESC_F_WRITE;
+
+	t->ids[id] = VQ_ID_OUT;
+	t->iov->iov_base = (void *)(uintptr_t)(addr + t->r.bias);
+	t->iov->iov_len = len;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	{
+		/* three 8-byte stores (vhost_buf is 4-byte aligned: unaligned
+		 * 8-byte stores are fine on the little-endian machines this
+		 * path is built for) */
+		vq_u64a *w = (vq_u64a *)(void *)b;
+
+		_Static_assert(sizeof(struct vhost_buf) == 24, "vhost_buf layout");
+		_Static_assert(offsetof(struct vhost_buf, first) == 16, "vhost_buf layout");
+		__builtin_memcpy(&w[0], &(uint64_t){ write ? (uint64_t)len << 32 : len }, 8);
+		__builtin_memcpy(&w[1], &(uint64_t){ id | (uint64_t)ndesc << 16 |
+						      (write ? 1ull << 48 : 1ull << 32) }, 8);
+		__builtin_memcpy(&w[2], &t->tail, 8);
+	}
+#else
+	b->out_len = write ? 0 : len;
+	b->in_len = write ? len : 0;
+	b->out_num = !write;
+	b->in_num = write;
+	b->id = id;
+	b->ndesc = ndesc;
+	b->first = (uint32_t)t->tail;
+	b->reserved = (uint32_t)(t->tail >> 32);
+#endif
+	t->b = b + 1;
+	t->iov++;
+	t->tail += step;
 }
 
 /*
- * Hand out one buffer of one descriptor.  False, with nothing changed,
- * when it needs the general path: an id out of range or in flight, a zero
- * length, or a range not inside one region.  The caller bounds l->n and
- * l->k by the caller's arrays.
+ * A get_direct loop stops, without consuming it, at a buffer whose range
+ * is outside the region it started from: it records the range in @o
+ * (o->miss), and the core moves vq->mem_hint to the range's region and
+ * calls get_direct again.  So the loop makes no call, and its values
+ * stay in registers.
  */
-static inline bool vq_lane_take(struct vq_lane *l, uint64_t addr, uint32_t len,
-				uint16_t flags, uint16_t id, uint16_t pos,
-				uint16_t next)
+static inline void vq_one_miss(struct vq_out *o, uint64_t addr, uint32_t len)
 {
-	if (unlikely(id >= l->num || l->ids[id] != VQ_ID_FREE))
-		return false;
-	return vq_lane_put(l, addr, len, flags, id, 1, pos, next);
+	o->miss = true;
+	o->miss_addr = addr;
+	o->miss_len = len;
+}
+
+/*
+ * The cheap empty-ring check of a polling device: the format arms it
+ * (vq_poll_arm()) where its fetch stopped at an empty ring position: the
+ * ring is empty while the 16 bits at poll_p, masked with poll_mask, equal
+ * poll_val (raw ring values: the format converts).  Anything else moving
+ * the fetch position disarms it (vq_poll_disarm()); a disarmed check never
+ * says empty.  It is a filter: "not empty" sends the call on to the
+ * format, which decides.
+ */
+static inline void vq_poll_arm(struct vqcore_vq *vq, const uint16_t *p,
+			       uint16_t mask, uint16_t val)
+{
+	vq->poll_p = p;
+	vq->poll_mask = mask;
+	vq->poll_val = val;
+}
+
+static inline void vq_poll_disarm(struct vqcore_vq *vq)
+{
+	vq_poll_arm(vq, &vq->poll_mask, 0, 1);
+}
+
+/* Valid only while the ring areas are (vq_check_rings()). */
+static inline bool vq_poll_empty(const struct vqcore_vq *vq)
+{
+	return (VQ_READ_ONCE(*vq->poll_p) & vq->poll_mask) == vq->poll_val;
 }
 
 VQ_HIDDEN int vq_cache_commit_slow(struct vqcore_vq *vq, uint32_t first,

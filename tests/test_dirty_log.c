@@ -9,7 +9,7 @@
  * (vqcore_vq_get_buf_at()), logging turned on with buffers in flight, and
  * the log replaced or removed while buffers are in flight.  Readable-only
  * buffers mark nothing, so the marking is per buffer.  Every case runs
- * over both ring formats (and the packed 4-wide fetch step on and off).
+ * over both ring formats.
  */
 #include <string.h>
 
@@ -669,8 +669,7 @@ END_TEST
 
 static Suite *dirty_log_suite(void)
 {
-	Suite *s = suite_create(vqt_fetch4_on() ? "dirty_log, packed 4-wide on"
-					       : "dirty_log");
+	Suite *s = suite_create("dirty_log");
 	TCase *tc = tcase_create("core");
 
 	tcase_set_timeout(tc, 120);
@@ -692,5 +691,5 @@ static Suite *dirty_log_suite(void)
 
 int main(void)
 {
-	return vqt_run_suite_both_fetch_paths(dirty_log_suite) ? 1 : 0;
+	return vqt_run_suite(dirty_log_suite()) ? 1 : 0;
 }

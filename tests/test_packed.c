@@ -4,7 +4,7 @@
  * conformance suite cannot see: the ring layout, descriptor and event
  * structure contents in guest memory, the wrap counter carried in the vring
  * base (0x8000 for a fresh ring), queue sizes that are not powers of two,
- * the 4-wide fetch path, dirty logging of used descriptors, and a hostile
+ * rings mixing one-slot buffers with chains, dirty logging of used descriptors, and a hostile
  * driver: bad and reused buffer ids, over-long chains, bad indirect tables,
  * wrong wrap counters inside a chain and unmapped addresses.
  */
@@ -270,7 +270,7 @@ START_TEST(odd_size_chains_wrap)
 }
 END_TEST
 
-/* The 4-wide path takes aligned groups; mixed rings still come out right. */
+/* Rings mixing one-slot buffers with chains and indirect tables come out right. */
 START_TEST(fetch4_mixed)
 {
 	struct vqt t;
@@ -743,7 +743,7 @@ END_TEST
 
 static Suite *packed_suite(void)
 {
-	Suite *s = suite_create(vqt_fetch4_on() ? "packed, 4-wide on" : "packed");
+	Suite *s = suite_create("packed");
 	TCase *tc = tcase_create("packed");
 	TCase *th = tcase_create("hostile");
 
@@ -784,6 +784,5 @@ static Suite *packed_suite(void)
 
 int main(void)
 {
-	/* every case with the 4-wide step off (the default), then on */
-	return vqt_run_suite_both_fetch_paths(packed_suite) ? 1 : 0;
+	return vqt_run_suite(packed_suite()) ? 1 : 0;
 }

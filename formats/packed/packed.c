@@ -21,21 +21,6 @@
 #define PACKED_WRAP_BIT 15
 #define PACKED_IDX_MASK 0x7fffu
 
-/*
- * The 4-wide step (packed_lane_take4(), from packed_get_direct()): the
- * four slots of one cache line checked in one pass and taken together
- * when all are available single-descriptor buffers, as DPDK's
- * batched packed dequeue does.  Off by default: measured against the
- * direct lane it takes one slot at a time through, it costs instructions
- * rather than saving them (packedpath, one thread: 0.76-0.90 of the lane's
- * rate; across cores no difference; docs/PERFORMANCE.md).  The per-buffer
- * work it shares with the lane (checks, translation, the caller's arrays)
- * dominates, and one predictable flag branch per slot is cheap.  Hidden
- * switch, read once per fetch: the bench and the tests turn it on.
- */
-VQ_HIDDEN bool vq_packed_batch4 = false;
-
-
 static inline uint16_t packed_pos(uint16_t idx, bool wrap)
 {
 	return (uint16_t)(idx | ((unsigned)wrap << PACKED_WRAP_BIT));
@@ -64,6 +49,12 @@ static inline uint16_t packed_used_bits(bool w)
 }
 
 #define PACKED_WRAP_MASK (VRING_PACKED_DESC_F_AVAIL | VRING_PACKED_DESC_F_USED)
+
+/* The wrap counter whose avail bits are @want. */
+static inline bool packed_want_wrap(uint16_t want)
+{
+	return want & VRING_PACKED_DESC_F_AVAIL;
+}
 
 static inline bool packed_is_avail(uint16_t flags, bool w)
 {
@@ -114,9 +105,8 @@ static inline void packed_advance(uint16_t num, uint16_t *idx, bool *wrap,
  * place saves the second coherence transaction (read shared, then
  * upgrade), so each line moves once per direction per lap.  Only a hint:
  * it never faults and has no effect on what the program sees.  Built for
- * generic x86-64, GCC emits it as PREFETCHT0 (a read prefetch): it asks
- * for all of a batch's lines at once, which is what measured.  A build
- * with PREFETCHW (-mprfchw) was no faster (docs/PERFORMANCE.md).
+ * generic x86-64, GCC emits it as PREFETCHT0 (a read prefetch), asking
+ * for all of a batch's lines at once.
  */
 static inline void packed_prefetch_own(const struct vring_desc_raw *ring,
 				       uint16_t num, uint16_t idx, unsigned n)
@@ -304,223 +294,137 @@ static int packed_fetch_chain(struct vqcore_vq *vq, uint16_t *idx, bool *wrap,
 	return 0;
 }
 
-/*
- * The direct lane: one-descriptor buffers go straight into the caller's
- * arrays with every cursor in a register, about a third of the work of
- * the general loop per buffer.  Across cores each call also waits for
- * ring lines (docs/PERFORMANCE.md, "Session 3"), but the work per buffer
- * still counts: this loop took packed batch 32 from 0.54-0.67 to 0.78 of
- * ringbench's baseline.  It stops, without consuming it, at the first
- * slot that is not available or needs the general path (a chain, an
- * indirect table, an id that is out of range or in flight, a zero length,
- * an address outside the known regions); packed_fetch() goes on from
- * there and reports what is wrong, if anything.  vq_packed_batch4 adds a
- * step that checks the four slots of a line in one pass.
- */
-
-/*
- * The 4-wide step: the four slots of the aligned line at @idx, taken only
- * if all four are available one-descriptor buffers that the lane would
- * take one by one (distinct free ids, non-zero lengths, inside the region
- * in registers).  Returns 4, or 0 with nothing changed.
- */
-static inline int packed_lane_take4(struct vq_lane *l,
-				    const struct vring_desc_raw *ring,
-				    uint16_t idx, bool wrap, uint16_t want)
+/* vhost_buf.reserved of the buffer of one slot at @idx of lap @wrap (tail form). */
+static inline uint64_t packed_one_pos(uint16_t num, uint16_t idx, bool wrap)
 {
-	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
-	const struct vring_desc_raw *d = &ring[idx];
-	uint64_t addr[4];
-	uint32_t len[4];
-	uint16_t f[4], id[4];
-	unsigned bad = 0;
+	uint16_t pos = packed_pos(idx, wrap);
 
-	for (unsigned k = 0; k < 4; k++)
-		f[k] = vq_le16(VQ_READ_ONCE(d[k].next_or_flags));
-	for (unsigned k = 0; k < 4; k++)
-		bad |= (f[k] & mask) ^ want;
-	if (bad)
-		return 0;
-	vq_rmb(); /* the flags before the contents */
-	for (unsigned k = 0; k < 4; k++) {
-		addr[k] = vq_le64(VQ_READ_ONCE(d[k].addr));
-		len[k] = vq_le32(VQ_READ_ONCE(d[k].len));
-		id[k] = vq_le16(VQ_READ_ONCE(d[k].flags_or_id));
-		bad |= (id[k] >= l->num) | !vq_lane_in(l, addr[k], len[k]);
-	}
-	if (bad)
-		return 0;
-	bad = (id[0] == id[1]) | (id[0] == id[2]) | (id[0] == id[3]) |
-	      (id[1] == id[2]) | (id[1] == id[3]) | (id[2] == id[3]);
-	bad |= l->ids[id[0]] | l->ids[id[1]] | l->ids[id[2]] | l->ids[id[3]];
-	if (bad)
-		return 0;
-	for (unsigned k = 0; k < 4; k++) {
-		uint16_t pos = packed_pos((uint16_t)(idx + k), wrap);
-		/* the line is aligned and inside the ring: only its last
-		 * slot can end a lap */
-		uint16_t next = idx + k + 1u < l->num ? (uint16_t)(pos + 1)
-						      : packed_pos(0, !wrap);
-
-		l->ids[id[k]] = VQ_ID_OUT;
-		l->iov[l->k + k].iov_base = (void *)(uintptr_t)(addr[k] + l->r.bias);
-		l->iov[l->k + k].iov_len = len[k];
-		vq_buf_one(&l->bufs[l->n + k], len[k], f[k] & VRING_DESC_F_WRITE,
-			   id[k], 1, l->k + k, pos, next);
-	}
-	l->n += 4;
-	l->k += 4;
-	return 4;
+	return VQ_ONE_POS(pos, idx + 1u < num ? pos + 1u : packed_pos(0, !wrap));
 }
 
 /*
- * Hand out up to @max buffers from (@idxp, @wrapp) through the lane into
- * the caller's arrays @o, four slots of a line at a time where it can; the
- * cursors and @o move past what was taken.  The 4-wide variant (hidden
- * switch vq_packed_batch4): it has a function of its own, as its registers
- * would push the one-slot loop's cursors out of theirs.
+ * Arm the empty-ring check at slot @idx of lap @wrap: empty while the
+ * slot's AVAIL bit differs from the wrap counter (a filter: the full test
+ * also reads the USED bit).
  */
-static VQ_NOINLINE unsigned packed_fetch_direct4(struct vqcore_vq *vq,
-						 struct vq_out *o, uint16_t *idxp,
-						 bool *wrapp, unsigned max)
+static inline void packed_poll_arm(struct vqcore_vq *vq, uint16_t idx, bool wrap)
+{
+	vq_poll_arm(vq, packed_flags_ptr(&vq->packed.desc[idx]),
+		    vq_le16(VRING_PACKED_DESC_F_AVAIL),
+		    wrap ? 0 : vq_le16(VRING_PACKED_DESC_F_AVAIL));
+}
+
+/* How many buffers get_direct may take: the batch, and what @o has room for. */
+static inline unsigned packed_direct_max(const struct vqcore_vq *vq,
+					 const struct vq_out *o)
+{
+	unsigned max = VQ_MIN(vq->batch, o->max_bufs - o->n);
+
+	return VQ_MIN(max, o->max_iov - o->k);
+}
+
+/* The state of packed_get_direct()'s loop. */
+struct packed_direct {
+	const struct vring_desc_raw *ring, *last;  /* the first and last slots */
+	const struct vring_desc_raw *s;            /* the slot to take next */
+	const struct vhost_buf *end;   /* the caller's entries it may fill */
+	uint16_t num, f;               /* f: the flags of slot s, read */
+	uint16_t want;                 /* the avail bits of this lap */
+	uint64_t addr;                 /* the range that missed the region */
+	uint32_t len;
+};
+
+/*
+ * Take one-slot buffers from slot d->s into @t until d->end, or a slot
+ * that is not available or needs the general path (false), or one whose
+ * range is outside t->r (true, with the range in @d and the slot not
+ * consumed).  No call: its values stay in registers.  The position of
+ * the next slot is the high half of t->tail.
+ */
+static inline __attribute__((always_inline)) bool
+packed_direct_loop(struct packed_direct *d, struct vq_one *t)
 {
 	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
-	const struct vring_desc_raw *ring = vq->packed.desc;
-	struct vq_lane l;
-	uint16_t idx = *idxp, want;
-	bool wrap = *wrapp;
 
-	if (!vq_lane_init(&l, vq, o))
-		return 0;
-	want = packed_avail_bits(wrap);
-	while (l.n < max) {
-		uint16_t f, pos;
+	for (;;) {
+		uint16_t id;
 
-		/* Four slots of one line, as DPDK's batched dequeue: check
-		 * all four in one pass, then write all four. */
-		if (!(idx & 3) && idx + 4u <= l.num && l.n + 4 <= max) {
-			int r = packed_lane_take4(&l, ring, idx, wrap, want);
+		if ((d->f & mask) != d->want)
+			return false;  /* the end, a chain or an indirect table */
+		d->addr = vq_le64(VQ_READ_ONCE(d->s->addr));
+		d->len = vq_le32(VQ_READ_ONCE(d->s->len));
+		id = vq_le16(VQ_READ_ONCE(d->s->flags_or_id));
+		if (unlikely(id >= d->num || t->ids[id] != VQ_ID_FREE))
+			return false;
+		if (unlikely(!vq_rgn_in(&t->r, d->addr, d->len)))
+			return true;
+		if (likely(d->s != d->last)) {
+			vq_one_put(t, d->addr, d->len, d->f, id, 1, VQ_ONE_STEP);
+			d->s++;
+		} else {
+			/* the lap ends at this slot: the positions in the tail
+			 * do not step by one here */
+			bool wrap = packed_want_wrap(d->want);
 
-			if (r == 4) {
-				packed_advance(l.num, &idx, &wrap, 4);
-				want = packed_avail_bits(wrap);
-				continue;
-			}
+			t->tail = (uint32_t)t->tail |
+				  packed_one_pos(d->num, (uint16_t)(d->num - 1), wrap);
+			vq_one_put(t, d->addr, d->len, d->f, id, 1, 1);
+			d->s = d->ring;
+			d->want ^= PACKED_WRAP_MASK;
+			t->tail = (uint32_t)t->tail | packed_one_pos(d->num, 0, !wrap);
 		}
-		f = vq_le16(vq_load_acquire(&ring[idx].next_or_flags));
-		if ((f & mask) != want)
-			break;
-		pos = packed_pos(idx, wrap);
-		/* the next position first: a lap ends only at the last slot */
-		if (unlikely(++idx == l.num)) {
-			idx = 0;
-			wrap = !wrap;
-			want = packed_avail_bits(wrap);
-		}
-		if (!vq_lane_take(&l, vq_le64(VQ_READ_ONCE(ring[packed_idx(pos)].addr)),
-				  vq_le32(VQ_READ_ONCE(ring[packed_idx(pos)].len)), f,
-				  vq_le16(VQ_READ_ONCE(ring[packed_idx(pos)].flags_or_id)),
-				  pos, packed_pos(idx, wrap))) {
-			idx = packed_idx(pos);
-			wrap = packed_wrap(pos);
-			break;
-		}
+		if (t->b == d->end)
+			return false;
+		d->f = vq_le16(vq_load_acquire(&d->s->next_or_flags));
 	}
-	o->n += l.n;
-	o->k = l.k;
-	vq->mem_hint = l.hint;
-	*idxp = idx;
-	*wrapp = wrap;
-	return l.n;
 }
 
 /*
- * get_direct: the lane's one-slot loop, written out with the region and
- * the cursors in locals (the device's work per buffer sets its rate across
- * cores, and the generic form kept too many values live for the
- * registers), and with nothing around it but the first slot's check and
- * the batch's prefetch: at batch 1 the work around the loop was most of a
- * call.  It takes what vq_lane_take() would take and stops where it would
- * stop.
+ * get_direct: one-descriptor buffers straight into the caller's arrays
+ * (vq_one_put()), one slot at a time, with nothing around the loop but
+ * the first slot's check and the batch's prefetch.  It stops, without
+ * consuming it, at the first slot that is not available or needs the
+ * general path (a chain, an indirect table, an id that is out of range or
+ * in flight, a zero length, an address outside the known regions);
+ * packed_fetch() goes on from there and reports what is wrong, if
+ * anything.
  */
 static void packed_get_direct(struct vqcore_vq *vq, struct vq_out *o)
 {
-	const uint16_t mask = PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT;
-	const struct vring_desc_raw *ring = vq->packed.desc;
-	uint8_t *ids = vq->id_state;
-	struct vhost_buf *const b0 = o->bufs + o->n;
-	struct vhost_buf *b = b0, *end;
-	struct iovec *iov = o->iov;
-	const uint16_t num = vq->num;
-	unsigned k = o->k, max, n;
-	uint16_t idx = packed_idx(vq->fetch_pos), f;
-	/* want: the avail bits of this lap; its AVAIL bit is the wrap counter */
-	uint16_t want = packed_avail_bits(packed_wrap(vq->fetch_pos));
-	struct vq_rgn r;
+	const uint16_t idx = packed_idx(vq->fetch_pos);
+	struct packed_direct d = { .ring = vq->packed.desc, .num = vq->num,
+				   .s = &vq->packed.desc[idx],
+				   .last = &vq->packed.desc[vq->num - 1],
+				   .want = packed_avail_bits(packed_wrap(vq->fetch_pos)) };
+	unsigned max = packed_direct_max(vq, o), n;
+	struct vq_one t;
+	uint16_t pos;
 
-	max = VQ_MIN(vq->batch, o->max_bufs - o->n);
-	max = VQ_MIN(max, o->max_iov - k);
-	f = vq_le16(vq_load_acquire(&ring[idx].next_or_flags));
-	o->more = !((f ^ want) & PACKED_WRAP_MASK);
-	if (!o->more || !max)
-		return;  /* empty, or no room */
+	d.f = vq_le16(vq_load_acquire(&d.s->next_or_flags));
+	o->more = !((d.f ^ d.want) & PACKED_WRAP_MASK);
+	if (!o->more) {
+		packed_poll_arm(vq, idx, packed_wrap(vq->fetch_pos));
+		return;  /* empty */
+	}
 	/* The first slot is available (the driver publishes a batch by its
 	 * first flags): take the batch's lines for writing.  The device
 	 * writes a used descriptor into every slot it reads out of order, and
 	 * into one slot of every line in order (packed_run_split()). */
-	packed_prefetch_own(ring, num, idx, max);
-	if (unlikely(vq_packed_batch4)) {
-		bool wrap = packed_wrap(vq->fetch_pos);
-
-		n = packed_fetch_direct4(vq, o, &idx, &wrap, max);
-		want = packed_avail_bits(wrap);
-		goto done;
-	}
-	if (unlikely(!vq_rgn_start(&r, vq->mem, &vq->mem_hint)))
-		return;  /* no region: the general path reports it */
-	end = b + max;
-	for (;;) {
-		const struct vring_desc_raw *d = &ring[idx];
-		uint64_t addr;
-		uint32_t len;
-		uint16_t id, pos;
-
-		if ((f & mask) != want) {
-			/* a chain or an indirect table (more), or the end */
-			o->more = !((f ^ want) & PACKED_WRAP_MASK);
-			break;
-		}
-		addr = vq_le64(VQ_READ_ONCE(d->addr));
-		len = vq_le32(VQ_READ_ONCE(d->len));
-		id = vq_le16(VQ_READ_ONCE(d->flags_or_id));
-		if (unlikely(id >= num || ids[id] != VQ_ID_FREE))
-			break;
-		if (unlikely(!vq_rgn_fit(&r, vq, addr, len)))
-			break;
-		ids[id] = VQ_ID_OUT;
-		iov[k].iov_base = (void *)(uintptr_t)(addr + r.bias);
-		iov[k].iov_len = len;
-		pos = (uint16_t)(idx | (want & VRING_PACKED_DESC_F_AVAIL) << 8);
-		if (unlikely(++idx == num)) {
-			idx = 0;
-			want ^= PACKED_WRAP_MASK;
-		}
-		vq_buf_one(b, len, f & VRING_DESC_F_WRITE, id, 1, k, pos,
-			   (uint16_t)(idx | (want & VRING_PACKED_DESC_F_AVAIL) << 8));
-		k++;
-		if (++b == end)
-			break;
-		f = vq_le16(vq_load_acquire(&ring[idx].next_or_flags));
-	}
-	n = (unsigned)(b - b0);
-	o->n += n;
-	o->k = k;
-done:
-	if (n) {
-		vq->nout += n;
-		vq->fetch_pos = vq->avail_pos =
-			(uint16_t)(idx | (want & VRING_PACKED_DESC_F_AVAIL) << 8);
-	}
+	packed_prefetch_own(d.ring, d.num, idx, max);
+	if (unlikely(!max || !vq_one_start(&t, vq, o)))
+		return;  /* no room, or no region: the general path reports it */
+	t.tail |= packed_one_pos(d.num, idx, packed_wrap(vq->fetch_pos));
+	d.end = t.b + max;
+	if (packed_direct_loop(&d, &t))
+		vq_one_miss(o, d.addr, d.len);
+	/* more, unless it stopped at a slot that is not available */
+	o->more = t.b == d.end || !((d.f ^ d.want) & PACKED_WRAP_MASK);
+	n = vq_one_end(&t, o);
+	vq->nout += n;
+	/* the tail holds the position after the last buffer taken */
+	pos = (uint16_t)(t.tail >> 32);
+	vq->fetch_pos = vq->avail_pos = pos;
+	packed_poll_arm(vq, packed_idx(pos), packed_wrap(pos));
 }
 
 static int packed_fetch(struct vqcore_vq *vq)
@@ -624,11 +528,9 @@ static void packed_log_slots(struct vqcore_vq *vq, uint16_t slot, unsigned n)
  * (virtio 1.1+ 2.8.20: the device picks the batches).  The device here
  * ends a part where the next buffer starts on a new cache line of the
  * ring, or where the ring wraps: every line the device read a buffer from
- * is then written back by it too, as out of order.  Measured against one
- * descriptor for the whole run (abring, in order, same process): 1.6x at
- * batch 8 and 1.14x at batch 32; a descriptor per buffer gave 1.38x and
- * 1.03x (docs/PERFORMANCE.md, "Session 4").  True when the buffer that
- * took the slots from @from up to @to ends a part.
+ * is then written back by it too, as out of order (the figures that chose
+ * this are in docs/notes/performance-log.md).  True when the buffer that took the
+ * slots from @from up to @to ends a part.
  */
 static inline bool packed_run_split(const struct vring_desc_raw *ring,
 				    uint16_t from, uint16_t to)
@@ -762,6 +664,36 @@ static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 	p->used_wrap = wrap;
 }
 
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/*
+ * The used descriptors of @n buffers from slot *@idx of lap *@wrap, each
+ * length, id and flags in one 8-byte store; the cursors move past them.
+ */
+static inline __attribute__((always_inline)) void
+packed_put_rest(struct vring_desc_raw *ring, uint16_t num, uint16_t *idx,
+		bool *wrap, const struct vhost_buf *bufs, const uint32_t *lens,
+		unsigned n)
+{
+	struct vring_desc_raw *s = &ring[*idx], *const last = &ring[num - 1];
+	uint64_t flags = (uint64_t)packed_used_bits(*wrap) << 48;
+
+	for (unsigned i = 0; i < n; i++) {
+		__atomic_store_n((vq_u64a *)(void *)&s->len,
+				 lens[i] | (uint64_t)bufs[i].id << 32 | flags,
+				 __ATOMIC_RELEASE);
+		if (likely(bufs[i].ndesc == 1) && likely(s != last)) {
+			s++;
+			continue;
+		}
+		*idx = (uint16_t)(s - ring);
+		packed_advance(num, idx, wrap, bufs[i].ndesc);
+		s = &ring[*idx];
+		flags = (uint64_t)packed_used_bits(*wrap) << 48;
+	}
+	*idx = (uint16_t)(s - ring);
+}
+#endif
+
 static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 			    const uint32_t *lens, unsigned n, bool run)
 {
@@ -790,20 +722,8 @@ static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	 * writes length, id and flags together (one aligned store: the
 	 * driver sees all three or none). */
 	packed_advance(num, &idx, &wrap, bufs[0].ndesc);
-	for (unsigned i = 1; i < n; i++) {
-		uint64_t v = lens[i] | (uint64_t)bufs[i].id << 32 |
-			     (uint64_t)packed_used_bits(wrap) << 48;
-
-		__atomic_store_n((vq_u64a *)(void *)&ring[idx].len, v, __ATOMIC_RELEASE);
-		if (likely(bufs[i].ndesc == 1)) {
-			if (unlikely(++idx == num)) {
-				idx = 0;
-				wrap = !wrap;
-			}
-		} else {
-			packed_advance(num, &idx, &wrap, bufs[i].ndesc);
-		}
-	}
+	if (n > 1)
+		packed_put_rest(ring, num, &idx, &wrap, bufs + 1, lens + 1, n - 1);
 	/* The head's length and id last, next to its flags: the driver polls
 	 * this line, and a store waiting for it would hold up every store
 	 * behind it.  Then its flags: the batch appears at once. */

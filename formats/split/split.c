@@ -170,82 +170,134 @@ static inline int split_walk(struct vqcore_vq *vq, uint16_t head)
 	return split_walk_slow(vq, head, d);
 }
 
-/*
- * get_direct: one-descriptor buffers from the avail ring straight into
- * the caller's arrays through the lane, with the cursors and the region
- * in locals and nothing else around the loop (at batch 1 the work around
- * it was most of a call).  It stops, without consuming it, at the first
- * head the general path must see; split_fetch() goes on from there.
- */
-static void split_get_direct(struct vqcore_vq *vq, struct vq_out *o)
+/* Arm the empty-ring check at @pos: empty while avail->idx == @pos. */
+static inline void split_poll_arm(struct vqcore_vq *vq, uint16_t pos)
 {
-	struct vq_split_dev *s = &vq->split;
-	const struct vring_desc_raw *desc = s->desc;
-	const uint16_t *ring = s->avail->ring;
-	uint8_t *ids = vq->id_state;
-	struct vhost_buf *const b0 = o->bufs + o->n;
-	struct vhost_buf *b = b0, *end;
-	struct iovec *iov = o->iov;
-	const uint16_t num = vq->num, mask = s->mask;
-	uint16_t pos = (uint16_t)vq->fetch_pos, navail;
-	unsigned k = o->k, max, n;
-	struct vq_rgn r;
+	vq_poll_arm(vq, &vq->split.avail->idx, 0xffff, vq_le16(pos));
+}
 
-	navail = (uint16_t)(vq_le16(vq_load_acquire(&s->avail->idx)) - pos);
-	o->more = navail != 0;
-	if (!navail)
-		return;
-	max = VQ_MIN(vq->batch, o->max_bufs - o->n);
-	max = VQ_MIN(max, o->max_iov - k);
-	if (unlikely(navail > num) || !max)
-		return;  /* the general path breaks the queue, or no room */
+/*
+ * How many buffers get_direct may take from @pos with @navail available
+ * (0: none, the ring is empty or there is no room).  Sets o->more unless
+ * it may take every available one.
+ */
+static inline unsigned split_direct_max(struct vqcore_vq *vq, struct vq_out *o,
+					uint16_t pos, uint16_t navail)
+{
+	unsigned max = VQ_MIN(vq->batch, o->max_bufs - o->n);
+
+	max = VQ_MIN(max, o->max_iov - o->k);
+	o->more = true;
+	if (unlikely(navail > vq->num))
+		return 0;  /* the general path breaks the queue */
 	if (max >= navail) {
 		max = navail;
 		o->more = false;  /* unless it stops early */
 	}
-	/* Ask for the used-ring lines these buffers will be returned into
-	 * now, so their ownership moves while we fetch; and start loading
-	 * the descriptors, so the misses on lines the driver just wrote
-	 * overlap instead of following one another (the prefetch address is
-	 * masked; a bad head is caught below). */
-	if (max > 1) { /* one buffer: read right away, nothing to overlap */
-		for (unsigned i = 0; i < max; i += 8)
-			__builtin_prefetch(&s->used->ring[(uint16_t)(s->used_idx + i) & mask], 1);
-		for (unsigned i = 0; i < max; i++)
-			__builtin_prefetch(&desc[vq_le16(VQ_READ_ONCE(ring[(uint16_t)(pos + i) & mask])) & mask]);
+	/* not across the index's wrap: the position steps by one in the
+	 * tail word (VQ_ONE_STEP); the general path goes on from there */
+	if (unlikely(max > 0x10000u - pos)) {
+		max = 0x10000u - pos;
+		o->more = true;
 	}
-	if (unlikely(!vq_rgn_start(&r, vq->mem, &vq->mem_hint))) {
+	return max;
+}
+
+/*
+ * Ask for the used-ring lines that @max buffers will be returned into
+ * now, so their ownership moves while we fetch; and start loading the
+ * descriptors, so the misses on lines the driver just wrote overlap
+ * instead of following one another (the address is masked; a bad head is
+ * caught later).  One buffer is read right away: nothing to overlap.
+ */
+static inline void split_prefetch(const struct vq_split_dev *s, uint16_t pos,
+				  unsigned max)
+{
+	if (max <= 1)
+		return;
+	for (unsigned i = 0; i < max; i += 8)
+		__builtin_prefetch(&s->used->ring[(uint16_t)(s->used_idx + i) & s->mask], 1);
+	for (unsigned i = 0; i < max; i++)
+		__builtin_prefetch(&s->desc[vq_le16(VQ_READ_ONCE(s->avail->ring[(uint16_t)(pos + i) & s->mask])) & s->mask]);
+}
+
+/* The state of split_get_direct()'s loop. */
+struct split_direct {
+	const struct vring_desc_raw *desc;
+	const uint16_t *ring;          /* avail->ring */
+	uint32_t p, end;               /* avail positions, not wrapped at 16 bits */
+	uint16_t mask;                 /* num - 1: num is a power of two */
+	uint64_t addr;                 /* the range that missed the region */
+	uint32_t len;
+};
+
+/*
+ * Take one-descriptor buffers from avail position d->p into @t until
+ * d->end or a head the general path must see (false), or one whose range
+ * is outside t->r (true, with the range in @d and the head not consumed).
+ * No call: its values stay in registers.
+ */
+static inline __attribute__((always_inline)) bool
+split_direct_loop(struct split_direct *d, struct vq_one *t)
+{
+	for (; d->p != d->end; d->p++) {
+		uint16_t head = vq_le16(VQ_READ_ONCE(d->ring[d->p & d->mask]));
+		struct vring_desc_raw e;
+
+		if (unlikely(head > d->mask || t->ids[head] != VQ_ID_FREE))
+			return false;
+		vq_read_desc(&d->desc[head], &e);
+		if (unlikely(e.flags_or_id & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
+			return false;
+		if (unlikely(!vq_rgn_in(&t->r, e.addr, e.len))) {
+			d->addr = e.addr;
+			d->len = e.len;
+			return true;
+		}
+		vq_one_put(t, e.addr, e.len, e.flags_or_id, head, 1, VQ_ONE_STEP);
+	}
+	return false;
+}
+
+/*
+ * get_direct: one-descriptor buffers from the avail ring straight into
+ * the caller's arrays (vq_one_put()), with nothing else around the loop.
+ * It stops, without consuming it, at the first head the general path must
+ * see; split_fetch() goes on from there.
+ */
+static void split_get_direct(struct vqcore_vq *vq, struct vq_out *o)
+{
+	struct vq_split_dev *s = &vq->split;
+	const uint16_t pos = (uint16_t)vq->fetch_pos;
+	uint16_t navail = (uint16_t)(vq_le16(vq_load_acquire(&s->avail->idx)) - pos);
+	struct split_direct d = { .desc = s->desc, .ring = s->avail->ring,
+				  .p = pos, .mask = s->mask };
+	unsigned max;
+	struct vq_one t;
+
+	if (!navail) {
+		o->more = false;
+		split_poll_arm(vq, pos);
+		return;
+	}
+	max = split_direct_max(vq, o, pos, navail);
+	if (!max)
+		return;
+	split_prefetch(s, pos, max);
+	if (unlikely(!vq_one_start(&t, vq, o))) {
 		o->more = true;
 		return;  /* no region: the general path reports it */
 	}
-	for (end = b + max; b < end; b++) {
-		uint16_t head = vq_le16(VQ_READ_ONCE(ring[pos & mask]));
-		struct vring_desc_raw d;
-
-		if (unlikely(head >= num || ids[head] != VQ_ID_FREE))
-			break;
-		vq_read_desc(&desc[head], &d);
-		if (unlikely(d.flags_or_id & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
-			break;
-		if (unlikely(!vq_rgn_fit(&r, vq, d.addr, d.len)))
-			break;
-		ids[head] = VQ_ID_OUT;
-		iov[k].iov_base = (void *)(uintptr_t)(d.addr + r.bias);
-		iov[k].iov_len = d.len;
-		vq_buf_one(b, d.len, d.flags_or_id & VRING_DESC_F_WRITE, head, 1,
-			   k, pos, (uint16_t)(pos + 1));
-		pos++;
-		k++;
-	}
-	if (b < end)
+	t.tail |= VQ_ONE_POS(pos, pos + 1);
+	d.end = pos + max;  /* not past the 16-bit wrap (split_direct_max()) */
+	if (split_direct_loop(&d, &t))
+		vq_one_miss(o, d.addr, d.len);
+	if (d.p != d.end)
 		o->more = true;  /* stopped at a buffer the general path takes */
-	n = (unsigned)(b - b0);
-	o->n += n;
-	o->k = k;
-	if (n) {
-		vq->nout += n;
-		vq->fetch_pos = vq->avail_pos = pos;
-	}
+	vq_one_end(&t, o);
+	vq->nout += d.p - pos;
+	vq->fetch_pos = vq->avail_pos = (uint16_t)d.p;
+	split_poll_arm(vq, (uint16_t)d.p);
 }
 
 static int split_fetch(struct vqcore_vq *vq)
@@ -280,50 +332,20 @@ static int split_fetch(struct vqcore_vq *vq)
 		unsigned n = VQ_MIN((unsigned)navail, VQ_ARRAY_SIZE(heads));
 
 		/* Read the heads of a group first and start loading their
-		 * descriptors (see split_get_direct()).  Each head is read
-		 * once. */
+		 * descriptors (see split_prefetch()).  Each head is read once. */
 		for (unsigned i = 0; i < n; i++) {
 			heads[i] = vq_le16(VQ_READ_ONCE(s->avail->ring[(uint16_t)(pos + i) & s->mask]));
 			__builtin_prefetch(&s->desc[heads[i] & s->mask]);
 		}
 		for (unsigned i = 0; i < n; i++) {
-			uint16_t head = heads[i];
-			uint32_t first;
+			uint32_t first = vq->desc_used;
 
 			if (!vq_cache_room(vq))
 				goto out;
-			first = vq->desc_used;
-			if (likely(head < vq->num && vq->id_state[head] == VQ_ID_FREE)) {
-				struct vring_desc_raw d;
-
-				vq_read_desc(&s->desc[head], &d);
-				if (likely(!(d.flags_or_id & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))) {
-					/* into the cache, cursors in locals */
-					uint32_t du = vq->desc_used, bc = vq->buf_count;
-
-					vq->desc_cache[du] = (struct vhost_desc){ .addr = d.addr,
-						.len = d.len,
-						.flags = (uint16_t)(d.flags_or_id & VHOST_DESC_F_WRITE) };
-					vq->buf_cache[bc] = (struct vq_cached_buf){ .pos = pos,
-						.next = (uint16_t)(pos + 1), .id = head, .ndesc = 1,
-						.first = (uint16_t)du, .count = 1 };
-					vq->id_state[head] = VQ_ID_CACHED;
-					vq->desc_used = du + 1;
-					vq->buf_count = bc + 1;
-					pos++;
-					nbufs++;
-					continue;
-				}
-				/* a chain or an indirect table: carry on from the
-				 * descriptor already read (it is not read again) */
-				r = split_walk_slow(vq, head, d);
-				goto commit;
-			}
-			r = split_walk(vq, head);
-commit:
+			r = split_walk(vq, heads[i]);
 			if (unlikely(r < 0))
 				goto out;
-			r = vq_cache_commit(vq, first, head, (uint16_t)r, pos,
+			r = vq_cache_commit(vq, first, heads[i], (uint16_t)r, pos,
 					    (uint16_t)(pos + 1), false);
 			if (unlikely(r < 0))
 				goto out;
@@ -361,7 +383,12 @@ static inline void split_write_elem(struct vq_split_dev *s, uint16_t slot,
 	}
 }
 
-static void split_log_elems(struct vqcore_vq *vq, uint16_t from, unsigned n)
+/*
+ * Log what put_used wrote with a dirty log set: @n used elements from
+ * @from, then the used index; after the stores, so that a page is never
+ * logged before its last write.
+ */
+static VQ_COLD void split_log_used(struct vqcore_vq *vq, uint16_t from, unsigned n)
 {
 	uint64_t base = vq->area[2].gpa + 4;
 	unsigned first = from & vq->split.mask;
@@ -370,6 +397,7 @@ static void split_log_elems(struct vqcore_vq *vq, uint16_t from, unsigned n)
 	vq_mem_log(vq->mem, base + 8ull * first, 8ull * part);
 	if (part < n)
 		vq_mem_log(vq->mem, base, 8ull * (n - part));
+	vq_mem_log(vq->mem, vq->area[2].gpa + 2, 2);
 }
 
 static void split_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
@@ -383,17 +411,25 @@ static void split_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		 * last buffer; the index still moves by n. */
 		split_write_elem(s, idx & s->mask, bufs[n - 1].id,
 				 lens ? lens[n - 1] : 0);
-		split_log_elems(vq, idx, 1);
+	} else if (likely(s->elem_aligned && lens)) {
+		/* one 8-byte store each, the ring and the mask in locals (the
+		 * stores may alias anything) */
+		vq_u64a *ring = (vq_u64a *)(void *)s->used->ring;
+		const uint16_t mask = s->mask;
+
+		for (unsigned i = 0; i < n; i++)
+			__atomic_store_n(&ring[(uint16_t)(idx + i) & mask],
+					 vq_le64(bufs[i].id | (uint64_t)lens[i] << 32),
+					 __ATOMIC_RELAXED);
 	} else {
 		for (unsigned i = 0; i < n; i++)
 			split_write_elem(s, (uint16_t)(idx + i) & s->mask,
 					 bufs[i].id, lens ? lens[i] : 0);
-		split_log_elems(vq, idx, n);
 	}
-	idx = (uint16_t)(idx + n);
-	vq_store_release(&s->used->idx, vq_le16(idx));
-	vq_mem_log(vq->mem, vq->area[2].gpa + 2, 2);
-	s->used_idx = idx;
+	vq_store_release(&s->used->idx, vq_le16((uint16_t)(idx + n)));
+	if (unlikely(vq->mem->log))
+		split_log_used(vq, idx, run ? 1 : n);
+	s->used_idx = (uint16_t)(idx + n);
 }
 
 static bool split_avail_pending(struct vqcore_vq *vq)
@@ -522,90 +558,121 @@ static inline void split_drv_write_desc(struct vring_desc_raw *d, uint64_t addr,
 	__atomic_store_n((vq_u64a *)(void *)&d->len, hi, __ATOMIC_RELAXED);
 }
 
+/*
+ * Write @sg (@out_num readable elements, then writable ones, @total in
+ * all) as the indirect table of the buffer whose head is @head, and the
+ * head as its indirect descriptor.  Returns the writable bytes.
+ */
+static uint32_t split_drv_write_indirect(struct vqcore_drvq *dq, uint16_t head,
+					 const struct vqcore_sg *sg,
+					 unsigned out_num, unsigned total)
+{
+	struct vring_desc_raw *t = dq->itable + (size_t)head * dq->max_indirect;
+	uint32_t in_len = 0;
+
+	for (unsigned j = 0; j < total; j++) {
+		uint16_t f = j < out_num ? 0 : VRING_DESC_F_WRITE;
+
+		if (j + 1 < total)
+			f |= VRING_DESC_F_NEXT;
+		if (j >= out_num)
+			in_len += sg[j].len;
+		split_drv_write_desc(&t[j], sg[j].addr, sg[j].len, f, (uint16_t)(j + 1));
+	}
+	split_drv_write_desc(&dq->split.desc[head],
+			     dq->indirect_gpa + (uint64_t)head * dq->max_indirect * 16,
+			     total * 16, VRING_DESC_F_INDIRECT, 0);
+	dq->split.free_head = dq->next[head];
+	return in_len;
+}
+
+/*
+ * Write @sg as a chain of @total descriptors from the free-list head
+ * (there are enough); *@last gets the chain's last descriptor.  Returns
+ * the writable bytes.
+ */
+static uint32_t split_drv_write_chain(struct vqcore_drvq *dq,
+				      const struct vqcore_sg *sg, unsigned out_num,
+				      unsigned total, uint16_t *last)
+{
+	uint16_t i = dq->split.free_head;
+	uint32_t in_len = 0;
+
+	for (unsigned j = 0; j < total; j++) {
+		uint16_t next = dq->next[i];
+		uint16_t f = j < out_num ? 0 : VRING_DESC_F_WRITE;
+
+		if (j + 1 < total)
+			f |= VRING_DESC_F_NEXT;
+		if (j >= out_num)
+			in_len += sg[j].len;
+		split_drv_write_desc(&dq->split.desc[i], sg[j].addr, sg[j].len, f,
+				     j + 1 < total ? next : 0);
+		*last = i;
+		i = next;
+	}
+	dq->split.free_head = i;
+	return in_len;
+}
+
+/* The one-element buffer without an indirect table, out of order. */
+static inline int split_drv_add_one_elem(struct vqcore_drvq *dq,
+					 const struct vqcore_sg *sg, bool writable,
+					 void *token)
+{
+	struct vq_drv_state st = { .token = token, .ndesc = 1 };
+	uint16_t *slot, head;
+
+	if (unlikely(!dq->num_free))
+		return -VQ_ENOSPC;
+	head = dq->split.free_head;
+	split_drv_write_desc(&dq->split.desc[head], sg->addr, sg->len,
+			     writable ? VRING_DESC_F_WRITE : 0, 0);
+	dq->split.free_head = dq->next[head];
+	dq->num_free--;
+	st.in_len = writable ? sg->len : 0;
+	st.last = head;
+	dq->state[head] = st;
+	slot = &dq->split.avail->ring[dq->split.avail_idx++ & (dq->num - 1)];
+	if (*slot != vq_le16(head))
+		*slot = vq_le16(head);
+	return 0;
+}
+
 static int split_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 			 unsigned out_num, unsigned in_num, void *token,
 			 unsigned flags)
 {
 	unsigned total = out_num + in_num, need;
 	bool indirect = (flags & VQCORE_ADD_INDIRECT) && dq->itable && total > 0;
-	uint16_t head, i, last = 0;
-	uint32_t in_len = 0;
+	uint16_t head, last;
+	uint32_t in_len;
+	uint16_t *slot;
 
 	/* one element, no indirect table: the common case, straight through */
-	if (likely(total == 1 && !indirect && !dq->in_order)) {
-		struct vq_drv_state st = { .token = token, .ndesc = 1 };
-		uint16_t *slot;
-
-		if (unlikely(!dq->num_free))
-			return -VQ_ENOSPC;
-		head = dq->split.free_head;
-		split_drv_write_desc(&dq->split.desc[head], sg[0].addr, sg[0].len,
-				     in_num ? VRING_DESC_F_WRITE : 0, 0);
-		dq->split.free_head = dq->next[head];
-		dq->num_free--;
-		st.in_len = in_num ? sg[0].len : 0;
-		st.last = head;
-		dq->state[head] = st;
-		slot = &dq->split.avail->ring[dq->split.avail_idx++ & (dq->num - 1)];
-		if (*slot != vq_le16(head))
-			*slot = vq_le16(head);
-		return 0;
-	}
+	if (likely(total == 1 && !indirect && !dq->in_order))
+		return split_drv_add_one_elem(dq, sg, in_num != 0, token);
 	if (indirect && total > dq->max_indirect)
 		return -VQ_EINVAL;
 	need = indirect ? 1 : total;
 	if (need > dq->num_free)
 		return -VQ_ENOSPC;
-	head = dq->split.free_head;
-	if (indirect) {
-		struct vring_desc_raw *t = dq->itable + (size_t)head * dq->max_indirect;
-
-		for (unsigned j = 0; j < total; j++) {
-			uint16_t f = j < out_num ? 0 : VRING_DESC_F_WRITE;
-
-			if (j + 1 < total)
-				f |= VRING_DESC_F_NEXT;
-			if (j >= out_num)
-				in_len += sg[j].len;
-			split_drv_write_desc(&t[j], sg[j].addr, sg[j].len, f,
-					     (uint16_t)(j + 1));
-		}
-		split_drv_write_desc(&dq->split.desc[head],
-				     dq->indirect_gpa + (uint64_t)head * dq->max_indirect * 16,
-				     total * 16, VRING_DESC_F_INDIRECT, 0);
-		last = head;
-		dq->split.free_head = dq->next[head];
-	} else {
-		i = head;
-		for (unsigned j = 0; j < total; j++) {
-			uint16_t next = dq->next[i];
-			uint16_t f = j < out_num ? 0 : VRING_DESC_F_WRITE;
-
-			if (j + 1 < total)
-				f |= VRING_DESC_F_NEXT;
-			if (j >= out_num)
-				in_len += sg[j].len;
-			split_drv_write_desc(&dq->split.desc[i], sg[j].addr,
-					     sg[j].len, f, j + 1 < total ? next : 0);
-			last = i;
-			i = next;
-		}
-		dq->split.free_head = i;
-	}
+	head = last = dq->split.free_head;
+	if (indirect)
+		in_len = split_drv_write_indirect(dq, head, sg, out_num, total);
+	else
+		in_len = split_drv_write_chain(dq, sg, out_num, total, &last);
 	dq->num_free = (uint16_t)(dq->num_free - need);
 	dq->state[head].token = token;
 	dq->state[head].ndesc = (uint16_t)need;
 	dq->state[head].last = last;
 	dq->state[head].in_len = in_len;
-	{
-		/* With a FIFO free list and in-order completion the entry
-		 * usually holds this head already: skip the store so the line
-		 * the device polls (it holds avail->idx) stays shared. */
-		uint16_t *slot = &dq->split.avail->ring[dq->split.avail_idx & (dq->num - 1)];
-
-		if (*slot != vq_le16(head))
-			*slot = vq_le16(head);
-	}
+	/* With a FIFO free list and in-order completion the entry usually
+	 * holds this head already: skip the store so the line the device
+	 * polls (it holds avail->idx) stays shared. */
+	slot = &dq->split.avail->ring[dq->split.avail_idx & (dq->num - 1)];
+	if (*slot != vq_le16(head))
+		*slot = vq_le16(head);
 	dq->split.avail_idx++;
 	if (dq->in_order) {
 		dq->order[dq->order_tail & (dq->num - 1)] = head;
@@ -771,11 +838,110 @@ static inline uint64_t split_drv_read_elem(const struct vqcore_drvq *dq, uint16_
 	       ((uint64_t)vq_le32(__atomic_load_n(&e->len, __ATOMIC_RELAXED)) << 32);
 }
 
+/* vqcore_drvq_get_used() without VIRTIO_F_IN_ORDER, up to @used. */
+static int split_drv_get_used_ooo(struct vqcore_drvq *dq, void **tokens,
+				  uint32_t *lens, unsigned max, uint16_t used)
+{
+	/* cursors in locals: the stores per buffer are what costs */
+	struct vq_drv_state *state = dq->state;
+	uint16_t last = dq->split.last_used, tail = dq->split.free_tail;
+	uint16_t nfree = dq->num_free, head = dq->split.free_head;
+	unsigned n = 0;
+	int err = 0;
+
+	/* Ask for every used line of this call at once: the loop body is
+	 * long enough that the CPU would not reach the next line's load
+	 * while the current one is still in flight. */
+	for (unsigned i = 0; i < VQ_MIN((unsigned)(uint16_t)(used - last), max); i += 8)
+		__builtin_prefetch(&dq->split.used->ring[(uint16_t)(last + i) & (dq->num - 1)]);
+	while (n < max && last != used) {
+		uint64_t v = split_drv_read_elem(dq, last & (dq->num - 1));
+		uint32_t id = (uint32_t)v;
+		struct vq_drv_state *st;
+
+		if (unlikely(id >= dq->num || !state[id].token)) {
+			dq->broken = true;
+			vq_err("driver vq: device returned id %u not in flight", id);
+			err = -VQ_EIO;
+			break;
+		}
+		st = &state[id];
+		tokens[n] = st->token;
+		if (lens)
+			lens[n] = (uint32_t)(v >> 32);
+		n++;
+		split_free_chain(dq, st, (uint16_t)id, &head, &tail, &nfree);
+		last++;
+	}
+	dq->split.last_used = last;
+	dq->split.free_tail = tail;
+	dq->split.free_head = head;
+	dq->num_free = nfree;
+	return n ? (int)n : err;
+}
+
+/*
+ * vqcore_drvq_get_used() with VIRTIO_F_IN_ORDER, up to @used: an entry
+ * names the last buffer of a run; the ones before it in add order were
+ * used in full.  Cursors in locals, as above.
+ */
+static int split_drv_get_used_io(struct vqcore_drvq *dq, void **tokens,
+				 uint32_t *lens, unsigned max, uint16_t used)
+{
+	struct vq_drv_state *state = dq->state;
+	const uint16_t mask = (uint16_t)(dq->num - 1);
+	uint16_t last = dq->split.last_used, tail = dq->split.free_tail;
+	uint16_t nfree = dq->num_free, fhead = dq->split.free_head;
+	uint16_t ohead = dq->order_head, io_id = dq->io_id;
+	uint32_t io_len = dq->io_len;
+	bool pending = dq->io_pending;
+	unsigned n = 0;
+	int err = 0;
+
+	while (n < max && last != used) {
+		struct vq_drv_state *st;
+		uint16_t h;
+
+		if (!pending) {
+			uint64_t v = split_drv_read_elem(dq, last & mask);
+			uint32_t id = (uint32_t)v;
+
+			if (unlikely(id >= dq->num || !state[id].token)) {
+				dq->broken = true;
+				vq_err("driver vq: device returned id %u not in flight", id);
+				err = -VQ_EIO;
+				break;
+			}
+			io_id = (uint16_t)id;
+			io_len = (uint32_t)(v >> 32);
+			pending = true;
+		}
+		h = dq->order[ohead++ & mask];
+		st = &state[h];
+		tokens[n] = st->token;
+		if (lens)
+			lens[n] = h == io_id ? io_len : st->in_len;
+		if (h == io_id)
+			pending = false;
+		n++;
+		split_free_chain(dq, st, h, &fhead, &tail, &nfree);
+		last++;
+	}
+	dq->split.last_used = last;
+	dq->split.free_tail = tail;
+	dq->split.free_head = fhead;
+	dq->num_free = nfree;
+	dq->order_head = ohead;
+	dq->io_id = io_id;
+	dq->io_len = io_len;
+	dq->io_pending = pending;
+	return n ? (int)n : err;
+}
+
 static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 			      uint32_t *lens, unsigned max)
 {
 	uint16_t used = vq_le16(vq_load_acquire(&dq->split.used->idx));
-	unsigned n = 0;
 
 	if (dq->broken)
 		return -VQ_EIO;
@@ -784,95 +950,9 @@ static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 		vq_err("driver vq: used idx %u jumped past %u", used, dq->split.last_used);
 		return -VQ_EIO;
 	}
-	if (!dq->in_order) {
-		/* cursors in locals: the stores per buffer are what costs */
-		struct vq_drv_state *state = dq->state;
-		uint16_t last = dq->split.last_used, tail = dq->split.free_tail;
-		uint16_t nfree = dq->num_free, head = dq->split.free_head;
-		int err = 0;
-
-		/* Ask for every used line of this call at once: the loop
-		 * body is long enough that the CPU would not reach the next
-		 * line's load while the current one is still in flight. */
-		for (unsigned i = 0; i < VQ_MIN((unsigned)(uint16_t)(used - last), max); i += 8)
-			__builtin_prefetch(&dq->split.used->ring[(uint16_t)(last + i) & (dq->num - 1)]);
-		while (n < max && last != used) {
-			uint64_t v = split_drv_read_elem(dq, last & (dq->num - 1));
-			uint32_t id = (uint32_t)v;
-			struct vq_drv_state *st;
-
-			if (unlikely(id >= dq->num || !state[id].token)) {
-				dq->broken = true;
-				vq_err("driver vq: device returned id %u not in flight", id);
-				err = -VQ_EIO;
-				break;
-			}
-			st = &state[id];
-			tokens[n] = st->token;
-			if (lens)
-				lens[n] = (uint32_t)(v >> 32);
-			n++;
-			split_free_chain(dq, st, (uint16_t)id, &head, &tail, &nfree);
-			last++;
-		}
-		dq->split.last_used = last;
-		dq->split.free_tail = tail;
-		dq->split.free_head = head;
-		dq->num_free = nfree;
-		return n ? (int)n : err;
-	}
-	{
-		/* In order: an entry names the last buffer of a run; the ones
-		 * before it in add order were used in full.  Cursors in locals,
-		 * as above. */
-		struct vq_drv_state *state = dq->state;
-		const uint16_t mask = (uint16_t)(dq->num - 1);
-		uint16_t last = dq->split.last_used, tail = dq->split.free_tail;
-		uint16_t nfree = dq->num_free, fhead = dq->split.free_head;
-		uint16_t ohead = dq->order_head, io_id = dq->io_id;
-		uint32_t io_len = dq->io_len;
-		bool pending = dq->io_pending;
-		int err = 0;
-
-		while (n < max && last != used) {
-			struct vq_drv_state *st;
-			uint16_t h;
-
-			if (!pending) {
-				uint64_t v = split_drv_read_elem(dq, last & mask);
-				uint32_t id = (uint32_t)v;
-
-				if (unlikely(id >= dq->num || !state[id].token)) {
-					dq->broken = true;
-					vq_err("driver vq: device returned id %u not in flight", id);
-					err = -VQ_EIO;
-					break;
-				}
-				io_id = (uint16_t)id;
-				io_len = (uint32_t)(v >> 32);
-				pending = true;
-			}
-			h = dq->order[ohead++ & mask];
-			st = &state[h];
-			tokens[n] = st->token;
-			if (lens)
-				lens[n] = h == io_id ? io_len : st->in_len;
-			if (h == io_id)
-				pending = false;
-			n++;
-			split_free_chain(dq, st, h, &fhead, &tail, &nfree);
-			last++;
-		}
-		dq->split.last_used = last;
-		dq->split.free_tail = tail;
-		dq->split.free_head = fhead;
-		dq->num_free = nfree;
-		dq->order_head = ohead;
-		dq->io_id = io_id;
-		dq->io_len = io_len;
-		dq->io_pending = pending;
-		return n ? (int)n : err;
-	}
+	if (!dq->in_order)
+		return split_drv_get_used_ooo(dq, tokens, lens, max, used);
+	return split_drv_get_used_io(dq, tokens, lens, max, used);
 }
 
 static bool split_drv_enable_cb(struct vqcore_drvq *dq)

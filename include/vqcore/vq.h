@@ -286,8 +286,8 @@ VQCORE_API size_t vqcore_iov_write(const struct iovec *iov, unsigned cnt,
  * the order fetched, all but the last written in full (@lens equal to their
  * in_len), the batch is returned as a run: split writes one used entry for
  * it, packed one used descriptor per ring cache line it covers (each naming
- * the last buffer of its part; measured faster than one for the whole run,
- * see docs/PERFORMANCE.md).  Does not signal; see vqcore_vq_signal().
+ * the last buffer of its part, so the device writes back every line it
+ * read).  Does not signal; see vqcore_vq_signal().
  *
  * Dirty log (when the memory table has one; read once per call): first,
  * before any used entry is written, every page of each buffer's writable

@@ -8,14 +8,6 @@
 const unsigned vqt_formats[] = { VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_PACKED };
 const unsigned vqt_nformats = sizeof(vqt_formats) / sizeof(vqt_formats[0]);
 
-/* the packed 4-wide step's switch (formats/packed/packed.c) */
-extern bool vq_packed_batch4;
-
-bool vqt_fetch4_on(void)
-{
-	return vq_packed_batch4;
-}
-
 int vqt_run_suite(Suite *s)
 {
 	SRunner *sr = srunner_create(s);
@@ -25,18 +17,6 @@ int vqt_run_suite(Suite *s)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;
-}
-
-int vqt_run_suite_both_fetch_paths(Suite *(*make)(void))
-{
-	int failed = 0;
-
-	for (int on = 0; on < 2; on++) {
-		vq_packed_batch4 = on;
-		failed |= vqt_run_suite(make());
-	}
-	vq_packed_batch4 = false;
-	return failed;
 }
 
 const char *vqt_format_name(unsigned format)

@@ -51,13 +51,6 @@ const char *vqt_format_name(unsigned format);
 /* Run @s with Check's defaults; 0 when every test passed, else 1. */
 int vqt_run_suite(Suite *s);
 
-/*
- * Run the suite @make builds twice: with the packed ring's 4-wide fetch
- * step off (the default) and on.  Returns the number of failed tests.
- */
-int vqt_run_suite_both_fetch_paths(Suite *(*make)(void));
-/* Whether the 4-wide step is on (for a suite's name). */
-bool vqt_fetch4_on(void);
 
 /* Set up memory, driver queue and device queue.  batch 0 = default. */
 void vqt_setup(struct vqt *t, unsigned format, uint16_t num, uint64_t features,
