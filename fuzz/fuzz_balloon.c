@@ -5,8 +5,10 @@
  * behind include/vqcore/balloon.h's reporting queue).
  *
  * Per input, the harness is a vhost-user front-end on a socketpair: it
- * creates one to three memfd regions (adjacent or not, with file offsets
- * that are page aligned or not), sends the memory table and sets up the
+ * sets up one to three memfd regions (adjacent or not, with file offsets
+ * that are page aligned or not; the memfds are kept from input to input
+ * and reset to a new file's state, see reset_region()), sends the memory
+ * table and sets up the
  * reporting queue (split or packed) with the balloon device's callbacks
  * on the other end (vqcore_vu_new_fd() + vqcore_vu_dispatch()).  Then it
  * fills guest memory with a pattern, publishes up to four reporting
@@ -34,6 +36,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "balloon.h"
@@ -53,9 +56,12 @@ static unsigned long nranges, ngood, nbufs, nbroken;
 
 struct greg {
 	uint64_t gpa, off; /* guest address, offset in its file */
-	int fd;
-	uint8_t *map;      /* the harness's view: the whole file */
+	int fd;            /* a memfd kept from input to input, reset each time */
+	uint8_t *map;      /* the harness's view: MAP_SIZE bytes from offset 0 */
 };
+
+/* The largest file a region uses: REG_SIZE after an offset of one page. */
+#define MAP_SIZE (REG_SIZE + PAGE)
 
 static struct greg R[NREG_MAX];
 static unsigned nreg;
@@ -201,6 +207,51 @@ static void get_range(struct in *in, struct vqcore_sg *sg, bool *writable)
 	*writable = !(f & 0x8) || (f & 0x7);
 }
 
+/*
+ * Give region @i's memfd exactly what a new file of its layout holds: its
+ * size, its bytes (the pattern, zero before it) and its holes (none but
+ * the first page when the region starts one page into the file).
+ * The files live from input to input because creating, mapping, unmapping
+ * and evicting up to three memfds per input, and faulting in their 48
+ * pages afresh, cost about a quarter of each execution.  What the backend
+ * sees of a file (size, contents, SEEK_DATA/SEEK_HOLE) is the same as a
+ * new one's; the pages the device punched are written again here.
+ */
+static void reset_region(unsigned i)
+{
+	uint64_t fsize = R[i].off + REG_SIZE;
+
+	if (!R[i].map) {
+		R[i].fd = memfd_create("fuzz_balloon", MFD_CLOEXEC);
+		CHECK(R[i].fd >= 0);
+		CHECK(ftruncate(R[i].fd, MAP_SIZE) == 0);
+		R[i].map = mmap(NULL, MAP_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+				R[i].fd, 0);
+		CHECK(R[i].map != MAP_FAILED);
+	}
+	/* the size; a tail beyond it from an earlier layout goes away */
+	CHECK(ftruncate(R[i].fd, (off_t)fsize) == 0);
+	if (R[i].off == PAGE)
+		CHECK(fallocate(R[i].fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+				PAGE) == 0);
+	else if (R[i].off)
+		memset(R[i].map, 0, R[i].off);
+	for (unsigned p = 0; p < REG_SIZE / PAGE; p++)
+		memset(R[i].map + R[i].off + p * PAGE, pattern(i, p), PAGE);
+#ifndef VQCORE_LIBFUZZER
+	{
+		/* the smoke test proves the reset: a new file's size and
+		 * holes (data from the first written page to the end) */
+		struct stat st;
+
+		CHECK(fstat(R[i].fd, &st) == 0 && (uint64_t)st.st_size == fsize);
+		CHECK(lseek(R[i].fd, 0, SEEK_DATA) == (R[i].off == PAGE ? PAGE : 0));
+		CHECK(lseek(R[i].fd, 0, SEEK_HOLE) == (R[i].off == PAGE ? 0 : (off_t)fsize));
+		CHECK(lseek(R[i].fd, PAGE, SEEK_HOLE) == (off_t)fsize);
+	}
+#endif
+}
+
 static void make_regions(struct in *in)
 {
 	uint8_t k = get8(in);
@@ -209,22 +260,13 @@ static void make_regions(struct in *in)
 	nreg = 1 + k % NREG_MAX;
 	for (unsigned i = 0; i < nreg; i++) {
 		uint8_t b = get8(in);
-		uint64_t fsize;
 
 		/* adjacent to the previous region, or after a hole */
 		R[i].gpa = i && (b & 1) ? next : next + 0x40000 * (1 + (b >> 1 & 1));
 		/* region 0 holds the ring: keep it plainly aligned */
 		R[i].off = !i ? 0 : (b & 0xc) == 4 ? PAGE : (b & 0xc) == 8 ? 0x800 : 0;
 		next = R[i].gpa + REG_SIZE;
-		fsize = R[i].off + REG_SIZE;
-		R[i].fd = memfd_create("fuzz_balloon", MFD_CLOEXEC);
-		CHECK(R[i].fd >= 0);
-		CHECK(ftruncate(R[i].fd, (off_t)fsize) == 0);
-		R[i].map = mmap(NULL, (size_t)fsize, PROT_READ | PROT_WRITE, MAP_SHARED,
-				R[i].fd, 0);
-		CHECK(R[i].map != MAP_FAILED);
-		for (unsigned p = 0; p < REG_SIZE / PAGE; p++)
-			memset(R[i].map + R[i].off + p * PAGE, pattern(i, p), PAGE);
+		reset_region(i);
 	}
 	/* the ring pages start out zero */
 	memset(R[0].map, 0, RING_PAGES * PAGE);
@@ -446,10 +488,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(sv[1]);
 	close(kick);
 	close(call);
-	for (unsigned i = 0; i < nreg; i++) {
-		munmap(R[i].map, R[i].off + REG_SIZE);
-		close(R[i].fd);
-	}
 	return 0;
 }
 

@@ -75,6 +75,21 @@ static inline void xorshift64(uint64_t *x)
 }
 #endif
 
+/*
+ * FUZZ_NOCOV marks the harness's own checking code (model bookkeeping,
+ * comparisons that pass unless the library is wrong).  In the libFuzzer
+ * build it is compiled without coverage instrumentation: its edges and
+ * comparisons say nothing about the input, they only cost time on every
+ * step and fill libFuzzer's table of compared values with the harness's
+ * loop bounds.  ASan and UBSan still instrument it.  noinline keeps it
+ * from being inlined into (and instrumented as part of) its callers.
+ */
+#if defined(VQCORE_LIBFUZZER) && defined(__clang__) && __clang_major__ >= 13
+#define FUZZ_NOCOV __attribute__((no_sanitize("coverage"), noinline))
+#else
+#define FUZZ_NOCOV
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #ifdef VQCORE_LIBFUZZER

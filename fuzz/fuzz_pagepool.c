@@ -58,6 +58,10 @@ static struct {
 	uint8_t owner[MAX_PAGES];
 	/* the host has the page: reported, not allocated since */
 	uint8_t rep[MAX_PAGES];
+	/* kept in step with owner[], rep[] and held[] by own(), set_rep()
+	 * and the held[] updates; recount() checks them */
+	uint64_t hostp;      /* pages owned by the pool that the host has */
+	uint64_t held_pages; /* pages of the blocks in held[] */
 	/* the sink's current scatterlist while a report is in progress */
 	struct vqcore_report_sg sink[64];
 	unsigned nsink;
@@ -75,16 +79,45 @@ static uint64_t page_of(uint64_t addr)
 	return (addr - M.base) / PAGE;
 }
 
-static void own(uint64_t addr, uint64_t len, uint8_t from, uint8_t to)
+FUZZ_NOCOV static void own(uint64_t addr, uint64_t len, uint8_t from, uint8_t to)
 {
 	for (uint64_t p = page_of(addr); p < page_of(addr) + len / PAGE; p++) {
 		CHECK(M.owner[p] == from);
 		M.owner[p] = to;
+		if (M.rep[p] && from == 0 && to != 0)
+			M.hostp--;
+		else if (M.rep[p] && from != 0 && to == 0)
+			M.hostp++;
 	}
 }
 
+/* The host has (@v 1) or no longer has (@v 0) the pages of a block. */
+FUZZ_NOCOV static void set_rep(uint64_t addr, uint64_t len, uint8_t v)
+{
+	for (uint64_t p = page_of(addr); p < page_of(addr) + len / PAGE; p++) {
+		if (M.owner[p] == 0 && !M.rep[p] && v)
+			M.hostp++;
+		else if (M.owner[p] == 0 && M.rep[p] && !v)
+			M.hostp--;
+		M.rep[p] = v;
+	}
+}
+
+/* The counters kept step by step must equal a recount from scratch. */
+FUZZ_NOCOV static void recount(void)
+{
+	uint64_t hostp = 0, held = 0;
+
+	for (uint64_t p = 0; p < M.npages; p++)
+		hostp += M.owner[p] == 0 && M.rep[p];
+	for (unsigned i = 0; i < M.nheld; i++)
+		held += 1ull << M.held[i].order;
+	CHECK(hostp == M.hostp);
+	CHECK(held == M.held_pages);
+}
+
 /* A block from the pool: inside the arena, aligned, all pages free. */
-static void check_block(uint64_t addr, uint64_t len)
+FUZZ_NOCOV static void check_block(uint64_t addr, uint64_t len)
 {
 	CHECK(addr >= M.base && (addr - M.base) % PAGE == 0);
 	CHECK(len && !(len & (len - 1)) && len >= PAGE);
@@ -114,7 +147,7 @@ static int sink(void *opaque, const struct vqcore_report_sg *sg, unsigned n)
 		for (unsigned i = 0; i < n; i++) {
 			own(sg[i].addr, sg[i].len, 2, 0);
 			if (k % 4 != 3)
-				memset(M.rep + page_of(sg[i].addr), 1, sg[i].len / PAGE);
+				set_rep(sg[i].addr, sg[i].len, 1);
 		}
 		return k % 4 == 3 ? -EIO : 0;
 	case 2:
@@ -132,16 +165,16 @@ static void sink_done(int status)
 	for (unsigned i = 0; i < M.nsink; i++) {
 		own(M.sink[i].addr, M.sink[i].len, 2, 0);
 		if (!status)
-			memset(M.rep + page_of(M.sink[i].addr), 1, M.sink[i].len / PAGE);
+			set_rep(M.sink[i].addr, M.sink[i].len, 1);
 	}
 	M.nsink = 0;
 	M.in_progress = false;
 }
 
-static void check_stats(struct vqcore_pagepool *pool)
+FUZZ_NOCOV static void check_stats(struct vqcore_pagepool *pool)
 {
 	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
-	uint64_t free_pages = 0, rep_pages = 0, held = 0, sinkp = 0, hostp = 0;
+	uint64_t free_pages = 0, rep_pages = 0, sinkp = 0;
 
 	vqcore_pagepool_get_stats(pool, &st);
 	CHECK(st.max_order == M.max_order);
@@ -154,17 +187,18 @@ static void check_stats(struct vqcore_pagepool *pool)
 	}
 	CHECK(st.free_bytes == free_pages * PAGE);
 	CHECK(st.reported_bytes == rep_pages * PAGE);
-	for (unsigned i = 0; i < M.nheld; i++)
-		held += 1ull << M.held[i].order;
 	for (unsigned i = 0; i < M.nsink; i++)
 		sinkp += M.sink[i].len / PAGE;
-	CHECK(st.allocated_bytes == held * PAGE);
+	CHECK(st.allocated_bytes == M.held_pages * PAGE);
 	CHECK(st.isolated_bytes == sinkp * PAGE);
 	CHECK(st.free_bytes + st.allocated_bytes + st.isolated_bytes == M.npages * PAGE);
 	/* a block marked Reported holds only pages the host has */
-	for (uint64_t p = 0; p < M.npages; p++)
-		hostp += M.owner[p] == 0 && M.rep[p];
-	CHECK(rep_pages <= hostp);
+	CHECK(rep_pages <= M.hostp);
+#ifndef VQCORE_LIBFUZZER
+	/* the smoke test proves the step-by-step counters on every step;
+	 * the libFuzzer build on settles and at the end of every input */
+	recount();
+#endif
 	CHECK(vqcore_pagepool_activity(pool) == st.activity);
 }
 
@@ -189,7 +223,7 @@ static void op_alloc(struct vqcore_pagepool *pool, unsigned order)
 	}
 	check_block(addr, (uint64_t)PAGE << order);
 	own(addr, (uint64_t)PAGE << order, 0, 1);
-	memset(M.rep + page_of(addr), 0, (size_t)1 << order);
+	set_rep(addr, (uint64_t)PAGE << order, 0);
 	if (M.nheld == MAX_HELD) {
 		/* keep the model bounded: give it straight back */
 		own(addr, (uint64_t)PAGE << order, 1, 0);
@@ -197,6 +231,7 @@ static void op_alloc(struct vqcore_pagepool *pool, unsigned order)
 		return;
 	}
 	M.held[M.nheld++] = (struct block){ addr, order };
+	M.held_pages += 1ull << order;
 }
 
 static void op_free(struct vqcore_pagepool *pool, struct in *in, uint8_t k)
@@ -213,6 +248,7 @@ static void op_free(struct vqcore_pagepool *pool, struct in *in, uint8_t k)
 		CHECK(vqcore_pagepool_free(pool, bl.addr, bl.order) == 0);
 		own(bl.addr, (uint64_t)PAGE << bl.order, 1, 0);
 		M.held[i] = M.held[--M.nheld];
+		M.held_pages -= 1ull << bl.order;
 		if (k & 0x40) {
 			/* and once more: a double free */
 			vqcore_pagepool_get_stats(pool, &a);
@@ -278,6 +314,7 @@ static void op_settle(struct vqcore_pagepool *pool)
 	for (unsigned o = M.rep_order; o <= M.max_order; o++)
 		CHECK(st.nr_reported[o] == st.nr_free[o]);
 	CHECK(st.isolated_bytes == 0);
+	recount();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -366,6 +403,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (uint64_t p = 0; p < M.npages; p++)
 		CHECK(M.owner[p] == 1);
+	CHECK(M.hostp == 0);
 	vqcore_reporter_destroy(M.r);
 	vqcore_pagepool_destroy(pool);
 	return 0;
