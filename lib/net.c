@@ -30,11 +30,12 @@ struct vqcore_net {
 	struct vhost_buf *tx_bufs;
 	uint16_t *tx_fbuf;
 	struct iovec *tx_iov;
-	struct vqcore_net_frame *fwd;  /* vqcore_net_forward()'s frames */
 
 	/* the rx burst, on rx_q (NULL: none open): rx_have buffers fetched,
 	 * the first rx_used filled with rx_nframes frames; rx_win[i] is the
-	 * first writable iovec of buffer i */
+	 * first writable iovec of buffer i; for a buffer of one writable
+	 * iovec, rx_dst[i] is where it starts and rx_room[i] its length (0
+	 * for any other buffer: the general path) */
 	struct vqcore_vq *rx_q;
 	unsigned rx_have;
 	unsigned rx_used;
@@ -43,6 +44,8 @@ struct vqcore_net {
 	uint32_t *rx_lens;
 	struct vhost_buf *rx_bufs;
 	struct iovec **rx_win;
+	uint8_t **rx_dst;
+	uint32_t *rx_room;
 	struct iovec *rx_iov;
 };
 
@@ -64,10 +67,11 @@ static void net_free_arrays(struct vqcore_net *net)
 	vq_free(net->tx_bufs);
 	vq_free(net->tx_fbuf);
 	vq_free(net->tx_iov);
-	vq_free(net->fwd);
 	vq_free(net->rx_lens);
 	vq_free(net->rx_bufs);
 	vq_free(net->rx_win);
+	vq_free(net->rx_dst);
+	vq_free(net->rx_room);
 	vq_free(net->rx_iov);
 }
 
@@ -92,13 +96,14 @@ int vqcore_net_new(const struct vqcore_net_config *cfg, struct vqcore_net **out)
 	net->tx_bufs = vq_zalloc_aligned(net->burst * sizeof(*net->tx_bufs));
 	net->tx_fbuf = vq_zalloc_aligned(net->burst * sizeof(*net->tx_fbuf));
 	net->tx_iov = vq_zalloc_aligned(net->max_iov * sizeof(*net->tx_iov));
-	net->fwd = vq_zalloc_aligned(net->burst * sizeof(*net->fwd));
 	net->rx_lens = vq_zalloc_aligned(net->rx_cap * sizeof(*net->rx_lens));
 	net->rx_bufs = vq_zalloc_aligned(net->rx_cap * sizeof(*net->rx_bufs));
 	net->rx_win = vq_zalloc_aligned(net->rx_cap * sizeof(*net->rx_win));
+	net->rx_dst = vq_zalloc_aligned(net->rx_cap * sizeof(*net->rx_dst));
+	net->rx_room = vq_zalloc_aligned(net->rx_cap * sizeof(*net->rx_room));
 	net->rx_iov = vq_zalloc_aligned(net->max_iov * sizeof(*net->rx_iov));
-	if (!net->tx_bufs || !net->tx_fbuf || !net->tx_iov || !net->fwd || !net->rx_lens ||
-	    !net->rx_bufs || !net->rx_win || !net->rx_iov) {
+	if (!net->tx_bufs || !net->tx_fbuf || !net->tx_iov || !net->rx_lens ||
+	    !net->rx_bufs || !net->rx_win || !net->rx_dst || !net->rx_room || !net->rx_iov) {
 		net_free_arrays(net);
 		vq_free(net);
 		return -VQ_ENOMEM;
@@ -301,23 +306,14 @@ static int tx_return(struct vqcore_net *net, struct vqcore_vq *txq, unsigned k,
 	return r;
 }
 
-int vqcore_net_tx_get(struct vqcore_net *net, struct vqcore_vq *txq,
-		      struct vqcore_net_frame *frames, unsigned max)
+/* The frames of @cnt tx buffers just fetched; opens the tx burst. */
+static VQ_NOINLINE int tx_get_frames(struct vqcore_net *net, struct vqcore_vq *txq,
+				     struct vqcore_net_frame *frames, int cnt)
 {
 	struct vhost_buf *bufs = net->tx_bufs;
 	struct iovec *iov = net->tx_iov;
 	unsigned nf = 0;
-	int cnt;
 
-	if (net->tx_open)
-		return -VQ_EBUSY;
-	if (max > net->burst)
-		max = net->burst;
-	if (!max)
-		return 0;
-	cnt = vqcore_vq_get_bufs(txq, bufs, max, iov, net->max_iov);
-	if (cnt <= 0)
-		return cnt;
 	for (unsigned i = 0; i < (unsigned)cnt; i++) {
 		if (likely(tx_frame(net, &bufs[i], &iov[bufs[i].first], &frames[nf])))
 			net->tx_fbuf[nf++] = (uint16_t)i;
@@ -330,6 +326,22 @@ int vqcore_net_tx_get(struct vqcore_net *net, struct vqcore_vq *txq,
 	net->tx_open = (unsigned)cnt;
 	net->tx_nframes = nf;
 	return (int)nf;
+}
+
+int vqcore_net_tx_get(struct vqcore_net *net, struct vqcore_vq *txq,
+		      struct vqcore_net_frame *frames, unsigned max)
+{
+	int cnt;
+
+	if (unlikely(net->tx_open))
+		return -VQ_EBUSY;
+	if (max > net->burst)
+		max = net->burst;
+	/* an empty ring costs this call and get_bufs only */
+	cnt = vqcore_vq_get_bufs(txq, net->tx_bufs, max, net->tx_iov, net->max_iov);
+	if (cnt <= 0)
+		return cnt;
+	return tx_get_frames(net, txq, frames, cnt);
 }
 
 /* Close the tx burst with its first @n frames taken; *@k: buffers returned. */
@@ -382,11 +394,21 @@ static int rx_fetch(struct vqcore_net *net, struct vqcore_vq *rxq, unsigned want
 		return 0; /* the next burst has the whole array */
 	if (r <= 0)
 		return r;
-	for (int i = 0; i < r; i++) {
-		struct iovec *w = net->rx_iov + base + bufs[i].first + bufs[i].out_num;
+	{
+		struct iovec *iov = net->rx_iov + base, **win = net->rx_win + have;
+		uint8_t **dst = net->rx_dst + have;
+		uint32_t *room = net->rx_room + have;
+		const struct vhost_buf *last = &bufs[r - 1];
 
-		net->rx_win[have + (unsigned)i] = w;
-		net->rx_niov = (unsigned)(w + bufs[i].in_num - net->rx_iov);
+		for (int i = 0; i < r; i++) {
+			struct iovec *w = iov + bufs[i].first + bufs[i].out_num;
+			bool one = bufs[i].in_num == 1;
+
+			win[i] = w;
+			dst[i] = w->iov_base;
+			room[i] = one ? bufs[i].in_len : 0;
+		}
+		net->rx_niov = base + last->first + last->out_num + last->in_num;
 	}
 	net->rx_have = have + (unsigned)r;
 	return r;
@@ -569,16 +591,14 @@ static inline int rx_put(struct vqcore_net *net, struct vqcore_vq *rxq,
 			 const struct vqcore_net_frame *f, unsigned more)
 {
 	unsigned start = net->rx_used, hl = net->hdr_len;
-	const struct vhost_buf *b;
 	uint8_t *d;
 
 	if (start == net->rx_have && rx_fetch(net, rxq, more + 1) <= 0)
 		return rx_put_any(net, rxq, f, more);
-	b = &net->rx_bufs[start];
 	/* the usual case: one writable iovec that takes header and frame */
-	if (unlikely(b->in_num != 1 || b->in_len < (uint64_t)hl + f->len))
+	if (unlikely(net->rx_room[start] < (uint64_t)hl + f->len))
 		return rx_put_any(net, rxq, f, more);
-	d = net->rx_win[start]->iov_base;
+	d = net->rx_dst[start];
 	vq_memcpy(d, &f->hdr, 10);
 	if (likely(hl == 12)) {
 		uint16_t one = vq_le16(1);
@@ -611,46 +631,162 @@ int vqcore_net_rx_put(struct vqcore_net *net, struct vqcore_vq *rxq,
 
 /* ---- forwarding ---- */
 
-int vqcore_net_forward(struct vqcore_net *net, struct vqcore_vq *txq,
-		       struct vqcore_vq *rxq, bool *rx_full)
+/*
+ * Frame @f (from a tx buffer) on rx, by the general path: offloads the rx
+ * side cannot carry are dropped and counted.
+ */
+static VQ_NOINLINE int fwd_put_any(struct vqcore_net *net, struct vqcore_vq *rxq,
+				   const struct vqcore_net_frame *f, unsigned more)
 {
-	struct vqcore_net_frame *frames = net->fwd;
-	bool full = false;
-	int cnt, done, r;
+	if ((f->hdr.flags | f->hdr.gso_type) && !rx_hdr_ok(net, &f->hdr)) {
+		net->st.drop_offload++;
+		return VQCORE_NET_DROPPED;
+	}
+	return rx_put(net, rxq, f, more);
+}
 
-	if (rx_full)
-		*rx_full = false;
-	if (rxq && net->rx_q && net->rx_q != rxq)
-		return -VQ_EBUSY;
-	cnt = vqcore_net_tx_get(net, txq, frames, net->burst);
-	if (cnt <= 0)
-		return cnt;
-	if (!rxq) {
-		net->st.drop_rx_error += (unsigned)cnt;
+/*
+ * Copy a frame.  Up to 64 bytes (a minimum-size frame) in two overlapping
+ * fixed-size moves the compiler expands, no call.
+ */
+static inline void net_copy(uint8_t *d, const uint8_t *s, uint32_t n)
+{
+	if (n >= 16 && n <= 64) {
+		if (n >= 32) {
+			vq_memcpy(d, s, 32);
+			vq_memcpy(d + n - 32, s + n - 32, 32);
+		} else {
+			vq_memcpy(d, s, 16);
+			vq_memcpy(d + n - 16, s + n - 16, 16);
+		}
+		return;
+	}
+	vq_memcpy(d, s, n);
+}
+
+/*
+ * Forward the @cnt tx buffers just fetched: each frame straight into rx
+ * buffers, then rx returned, then tx (the first @done, the rest given
+ * back when rx had no room).
+ *
+ * The loop handles the usual frame itself: no offload, its bytes in one
+ * piece (header and frame in one iovec as DPDK sends them, or the header
+ * alone then the frame as Linux does), the next rx buffer one iovec that
+ * takes header and frame.  The rx position lives in locals meanwhile;
+ * anything else syncs it and takes the general path for that frame.
+ */
+static VQ_NOINLINE int fwd_burst(struct vqcore_net *net, struct vqcore_vq *txq,
+				 struct vqcore_vq *rxq, unsigned cnt, bool *rx_full)
+{
+	const struct vhost_buf *tb = net->tx_bufs;
+	struct iovec *tiov = net->tx_iov;
+	const unsigned hl = net->hdr_len;
+	unsigned done = 0, bad = 0, used, have, nfast = 0;
+	uint8_t *const *dst;
+	const uint32_t *room;
+	uint32_t *lens;
+	int r;
+
+	if (unlikely(!rxq)) {
 		done = cnt;
-	} else {
-		net->rx_q = rxq;
-		for (done = 0; done < cnt; done++) {
-			const struct vqcore_net_frame *f = &frames[done];
+		for (unsigned i = 0; i < cnt; i++) {
+			struct vqcore_net_frame f;
 
-			if (unlikely((f->hdr.flags | f->hdr.gso_type) && !rx_hdr_ok(net, &f->hdr))) {
-				net->st.drop_offload++;
+			if (tx_frame(net, &tb[i], &tiov[tb[i].first], &f))
+				net->st.drop_rx_error++;
+			else
+				bad++;
+		}
+		goto out;
+	}
+	net->rx_q = rxq;
+	if (net->rx_used == net->rx_have)
+		rx_fetch(net, rxq, cnt); /* the usual case: a buffer per frame */
+	used = net->rx_used;
+	have = net->rx_have;
+	dst = net->rx_dst;
+	room = net->rx_room;
+	lens = net->rx_lens;
+	for (; done < cnt; done++) {
+		const struct vhost_buf *b = &tb[done];
+		struct iovec *v = &tiov[b->first];
+		const uint8_t *src;
+		uint32_t len;
+		uint16_t fg; /* flags and gso_type */
+		uint8_t *d;
+
+		if (unlikely(used == have || b->in_num || b->out_len < hl))
+			goto slow;
+		len = b->out_len - hl;
+		if (v->iov_len == b->out_len)
+			src = (const uint8_t *)v->iov_base + hl;
+		else if (v->iov_len == hl && b->out_num == 2)
+			src = v[1].iov_base;
+		else
+			goto slow;
+		vq_memcpy(&fg, v->iov_base, 2);
+		if (unlikely(fg != 0 || room[used] < hl + len))
+			goto slow;
+		d = dst[used];
+		if (likely(hl == 12)) {
+			/* flags .. csum_offset 0, num_buffers 1 (little-endian) */
+			static const uint8_t one[12] = { [10] = 1 };
+
+			vq_memcpy(d, one, 12);
+		} else {
+			vq_memset(d, 0, 10);
+		}
+		net_copy(d + hl, src, len);
+		lens[used++] = hl + len;
+		nfast++;
+		continue;
+slow:
+		{
+			struct vqcore_net_frame f;
+
+			net->rx_used = used;
+			net->rx_nframes += nfast;
+			nfast = 0;
+			if (!tx_frame(net, b, v, &f)) {
+				bad++;
 				continue;
 			}
-			r = rx_put(net, rxq, f, (unsigned)(cnt - done - 1));
+			r = fwd_put_any(net, rxq, &f, cnt - done - 1);
+			used = net->rx_used;
+			have = net->rx_have;
 			if (unlikely(r == -VQ_EAGAIN)) {
-				full = true;
+				*rx_full = true;
 				break;
 			}
 		}
-		rx_flush(net, rxq);
 	}
-	if (rx_full)
-		*rx_full = full;
-	{
-		unsigned k;
+	net->rx_used = used;
+	net->rx_nframes += nfast;
+	rx_flush(net, rxq);
+out:
+	if (done < cnt) {
+		r = vqcore_vq_unget(txq, net->tx_bufs + done, cnt - done);
+		if (r < 0)
+			return r;
+	}
+	r = tx_return(net, txq, done, bad);
+	return r < 0 ? r : (int)done;
+}
 
-		r = tx_done(net, txq, (unsigned)done, &k);
-		return r < 0 ? r : (int)k;
-	}
+int vqcore_net_forward(struct vqcore_net *net, struct vqcore_vq *txq,
+		       struct vqcore_vq *rxq, bool *rx_full)
+{
+	bool full_dummy;
+	int cnt;
+
+	if (!rx_full)
+		rx_full = &full_dummy;
+	*rx_full = false;
+	if (unlikely(net->tx_open || (net->rx_q && net->rx_q != rxq)))
+		return -VQ_EBUSY;
+	/* an empty ring costs this call and get_bufs only */
+	cnt = vqcore_vq_get_bufs(txq, net->tx_bufs, net->burst, net->tx_iov, net->max_iov);
+	if (cnt <= 0)
+		return cnt;
+	return fwd_burst(net, txq, rxq, (unsigned)cnt, rx_full);
 }

@@ -97,6 +97,9 @@ struct net {
 	 * most drop counters (tx chains with a bad header, frames larger than
 	 * the rx buffers, a broken rx queue) are the library's net helper's */
 	struct vqcore_net *nh;
+	/* the running queues (set by queue_started, cleared by queue_stopped:
+	 * callbacks run on the thread that polls) */
+	struct vqcore_vq *txq, *rxq;
 	/* dropped frames the helper does not see */
 	uint64_t drop_no_reply;      /* icmpecho/macswap: nothing to answer */
 	uint64_t drop_rx_error;      /* no rx queue for an answer */
@@ -277,8 +280,8 @@ static bool rx_put(struct net *n, struct vqcore_vq *rxq, const struct vqcore_net
  * when rx had no room for an answer (that frame and the ones after it go
  * back to the tx ring and are handled again when rx has room).
  */
-static int tx_burst_reply(struct net *n, struct vqcore_vq *txq, struct vqcore_vq *rxq,
-			  bool *blocked)
+static __attribute__((noinline)) int tx_burst_reply(struct net *n, struct vqcore_vq *txq,
+						    struct vqcore_vq *rxq, bool *blocked)
 {
 	struct vqcore_net_frame *frames = n->frames, r = { 0 };
 	int cnt, done;
@@ -399,8 +402,7 @@ static bool rx_flush_rarp(struct net *n, struct vqcore_vq *rxq)
  */
 static __attribute__((noinline)) int process_tx(struct net *n, bool *blocked)
 {
-	struct vqcore_vq *txq = vqcore_vu_queue(n->dev, TXQ);
-	struct vqcore_vq *rxq = vqcore_vu_queue(n->dev, RXQ);
+	struct vqcore_vq *txq = n->txq, *rxq = n->rxq;
 	int total = 0, done;
 
 	*blocked = false;
@@ -458,6 +460,10 @@ static void net_queue_started(struct vqcore_vu_dev *dev, unsigned qidx,
 	struct net *n = vqcore_vu_opaque(dev);
 	uint64_t f = vqcore_vu_features(dev);
 
+	if (qidx == TXQ)
+		n->txq = vq;
+	else if (qidx == RXQ)
+		n->rxq = vq;
 	/* the header size and mergeable rx buffers follow the features; the
 	 * iovec arrays are sized so that no chain can be too long for them */
 	if (vqcore_net_set_features(n->nh, f) != 0 ||
@@ -467,6 +473,17 @@ static void net_queue_started(struct vqcore_vu_dev *dev, unsigned qidx,
 		qidx == RXQ ? "rx" : "tx",
 		vqcore_vq_format(vq) == VQCORE_FORMAT_PACKED ? "packed" : "split",
 		vqcore_vq_num(vq));
+}
+
+static void net_queue_stopped(struct vqcore_vu_dev *dev, unsigned qidx,
+			      struct vqcore_vq *vq)
+{
+	struct net *n = vqcore_vu_opaque(dev);
+
+	if (n->txq == vq)
+		n->txq = NULL;
+	if (n->rxq == vq)
+		n->rxq = NULL;
 }
 
 /* A new memory table may split buffers into more iovecs: size the arrays. */
@@ -615,6 +632,7 @@ int main(int argc, char **argv)
 		.sz = sizeof(ops),
 		.get_config = net_get_config,
 		.queue_started = net_queue_started,
+		.queue_stopped = net_queue_stopped,
 		.kick = net_kick,
 		.disconnected = net_disconnected,
 		.send_rarp = net_send_rarp,
