@@ -102,7 +102,6 @@ struct net {
 	struct vqcore_vq *txq, *rxq;
 	/* dropped frames the helper does not see */
 	uint64_t drop_no_reply;      /* icmpecho/macswap: nothing to answer */
-	uint64_t drop_rx_error;      /* no rx queue for an answer */
 	uint64_t turns, idle_turns;  /* poll turns, and those that found nothing */
 	struct {
 		uint64_t turns, idle_turns, tx_frames, rx_frames, dropped;
@@ -130,7 +129,7 @@ static struct drops net_drops(const struct net *n)
 		.bad_tx = st.drop_bad_tx,
 		.too_big = st.drop_too_big,
 		.no_reply = n->drop_no_reply,
-		.rx_error = n->drop_rx_error + st.drop_rx_error + st.drop_no_rx + st.drop_offload,
+		.rx_error = st.drop_rx_error + st.drop_no_rx + st.drop_offload,
 	};
 }
 
@@ -267,10 +266,6 @@ static uint64_t net_rx(const struct net *n)
 static bool rx_put(struct net *n, struct vqcore_vq *rxq, const struct vqcore_net_frame *f,
 		   unsigned more)
 {
-	if (!rxq) {
-		n->drop_rx_error++;
-		return true;
-	}
 	return vqcore_net_rx_put(n->nh, rxq, f, more) != -EAGAIN;
 }
 
@@ -338,8 +333,7 @@ static __attribute__((noinline)) int tx_burst_reply(struct net *n, struct vqcore
 			break;
 		}
 	}
-	if (rxq)
-		vqcore_net_rx_flush(n->nh, rxq);
+	vqcore_net_rx_flush(n->nh, rxq);
 	vqcore_net_tx_done(n->nh, txq, (unsigned)done);
 	return done;
 }
@@ -406,9 +400,11 @@ static __attribute__((noinline)) int process_tx(struct net *n, bool *blocked)
 	int total = 0, done;
 
 	*blocked = false;
-	if (!txq)
+	/* no rx queue (not started yet, or being stopped): the frames wait
+	 * on the tx ring; the rx queue's start kicks us */
+	if (!txq || !rxq)
 		return 0;
-	if (n->rarp_pending && rxq && !rx_flush_rarp(n, rxq)) {
+	if (n->rarp_pending && !rx_flush_rarp(n, rxq)) {
 		*blocked = true; /* the announce goes first */
 		return 0;
 	}
