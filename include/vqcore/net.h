@@ -345,7 +345,8 @@ VQCORE_API int vqcore_net_tx_done(struct vqcore_net *net, struct vqcore_vq *txq,
  * rx ring has no buffer for it now (nothing consumed: keep the frame and
  * put it again later, after the driver adds rx buffers); -EINVAL when
  * @f->hdr asks for an offload the driver did not negotiate for rx (the
- * caller's mistake, nothing counted).
+ * caller's mistake, nothing counted); -EBUSY when an rx burst is open on
+ * another queue (flush it first).
  */
 VQCORE_API int vqcore_net_rx_put(struct vqcore_net *net, struct vqcore_vq *rxq,
 				 const struct vqcore_net_frame *f, unsigned more);
@@ -360,9 +361,9 @@ VQCORE_API int vqcore_net_rx_put(struct vqcore_net *net, struct vqcore_vq *rxq,
  * vqcore_vq_put_used() (which marks the dirty log), then the driver is
  * signalled once.  Nothing happens when no rx burst is open.
  *
- * Return: the number of frames returned, or an error from the queue (the
- * frames are then lost with the broken queue, and counted in
- * drop_rx_error).
+ * Return: the number of frames returned; -EINVAL if the open burst is on
+ * another queue; or an error from the queue (the frames are then lost
+ * with the broken queue, and counted in drop_rx_error).
  */
 VQCORE_API int vqcore_net_rx_flush(struct vqcore_net *net, struct vqcore_vq *rxq);
 
@@ -383,7 +384,8 @@ VQCORE_API int vqcore_net_rx_flush(struct vqcore_net *net, struct vqcore_vq *rxq
  * With VQCORE_NET_RX_DROP, frames with no rx buffer are dropped instead.
  *
  * Return: the tx buffers consumed (frames moved or dropped), 0 when the tx
- * ring is empty or rx is full, or a negative error from the tx queue.
+ * ring is empty or rx is full, -EBUSY when a tx burst is open or an rx
+ * burst is open on another queue, or a negative error from the tx queue.
  */
 VQCORE_API int vqcore_net_forward(struct vqcore_net *net, struct vqcore_vq *txq,
 				  struct vqcore_vq *rxq, bool *rx_full);
