@@ -109,7 +109,7 @@ static double overhead_run(struct vqcore_pagepool *p, uint64_t delay_ns,
 	*reported = 0;
 	*passes = 0;
 	if (r) {
-		struct vqcore_reporter_stats st;
+		struct vqcore_reporter_stats st = { .sz = sizeof(st) };
 
 		vqcore_reporter_get_stats(r, &st);
 		*reported = st.blocks;
@@ -189,7 +189,7 @@ static void bench_return(uint64_t gib, uint64_t delay_ns, unsigned flags)
 	struct vqcore_reporter_opts o = {
 		.sz = sizeof(o), .delay_ns = delay_ns, .flags = flags,
 	};
-	struct vqcore_reporter_stats st;
+	struct vqcore_reporter_stats st = { .sz = sizeof(st) };
 	struct punch pu = { &m, 0 };
 	int64_t before, after = -1;
 	int err;
@@ -268,8 +268,8 @@ static double idle_run(unsigned flags, uint64_t delay_ns, uint64_t *passes)
 	struct vqcore_reporter_opts o = {
 		.sz = sizeof(o), .delay_ns = delay_ns, .flags = flags,
 	};
-	struct vqcore_reporter_stats st;
-	struct vqcore_pagepool_stats ps;
+	struct vqcore_reporter_stats st = { .sz = sizeof(st) };
+	struct vqcore_pagepool_stats ps = { .sz = sizeof(ps) };
 	uint64_t *addr, n = 0, t0, t1;
 	int err;
 

@@ -278,9 +278,10 @@ static uint64_t blk_phase(struct vqcore_vuc *c, bool write, double secs,
 			offs[i] = next;
 			sector = next / 512;
 			next = (next + BLK_REQ) % limit;
-			memcpy(s->hdr, &type, 4);
+			/* virtio-blk's header is little-endian on every host */
+			vqcore_le32_store(s->hdr, type);
 			memset(s->hdr + 4, 0, 4);
-			memcpy(s->hdr + 8, &sector, 8);
+			vqcore_le64_store(s->hdr + 8, sector);
 			if (write)
 				for (uint64_t k = 0; k < BLK_REQ; k += 8)
 					*(uint64_t *)(buf + k) = pattern(offs[i] + k, 1);

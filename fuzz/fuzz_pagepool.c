@@ -140,7 +140,7 @@ static void sink_done(int status)
 
 static void check_stats(struct vqcore_pagepool *pool)
 {
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 	uint64_t free_pages = 0, rep_pages = 0, held = 0, sinkp = 0, hostp = 0;
 
 	vqcore_pagepool_get_stats(pool, &st);
@@ -178,7 +178,7 @@ static void op_alloc(struct vqcore_pagepool *pool, unsigned order)
 		return;
 	}
 	if (ret) {
-		struct vqcore_pagepool_stats st;
+		struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 
 		CHECK(ret == -ENOMEM);
 		/* no free block of that order or above */
@@ -201,7 +201,7 @@ static void op_alloc(struct vqcore_pagepool *pool, unsigned order)
 
 static void op_free(struct vqcore_pagepool *pool, struct in *in, uint8_t k)
 {
-	struct vqcore_pagepool_stats a, b;
+	struct vqcore_pagepool_stats a = { .sz = sizeof(a) }, b = { .sz = sizeof(b) };
 	uint64_t addr;
 	unsigned order;
 	int ret;
@@ -253,7 +253,7 @@ static int run_pass(struct vqcore_reporter_pass *ps)
  * reported. */
 static void op_settle(struct vqcore_pagepool *pool)
 {
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 	struct vqcore_reporter_pass ps;
 	int tries = 0;
 

@@ -11,6 +11,7 @@
  *                    INFLIGHT --cancel--> ABANDONED --used--> IDLE (late)
  *   any --driver queue broken--> BROKEN
  */
+#include "abi_priv.h"
 #include "balloon_priv.h"
 
 #define B_STAT(b, f, v) __atomic_fetch_add(&(b)->stats.f, (v), __ATOMIC_RELAXED)
@@ -18,13 +19,19 @@
 int vqcore_balloon_new(const struct vqcore_balloon_config *cfg,
 		       struct vqcore_balloon **out)
 {
+	struct vqcore_balloon_config c;
 	struct vqcore_balloon *b;
 	unsigned max_sg;
+	int err;
 
 	if (!out)
 		return -VQ_EINVAL;
 	*out = NULL;
-	if (!cfg || cfg->sz < sizeof(*cfg) || !cfg->dq)
+	err = vq_struct_in(&c, sizeof(c), cfg);
+	if (err)
+		return err;
+	cfg = &c;
+	if (!cfg->dq)
 		return -VQ_EINVAL;
 	max_sg = cfg->max_sg ? cfg->max_sg : VQCORE_REPORTER_DEFAULT_CAPACITY;
 	if (max_sg > VQCORE_REPORTER_MAX_CAPACITY)
@@ -81,9 +88,9 @@ int vqcore_balloon_reporter_new(struct vqcore_balloon *b,
 		return -VQ_EINVAL;
 	vq_memset(&o, 0, sizeof(o));
 	if (opts) {
-		if (opts->sz < sizeof(size_t))
-			return -VQ_EINVAL;
-		vq_memcpy(&o, opts, VQ_MIN(opts->sz, sizeof(o)));
+		err = vq_struct_in(&o, sizeof(o), opts);
+		if (err)
+			return err;
 	}
 	o.sz = sizeof(o);
 	o.cancel = vqcore_balloon_cancel;
@@ -255,10 +262,15 @@ int vqcore_balloon_process(struct vqcore_balloon *b)
 	return ret ? ret : done;
 }
 
-void vqcore_balloon_get_stats(struct vqcore_balloon *b,
-			      struct vqcore_balloon_stats *st)
+int vqcore_balloon_get_stats(struct vqcore_balloon *b,
+			     struct vqcore_balloon_stats *st)
 {
-#define LD(f) st->f = __atomic_load_n(&b->stats.f, __ATOMIC_RELAXED)
+	struct vqcore_balloon_stats s;
+	int err = vq_struct_out_check(st, sizeof(s));
+
+	if (err || !b)
+		return err ? err : -VQ_EINVAL;
+#define LD(f) s.f = __atomic_load_n(&b->stats.f, __ATOMIC_RELAXED)
 	LD(reports);
 	LD(completed);
 	LD(bytes);
@@ -266,4 +278,5 @@ void vqcore_balloon_get_stats(struct vqcore_balloon *b,
 	LD(abandoned);
 	LD(late);
 #undef LD
+	return vq_struct_out(st, &s, sizeof(s));
 }

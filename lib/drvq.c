@@ -3,6 +3,7 @@
  * Driver side of a virtqueue: format-independent wrappers.  The ring work
  * is done by the format's drv_* operations.
  */
+#include "abi_priv.h"
 #include "vq_priv.h"
 
 int vqcore_ring_layout(unsigned format, uint16_t num, uint64_t gpa,
@@ -19,11 +20,19 @@ int vqcore_drvq_new(const struct vqcore_drvq_config *cfg, struct vqcore_drvq **o
 {
 	const struct vq_format_ops *ops;
 	struct vqcore_drvq *dq;
+	struct vqcore_drvq_config c;
 	uint64_t sizes[3], gpas[3];
-	int err = -VQ_ENOMEM;
+	int err;
 
-	if (!cfg || !out || cfg->sz < sizeof(*cfg) || !cfg->mem)
+	if (!out)
 		return -VQ_EINVAL;
+	err = vq_struct_in(&c, sizeof(c), cfg);
+	if (err)
+		return err;
+	cfg = &c;
+	if (!cfg->mem)
+		return -VQ_EINVAL;
+	err = -VQ_ENOMEM;
 	ops = vq_format_get(cfg->format);
 	if (!ops || ops->check_num(cfg->num) < 0)
 		return -VQ_EINVAL;

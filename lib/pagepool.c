@@ -18,6 +18,7 @@
  * the lock per order would make every merge and split take several locks
  * for no gain at this critical-section length (~50 ns).
  */
+#include "abi_priv.h"
 #include "glue/glue.h"
 #include "vqcore/pagepool.h"
 #include "vqcore/reporter.h"
@@ -192,11 +193,13 @@ int vqcore_pagepool_new(uint64_t base, uint64_t size,
 		return -VQ_EINVAL;
 	*out = NULL;
 	if (opts) {
-		if (opts->sz < offsetof(struct vqcore_pagepool_opts, max_order) +
-				       sizeof(opts->max_order))
-			return -VQ_EINVAL;
-		if (opts->max_order)
-			max_order = opts->max_order;
+		struct vqcore_pagepool_opts o;
+		int err = vq_struct_in(&o, sizeof(o), opts);
+
+		if (err)
+			return err;
+		if (o.max_order)
+			max_order = o.max_order;
 	}
 	if (max_order > VQCORE_PAGEPOOL_MAX_ORDER)
 		return -VQ_EINVAL;
@@ -316,22 +319,28 @@ int vqcore_pagepool_free(struct vqcore_pagepool *p, uint64_t addr,
 	return 0;
 }
 
-void vqcore_pagepool_get_stats(struct vqcore_pagepool *p,
-			       struct vqcore_pagepool_stats *st)
+int vqcore_pagepool_get_stats(struct vqcore_pagepool *p,
+			      struct vqcore_pagepool_stats *st)
 {
-	vq_memset(st, 0, sizeof(*st));
+	struct vqcore_pagepool_stats s;
+	int err = vq_struct_out_check(st, sizeof(s));
+
+	if (err || !p)
+		return err ? err : -VQ_EINVAL;
+	vq_memset(&s, 0, sizeof(s));
 	vq_lock(&p->lock);
 	for (unsigned o = 0; o <= p->max_order; o++) {
-		st->nr_free[o] = p->area[o].nr_free;
-		st->nr_reported[o] = p->area[o].nr_reported;
+		s.nr_free[o] = p->area[o].nr_free;
+		s.nr_reported[o] = p->area[o].nr_reported;
 	}
-	st->free_bytes = p->free_pages << VQCORE_PAGEPOOL_PAGE_SHIFT;
-	st->reported_bytes = p->reported_pages << VQCORE_PAGEPOOL_PAGE_SHIFT;
-	st->isolated_bytes = p->isolated_pages << VQCORE_PAGEPOOL_PAGE_SHIFT;
-	st->allocated_bytes = p->allocated_pages << VQCORE_PAGEPOOL_PAGE_SHIFT;
-	st->activity = p->activity;
-	st->max_order = p->max_order;
+	s.free_bytes = p->free_pages << VQCORE_PAGEPOOL_PAGE_SHIFT;
+	s.reported_bytes = p->reported_pages << VQCORE_PAGEPOOL_PAGE_SHIFT;
+	s.isolated_bytes = p->isolated_pages << VQCORE_PAGEPOOL_PAGE_SHIFT;
+	s.allocated_bytes = p->allocated_pages << VQCORE_PAGEPOOL_PAGE_SHIFT;
+	s.activity = p->activity;
+	s.max_order = p->max_order;
 	vq_unlock(&p->lock);
+	return vq_struct_out(st, &s, sizeof(s));
 }
 
 uint64_t vqcore_pagepool_activity(struct vqcore_pagepool *p)

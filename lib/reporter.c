@@ -15,6 +15,7 @@
  * the thread inside vqcore_reporter_run_pass() (guarded by @running)
  * touches the cursor and the scatterlist.
  */
+#include "abi_priv.h"
 #include "reporter_priv.h"
 
 #define STAT_ADD(r, f, v) __atomic_fetch_add(&(r)->stats.f, (v), __ATOMIC_RELAXED)
@@ -79,15 +80,10 @@ int vqcore_reporter_new(const struct vqcore_report_source *src,
 		return -VQ_EINVAL;
 	vq_memset(&o, 0, sizeof(o));
 	if (uopts) {
-		size_t n = uopts->sz;
+		int err = vq_struct_in(&o, sizeof(o), uopts);
 
-		if (n < sizeof(size_t))
-			return -VQ_EINVAL;
-		/* A newer caller's struct may be larger: the tail must be 0. */
-		for (size_t k = sizeof(o); k < n; k++)
-			if (((const unsigned char *)uopts)[k])
-				return -VQ_E2BIG;
-		vq_memcpy(&o, uopts, VQ_MIN(n, sizeof(o)));
+		if (err)
+			return err;
 	}
 	if (!o.order)
 		o.order = VQ_MIN(VQCORE_REPORTER_DEFAULT_ORDER, src->max_order);
@@ -419,10 +415,15 @@ int vqcore_reporter_complete(struct vqcore_reporter *r, int status)
 	return ret;
 }
 
-void vqcore_reporter_get_stats(struct vqcore_reporter *r,
-			       struct vqcore_reporter_stats *st)
+int vqcore_reporter_get_stats(struct vqcore_reporter *r,
+			      struct vqcore_reporter_stats *st)
 {
-#define LD(f) st->f = __atomic_load_n(&r->stats.f, __ATOMIC_RELAXED)
+	struct vqcore_reporter_stats s;
+	int err = vq_struct_out_check(st, sizeof(s));
+
+	if (err || !r)
+		return err ? err : -VQ_EINVAL;
+#define LD(f) s.f = __atomic_load_n(&r->stats.f, __ATOMIC_RELAXED)
 	LD(requests);
 	LD(passes);
 	LD(unbounded_passes);
@@ -433,6 +434,7 @@ void vqcore_reporter_get_stats(struct vqcore_reporter *r,
 	LD(blocks);
 	LD(bytes);
 #undef LD
+	return vq_struct_out(st, &s, sizeof(s));
 }
 
 void vqcore_reporter_destroy(struct vqcore_reporter *r)

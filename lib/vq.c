@@ -21,6 +21,7 @@
  */
 #include <stdarg.h>
 
+#include "abi_priv.h"
 #include "vq_priv.h"
 
 int vq_break(struct vqcore_vq *vq, int err, const char *fmt, ...)
@@ -96,11 +97,18 @@ static int vq_alloc_tables(struct vqcore_vq *vq)
 int vqcore_vq_new(const struct vqcore_vq_config *cfg, struct vqcore_vq **out)
 {
 	const struct vq_format_ops *ops;
+	struct vqcore_vq_config c;
 	struct vqcore_vq *vq;
 	uint64_t sizes[3];
 	int err;
 
-	if (!cfg || !out || cfg->sz < sizeof(*cfg) || !cfg->mem)
+	if (!out)
+		return -VQ_EINVAL;
+	err = vq_struct_in(&c, sizeof(c), cfg);
+	if (err)
+		return err;
+	cfg = &c;
+	if (!cfg->mem)
 		return -VQ_EINVAL;
 	ops = vq_format_get(cfg->format);
 	if (!ops || ops->check_num(cfg->num) < 0)
@@ -228,7 +236,11 @@ int vq_cache_commit_slow(struct vqcore_vq *vq, uint32_t first, uint16_t id,
 	return 0;
 }
 
-/* Make sure the cache holds a buffer: >0 yes, 0 ring empty, <0 error. */
+/*
+ * Make sure the cache holds a buffer: >0 yes, 0 ring empty, <0 error.  On
+ * a fetch error the good buffers cached before the bad one stay cached
+ * (see vq_unbreak()).
+ */
 static inline int vq_fill(struct vqcore_vq *vq)
 {
 	int r;
@@ -240,11 +252,23 @@ static inline int vq_fill(struct vqcore_vq *vq)
 	if (unlikely(r < 0))
 		return r;
 	r = vq->ops->fetch(vq);
-	if (unlikely(r < 0)) {
+	if (unlikely(r < 0) && !vq->buf_count)
 		vq_drop_cache(vq);
-		return r;
-	}
 	return r;
+}
+
+/*
+ * A broken batch: a get_bufs call met a buffer that breaks the queue after
+ * good buffers it handed out or cached.  Those are served first, as a
+ * device fetching one buffer per call would serve them: the call undoes
+ * the break, hands them out and returns their count.  The format left
+ * fetch_pos at the bad buffer (nothing after it is cached), so the next
+ * call that fetches meets it again and breaks the queue for good.
+ * vqcore_vq_error() may show the error while the first call runs.
+ */
+static VQ_COLD void vq_unbreak(struct vqcore_vq *vq)
+{
+	__atomic_store_n(&vq->error, 0, __ATOMIC_RELAXED);
 }
 
 /* ---- the dirty log of device writes ---- */
@@ -512,6 +536,7 @@ static VQ_NOINLINE int vq_get_bufs_general(struct vqcore_vq *vq,
 	const unsigned max_bufs = o->max_bufs, max_iov = o->max_iov;
 	unsigned n = o->n, k = o->k;
 	const bool logging = vq->mem->log != NULL;
+	bool bad_next = false;  /* a bad buffer follows the cached ones */
 
 	while (n < max_bufs) {
 		int r;
@@ -521,6 +546,8 @@ static VQ_NOINLINE int vq_get_bufs_general(struct vqcore_vq *vq,
 			 * buffers straight into the caller's arrays. */
 			struct vq_out f = { bufs, iov, n, max_bufs, k, max_iov, false };
 
+			if (bad_next)
+				break;
 			vq->buf_head = vq->buf_count = vq->desc_used = 0;
 			r = vq_check_rings(vq);
 			if (unlikely(r < 0))
@@ -529,14 +556,17 @@ static VQ_NOINLINE int vq_get_bufs_general(struct vqcore_vq *vq,
 			r = vq->ops->fetch(vq);
 			vq->out = NULL;
 			if (unlikely(r < 0)) {
-				/* the queue is broken: report it now, even if
-				 * buffers before the bad one were placed (they
-				 * could not be returned any more) */
-				vq_drop_cache(vq);
-				return r;
-			}
-			if (r == 0)
+				if (!f.n && !vq->buf_count) {
+					vq_drop_cache(vq);
+					return r;  /* the queue is broken */
+				}
+				/* good buffers before the bad one: hand them
+				 * out, stop at it (vq_unbreak()) */
+				vq_unbreak(vq);
+				bad_next = true;
+			} else if (r == 0) {
 				break;  /* ring empty */
+			}
 			n = f.n;
 			k = f.k;
 			if (vq->buf_head == vq->buf_count)
@@ -554,7 +584,14 @@ static VQ_NOINLINE int vq_get_bufs_general(struct vqcore_vq *vq,
 		if (unlikely(r < 0)) {
 			if (r == -VQCORE_E_IOV_FULL)
 				return n ? (int)n : r;
-			return r;  /* broken, as above */
+			if (!n)
+				return r;  /* the queue is broken */
+			/* good buffers before the bad one: return them; the
+			 * bad one and the cache after it go back to the ring
+			 * (vq_unbreak()) */
+			vq_unbreak(vq);
+			vq_drop_cache(vq);
+			return (int)n;
 		}
 		n++;
 	}
@@ -617,6 +654,7 @@ int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq, struct vhost_buf *bufs,
 			    unsigned max_desc)
 {
 	const bool logging = vq->mem->log != NULL;
+	bool bad_next = false;  /* a bad buffer follows the cached ones */
 	unsigned n = 0, k = 0;
 
 	if (unlikely(vq->hooks))
@@ -626,11 +664,21 @@ int vqcore_vq_get_bufs_desc(struct vqcore_vq *vq, struct vhost_buf *bufs,
 	while (n < max_bufs) {
 		const struct vq_cached_buf *cb;
 		uint32_t out_num = 0, in_num = 0, out_len = 0, in_len = 0;
-		int r = vq_fill(vq);
+		int r;
 
-		if (r <= 0) {
-			if (r < 0 && n == 0)
-				return r;
+		if (bad_next && vq->buf_head == vq->buf_count)
+			break;
+		r = vq_fill(vq);
+		if (unlikely(r < 0)) {
+			if (!n && vq->buf_head == vq->buf_count)
+				return r;  /* the queue is broken */
+			/* good buffers before the bad one: hand them out,
+			 * stop at it (vq_unbreak()) */
+			vq_unbreak(vq);
+			bad_next = true;
+			if (vq->buf_head == vq->buf_count)
+				break;
+		} else if (r == 0) {
 			break;
 		}
 		cb = &vq->buf_cache[vq->buf_head];

@@ -107,7 +107,13 @@ static void backend_start_args(struct backend *be, const char *extra)
 			close(fd);
 		}
 		snprintf(arg, sizeof(arg), "--socket-path=%s", be->sock);
+#ifdef VQCORE_TEST_EMULATOR
+		/* cross builds: the target's backend under the same QEMU */
+		execl(VQCORE_TEST_EMULATOR, VQCORE_TEST_EMULATOR, BALLOON_REPORT_BIN, arg,
+		      extra, (char *)NULL);
+#else
 		execl(BALLOON_REPORT_BIN, "balloon-report", arg, extra, (char *)NULL);
+#endif
 		_exit(127);
 	}
 	t0 = now_ms();
@@ -332,8 +338,8 @@ static bool all_bytes(const uint8_t *p, uint64_t len, uint8_t v)
 START_TEST(test_report_end_to_end)
 {
 #ifdef BALLOON_REPORT_BIN
-	struct vqcore_pagepool_stats ps;
-	struct vqcore_balloon_stats bs;
+	struct vqcore_pagepool_stats ps = { .sz = sizeof(ps) };
+	struct vqcore_balloon_stats bs = { .sz = sizeof(bs) };
 	struct vqcore_reporter_pass pass;
 	struct backend be;
 	struct guest g;
@@ -381,7 +387,7 @@ END_TEST
 START_TEST(test_report_reuse_after_report)
 {
 #ifdef BALLOON_REPORT_BIN
-	struct vqcore_pagepool_stats ps;
+	struct vqcore_pagepool_stats ps = { .sz = sizeof(ps) };
 	struct vqcore_reporter_pass pass;
 	struct backend be;
 	struct guest g;
@@ -419,8 +425,8 @@ END_TEST
 START_TEST(test_report_callback_fails)
 {
 #ifdef BALLOON_REPORT_BIN
-	struct vqcore_pagepool_stats ps;
-	struct vqcore_balloon_stats bs;
+	struct vqcore_pagepool_stats ps = { .sz = sizeof(ps) };
+	struct vqcore_balloon_stats bs = { .sz = sizeof(bs) };
 	struct vqcore_reporter_pass pass;
 	struct backend be;
 	struct guest g;
@@ -460,8 +466,8 @@ END_TEST
 START_TEST(test_sink_refuses_scatterlist_larger_than_queue)
 {
 #ifdef BALLOON_REPORT_BIN
-	struct vqcore_pagepool_stats ps;
-	struct vqcore_balloon_stats bs;
+	struct vqcore_pagepool_stats ps = { .sz = sizeof(ps) };
+	struct vqcore_balloon_stats bs = { .sz = sizeof(bs) };
 	struct vqcore_reporter_pass pass;
 	struct backend be;
 	struct guest g;
@@ -509,9 +515,9 @@ START_TEST(test_device_never_answers)
 		.sz = sizeof(ops),
 		.kick = silent_kick,
 	};
-	struct vqcore_pagepool_stats ps;
-	struct vqcore_balloon_stats bs;
-	struct vqcore_reporter_stats rs;
+	struct vqcore_pagepool_stats ps = { .sz = sizeof(ps) };
+	struct vqcore_balloon_stats bs = { .sz = sizeof(bs) };
+	struct vqcore_reporter_stats rs = { .sz = sizeof(rs) };
 	struct vqcore_reporter_pass pass;
 	struct vu_harness h;
 	struct guest g;
@@ -606,8 +612,8 @@ START_TEST(test_device_answers_after_timeout)
 		.kick = slow_kick,
 	};
 	static struct slow_dev sd;
-	struct vqcore_pagepool_stats ps;
-	struct vqcore_balloon_stats bs;
+	struct vqcore_pagepool_stats ps = { .sz = sizeof(ps) };
+	struct vqcore_balloon_stats bs = { .sz = sizeof(bs) };
 	struct vqcore_reporter_pass pass;
 	struct vqcore_sg poke;
 	struct vu_harness h;
@@ -907,7 +913,11 @@ START_TEST(test_help_text)
 #ifdef BALLOON_REPORT_BIN
 	char buf[4096];
 	size_t n;
+#ifdef VQCORE_TEST_EMULATOR
+	FILE *f = popen(VQCORE_TEST_EMULATOR " " BALLOON_REPORT_BIN " --help", "r");
+#else
 	FILE *f = popen(BALLOON_REPORT_BIN " --help", "r");
+#endif
 
 	ck_assert_ptr_nonnull(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);

@@ -142,7 +142,7 @@ START_TEST(reporter_destroy_mid_pass)
 		};
 		struct vqcore_pagepool *pool;
 		struct vqcore_report_source src;
-		struct vqcore_pagepool_stats st;
+		struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 		struct async_sink s;
 
 		memset(&s, 0, sizeof(s));
@@ -220,7 +220,7 @@ START_TEST(reporter_destroy_waits_for_callers_pass)
 	struct vqcore_reporter_opts ro = { .sz = sizeof(ro), .order = 2, .capacity = 4 };
 	struct vqcore_pagepool *pool;
 	struct vqcore_report_source src;
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 	struct held_sink h;
 	pthread_t pass, destroyer;
 
@@ -301,11 +301,11 @@ START_TEST(balloon_destroy_report_in_flight)
 			.sz = sizeof(ro), .order = 2, .capacity = 8, .delay_ns = 1,
 		};
 		struct vqcore_balloon_config bc = { .sz = sizeof(bc) };
-		struct vqcore_balloon_stats bs;
+		struct vqcore_balloon_stats bs = { .sz = sizeof(bs) };
 		struct vhost_buf vb[8];
 		struct iovec iov[64];
 		uint32_t lens[8] = { 0 };
-		struct vqcore_pagepool_stats st;
+		struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 		struct vqcore_report_source src;
 		struct vqcore_pagepool *pool;
 		struct vqcore_reporter *r;

@@ -44,7 +44,7 @@ static void assert_initial(struct vqcore_pagepool *p, uint64_t npages,
 			   unsigned max_order)
 {
 	uint64_t nr[VQCORE_PAGEPOOL_MAX_ORDER + 1];
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 
 	expected_carve(npages, max_order, nr);
 	vqcore_pagepool_get_stats(p, &st);
@@ -58,7 +58,7 @@ static void assert_initial(struct vqcore_pagepool *p, uint64_t npages,
 START_TEST(test_create_power_of_two)
 {
 	struct vqcore_pagepool *p = mkpool(4096, 10);
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 
 	vqcore_pagepool_get_stats(p, &st);
 	ck_assert_uint_eq(st.max_order, 10);
@@ -83,7 +83,7 @@ START_TEST(test_create_odd_sizes)
 	}
 	/* 1000 pages = 512 + 256 + 128 + 64 + 32 + 8 */
 	struct vqcore_pagepool *p = mkpool(1000, 10);
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 
 	vqcore_pagepool_get_stats(p, &st);
 	ck_assert_uint_eq(st.nr_free[9], 1);
@@ -100,7 +100,7 @@ END_TEST
 START_TEST(test_size_rounds_down)
 {
 	struct vqcore_pagepool *p;
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 
 	ck_assert_int_eq(vqcore_pagepool_new(BASE, 5 * PG + 123, NULL, &p), 0);
 	vqcore_pagepool_get_stats(p, &st);
@@ -113,7 +113,7 @@ END_TEST
 START_TEST(test_create_bad_args)
 {
 	struct vqcore_pagepool_opts o = { .sz = sizeof(o), .max_order = 21 };
-	struct vqcore_pagepool_opts small = { .sz = 4, .max_order = 3 };
+	struct vqcore_pagepool_opts small = { .sz = sizeof(size_t) - 1, .max_order = 3 };
 	struct vqcore_pagepool *p = (void *)1;
 
 	ck_assert_int_eq(vqcore_pagepool_new(BASE + 1, 16 * PG, NULL, &p), -22);
@@ -271,7 +271,7 @@ static struct vqcore_pagepool *one_alloc(uint64_t *a)
 
 static void assert_still_allocated(struct vqcore_pagepool *p, uint64_t a)
 {
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 
 	vqcore_pagepool_get_stats(p, &st);
 	ck_assert_uint_eq(st.allocated_bytes, 4 * PG);
@@ -368,7 +368,7 @@ START_TEST(test_isolate_putback)
 	struct vqcore_pagepool *p = mkpool(64, 4);
 	struct vqcore_report_source src;
 	struct vqcore_report_sg sg[8];
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 	uint64_t act = vqcore_pagepool_activity(p);
 
 	vqcore_pagepool_report_source(p, &src);
@@ -402,7 +402,7 @@ END_TEST
 START_TEST(test_alloc_clears_reported)
 {
 	struct vqcore_pagepool *p = mkpool(32, 4); /* two order-4 blocks */
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 	uint64_t a;
 
 	ck_assert_uint_eq(report_all(p, 4), 2);
@@ -422,7 +422,7 @@ END_TEST
 START_TEST(test_split_clears_reported)
 {
 	struct vqcore_pagepool *p = mkpool(16, 4);
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 	uint64_t a;
 
 	ck_assert_uint_eq(report_all(p, 4), 1);
@@ -442,7 +442,7 @@ END_TEST
 START_TEST(test_merge_clears_reported)
 {
 	struct vqcore_pagepool *p = mkpool(16, 4);
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 	uint64_t a, b;
 
 	ck_assert_int_eq(vqcore_pagepool_alloc(p, 3, &a), 0);
@@ -467,7 +467,7 @@ START_TEST(test_merge_two_reported_clears)
 	struct vqcore_pagepool *p = mkpool(16, 4);
 	struct vqcore_report_source src;
 	struct vqcore_report_sg sg[2];
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 	uint64_t a, b;
 
 	vqcore_pagepool_report_source(p, &src);

@@ -67,7 +67,7 @@ static int sink_report(void *opaque, const struct vqcore_report_sg *sg,
 		       unsigned n)
 {
 	struct sink *s = opaque;
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 	uint64_t bytes = 0;
 
 	s->calls++;
@@ -141,7 +141,7 @@ static struct vqcore_reporter *mkrep(struct sink *s, struct vqcore_pagepool *p,
 
 static struct vqcore_pagepool_stats pstats(struct vqcore_pagepool *p)
 {
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 
 	vqcore_pagepool_get_stats(p, &st);
 	return st;
@@ -175,7 +175,7 @@ START_TEST(test_idle_then_request)
 	struct vqcore_pagepool *p = mkpool(16, 3);
 	struct sink s;
 	struct vqcore_reporter *r = mkrep(&s, p, 3, 4, 16, 0);
-	struct vqcore_reporter_stats rs;
+	struct vqcore_reporter_stats rs = { .sz = sizeof(rs) };
 	uint64_t d, a, b, t0;
 
 	ck_assert(!vqcore_reporter_next_deadline(r, &d));
@@ -275,8 +275,8 @@ START_TEST(test_budget_per_list)
 	struct sink s;
 	struct vqcore_reporter *r;
 	struct vqcore_reporter_pass ps;
-	struct vqcore_pagepool_stats st;
-	struct vqcore_reporter_stats rs;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
+	struct vqcore_reporter_stats rs = { .sz = sizeof(rs) };
 	uint64_t d;
 
 	ck_assert_int_eq(vqcore_pagepool_new(BASE, (64 * 16 + 8) * PG, &po, &p), 0);
@@ -376,8 +376,8 @@ START_TEST(test_failure_stops_pass_loses_nothing)
 	struct vqcore_reporter *r = mkrep(&s, p, 3, 4, 1,
 					  VQCORE_REPORTER_FIXED_BUDGET);
 	struct vqcore_reporter_pass ps;
-	struct vqcore_pagepool_stats st;
-	struct vqcore_reporter_stats rs;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
+	struct vqcore_reporter_stats rs = { .sz = sizeof(rs) };
 	uint64_t d, t0;
 
 	s.fail_at = 2;
@@ -433,7 +433,7 @@ START_TEST(test_putback_does_not_retrigger)
 	struct vqcore_pagepool *p = mkpool(40, 3);
 	struct sink s;
 	struct vqcore_reporter *r = mkrep(&s, p, 3, 4, 1, 0);
-	struct vqcore_reporter_stats rs;
+	struct vqcore_reporter_stats rs = { .sz = sizeof(rs) };
 	uint64_t d, a;
 
 	/* a real request first */
@@ -533,7 +533,7 @@ START_TEST(test_idle_second_pass_unbounded)
 	struct sink s;
 	struct vqcore_reporter *r = mkrep(&s, p, 3, 4, 16, 0);
 	struct vqcore_reporter_pass ps;
-	struct vqcore_reporter_stats rs;
+	struct vqcore_reporter_stats rs = { .sz = sizeof(rs) };
 
 	churn_all(p, 3);
 	ck_assert_int_eq(vqcore_reporter_run_pass(r, &ps), 0);
@@ -698,7 +698,7 @@ START_TEST(test_async_timeout_never_answers)
 	struct vqcore_report_source src;
 	struct vqcore_reporter *r;
 	struct vqcore_reporter_pass ps;
-	struct vqcore_reporter_stats rs;
+	struct vqcore_reporter_stats rs = { .sz = sizeof(rs) };
 	struct sink s;
 	uint64_t d;
 
@@ -838,7 +838,7 @@ START_TEST(test_background_thread)
 	};
 	struct vqcore_report_source src;
 	struct vqcore_reporter *r;
-	struct vqcore_reporter_stats rs;
+	struct vqcore_reporter_stats rs = { .sz = sizeof(rs) };
 
 	vqcore_pagepool_report_source(p, &src);
 	ck_assert_int_eq(vqcore_reporter_new(&src, quiet_sink, NULL, &o, &r), 0);
@@ -1013,7 +1013,7 @@ START_TEST(test_concurrent_alloc_free_with_passes)
 	};
 	struct vqcore_report_source src;
 	struct vqcore_reporter *r;
-	struct vqcore_pagepool_stats st;
+	struct vqcore_pagepool_stats st = { .sz = sizeof(st) };
 	struct cc *c = calloc(1, sizeof(*c));
 	struct cc_worker w[2] = { { c, 1, 11 }, { c, 2, 22 } };
 	pthread_t tid[2];

@@ -5,7 +5,8 @@
  * ring format: single, chained and indirect buffers, buffers spanning
  * regions, indices wrapping past 65535, full and empty rings, batching,
  * event-index and flag notification suppression, un-fetch, state save and
- * restore, in-order completion, and misuse of the used call.
+ * restore, in-order completion, misuse of the used call, and a batch that
+ * meets a bad buffer after good ones (the good ones are served first).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -741,6 +742,13 @@ START_TEST(one_descriptor_region_edges)
 		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg[0], 1, 0, &t, 0), 0);
 		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg[1], 1, 0, &t, 0), 0);
 		vqcore_drvq_kick_prepare(t.dq);
+		/* the good buffer before it is served first (broken_batch()),
+		 * the bad one seen and logged */
+		ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 8, iov, 16), 1);
+		ck_assert_int_eq(vqcore_vq_error(t.vq), 0);
+		ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 1), 0);
+		ck_assert_int_eq(t.log_lines, 1);
+		t.log_lines = 0;
 		vqt_expect_broken(&t, -VQCORE_E_WRAP);
 	}
 	vqt_teardown(&t);
@@ -1033,6 +1041,151 @@ START_TEST(max_iov_one_region)
 }
 END_TEST
 
+/* ---- a broken batch: good buffers, then one that breaks the queue ---- */
+
+enum bb_bad { BB_LEN_OVERFLOW, BB_UNMAPPED };
+enum bb_good { BB_SIMPLE, BB_CHAIN, BB_LOGGED };
+
+/*
+ * @ngood writable buffers, then a bad one, all published at once.  The
+ * fetch calls (arrays of @max_bufs) hand out the good ones in ring order,
+ * the queue not broken; put_used completes them and the driver gets them
+ * back with their lengths; only then does the next call report the bad
+ * one's error and break the queue.  @ngood 0: the error at once.
+ * @good: one-descriptor buffers (the direct loops), two-descriptor chains
+ * (cached, the general path) or one-descriptor buffers with a dirty log set
+ * (the general path, nothing direct).  @bad: two writable descriptors of
+ * 2 GiB (total length 4 GiB), or one descriptor outside the memory table
+ * (found at translation; not an error for @desc).  @desc: through
+ * vqcore_vq_get_bufs_desc().
+ */
+static void broken_batch(unsigned format, uint64_t features, unsigned ngood,
+			 enum bb_good good, enum bb_bad bad, bool desc,
+			 unsigned max_bufs)
+{
+	const unsigned nd = good == BB_CHAIN ? 2 : 1;
+	const int err = bad == BB_LEN_OVERFLOW ? -VQCORE_E_LEN_OVERFLOW
+					       : -VQCORE_E_UNMAPPED;
+	static uint8_t log[VQT_END / 4096 / 8 + 1];
+	struct vqt t;
+	struct vqcore_sg sg[2];
+	struct vhost_buf b[8];
+	struct vhost_desc d[16];
+	struct iovec iov[16];
+	uint64_t addr[4][2];
+	uint32_t lens[4];
+	void *tok[8];
+	unsigned got = 0;
+	int r;
+
+	ck_assert_uint_le(ngood, 4);
+	vqt_setup(&t, format, 64, features, 0);
+	vqt_capture_log(&t);
+	if (good == BB_LOGGED)
+		ck_assert_int_eq(vqcore_mem_set_log(t.mem, log, sizeof(log)), 0);
+	for (unsigned i = 0; i < ngood; i++) {
+		for (unsigned j = 0; j < nd; j++) {
+			addr[i][j] = vqt_alloc(&t, 64);
+			sg[j] = (struct vqcore_sg){ addr[i][j], 64 };
+		}
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, sg, 0, nd, (void *)(uintptr_t)(i + 1), 0), 0);
+	}
+	if (bad == BB_LEN_OVERFLOW) {
+		sg[0] = (struct vqcore_sg){ VQT_DATA, 0x80000000u };
+		sg[1] = (struct vqcore_sg){ VQT_DATA, 0x80000000u };
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, sg, 0, 2, (void *)100, 0), 0);
+	} else {
+		sg[0] = (struct vqcore_sg){ 0x7000000000ull, 64 };
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, sg, 0, 1, (void *)100, 0), 0);
+	}
+	vqcore_drvq_kick_prepare(t.dq);
+
+	while (got < ngood) {
+		r = desc ? vqcore_vq_get_bufs_desc(t.vq, &b[got], max_bufs, d, 16)
+			 : vqcore_vq_get_bufs(t.vq, &b[got], max_bufs, iov, 16);
+		ck_assert_int_ge(r, 1);
+		ck_assert_uint_le(got + (unsigned)r, ngood);
+		ck_assert_int_eq(vqcore_vq_error(t.vq), 0);
+		for (int i = 0; i < r; i++) {
+			const struct vhost_buf *x = &b[got + (unsigned)i];
+
+			ck_assert_uint_eq(x->in_num, nd);
+			ck_assert_uint_eq(x->in_len, 64 * nd);
+			ck_assert_uint_eq(x->out_num, 0);
+			for (unsigned j = 0; j < nd; j++) {
+				if (desc)
+					ck_assert_uint_eq(d[x->first + j].addr,
+							  addr[got + (unsigned)i][j]);
+				else
+					ck_assert_ptr_eq(iov[x->first + j].iov_base,
+							 vqt_hva(&t, addr[got + (unsigned)i][j]));
+			}
+		}
+		got += (unsigned)r;
+	}
+	if (ngood) {
+		/* the good ones complete before the bad one is met again */
+		for (unsigned i = 0; i < ngood; i++)
+			lens[i] = 64 * nd;
+		ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, ngood), 0);
+		ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, lens, 8), (int)ngood);
+		for (unsigned i = 0; i < ngood; i++) {
+			ck_assert_ptr_eq(tok[i], (void *)(uintptr_t)(i + 1));
+			ck_assert_uint_eq(lens[i], 64 * nd);
+		}
+	}
+	r = desc ? vqcore_vq_get_bufs_desc(t.vq, b, 8, d, 16)
+		 : vqcore_vq_get_bufs(t.vq, b, 8, iov, 16);
+	ck_assert_int_eq(r, err);
+	ck_assert_int_eq(vqcore_vq_error(t.vq), err);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 8, iov, 16), -VQCORE_E_BROKEN);
+	ck_assert_int_eq(vqcore_vq_get_bufs_desc(t.vq, b, 8, d, 16), -VQCORE_E_BROKEN);
+	/* the bad buffer never went out */
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 8), 0);
+	ck_assert_int_ge(t.log_lines, 1);
+	if (good == BB_LOGGED)
+		ck_assert_int_eq(vqcore_mem_set_log(t.mem, NULL, 0), 0);
+	vqt_teardown(&t);
+}
+
+/* Every fetch path, with and without in-order, whole batch or one by one. */
+START_TEST(broken_batch_serves_good_buffers)
+{
+	static const uint64_t feats[] = { VQT_F_BASE, VQT_F_INORDER };
+
+	for (unsigned f = 0; f < 2; f++)
+		for (unsigned g = BB_SIMPLE; g <= BB_LOGGED; g++)
+			for (unsigned bad = BB_LEN_OVERFLOW; bad <= BB_UNMAPPED; bad++) {
+				broken_batch(FMT, feats[f], 2, g, bad, false, 8);
+				broken_batch(FMT, feats[f], 2, g, bad, false, 1);
+				broken_batch(FMT, feats[f], 3, g, bad, false, 2);
+			}
+}
+END_TEST
+
+START_TEST(broken_batch_desc_serves_good_buffers)
+{
+	static const uint64_t feats[] = { VQT_F_BASE, VQT_F_INORDER };
+
+	for (unsigned f = 0; f < 2; f++)
+		for (unsigned g = BB_SIMPLE; g <= BB_LOGGED; g++) {
+			broken_batch(FMT, feats[f], 2, g, BB_LEN_OVERFLOW, true, 8);
+			broken_batch(FMT, feats[f], 2, g, BB_LEN_OVERFLOW, true, 1);
+		}
+}
+END_TEST
+
+/* The bad buffer first: the error at once, on every path. */
+START_TEST(broken_batch_bad_first)
+{
+	for (unsigned g = BB_SIMPLE; g <= BB_LOGGED; g++) {
+		broken_batch(FMT, VQT_F_BASE, 0, g, BB_LEN_OVERFLOW, false, 8);
+		broken_batch(FMT, VQT_F_BASE, 0, g, BB_UNMAPPED, false, 8);
+		broken_batch(FMT, VQT_F_INORDER, 0, g, BB_LEN_OVERFLOW, true, 8);
+	}
+}
+END_TEST
+
 static Suite *conformance_suite(void)
 {
 	Suite *s = suite_create(vqt_fetch4_on() ? "vq_conformance, packed 4-wide on"
@@ -1066,6 +1219,9 @@ static Suite *conformance_suite(void)
 	tcase_add_loop_test(tc, used_writes_are_logged, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, add_batch, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, add_sg, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, broken_batch_serves_good_buffers, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, broken_batch_desc_serves_good_buffers, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, broken_batch_bad_first, 0, (int)vqt_nformats);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -13,6 +13,7 @@
  * that offers the guest exactly the backend's features (QEMU's generic
  * vhost-user-device-pci) gets a split ring only with --no-packed.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: balloon-report --socket-path=PATH [--no-packed] [--madv-free]\n"
+		"usage: %s --socket-path=PATH [--no-packed] [--madv-free]\n"
 		"                      [--verbose]\n"
 		"  vhost-user virtio-balloon device (virtio id 5) with free page\n"
 		"  reporting only: 3 queues (inflate, deflate, reporting) and an\n"
@@ -44,7 +45,11 @@ static void usage(FILE *f)
 		"  --madv-free         discard with MADV_FREE (falls back to a hole\n"
 		"                      punch on shared memory, which refuses it)\n"
 		"  --verbose           one line per report buffer and per write of\n"
-		"                      actual\n");
+		"                      actual\n"
+		"  --help              this text\n"
+		"SIGINT or SIGTERM end it.  Installed as vqcore-balloon (man 8\n"
+		"vqcore-balloon).\n",
+		program_invocation_short_name);
 }
 
 int main(int argc, char **argv)

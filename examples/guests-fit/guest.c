@@ -116,8 +116,8 @@ int guest_main(const struct guest_params *p)
 	while (read(p->sock, &msg, 1) < 0 && errno == EINTR)
 		;
 	if (r && getenv("GUESTS_FIT_VERBOSE")) {
-		struct vqcore_reporter_stats rs;
-		struct vqcore_balloon_stats bs;
+		struct vqcore_reporter_stats rs = { .sz = sizeof(rs) };
+		struct vqcore_balloon_stats bs = { .sz = sizeof(bs) };
 
 		vqcore_reporter_get_stats(r, &rs);
 		vqcore_balloon_get_stats(b, &bs);

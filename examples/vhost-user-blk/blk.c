@@ -10,6 +10,9 @@
  * What it shows a backend author:
  *  - the feature offer (ring features from the library, blk features here)
  *    and the config space (virtio 1.2 section 5.2.4);
+ *  - byte order: the request header, the discard segments and the config
+ *    space are little-endian on every host; vqcore_le*_to_cpu() and
+ *    vqcore_cpu_to_le*() convert them (a no-op on little-endian hosts);
  *  - one kick callback for every queue, written in the library's pattern:
  *    disable_notify, then get/work/put/signal until the ring is empty, then
  *    enable_notify (which reports buffers that raced with it);
@@ -70,7 +73,8 @@
 #define SECTOR_SHIFT 9
 #define SECTOR_SIZE (1u << SECTOR_SHIFT)
 
-/* Little-endian on the wire; this example runs on little-endian hosts. */
+/* The wire layouts below are little-endian on every host (virtio 1.x):
+ * their fields are converted with vqcore_cpu_to_le*() / vqcore_le*_to_cpu(). */
 struct virtio_blk_config {
 	uint64_t capacity;          /* in 512-byte sectors */
 	uint32_t size_max;
@@ -225,28 +229,33 @@ static uint8_t do_discard_wz(struct blk *b, uint32_t type, const struct iovec *o
 	if (!nseg || len % sizeof(seg) || nseg > MAX_DWZ_SEG)
 		return VIRTIO_BLK_S_UNSUPP;
 	for (size_t i = 0; i < nseg; i++) {
+		uint64_t sector;
+		uint32_t num_sectors, flags;
 		int mode;
 
 		vqcore_iov_read(out, out_num, off + i * sizeof(seg), &seg, sizeof(seg));
-		if (seg.num_sectors > MAX_DWZ_SECTORS ||
-		    !range_ok(b, seg.sector, (uint64_t)seg.num_sectors << SECTOR_SHIFT))
+		sector = vqcore_le64_to_cpu(seg.sector);
+		num_sectors = vqcore_le32_to_cpu(seg.num_sectors);
+		flags = vqcore_le32_to_cpu(seg.flags);
+		if (num_sectors > MAX_DWZ_SECTORS ||
+		    !range_ok(b, sector, (uint64_t)num_sectors << SECTOR_SHIFT))
 			return VIRTIO_BLK_S_IOERR;
 		if (type == VIRTIO_BLK_T_DISCARD) {
-			if (seg.flags)
+			if (flags)
 				return VIRTIO_BLK_S_UNSUPP;
 			mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 		} else {
-			if (seg.flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
+			if (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
 				return VIRTIO_BLK_S_UNSUPP;
 			/* punching reads back as zeroes too */
-			mode = (seg.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
+			mode = (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
 				       ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
 				       : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
 		}
-		if (!seg.num_sectors)
+		if (!num_sectors)
 			continue;
-		if (fallocate(b->fd, mode, (off_t)(seg.sector << SECTOR_SHIFT),
-			      (off_t)seg.num_sectors << SECTOR_SHIFT) < 0) {
+		if (fallocate(b->fd, mode, (off_t)(sector << SECTOR_SHIFT),
+			      (off_t)num_sectors << SECTOR_SHIFT) < 0) {
 			/* discard is a hint: a file system without hole
 			 * punching still succeeds; write zeroes must not */
 			if (type == VIRTIO_BLK_T_DISCARD && errno == EOPNOTSUPP)
@@ -270,6 +279,8 @@ static uint32_t handle_request(struct blk *b, const struct vhost_buf *buf,
 	const struct iovec *in = out + buf->out_num;
 	struct iovec data[SEG_MAX + 8];
 	struct virtio_blk_outhdr hdr;
+	uint64_t sector;
+	uint32_t type;
 	size_t data_len;
 	uint32_t used = 1;
 	uint8_t status;
@@ -289,10 +300,12 @@ static uint32_t handle_request(struct blk *b, const struct vhost_buf *buf,
 		goto done;
 	}
 	vqcore_iov_read(out, buf->out_num, 0, &hdr, sizeof(hdr));
-	switch (hdr.type) {
+	type = vqcore_le32_to_cpu(hdr.type);
+	sector = vqcore_le64_to_cpu(hdr.sector);
+	switch (type) {
 	case VIRTIO_BLK_T_IN:
 		data_len = buf->in_len - 1;
-		if (!range_ok(b, hdr.sector, data_len)) {
+		if (!range_ok(b, sector, data_len)) {
 			status = VIRTIO_BLK_S_IOERR;
 			break;
 		}
@@ -301,14 +314,14 @@ static uint32_t handle_request(struct blk *b, const struct vhost_buf *buf,
 			status = VIRTIO_BLK_S_IOERR;
 			break;
 		}
-		r = rw_all(b->fd, data, n, (off_t)(hdr.sector << SECTOR_SHIFT), false);
+		r = rw_all(b->fd, data, n, (off_t)(sector << SECTOR_SHIFT), false);
 		status = r ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
 		if (!r)
 			used += (uint32_t)data_len;
 		break;
 	case VIRTIO_BLK_T_OUT:
 		data_len = buf->out_len - sizeof(hdr);
-		if (b->read_only || !range_ok(b, hdr.sector, data_len)) {
+		if (b->read_only || !range_ok(b, sector, data_len)) {
 			status = VIRTIO_BLK_S_IOERR;
 			break;
 		}
@@ -318,7 +331,7 @@ static uint32_t handle_request(struct blk *b, const struct vhost_buf *buf,
 			status = VIRTIO_BLK_S_IOERR;
 			break;
 		}
-		r = rw_all(b->fd, data, n, (off_t)(hdr.sector << SECTOR_SHIFT), true);
+		r = rw_all(b->fd, data, n, (off_t)(sector << SECTOR_SHIFT), true);
 		status = r ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
 		break;
 	case VIRTIO_BLK_T_FLUSH:
@@ -335,7 +348,7 @@ static uint32_t handle_request(struct blk *b, const struct vhost_buf *buf,
 		break;
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		status = do_discard_wz(b, hdr.type, out, buf->out_num, sizeof(hdr),
+		status = do_discard_wz(b, type, out, buf->out_num, sizeof(hdr),
 				       buf->out_len - sizeof(hdr));
 		break;
 	default:
@@ -489,7 +502,10 @@ static int run_poll(struct blk *b)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vhost-user-blk --socket-path=PATH --blk-file=FILE [options]\n"
+		"usage: %s --socket-path=PATH --blk-file=FILE [options]\n"
+		"A vhost-user virtio-blk device backend serving FILE as a disk.\n"
+		"  --socket-path=PATH  unix socket to listen on\n"
+		"  --blk-file=FILE     disk image (raw)\n"
 		"  --read-only     refuse writes (offers VIRTIO_BLK_F_RO)\n"
 		"  --queues=N      most request queues the front-end may enable (1..%u,\n"
 		"                  default %u); GET_QUEUE_NUM and the config space\n"
@@ -498,8 +514,10 @@ static void usage(FILE *f)
 		"  --poll          poll the rings instead of waiting for kicks\n"
 		"  --latency-us=N  emulate a slow disk: N microseconds per request\n"
 		"  --no-packed     do not offer VIRTIO_F_RING_PACKED\n"
-		"  --no-in-order   do not offer VIRTIO_F_IN_ORDER\n",
-		VQCORE_VU_MAX_QUEUES, DEFAULT_QUEUES);
+		"  --no-in-order   do not offer VIRTIO_F_IN_ORDER\n"
+		"  --help          this text\n"
+		"SIGINT or SIGTERM end it.  Installed as vqcore-blk (man 8 vqcore-blk).\n",
+		program_invocation_short_name, VQCORE_VU_MAX_QUEUES, DEFAULT_QUEUES);
 }
 
 int main(int argc, char **argv)
@@ -578,16 +596,17 @@ int main(int argc, char **argv)
 	b.capacity = (uint64_t)size >> SECTOR_SHIFT;
 	strncpy(b.serial, serial, sizeof(b.serial)); /* zero-padded, may lack NUL */
 
-	/* Config space (section 5.2.4); fields without a feature stay 0. */
-	b.config.capacity = b.capacity;
-	b.config.seg_max = SEG_MAX;
-	b.config.blk_size = SECTOR_SIZE;
-	b.config.num_queues = (uint16_t)b.num_queues;
-	b.config.max_discard_sectors = MAX_DWZ_SECTORS;
-	b.config.max_discard_seg = MAX_DWZ_SEG;
-	b.config.discard_sector_alignment = 1;
-	b.config.max_write_zeroes_sectors = MAX_DWZ_SECTORS;
-	b.config.max_write_zeroes_seg = MAX_DWZ_SEG;
+	/* Config space (section 5.2.4), little-endian; fields without a
+	 * feature stay 0. */
+	b.config.capacity = vqcore_cpu_to_le64(b.capacity);
+	b.config.seg_max = vqcore_cpu_to_le32(SEG_MAX);
+	b.config.blk_size = vqcore_cpu_to_le32(SECTOR_SIZE);
+	b.config.num_queues = vqcore_cpu_to_le16((uint16_t)b.num_queues);
+	b.config.max_discard_sectors = vqcore_cpu_to_le32(MAX_DWZ_SECTORS);
+	b.config.max_discard_seg = vqcore_cpu_to_le32(MAX_DWZ_SEG);
+	b.config.discard_sector_alignment = vqcore_cpu_to_le32(1);
+	b.config.max_write_zeroes_sectors = vqcore_cpu_to_le32(MAX_DWZ_SECTORS);
+	b.config.max_write_zeroes_seg = vqcore_cpu_to_le32(MAX_DWZ_SEG);
 	b.config.write_zeroes_may_unmap = 1;
 
 	/* Ring features (the library implements them) and blk features. */

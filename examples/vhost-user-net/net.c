@@ -595,11 +595,20 @@ static int run_poll(struct net *n)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vhost-user-net --socket-path=PATH --mode=icmpecho|macswap|loopback [options]\n"
+		"usage: %s --socket-path=PATH --mode=icmpecho|macswap|loopback [options]\n"
+		"A vhost-user virtio-net device backend with no network behind it:\n"
+		"it answers the guest's frames on its rx queue.\n"
+		"  --socket-path=PATH  unix socket to listen on\n"
+		"  --mode=icmpecho  answer ARP and ICMP echo for --ip, drop the rest\n"
+		"  --mode=macswap   send every frame back with its MACs swapped\n"
+		"  --mode=loopback  send every frame back unchanged\n"
 		"  --ip=A.B.C.D    address answered in icmpecho mode (default 192.0.2.2)\n"
 		"  --poll          poll the rings instead of waiting for kicks\n"
 		"  --no-packed     do not offer VIRTIO_F_RING_PACKED\n"
-		"  --no-in-order   do not offer VIRTIO_F_IN_ORDER\n");
+		"  --no-in-order   do not offer VIRTIO_F_IN_ORDER\n"
+		"  --help          this text\n"
+		"SIGINT or SIGTERM end it.  Installed as vqcore-net (man 8 vqcore-net).\n",
+		program_invocation_short_name);
 }
 
 int main(int argc, char **argv)

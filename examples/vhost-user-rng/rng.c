@@ -237,8 +237,20 @@ static void rng_disconnected(struct vqcore_vu_dev *dev)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vhost-user-rng --socket-path=PATH [--source=FILE] [--no-packed]\n"
-		   "                      [--max-bytes=N --period=MS]\n");
+	fprintf(f,
+		"usage: %s --socket-path=PATH [--source=FILE] [--no-packed]\n"
+		"                      [--max-bytes=N --period=MS]\n"
+		"A vhost-user virtio-rng (entropy) device backend, e.g. for QEMU's\n"
+		"vhost-user-rng-pci.\n"
+		"  --socket-path=PATH  unix socket to listen on\n"
+		"  --source=FILE   serve FILE's bytes in order, wrapping at its end\n"
+		"                  (default: /dev/urandom)\n"
+		"  --no-packed     do not offer VIRTIO_F_RING_PACKED\n"
+		"  --max-bytes=N   serve at most N bytes per period (default: no limit)\n"
+		"  --period=MS     length of that period in milliseconds (default 1000)\n"
+		"  --help          this text\n"
+		"SIGINT or SIGTERM end it.  Installed as vqcore-rng (man 8 vqcore-rng).\n",
+		program_invocation_short_name);
 }
 
 int main(int argc, char **argv)

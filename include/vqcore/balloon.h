@@ -85,7 +85,7 @@ extern "C" {
 
 /**
  * struct vqcore_balloon_config - how to create a balloon sink.
- * @sz: sizeof(struct vqcore_balloon_config).
+ * @sz: sizeof(struct vqcore_balloon_config) (the sized-struct rule in vqcore/common.h).
  * @dq: the reporting queue, driver side (for a vhost-user client:
  *      vqcore_vuc_queue(c, VQCORE_BALLOON_VQ_REPORTING)); must outlive
  *      the sink.  Its size bounds the blocks per report (no indirect
@@ -117,6 +117,7 @@ struct vqcore_balloon_config {
 
 /**
  * struct vqcore_balloon_stats - totals since creation.
+ * @sz: sizeof(struct vqcore_balloon_stats), set by the caller (the sized-struct rule in vqcore/common.h).
  * @reports: buffers queued.  @completed: buffers the device returned in
  * time.  @bytes: bytes in those.  @refused: reports refused before
  * queueing (translation, full queue, busy, broken).  @abandoned: buffers
@@ -124,6 +125,7 @@ struct vqcore_balloon_config {
  * returned afterwards.
  */
 struct vqcore_balloon_stats {
+	size_t sz;
 	uint64_t reports;
 	uint64_t completed;
 	uint64_t bytes;
@@ -138,7 +140,8 @@ struct vqcore_balloon;
  * vqcore_balloon_new() - create a sink over a driver-side reporting queue.
  * @cfg: configuration (copied).  @out: receives the sink.
  *
- * Return: 0, -EINVAL (missing queue, bad @cfg->sz or @max_sg), -ENOMEM.
+ * Return: 0, -EINVAL (missing queue, bad @cfg->sz or @max_sg), -E2BIG (a
+ * larger @cfg with a non-zero tail), -ENOMEM.
  * Threading: any thread.
  */
 VQCORE_API int vqcore_balloon_new(const struct vqcore_balloon_config *cfg,
@@ -246,10 +249,16 @@ VQCORE_API int vqcore_balloon_start(struct vqcore_balloon *b);
 VQCORE_API void vqcore_balloon_stop(struct vqcore_balloon *b);
 
 /**
- * vqcore_balloon_get_stats() - copy the totals.  @b: sink.  @st: receives
- * them.  Any thread.
+ * vqcore_balloon_get_stats() - copy the totals.
+ * @b: sink.
+ * @st: receives them; the caller sets @st->sz first (the sized-struct
+ *      rule in vqcore/common.h).
+ *
+ * Return: 0, -EINVAL (@b or @st NULL, @st->sz too small) or -E2BIG (a
+ * larger @st with a non-zero tail); @st is then unchanged.
+ * Threading: any thread.
  */
-VQCORE_API void vqcore_balloon_get_stats(struct vqcore_balloon *b,
+VQCORE_API int vqcore_balloon_get_stats(struct vqcore_balloon *b,
 					 struct vqcore_balloon_stats *st);
 
 #ifdef __cplusplus

@@ -29,6 +29,30 @@ struct iovec {
 extern "C" {
 #endif
 
+/*
+ * Sized structs.  Every struct in these headers whose first member is
+ * "size_t sz" (configs, options, ops and stats structs) follows one rule,
+ * so that it can grow without breaking programs built against an older or
+ * a newer header:
+ *
+ *  - The caller sets sz to sizeof(the struct) as its header declares it,
+ *    and zeroes what it does not set ("struct x c = { .sz = sizeof(c) }").
+ *  - A smaller struct (a program built against an older header) is
+ *    accepted: the members it does not reach read as 0.  Every member
+ *    added later has 0 as its default.
+ *  - A larger struct (a program built against a newer header, running on
+ *    an older library) is accepted when every byte past the library's
+ *    own struct is 0, and refused with -E2BIG otherwise: the caller asked
+ *    for something this library does not know.
+ *  - sz smaller than the sz member itself (0 included: sz not set) is
+ *    refused with -EINVAL.
+ *
+ * The same checks apply to a stats struct the library fills: it writes
+ * min(sz, its own size) bytes and stores that count in sz, so a newer
+ * caller sees how much an older library filled.  A refused struct is left
+ * as it was.
+ */
+
 #if defined(VQCORE_BUILDING) && defined(__GNUC__)
 #define VQCORE_API __attribute__((visibility("default")))
 #else
@@ -135,6 +159,113 @@ VQCORE_API void vqcore_set_log_fn(vqcore_log_fn fn, void *opaque, int max_level)
 #define VQCORE_RING_FEATURES                                                  \
 	(VQCORE_BIT(VQCORE_F_INDIRECT_DESC) | VQCORE_BIT(VQCORE_F_EVENT_IDX) | \
 	 VQCORE_BIT(VQCORE_F_RING_PACKED) | VQCORE_BIT(VQCORE_F_IN_ORDER))
+
+/**
+ * DOC: little-endian fields
+ *
+ * Every virtio 1.x structure a device reads or writes is little-endian
+ * whatever the host: request headers in buffers (virtio-blk's type and
+ * sector), the config space, the rings.  The library converts what it
+ * owns (rings, vhost-user messages); a device converts its own fields with
+ * these helpers, which compile to a plain load or store on a little-endian
+ * host and a byte-reversed one on a big-endian host (s390x, ppc64).
+ *
+ * vqcore_le16_load(), vqcore_le32_load(), vqcore_le64_load() read a
+ * little-endian field at @p (any alignment: a byte pointer into a header
+ * copied out of guest memory or into a config-space buffer) and return it
+ * in host order.  vqcore_le16_store(), vqcore_le32_store() and
+ * vqcore_le64_store() write @v at @p in little-endian order.
+ * vqcore_cpu_to_le16/32/64() and vqcore_le16/32/64_to_cpu() convert a
+ * value, for fields of a struct that mirrors the wire layout (the two
+ * directions are the same operation; the names say which way the value
+ * goes).  Pure functions of their arguments: any thread.
+ */
+static inline uint16_t vqcore_le16_load(const void *p)
+{
+	const uint8_t *b = (const uint8_t *)p;
+
+	return (uint16_t)(b[0] | b[1] << 8);
+}
+
+static inline uint32_t vqcore_le32_load(const void *p)
+{
+	const uint8_t *b = (const uint8_t *)p;
+
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	       (uint32_t)b[3] << 24;
+}
+
+static inline uint64_t vqcore_le64_load(const void *p)
+{
+	const uint8_t *b = (const uint8_t *)p;
+
+	return (uint64_t)vqcore_le32_load(b) | (uint64_t)vqcore_le32_load(b + 4) << 32;
+}
+
+static inline void vqcore_le16_store(void *p, uint16_t v)
+{
+	uint8_t *b = (uint8_t *)p;
+
+	b[0] = (uint8_t)v;
+	b[1] = (uint8_t)(v >> 8);
+}
+
+static inline void vqcore_le32_store(void *p, uint32_t v)
+{
+	uint8_t *b = (uint8_t *)p;
+
+	b[0] = (uint8_t)v;
+	b[1] = (uint8_t)(v >> 8);
+	b[2] = (uint8_t)(v >> 16);
+	b[3] = (uint8_t)(v >> 24);
+}
+
+static inline void vqcore_le64_store(void *p, uint64_t v)
+{
+	uint8_t *b = (uint8_t *)p;
+
+	vqcore_le32_store(b, (uint32_t)v);
+	vqcore_le32_store(b + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint16_t vqcore_cpu_to_le16(uint16_t v)
+{
+	uint16_t r;
+
+	vqcore_le16_store(&r, v);
+	return r;
+}
+
+static inline uint32_t vqcore_cpu_to_le32(uint32_t v)
+{
+	uint32_t r;
+
+	vqcore_le32_store(&r, v);
+	return r;
+}
+
+static inline uint64_t vqcore_cpu_to_le64(uint64_t v)
+{
+	uint64_t r;
+
+	vqcore_le64_store(&r, v);
+	return r;
+}
+
+static inline uint16_t vqcore_le16_to_cpu(uint16_t v)
+{
+	return vqcore_le16_load(&v);
+}
+
+static inline uint32_t vqcore_le32_to_cpu(uint32_t v)
+{
+	return vqcore_le32_load(&v);
+}
+
+static inline uint64_t vqcore_le64_to_cpu(uint64_t v)
+{
+	return vqcore_le64_load(&v);
+}
 
 #ifdef __cplusplus
 }

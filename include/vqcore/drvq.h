@@ -64,7 +64,7 @@ VQCORE_API int vqcore_ring_layout(unsigned format, uint16_t num, uint64_t gpa,
 
 /**
  * struct vqcore_drvq_config - how to create a driver-side queue.
- * @sz: sizeof(struct vqcore_drvq_config).
+ * @sz: sizeof(struct vqcore_drvq_config) (the sized-struct rule in vqcore/common.h).
  * @format: enum vqcore_format.
  * @num: queue size (split: power of two).
  * @features: negotiated features (EVENT_IDX, INDIRECT_DESC, IN_ORDER).
@@ -94,7 +94,8 @@ struct vqcore_drvq;
  * vqcore_drvq_new() - create a driver queue and initialise its ring memory.
  * @cfg: configuration (copied).  @out: receives the queue.
  *
- * Return: 0, -EINVAL, -ENOMEM, or -VQCORE_E_RING_ADDR if the ring or the
+ * Return: 0, -EINVAL, -E2BIG (a larger @cfg with a non-zero tail),
+ * -ENOMEM, or -VQCORE_E_RING_ADDR if the ring or the
  * indirect area is not mapped by @cfg->mem.
  */
 VQCORE_API int vqcore_drvq_new(const struct vqcore_drvq_config *cfg,

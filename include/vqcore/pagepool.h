@@ -49,7 +49,7 @@ extern "C" {
 
 /**
  * struct vqcore_pagepool_opts - creation options (libbpf style).
- * @sz: sizeof(struct vqcore_pagepool_opts); lets the struct grow.
+ * @sz: sizeof(struct vqcore_pagepool_opts) (the sized-struct rule in vqcore/common.h).
  * @max_order: largest block order (1..VQCORE_PAGEPOOL_MAX_ORDER); 0 means
  *             VQCORE_PAGEPOOL_DEFAULT_ORDER.
  */
@@ -60,6 +60,7 @@ struct vqcore_pagepool_opts {
 
 /**
  * struct vqcore_pagepool_stats - counters, read under the pool lock.
+ * @sz: sizeof(struct vqcore_pagepool_stats), set by the caller (the sized-struct rule in vqcore/common.h).
  * @nr_free: free blocks per order (in the free lists).
  * @nr_reported: of those, blocks marked Reported.
  * @free_bytes: bytes in the free lists.
@@ -71,6 +72,7 @@ struct vqcore_pagepool_opts {
  * @max_order: the pool's max order.
  */
 struct vqcore_pagepool_stats {
+	size_t sz;
 	uint64_t nr_free[VQCORE_PAGEPOOL_MAX_ORDER + 1];
 	uint64_t nr_reported[VQCORE_PAGEPOOL_MAX_ORDER + 1];
 	uint64_t free_bytes;
@@ -96,7 +98,8 @@ struct vqcore_report_source;
  * Allocates the metadata (about 12 bytes per page) with the library
  * allocator; nothing is allocated afterwards.
  *
- * Return: 0, -EINVAL (bad alignment, size, order or opts->sz), or -ENOMEM.
+ * Return: 0, -EINVAL (bad alignment, size, order or opts->sz), -E2BIG (a
+ * larger @opts with a non-zero tail), or -ENOMEM.
  * Threading: any thread.
  */
 VQCORE_API int vqcore_pagepool_new(uint64_t base, uint64_t size,
@@ -145,10 +148,15 @@ VQCORE_API int vqcore_pagepool_free(struct vqcore_pagepool *pool,
 
 /**
  * vqcore_pagepool_get_stats() - copy the counters.
- * @pool: pool.  @st: receives them (consistent snapshot).
+ * @pool: pool.
+ * @st: receives them (consistent snapshot); the caller sets @st->sz first
+ *      (the sized-struct rule in vqcore/common.h).
+ *
+ * Return: 0, -EINVAL (@pool or @st NULL, @st->sz too small) or -E2BIG (a
+ * larger @st with a non-zero tail); @st is then unchanged.
  * Threading: thread-safe.
  */
-VQCORE_API void vqcore_pagepool_get_stats(struct vqcore_pagepool *pool,
+VQCORE_API int vqcore_pagepool_get_stats(struct vqcore_pagepool *pool,
 					  struct vqcore_pagepool_stats *st);
 
 /**

@@ -170,7 +170,7 @@ typedef int (*vqcore_report_fn)(void *opaque, const struct vqcore_report_sg *sg,
 
 /**
  * struct vqcore_reporter_opts - options (libbpf style; zero = default).
- * @sz: sizeof(struct vqcore_reporter_opts).
+ * @sz: sizeof(struct vqcore_reporter_opts) (the sized-struct rule in vqcore/common.h).
  * @order: lowest order reported (default 9, or the source's max order if
  *         smaller).  Order 0 cannot be asked for (0 means default).
  * @capacity: scatterlist entries (default 32, max 4096).
@@ -224,8 +224,10 @@ struct vqcore_reporter_pass {
 
 /**
  * struct vqcore_reporter_stats - totals since creation.
+ * @sz: sizeof(struct vqcore_reporter_stats), set by the caller (the sized-struct rule in vqcore/common.h).
  */
 struct vqcore_reporter_stats {
+	size_t sz;
 	uint64_t requests;         /* IDLE -> REQUESTED transitions */
 	uint64_t passes;           /* passes ended */
 	uint64_t unbounded_passes; /* of which started unbounded */
@@ -249,7 +251,8 @@ struct vqcore_reporter;
  * Installs the source's free hook (when it has one).  The scatterlist is
  * allocated here, never during passes.
  *
- * Return: 0, -EINVAL (missing ops or callback, bad opts), -ENOMEM.
+ * Return: 0, -EINVAL (missing ops or callback, bad opts), -E2BIG (a larger
+ * @opts with a non-zero tail), -ENOMEM.
  * Threading: any thread; one reporter per source.
  */
 VQCORE_API int vqcore_reporter_new(const struct vqcore_report_source *src,
@@ -328,9 +331,16 @@ VQCORE_API int vqcore_reporter_complete(struct vqcore_reporter *r, int status);
 
 /**
  * vqcore_reporter_get_stats() - copy the totals (each counter is read
- * atomically; the set is not a snapshot).  Any thread.
+ * atomically; the set is not a snapshot).
+ * @r: reporter.
+ * @st: receives them; the caller sets @st->sz first (the sized-struct
+ *      rule in vqcore/common.h).
+ *
+ * Return: 0, -EINVAL (@r or @st NULL, @st->sz too small) or -E2BIG (a
+ * larger @st with a non-zero tail); @st is then unchanged.
+ * Threading: any thread.
  */
-VQCORE_API void vqcore_reporter_get_stats(struct vqcore_reporter *r,
+VQCORE_API int vqcore_reporter_get_stats(struct vqcore_reporter *r,
 					  struct vqcore_reporter_stats *st);
 
 /**

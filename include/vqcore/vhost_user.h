@@ -166,7 +166,7 @@ struct vqcore_vu_dev;
 
 /**
  * struct vqcore_vu_ops - what a device does; every member is optional.
- * @sz: sizeof(struct vqcore_vu_ops); lets the struct grow compatibly.
+ * @sz: sizeof(struct vqcore_vu_ops) (the sized-struct rule in vqcore/common.h).
  * @set_features: the front-end acknowledged @features (a subset of what
  *     the device offered, without the vhost-user-only bits 26 and 30;
  *     vqcore_vu_features() returns the same value afterwards).  The
@@ -265,7 +265,8 @@ struct vqcore_vu_ops {
  * @opaque: caller pointer, returned by vqcore_vu_opaque().
  * @out: receives the device.
  *
- * Return: 0, -EINVAL (bad argument, path too long, or @features that
+ * Return: 0, -E2BIG (a larger @ops with a non-zero tail), -EINVAL (bad
+ * argument, @ops->sz too small, path too long, or @features that
  * contradict themselves: VQCORE_F_RING_PACKED without VQCORE_F_VERSION_1,
  * logged), -ENOMEM, or the -errno of socket/bind/listen/connect.
  * Thread-safe.
@@ -531,7 +532,7 @@ struct vqcore_vuc;
 
 /**
  * struct vqcore_vuc_config - how to create a client.
- * @sz: sizeof(struct vqcore_vuc_config).
+ * @sz: sizeof(struct vqcore_vuc_config) (the sized-struct rule in vqcore/common.h).
  * @mem_size: bytes of guest memory (memfd, shared with the backend); rings
  *     and the caller's buffers are allocated from it.  0: 16 MiB.
  * @flags: VQCORE_VUC_*.
@@ -564,7 +565,8 @@ struct vqcore_vuc_config {
  * GET_QUEUE_NUM (checks the queue count) and SET_MEM_TABLE.  Queues are
  * not set up yet: see vqcore_vuc_start().
  *
- * Return: 0, -EINVAL, -ENOMEM, -ENOTSUP (the backend has too few queues),
+ * Return: 0, -EINVAL, -E2BIG (a larger @cfg with a non-zero tail),
+ * -ENOMEM, -ENOTSUP (the backend has too few queues),
  * -VQCORE_E_PROTO (bad reply), or a socket/memfd -errno.
  */
 VQCORE_API int vqcore_vuc_connect(const char *path,

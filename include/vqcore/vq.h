@@ -103,7 +103,7 @@ struct vhost_buf {
 
 /**
  * struct vqcore_vq_config - how to create a device-side queue.
- * @sz: sizeof(struct vqcore_vq_config); lets the struct grow compatibly.
+ * @sz: sizeof(struct vqcore_vq_config) (the sized-struct rule in vqcore/common.h).
  * @format: enum vqcore_format.
  * @num: queue size; split: power of two <= 32768; packed: <= 32768.
  * @features: negotiated virtio features; the queue honours
@@ -144,7 +144,8 @@ struct vqcore_vq;
  * queue starts with avail index 0 (packed: wrap counters 1); use
  * vqcore_vq_set_base() to resume elsewhere.
  *
- * Return: 0, -EINVAL for a bad size, format or @cfg->sz, -ENOMEM, or
+ * Return: 0, -EINVAL for a bad size, format or @cfg->sz, -E2BIG for a
+ * larger @cfg with a non-zero tail, -ENOMEM, or
  * -VQCORE_E_RING_ADDR when a ring area is not inside one region.
  * Thread-safe with respect to other queues.
  */
@@ -182,14 +183,22 @@ VQCORE_API void vqcore_vq_free(struct vqcore_vq *vq);
  *
  * Return: the number of buffers (0 when the ring is empty), or
  * -VQCORE_E_IOV_FULL when even the first buffer needs more than @max_iov
- * iovecs (queue not broken), or a ring error (queue now broken; the error
- * is returned even if good buffers were placed in the arrays before the bad
- * one, since none can be returned to a broken queue):
+ * iovecs (queue not broken), or a ring error (queue now broken):
  * -VQCORE_E_DESC_INDEX, -VQCORE_E_CHAIN_LOOP, -VQCORE_E_NESTED_INDIRECT,
  * -VQCORE_E_INDIRECT_LEN, -VQCORE_E_LEN_OVERFLOW, -VQCORE_E_UNMAPPED,
  * -VQCORE_E_PAST_END, -VQCORE_E_AVAIL_IDX, -VQCORE_E_BAD_ID,
  * -VQCORE_E_ID_IN_USE, -VQCORE_E_WRAP_COUNTER, -VQCORE_E_WRITE_ORDER,
  * -VQCORE_E_RING_ADDR; or -VQCORE_E_BROKEN.
+ *
+ * A bad buffer after good ones: the call hands out the good buffers before
+ * it and returns their count, the queue not broken, as a device fetching
+ * one buffer per call would serve them.  The queue's position stays at the
+ * bad buffer: the next call reports its error and breaks the queue (unless
+ * the driver rewrote it meanwhile).  Complete the good buffers with
+ * vqcore_vq_put_used() before that call if they are to reach the driver: a
+ * broken queue takes no used entry.  The error is logged when the bad
+ * buffer is first seen and again when it breaks the queue, and
+ * vqcore_vq_error() may show it while the first call runs.
  */
 VQCORE_API int vqcore_vq_get_bufs(struct vqcore_vq *vq, struct vhost_buf *bufs,
 				  unsigned max_bufs, struct iovec *iov,

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "abi_priv.h"
 #include "vhost-user/vu_priv.h"
 #include "vq_priv.h"
 
@@ -1280,12 +1281,17 @@ static int dev_alloc(unsigned flags, unsigned num_queues, uint64_t features,
 		     const struct vqcore_vu_ops *ops, void *opaque,
 		     struct vqcore_vu_dev **out)
 {
+	struct vqcore_vu_ops o = { 0 };
 	struct vqcore_vu_dev *d;
+	int err;
 
 	if (!out || !num_queues || num_queues > VQCORE_VU_MAX_QUEUES)
 		return -EINVAL;
-	if (ops && ops->sz && ops->sz < offsetof(struct vqcore_vu_ops, set_features))
-		return -EINVAL;
+	if (ops) {
+		err = vq_struct_in(&o, sizeof(o), ops);
+		if (err)
+			return err;
+	}
 	d = vq_calloc(1, sizeof(*d) + num_queues * sizeof(struct vu_queue));
 	if (!d)
 		return -ENOMEM;
@@ -1297,11 +1303,7 @@ static int dev_alloc(unsigned flags, unsigned num_queues, uint64_t features,
 		dev_free_early(d);
 		return -ENOMEM;
 	}
-	if (ops) {
-		size_t n = ops->sz && ops->sz < sizeof(d->ops) ? ops->sz : sizeof(d->ops);
-
-		memcpy(&d->ops, ops, n);
-	}
+	d->ops = o;
 	d->opaque = opaque;
 	d->flags = flags;
 	d->nq = num_queues;

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "abi_priv.h"
 #include "vhost-user/vu_priv.h"
 
 #define VUC_DEFAULT_MEM (16ull << 20)
@@ -177,12 +178,18 @@ int vqcore_vuc_connect_fd(int sock, const struct vqcore_vuc_config *cfg,
 	unsigned nq;
 	int r;
 
-	if (sock < 0 || !cfg || !out || cfg->sz < sizeof(*cfg) || !cfg->num_queues ||
-	    cfg->num_queues > VQCORE_VU_MAX_QUEUES) {
+	struct vqcore_vuc_config cc;
+
+	r = vq_struct_in(&cc, sizeof(cc), cfg);
+	if (!r && (sock < 0 || !out || !cc.num_queues ||
+		   cc.num_queues > VQCORE_VU_MAX_QUEUES))
+		r = -EINVAL;
+	if (r) {
 		if (sock >= 0)
 			close(sock);
-		return -EINVAL;
+		return r;
 	}
+	cfg = &cc;
 	nq = cfg->num_queues;
 	c = vq_calloc(1, sizeof(*c) + nq * sizeof(struct vuc_queue));
 	if (!c) {

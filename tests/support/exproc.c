@@ -18,6 +18,13 @@
 #define VQCORE_BUILD_DIR "."
 #endif
 
+/* Cross builds: the examples are built for the target too and start under
+ * the same user-mode QEMU as the tests (no binfmt needed).  The test runs
+ * in QEMU, whose execve runs the host's QEMU binary natively. */
+#ifndef VQCORE_TEST_EMULATOR
+#define VQCORE_TEST_EMULATOR ""
+#endif
+
 const char *exproc_bin(const char *name, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s/examples/%s", VQCORE_BUILD_DIR, name);
@@ -75,7 +82,20 @@ int exproc_start(struct exproc *p, char *const argv[])
 			dup2(fd, 2);
 			close(fd);
 		}
-		execv(argv[0], argv);
+		if (VQCORE_TEST_EMULATOR[0]) {
+			char *eargv[32];
+			unsigned n = 0;
+
+			eargv[n++] = (char *)VQCORE_TEST_EMULATOR;
+			while (argv[n - 1] && n < 31) {
+				eargv[n] = argv[n - 1];
+				n++;
+			}
+			eargv[n] = NULL;
+			execv(eargv[0], eargv);
+		} else {
+			execv(argv[0], argv);
+		}
 		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
