@@ -6,6 +6,7 @@
  * only (vq.h): one get_bufs, one put_used and one signal per queue per
  * burst.
  */
+#include "abi_priv.h"
 #include "glue/glue.h"
 #include "vqcore/net.h"
 
@@ -75,11 +76,18 @@ static void net_free_arrays(struct vqcore_net *net)
 	vq_free(net->rx_iov);
 }
 
-int vqcore_net_new(const struct vqcore_net_config *cfg, struct vqcore_net **out)
+int vqcore_net_new(const struct vqcore_net_config *ucfg, struct vqcore_net **out)
 {
+	struct vqcore_net_config c, *cfg = &c;
 	struct vqcore_net *net;
+	int err;
 
-	if (!cfg || !out || cfg->sz < sizeof(*cfg) || (cfg->flags & ~VQCORE_NET_RX_DROP) ||
+	if (!out)
+		return -VQ_EINVAL;
+	err = vq_struct_in(&c, sizeof(c), ucfg);
+	if (err)
+		return err;
+	if ((cfg->flags & ~VQCORE_NET_RX_DROP) ||
 	    cfg->burst > NET_MAX_BURST || cfg->rx_bufs > NET_MAX_LIMIT ||
 	    cfg->max_iov > NET_MAX_LIMIT * 32 || cfg->max_bufs_per_frame > NET_MAX_LIMIT)
 		return -VQ_EINVAL;
@@ -153,9 +161,12 @@ int vqcore_net_set_max_iov(struct vqcore_net *net, unsigned max_iov)
 	return 0;
 }
 
-void vqcore_net_get_stats(const struct vqcore_net *net, struct vqcore_net_stats *out)
+int vqcore_net_get_stats(const struct vqcore_net *net, struct vqcore_net_stats *out)
 {
-	*out = net->st;
+	struct vqcore_net_stats s = net->st;
+
+	s.sz = sizeof(s);
+	return vq_struct_out(out, &s, sizeof(s));
 }
 
 /* ---- headers ---- */
@@ -175,8 +186,8 @@ static VQ_NOINLINE bool tx_hdr_ok(const struct vqcore_net *net,
 	if (h->flags & ~VQCORE_NET_HDR_F_NEEDS_CSUM)
 		return false;
 	if (h->flags & VQCORE_NET_HDR_F_NEEDS_CSUM) {
-		uint32_t end = (uint32_t)vqcore_net_le16(h->csum_start) +
-			       vqcore_net_le16(h->csum_offset) + 2;
+		uint32_t end = (uint32_t)vqcore_le16_to_cpu(h->csum_start) +
+			       vqcore_le16_to_cpu(h->csum_offset) + 2;
 
 		if (!(f & VQCORE_BIT(VQCORE_NET_F_CSUM)) || end > len)
 			return false;

@@ -122,7 +122,7 @@ struct drops {
 
 static struct drops net_drops(const struct net *n)
 {
-	struct vqcore_net_stats st;
+	struct vqcore_net_stats st = { .sz = sizeof(st) };
 
 	vqcore_net_get_stats(n->nh, &st);
 	return (struct drops){
@@ -245,7 +245,7 @@ static size_t icmpecho_reply(struct net *n, const uint8_t *f, size_t len)
 /* Counters by the helper's causes plus our own (frames with no answer). */
 static uint64_t net_tx(const struct net *n)
 {
-	struct vqcore_net_stats st;
+	struct vqcore_net_stats st = { .sz = sizeof(st) };
 
 	vqcore_net_get_stats(n->nh, &st);
 	return st.tx_frames;
@@ -253,7 +253,7 @@ static uint64_t net_tx(const struct net *n)
 
 static uint64_t net_rx(const struct net *n)
 {
-	struct vqcore_net_stats st;
+	struct vqcore_net_stats st = { .sz = sizeof(st) };
 
 	vqcore_net_get_stats(n->nh, &st);
 	return st.rx_frames;

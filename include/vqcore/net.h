@@ -44,7 +44,8 @@
  *
  * Byte order: every field of a virtio-net header in guest memory is
  * little-endian (virtio 1.x), whatever the host; struct vqcore_net_hdr
- * is that wire layout, and vqcore_net_le16() converts a field.
+ * is that wire layout: convert its fields with vqcore_le16_to_cpu() and
+ * vqcore_cpu_to_le16() (common.h).
  */
 #ifndef VQCORE_NET_H
 #define VQCORE_NET_H
@@ -107,20 +108,6 @@ struct vqcore_net_hdr {
 };
 
 /**
- * vqcore_net_le16() - convert a header field between little-endian and
- * host order (the same operation both ways).
- * @v: value.
- */
-static inline uint16_t vqcore_net_le16(uint16_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	return __builtin_bswap16(v);
-#else
-	return v;
-#endif
-}
-
-/**
  * vqcore_net_hdr_len() - bytes of the virtio-net header a driver with
  * these features puts before each frame.
  * @features: negotiated features.
@@ -149,6 +136,8 @@ struct vqcore_net_frame {
 
 /**
  * struct vqcore_net_stats - what the helper counted since it was created.
+ * @sz: sizeof(struct vqcore_net_stats), set by the caller (the sized-struct
+ *     rule in vqcore/common.h).
  * @tx_frames: tx buffers returned to the driver (taken frames and dropped
  *     chains alike).
  * @rx_frames: frames placed on rx (returned to the driver).
@@ -168,6 +157,7 @@ struct vqcore_net_frame {
  *     side's features cannot carry.
  */
 struct vqcore_net_stats {
+	size_t sz;
 	uint64_t tx_frames;
 	uint64_t rx_frames;
 	uint64_t rx_bufs;
@@ -190,7 +180,8 @@ struct vqcore_net_stats {
 
 /**
  * struct vqcore_net_config - how to create a net helper.
- * @sz: sizeof(struct vqcore_net_config); lets the struct grow compatibly.
+ * @sz: sizeof(struct vqcore_net_config) (the sized-struct rule in
+ *     vqcore/common.h).
  * @features: the features negotiated with the driver (VIRTIO_F_VERSION_1,
  *     VQCORE_NET_F_*); decide the header size, mergeable rx buffers and
  *     which offloads a tx header may ask for.
@@ -229,7 +220,8 @@ struct vqcore_net;
  * each call names the queues it works on.
  *
  * Return: 0, -EINVAL for a bad @cfg->sz, flag or limit (a burst above
- * 1024, a limit above 65536), or -ENOMEM.  Thread-safe.
+ * 1024, a limit above 65536), -E2BIG for a larger @cfg with a non-zero
+ * tail, or -ENOMEM.  Thread-safe.
  */
 VQCORE_API int vqcore_net_new(const struct vqcore_net_config *cfg,
 			      struct vqcore_net **out);
@@ -393,12 +385,14 @@ VQCORE_API int vqcore_net_forward(struct vqcore_net *net, struct vqcore_vq *txq,
 /**
  * vqcore_net_get_stats() - read the counters.
  * @net: helper.
- * @out: receives them.
+ * @out: receives them; the caller sets @out->sz first.
  *
+ * Return: 0, -EINVAL (@out NULL or @out->sz too small) or -E2BIG (a larger
+ * @out with a non-zero tail); @out is then unchanged.
  * Threading: the helper's thread (the counters are plain integers).
  */
-VQCORE_API void vqcore_net_get_stats(const struct vqcore_net *net,
-				     struct vqcore_net_stats *out);
+VQCORE_API int vqcore_net_get_stats(const struct vqcore_net *net,
+				    struct vqcore_net_stats *out);
 
 #ifdef __cplusplus
 }
