@@ -66,6 +66,7 @@
 #define RXQ 0
 #define TXQ 1
 
+/* Little-endian fields, as the driver reads them (virtio 1.x). */
 struct virtio_net_config {
 	uint8_t mac[6];
 	uint16_t status;
@@ -627,9 +628,6 @@ int main(int argc, char **argv)
 		.mode = MODE_ICMPECHO,
 		.config = {
 			.mac = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x02 }, /* locally administered */
-			.status = VIRTIO_NET_S_LINK_UP,
-			.max_virtqueue_pairs = 1,
-			.mtu = 1500,
 		},
 		.ip = { 192, 0, 2, 2 },
 	};
@@ -695,6 +693,9 @@ int main(int argc, char **argv)
 	if (in_order)
 		features |= VQCORE_BIT(VQCORE_F_IN_ORDER);
 
+	n.config.status = vqcore_cpu_to_le16(VIRTIO_NET_S_LINK_UP);
+	n.config.max_virtqueue_pairs = vqcore_cpu_to_le16(1);
+	n.config.mtu = vqcore_cpu_to_le16(1500);
 	{
 		struct vqcore_net_config nc = { .sz = sizeof(nc), .burst = TX_BURST };
 
