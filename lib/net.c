@@ -281,7 +281,8 @@ static inline bool tx_frame(const struct vqcore_net *net, const struct vhost_buf
 
 	/* the usual layouts: the header alone in the first iovec (Linux), or
 	 * header and frame in one (DPDK) */
-	if (unlikely(b->in_num || v->iov_len < hl || b->out_len < hl))
+	/* out_len first: a buffer shorter than a header may have no iovec */
+	if (unlikely(b->in_num || b->out_len < hl || v->iov_len < hl))
 		return tx_frame_slow(net, b, v, f);
 	vq_memcpy(&f->hdr, v->iov_base, 10);
 	f->hdr.num_buffers = 0;
@@ -416,7 +417,8 @@ static int rx_fetch(struct vqcore_net *net, struct vqcore_vq *rxq, unsigned want
 			bool one = bufs[i].in_num == 1;
 
 			win[i] = w;
-			dst[i] = w->iov_base;
+			/* w is past the buffer's iovecs when it has no writable part */
+			dst[i] = one ? w->iov_base : NULL;
 			room[i] = one ? bufs[i].in_len : 0;
 		}
 		net->rx_niov = base + last->first + last->out_num + last->in_num;
