@@ -895,6 +895,7 @@ static size_t net_recv(struct nett *t, uint8_t *frame, int timeout_ms)
 
 			ck_assert_uint_ge(used, NET_HDR);
 			memcpy(&nb, b + 10, 2);
+			nb = le16toh(nb); /* little-endian on every host */
 			ck_assert_uint_ge(nb, 1);
 			want = nb;
 			for (unsigned k = 0; k < 10; k++)

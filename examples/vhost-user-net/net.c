@@ -15,20 +15,22 @@
  *                  [--poll] [--no-packed] [--no-in-order]
  *
  * What it shows a backend author:
- *  - the 12-byte virtio_net_hdr_v1 and VIRTIO_NET_F_MRG_RXBUF: one frame may
- *    fill several rx buffers; the first header says how many (num_buffers);
- *  - a data path in bursts: up to 32 tx buffers per get_bufs call, the rx
- *    buffers for all their frames from as few get_bufs calls as needed,
- *    one put_used and one signal per queue per burst, the rx buffers not
- *    used given back with one vqcore_vq_unget(), and one copy per frame,
- *    from the tx iovecs straight into the rx iovecs;
+ *  - the library's net helper (vqcore/net.h) owns the data path: bursts
+ *    of 32 tx frames, headers checked, the rx buffers of a burst fetched
+ *    together and filled with one copy per frame (mergeable rx buffers:
+ *    one frame over several, num_buffers set), one put_used and one
+ *    signal per queue per burst.  loopback is one vqcore_net_forward()
+ *    per burst; macswap and icmpecho take the tx frames
+ *    (vqcore_net_tx_get()), put their answers on rx (vqcore_net_rx_put(),
+ *    vqcore_net_rx_flush()) and return the tx buffers
+ *    (vqcore_net_tx_done());
  *  - back-pressure instead of drops: when the rx ring has no room, the tx
- *    buffers not yet handled go back with vqcore_vq_unget() and are handled
+ *    buffers not yet handled go back to the tx ring and are handled
  *    again when the driver adds rx buffers (the rx kick);
  *  - what a device refuses, counted by cause and printed at exit: a tx
  *    chain with a bad header (shorter than the header, a writable part, an
  *    offload that was not offered), a frame larger than the rx buffers can
- *    take;
+ *    take (the helper's counters), a frame with no answer (ours);
  *  - building a reply frame and its checksums (RFC 1071);
  *  - the announce after a live migration (SEND_RARP): a RARP broadcast
  *    for the guest's MAC, injected on rx.
@@ -58,32 +60,19 @@
 
 #define VIRTIO_NET_F_MTU 3
 #define VIRTIO_NET_F_MAC 5
-#define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_NET_F_STATUS 16
 #define VIRTIO_NET_S_LINK_UP 1
 
 #define RXQ 0
 #define TXQ 1
 
+/* Little-endian fields, as the driver reads them (virtio 1.x). */
 struct virtio_net_config {
 	uint8_t mac[6];
 	uint16_t status;
 	uint16_t max_virtqueue_pairs;
 	uint16_t mtu;
 } __attribute__((packed));
-
-/* Little-endian on the wire; this example runs on little-endian hosts. */
-struct virtio_net_hdr_v1 {
-	uint8_t flags;
-	uint8_t gso_type;
-	uint16_t hdr_len;
-	uint16_t gso_size;
-	uint16_t csum_start;
-	uint16_t csum_offset;
-	uint16_t num_buffers;   /* with MRG_RXBUF (or VERSION_1) */
-};
-
-_Static_assert(sizeof(struct virtio_net_hdr_v1) == 12, "virtio_net_hdr_v1 layout");
 
 /* ---- Ethernet, ARP, IPv4, ICMP ---- */
 
@@ -96,13 +85,8 @@ _Static_assert(sizeof(struct virtio_net_hdr_v1) == 12, "virtio_net_hdr_v1 layout
 
 enum mode { MODE_ICMPECHO, MODE_MACSWAP, MODE_LOOPBACK };
 
-#define TX_BURST 32              /* tx buffers handled per burst */
-#define TX_IOV 512
-#define RX_POOL 256              /* rx buffers one burst may fill */
-#define RX_POOL_IOV 512
-#define RX_MAX_PER_FRAME 64      /* with MRG_RXBUF; more = too big, dropped */
-
-struct rx_burst;
+#define TX_BURST 32              /* tx frames handled per burst */
+#define REPLY_IOV 64             /* macswap: a frame of more iovecs gets no answer */
 
 struct net {
 	enum mode mode;
@@ -110,29 +94,51 @@ struct net {
 	struct vqcore_vu_dev *dev;
 	struct virtio_net_config config;
 	uint8_t ip[4];               /* our address in icmpecho mode */
-	size_t hdr_len;              /* 12, or 10 for a legacy driver */
-	bool mrg_rxbuf;
-	uint64_t tx_frames, rx_frames;
-	/* dropped frames, by cause */
-	uint64_t drop_bad_tx;        /* tx chain with a bad header or layout */
-	uint64_t drop_too_big;       /* larger than the rx buffers can take */
+	/* the data path: tx and rx bursts, headers, mergeable rx buffers and
+	 * most drop counters (tx chains with a bad header, frames larger than
+	 * the rx buffers, a broken rx queue) are the library's net helper's */
+	struct vqcore_net *nh;
+	/* the running queues (set by queue_started, cleared by queue_stopped:
+	 * callbacks run on the thread that polls) */
+	struct vqcore_vq *txq, *rxq;
+	/* dropped frames the helper does not see */
 	uint64_t drop_no_reply;      /* icmpecho/macswap: nothing to answer */
-	uint64_t drop_rx_error;      /* rx queue broken or missing */
 	uint64_t turns, idle_turns;  /* poll turns, and those that found nothing */
 	struct {
 		uint64_t turns, idle_turns, tx_frames, rx_frames, dropped;
 	} last;                      /* the counters at the last report */
 	uint8_t rarp[60];            /* announce frame waiting for rx room */
 	bool rarp_pending;
-	struct rx_burst *rxb;        /* the rx side of the burst being handled */
-	struct iovec tx_iov[TX_IOV];
+	struct vqcore_net_frame frames[TX_BURST];
+	struct iovec reply_iov[REPLY_IOV];
 	uint8_t frame[MAX_FRAME];    /* icmpecho: the frame being handled */
-	uint8_t reply[MAX_FRAME];    /* and the answer built from it */
+	uint8_t reply[MAX_FRAME];    /* and the answer built from it (macswap:
+	                              * the swapped addresses) */
 };
+
+/* Drops by cause: the helper's and ours. */
+struct drops {
+	uint64_t bad_tx, too_big, no_reply, rx_error;
+};
+
+static struct drops net_drops(const struct net *n)
+{
+	struct vqcore_net_stats st = { .sz = sizeof(st) };
+
+	vqcore_net_get_stats(n->nh, &st);
+	return (struct drops){
+		.bad_tx = st.drop_bad_tx,
+		.too_big = st.drop_too_big,
+		.no_reply = n->drop_no_reply,
+		.rx_error = st.drop_rx_error + st.drop_no_rx + st.drop_offload,
+	};
+}
 
 static uint64_t net_dropped(const struct net *n)
 {
-	return n->drop_bad_tx + n->drop_too_big + n->drop_no_reply + n->drop_rx_error;
+	struct drops d = net_drops(n);
+
+	return d.bad_tx + d.too_big + d.no_reply + d.rx_error;
 }
 
 static struct vqcore_vu_dev *g_dev;
@@ -235,264 +241,102 @@ static size_t icmpecho_reply(struct net *n, const uint8_t *f, size_t len)
 	return 0;
 }
 
-/* ---- the data path: bursts ---- */
+/* ---- the data path: bursts, through the library's net helper ---- */
 
-/*
- * A frame to put on rx: its first @head_len bytes from @head (macswap
- * rewrites them), the rest either straight from the tx buffer's iovecs
- * (@iov, from byte @off) or from our memory (@lin).  One copy per byte.
- */
-struct frame_src {
-	const struct iovec *iov;
-	unsigned cnt;
-	size_t off;
-	const uint8_t *lin;
-	size_t len;                  /* frame length, head included */
-	size_t head_len;
-	uint8_t head[2 * ETH_ALEN];
-};
-
-/*
- * The rx buffers of one burst: fetched with as few get_bufs calls as the
- * frames need, filled in order, returned with one put_used; the ones not
- * used go back with one unget.
- */
-struct rx_burst {
-	unsigned have;               /* fetched */
-	unsigned used;               /* filled (the first @used of @bufs) */
-	unsigned niov;               /* iovecs taken by the fetched ones */
-	uint32_t lens[RX_POOL];
-	struct vhost_buf bufs[RX_POOL];
-	struct iovec iov[RX_POOL_IOV];
-};
-
-/* Writes a byte stream over the writable iovecs of consecutive rx buffers. */
-struct rx_cursor {
-	const struct rx_burst *rb;
-	unsigned buf;                /* the buffer being filled */
-	const struct iovec *v, *vend; /* its writable iovecs left */
-	uint8_t *p;
-	size_t room;                 /* bytes left in *v (from p) */
-};
-
-static void cursor_init(struct rx_cursor *c, const struct rx_burst *rb, unsigned buf)
+/* Counters by the helper's causes plus our own (frames with no answer). */
+static uint64_t net_tx(const struct net *n)
 {
-	const struct vhost_buf *b = &rb->bufs[buf];
+	struct vqcore_net_stats st = { .sz = sizeof(st) };
 
-	c->rb = rb;
-	c->buf = buf;
-	c->v = &rb->iov[b->first + b->out_num];
-	c->vend = c->v + b->in_num;
-	c->p = NULL;
-	c->room = 0;
+	vqcore_net_get_stats(n->nh, &st);
+	return st.tx_frames;
 }
 
-/* Next non-empty writable iovec, in this buffer or the next ones. */
-static bool cursor_next(struct rx_cursor *c)
+static uint64_t net_rx(const struct net *n)
 {
-	for (;;) {
-		if (c->v < c->vend) {
-			c->p = c->v->iov_base;
-			c->room = c->v->iov_len;
-			c->v++;
-			if (c->room)
-				return true;
-			continue;
-		}
-		if (c->buf + 1 >= c->rb->used)
-			return false;
-		cursor_init(c, c->rb, c->buf + 1);
-	}
-}
+	struct vqcore_net_stats st = { .sz = sizeof(st) };
 
-static void cursor_write(struct rx_cursor *c, const void *src, size_t len)
-{
-	const uint8_t *s = src;
-
-	while (len) {
-		size_t k;
-
-		if (!c->room && !cursor_next(c))
-			return; /* never: the buffers were sized for the stream */
-		k = len < c->room ? len : c->room;
-		memcpy(c->p, s, k);
-		c->p += k;
-		c->room -= k;
-		s += k;
-		len -= k;
-	}
-}
-
-/* Copy @len bytes from @iov (@cnt of them), starting at byte @off. */
-static void cursor_write_iov(struct rx_cursor *c, const struct iovec *iov, unsigned cnt,
-			     size_t off, size_t len)
-{
-	for (unsigned i = 0; i < cnt && len; i++) {
-		size_t k;
-
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		k = iov[i].iov_len - off;
-		if (k > len)
-			k = len;
-		cursor_write(c, (const uint8_t *)iov[i].iov_base + off, k);
-		len -= k;
-		off = 0;
-	}
+	vqcore_net_get_stats(n->nh, &st);
+	return st.rx_frames;
 }
 
 /*
- * Fetch more rx buffers into @rb, about @want of them.  Returns how many
- * came, 0 when the ring has none (or @rb is full), or a negative error
- * from get_bufs.
+ * Place frame @f on rx with the burst's other frames; @more: frames that
+ * may follow.  false when rx has no room (the frame was not consumed).
  */
-static int rx_fetch(struct vqcore_vq *rxq, struct rx_burst *rb, unsigned want)
+static bool rx_put(struct net *n, struct vqcore_vq *rxq, const struct vqcore_net_frame *f,
+		   unsigned more)
 {
-	unsigned base = rb->niov;
-	int r;
-
-	if (want > RX_POOL - rb->have)
-		want = RX_POOL - rb->have;
-	if (!want || rb->niov == RX_POOL_IOV)
-		return 0;
-	r = vqcore_vq_get_bufs(rxq, rb->bufs + rb->have, want, rb->iov + rb->niov,
-			       RX_POOL_IOV - rb->niov);
-	if (r == -VQCORE_E_IOV_FULL && rb->have)
-		return 0; /* the next burst has the whole array */
-	for (int i = 0; i < r; i++) {
-		struct vhost_buf *b = &rb->bufs[rb->have + (unsigned)i];
-
-		b->first += base; /* numbered from where we asked */
-		rb->niov = b->first + b->out_num + b->in_num;
-	}
-	if (r > 0)
-		rb->have += (unsigned)r;
-	return r;
+	return vqcore_net_rx_put(n->nh, rxq, f, more) != -EAGAIN;
 }
 
-enum rx_put { RX_PUT_OK, RX_PUT_WAIT, RX_PUT_FULL, RX_PUT_DROPPED };
-
 /*
- * Put frame @s on rx: a fresh header then the frame, over as many rx
- * buffers as it needs (one without MRG_RXBUF).  @more: frames that may
- * follow in this burst (how many buffers to fetch at once).
- * RX_PUT_OK: placed (returned by rx_burst_end); RX_PUT_WAIT: the ring has no
- * room now, RX_PUT_FULL: this burst's arrays are full (nothing consumed
- * either way); RX_PUT_DROPPED: it can never fit, or rx is broken (counted).
- * rx_put() below takes the usual case and calls this for the rest.
+ * macswap and icmpecho: the frames of one tx burst each get an answer (or
+ * none, counted).  Returns the number of tx buffers consumed; *@blocked
+ * when rx had no room for an answer (that frame and the ones after it go
+ * back to the tx ring and are handled again when rx has room).
  */
-static __attribute__((noinline)) enum rx_put
-rx_put_any(struct net *n, struct vqcore_vq *rxq, struct rx_burst *rb,
-	   const struct frame_src *s, unsigned more)
+static __attribute__((noinline)) int tx_burst_reply(struct net *n, struct vqcore_vq *txq,
+						    struct vqcore_vq *rxq, bool *blocked)
 {
-	struct virtio_net_hdr_v1 hdr = { 0 };
-	size_t total = n->hdr_len + s->len, got = 0;
-	unsigned start = rb->used, nb = 0, max_nb;
-	struct rx_cursor c;
+	struct vqcore_net_frame *frames = n->frames, r = { 0 };
+	int cnt, done;
 
-	max_nb = n->mrg_rxbuf ? RX_MAX_PER_FRAME : 1;
-	if (max_nb > vqcore_vq_num(rxq))
-		max_nb = vqcore_vq_num(rxq);
-	while (got < total) {
-		uint32_t in_len;
+	cnt = vqcore_net_tx_get(n->nh, txq, frames, TX_BURST);
+	if (cnt <= 0)
+		return 0; /* empty, or a broken tx queue (it said why) */
+	for (done = 0; done < cnt; done++) {
+		const struct vqcore_net_frame *f = &frames[done];
 
-		if (nb == max_nb) {
-			rb->used = start; /* the buffers stay for the next frame */
-			n->drop_too_big++;
-			return RX_PUT_DROPPED;
-		}
-		if (start + nb == rb->have) {
-			int r = rx_fetch(rxq, rb, more + 1 + (n->mrg_rxbuf ? 1 : 0));
+		if (n->mode == MODE_MACSWAP) {
+			/* our 12 bytes of swapped addresses, then the rest of
+			 * the frame straight from the tx buffer */
+			struct iovec *v = n->reply_iov, *end = v + ARRAY_SIZE(n->reply_iov);
+			size_t skip = 2 * ETH_ALEN;
 
-			if (r < 0) {
-				rb->used = start;
-				n->drop_rx_error++;
-				return RX_PUT_DROPPED;
+			if (f->len < ETH_HLEN || f->iov_cnt >= ARRAY_SIZE(n->reply_iov)) {
+				n->drop_no_reply++;
+				continue;
 			}
-			if (r == 0) {
-				rb->used = start;
-				if (rb->have < RX_POOL && rb->niov < RX_POOL_IOV)
-					return RX_PUT_WAIT; /* the ring is empty */
-				if (start)
-					return RX_PUT_FULL;
-				n->drop_too_big++; /* more iovecs than a burst holds */
-				return RX_PUT_DROPPED;
+			vqcore_iov_read(f->iov, f->iov_cnt, ETH_ALEN, n->reply, ETH_ALEN);
+			vqcore_iov_read(f->iov, f->iov_cnt, 0, n->reply + ETH_ALEN, ETH_ALEN);
+			*v++ = (struct iovec){ n->reply, 2 * ETH_ALEN };
+			for (unsigned i = 0; i < f->iov_cnt && v < end; i++) {
+				const struct iovec *s = &f->iov[i];
+
+				if (skip >= s->iov_len) {
+					skip -= s->iov_len;
+					continue;
+				}
+				*v++ = (struct iovec){ (uint8_t *)s->iov_base + skip, s->iov_len - skip };
+				skip = 0;
 			}
+			r.iov = n->reply_iov;
+			r.iov_cnt = (uint32_t)(v - n->reply_iov);
+			r.len = f->len;
+		} else {
+			if (f->len > MAX_FRAME) {
+				n->drop_no_reply++;
+				continue;
+			}
+			vqcore_iov_read(f->iov, f->iov_cnt, 0, n->frame, f->len);
+			r.len = (uint32_t)icmpecho_reply(n, n->frame, f->len);
+			if (!r.len) {
+				n->drop_no_reply++;
+				continue;
+			}
+			n->reply_iov[0] = (struct iovec){ n->reply, r.len };
+			r.iov = n->reply_iov;
+			r.iov_cnt = 1;
 		}
-		in_len = rb->bufs[start + nb].in_len;
-		rb->lens[start + nb] = total - got < in_len ? (uint32_t)(total - got) : in_len;
-		got += rb->lens[start + nb];
-		nb++;
+		if (!rx_put(n, rxq, &r, (unsigned)(cnt - done - 1))) {
+			*blocked = true;
+			break;
+		}
 	}
-	rb->used = start + nb;
-
-	hdr.num_buffers = (uint16_t)nb;
-	cursor_init(&c, rb, start);
-	cursor_write(&c, &hdr, n->hdr_len);
-	if (s->head_len)
-		cursor_write(&c, s->head, s->head_len);
-	if (s->lin)
-		cursor_write(&c, s->lin + s->head_len, s->len - s->head_len);
-	else
-		cursor_write_iov(&c, s->iov, s->cnt, s->off + s->head_len, s->len - s->head_len);
-	n->rx_frames++;
-	return RX_PUT_OK;
-}
-
-/*
- * rx_put_any() for the usual case: the next rx buffer is one iovec and
- * takes the header and the whole frame, so a header store and one memcpy
- * (tx buffers mostly carry header and frame in one iovec too).
- */
-static inline enum rx_put rx_put(struct net *n, struct vqcore_vq *rxq, struct rx_burst *rb,
-				 const struct frame_src *s, unsigned more)
-{
-	unsigned start = rb->used;
-	const struct vhost_buf *b;
-	size_t body = s->len - s->head_len;
-	uint8_t *d;
-
-	if (start == rb->have && rx_fetch(rxq, rb, more + 1) <= 0)
-		return rx_put_any(n, rxq, rb, s, more);
-	b = &rb->bufs[start];
-	if (b->in_num != 1 || b->in_len < n->hdr_len + s->len)
-		return rx_put_any(n, rxq, rb, s, more);
-	d = rb->iov[b->first + b->out_num].iov_base;
-	if (n->hdr_len == sizeof(struct virtio_net_hdr_v1)) {
-		static const struct virtio_net_hdr_v1 one = { .num_buffers = 1 };
-
-		memcpy(d, &one, sizeof(one));
-	} else {
-		memset(d, 0, 10); /* legacy header: no num_buffers */
-	}
-	d += n->hdr_len;
-	if (s->head_len)
-		memcpy(d, s->head, s->head_len);
-	d += s->head_len;
-	if (s->lin)
-		memcpy(d, s->lin + s->head_len, body);
-	else if (s->cnt == 1)
-		memcpy(d, (const uint8_t *)s->iov[0].iov_base + s->off + s->head_len, body);
-	else
-		vqcore_iov_read(s->iov, s->cnt, s->off + s->head_len, d, body);
-	rb->lens[start] = (uint32_t)(n->hdr_len + s->len);
-	rb->used = start + 1;
-	n->rx_frames++;
-	return RX_PUT_OK;
-}
-
-/* Return the filled rx buffers with one put_used, the rest with one unget. */
-static void rx_burst_end(struct vqcore_vq *rxq, struct rx_burst *rb)
-{
-	if (rb->have > rb->used)
-		vqcore_vq_unget(rxq, rb->bufs + rb->used, rb->have - rb->used);
-	if (rb->used) {
-		vqcore_vq_put_used(rxq, rb->bufs, rb->lens, rb->used);
-		vqcore_vq_signal(rxq);
-	}
-	rb->have = rb->used = rb->niov = 0;
+	vqcore_net_rx_flush(n->nh, rxq);
+	vqcore_net_tx_done(n->nh, txq, (unsigned)done);
+	return done;
 }
 
 /*
@@ -531,118 +375,18 @@ static int net_send_rarp(struct vqcore_vu_dev *dev, const uint8_t mac[6])
 /* Deliver a pending announce frame; false while rx has no room for it. */
 static bool rx_flush_rarp(struct net *n, struct vqcore_vq *rxq)
 {
-	struct frame_src s = { .lin = n->rarp, .len = sizeof(n->rarp) };
-	enum rx_put r;
+	struct iovec v = { n->rarp, sizeof(n->rarp) };
+	struct vqcore_net_frame f = { .iov = &v, .iov_cnt = 1, .len = sizeof(n->rarp) };
+	bool placed;
 
 	if (!n->rarp_pending)
 		return true;
-	r = rx_put(n, rxq, n->rxb, &s, 0);
-	rx_burst_end(rxq, n->rxb);
-	if (r == RX_PUT_WAIT || r == RX_PUT_FULL)
+	placed = rx_put(n, rxq, &f, 0);
+	vqcore_net_rx_flush(n->nh, rxq);
+	if (!placed)
 		return false;
 	n->rarp_pending = false;
 	return true;
-}
-
-/*
- * Whether tx buffer @b (readable iovecs @iov) carries a frame this device
- * can take: device-readable only, a whole header, no offload asked (none
- * is offered: flags and gso_type must be 0, virtio 1.2 5.1.6.2).
- */
-static inline bool tx_ok(const struct net *n, const struct vhost_buf *b,
-			 const struct iovec *iov)
-{
-	uint8_t fg[2]; /* flags, gso_type */
-
-	if (b->in_num || b->out_len < n->hdr_len)
-		return false;
-	if (iov[0].iov_len >= 2)
-		memcpy(fg, iov[0].iov_base, 2);
-	else
-		vqcore_iov_read(iov, b->out_num, 0, fg, 2);
-	return fg[0] == 0 && fg[1] == 0;
-}
-
-/*
- * One burst: up to TX_BURST tx buffers, their answers on rx.  Returns the
- * number of tx buffers consumed (each one answered, or dropped and
- * counted).  When rx has no room for a frame, that buffer and the ones
- * after it go back to the ring (*@blocked says so when the rx ring itself
- * is empty, not only this burst's arrays full).
- */
-static int tx_burst(struct net *n, struct vqcore_vq *txq, struct vqcore_vq *rxq,
-		    bool *blocked)
-{
-	struct vhost_buf bufs[TX_BURST];
-	struct iovec *iov = n->tx_iov;
-	struct rx_burst *rb = n->rxb;
-	int cnt, done;
-
-	cnt = vqcore_vq_get_bufs(txq, bufs, TX_BURST, iov, TX_IOV);
-	if (cnt <= 0)
-		return 0; /* empty, or a broken tx queue (it said why) */
-	for (done = 0; done < cnt; done++) {
-		const struct vhost_buf *b = &bufs[done];
-		const struct iovec *v = &iov[b->first];
-		struct frame_src s;
-		enum rx_put r;
-
-		if (!tx_ok(n, b, v)) {
-			n->drop_bad_tx++;
-			continue;
-		}
-		s.iov = v;
-		s.cnt = b->out_num;
-		s.off = n->hdr_len;
-		s.lin = NULL;
-		s.len = b->out_len - n->hdr_len;
-		s.head_len = 0;
-		switch (n->mode) {
-		case MODE_LOOPBACK:
-			break;
-		case MODE_MACSWAP:
-			if (s.len < ETH_HLEN) {
-				n->drop_no_reply++;
-				continue;
-			}
-			vqcore_iov_read(v, b->out_num, n->hdr_len + ETH_ALEN, s.head, ETH_ALEN);
-			vqcore_iov_read(v, b->out_num, n->hdr_len, s.head + ETH_ALEN, ETH_ALEN);
-			s.head_len = 2 * ETH_ALEN;
-			break;
-		case MODE_ICMPECHO:
-			if (s.len > MAX_FRAME) {
-				n->drop_no_reply++;
-				continue;
-			}
-			vqcore_iov_read(v, b->out_num, n->hdr_len, n->frame, s.len);
-			s.len = icmpecho_reply(n, n->frame, s.len);
-			if (!s.len) {
-				n->drop_no_reply++;
-				continue;
-			}
-			s.lin = n->reply;
-			break;
-		}
-		if (!rxq) {
-			n->drop_rx_error++;
-			continue;
-		}
-		r = rx_put(n, rxq, rb, &s, (unsigned)(cnt - done - 1));
-		if (r == RX_PUT_WAIT || r == RX_PUT_FULL) {
-			*blocked = r == RX_PUT_WAIT;
-			break;
-		}
-	}
-	if (rxq)
-		rx_burst_end(rxq, rb);
-	if (done < cnt)
-		vqcore_vq_unget(txq, bufs + done, (unsigned)(cnt - done));
-	if (done) {
-		vqcore_vq_put_used(txq, bufs, NULL, (unsigned)done);
-		vqcore_vq_signal(txq);
-	}
-	n->tx_frames += (unsigned)done;
-	return done;
 }
 
 /*
@@ -653,18 +397,20 @@ static int tx_burst(struct net *n, struct vqcore_vq *txq, struct vqcore_vq *rxq,
  */
 static __attribute__((noinline)) int process_tx(struct net *n, bool *blocked)
 {
-	struct vqcore_vq *txq = vqcore_vu_queue(n->dev, TXQ);
-	struct vqcore_vq *rxq = vqcore_vu_queue(n->dev, RXQ);
+	struct vqcore_vq *txq = n->txq, *rxq = n->rxq;
 	int total = 0, done;
 
 	*blocked = false;
-	if (!txq)
+	/* no rx queue (not started yet, or being stopped): the frames wait
+	 * on the tx ring; the rx queue's start kicks us */
+	if (!txq || !rxq)
 		return 0;
-	if (n->rarp_pending && rxq && !rx_flush_rarp(n, rxq)) {
+	if (n->rarp_pending && !rx_flush_rarp(n, rxq)) {
 		*blocked = true; /* the announce goes first */
 		return 0;
 	}
-	while ((done = tx_burst(n, txq, rxq, blocked)) > 0) {
+	while ((done = n->mode == MODE_LOOPBACK ? vqcore_net_forward(n->nh, txq, rxq, blocked)
+						: tx_burst_reply(n, txq, rxq, blocked)) > 0) {
 		total += done;
 		if (*blocked)
 			break;
@@ -711,13 +457,43 @@ static void net_queue_started(struct vqcore_vu_dev *dev, unsigned qidx,
 	struct net *n = vqcore_vu_opaque(dev);
 	uint64_t f = vqcore_vu_features(dev);
 
-	n->mrg_rxbuf = f & VQCORE_BIT(VIRTIO_NET_F_MRG_RXBUF);
-	/* the header has num_buffers with MRG_RXBUF or any virtio 1 driver */
-	n->hdr_len = (n->mrg_rxbuf || (f & VQCORE_BIT(VQCORE_F_VERSION_1))) ? 12 : 10;
+	if (qidx == TXQ)
+		n->txq = vq;
+	else if (qidx == RXQ)
+		n->rxq = vq;
+	/* the header size and mergeable rx buffers follow the features; the
+	 * iovec arrays are sized so that no chain can be too long for them */
+	if (vqcore_net_set_features(n->nh, f) != 0 ||
+	    vqcore_net_set_max_iov(n->nh, vqcore_vq_max_iov(vq)) != 0)
+		fprintf(stderr, "vhost-user-net: cannot set up the data path for queue %u\n", qidx);
 	fprintf(stderr, "vhost-user-net: %s queue started (%s ring, %u entries)\n",
 		qidx == RXQ ? "rx" : "tx",
 		vqcore_vq_format(vq) == VQCORE_FORMAT_PACKED ? "packed" : "split",
 		vqcore_vq_num(vq));
+}
+
+static void net_queue_stopped(struct vqcore_vu_dev *dev, unsigned qidx,
+			      struct vqcore_vq *vq)
+{
+	struct net *n = vqcore_vu_opaque(dev);
+
+	if (n->txq == vq)
+		n->txq = NULL;
+	if (n->rxq == vq)
+		n->rxq = NULL;
+}
+
+/* A new memory table may split buffers into more iovecs: size the arrays. */
+static void net_mem_changed(struct vqcore_vu_dev *dev, bool before)
+{
+	struct net *n = vqcore_vu_opaque(dev);
+
+	for (unsigned q = 0; !before && q < 2; q++) {
+		struct vqcore_vq *vq = vqcore_vu_queue(dev, q);
+
+		if (vq && vqcore_net_set_max_iov(n->nh, vqcore_vq_max_iov(vq)) != 0)
+			fprintf(stderr, "vhost-user-net: out of memory for queue %u\n", q);
+	}
 }
 
 static int net_get_config(struct vqcore_vu_dev *dev, uint32_t offset, void *buf,
@@ -736,7 +512,7 @@ static void net_disconnected(struct vqcore_vu_dev *dev)
 	struct net *n = vqcore_vu_opaque(dev);
 
 	fprintf(stderr, "vhost-user-net: front-end gone (tx %" PRIu64 ", rx %" PRIu64
-		", dropped %" PRIu64 ")\n", n->tx_frames, n->rx_frames, net_dropped(n));
+		", dropped %" PRIu64 ")\n", net_tx(n), net_rx(n), net_dropped(n));
 }
 
 static void on_signal(int sig)
@@ -761,12 +537,12 @@ static void print_stats(struct net *n, const char *what)
 	fprintf(stderr, "vhost-user-net: %s poll_turns=%" PRIu64 " idle_turns=%" PRIu64
 		" tx_frames=%" PRIu64 " rx_frames=%" PRIu64 " dropped=%" PRIu64 "\n", what,
 		n->turns - n->last.turns, n->idle_turns - n->last.idle_turns,
-		n->tx_frames - n->last.tx_frames, n->rx_frames - n->last.rx_frames,
+		net_tx(n) - n->last.tx_frames, net_rx(n) - n->last.rx_frames,
 		net_dropped(n) - n->last.dropped);
 	n->last.turns = n->turns;
 	n->last.idle_turns = n->idle_turns;
-	n->last.tx_frames = n->tx_frames;
-	n->last.rx_frames = n->rx_frames;
+	n->last.tx_frames = net_tx(n);
+	n->last.rx_frames = net_rx(n);
 	n->last.dropped = net_dropped(n);
 }
 
@@ -848,30 +624,28 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	static struct rx_burst rxb;
 	static struct net n = {
 		.mode = MODE_ICMPECHO,
 		.config = {
 			.mac = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x02 }, /* locally administered */
-			.status = VIRTIO_NET_S_LINK_UP,
-			.max_virtqueue_pairs = 1,
-			.mtu = 1500,
 		},
 		.ip = { 192, 0, 2, 2 },
-		.hdr_len = 12,
 	};
 	struct vqcore_vu_ops ops = {
 		.sz = sizeof(ops),
 		.get_config = net_get_config,
 		.queue_started = net_queue_started,
+		.queue_stopped = net_queue_stopped,
 		.kick = net_kick,
 		.disconnected = net_disconnected,
 		.send_rarp = net_send_rarp,
+		.mem_changed = net_mem_changed,
 	};
 	const char *sock_path = NULL;
 	unsigned flags = VQCORE_VU_SERVER | VQCORE_VU_NO_INFLIGHT;
 	bool packed = true, in_order = true;
 	struct sigaction sa;
+	struct drops d;
 	uint64_t features;
 	int c, r;
 
@@ -910,7 +684,7 @@ int main(int argc, char **argv)
 
 	features = VQCORE_BIT(VQCORE_F_VERSION_1) | VQCORE_BIT(VQCORE_F_EVENT_IDX) |
 		   VQCORE_BIT(VQCORE_F_INDIRECT_DESC) |
-		   VQCORE_BIT(VIRTIO_NET_F_MRG_RXBUF) | VQCORE_BIT(VIRTIO_NET_F_MAC) |
+		   VQCORE_BIT(VQCORE_NET_F_MRG_RXBUF) | VQCORE_BIT(VIRTIO_NET_F_MAC) |
 		   VQCORE_BIT(VIRTIO_NET_F_STATUS) | VQCORE_BIT(VIRTIO_NET_F_MTU);
 	if (packed)
 		features |= VQCORE_BIT(VQCORE_F_RING_PACKED);
@@ -919,7 +693,18 @@ int main(int argc, char **argv)
 	if (in_order)
 		features |= VQCORE_BIT(VQCORE_F_IN_ORDER);
 
-	n.rxb = &rxb;
+	n.config.status = vqcore_cpu_to_le16(VIRTIO_NET_S_LINK_UP);
+	n.config.max_virtqueue_pairs = vqcore_cpu_to_le16(1);
+	n.config.mtu = vqcore_cpu_to_le16(1500);
+	{
+		struct vqcore_net_config nc = { .sz = sizeof(nc), .burst = TX_BURST };
+
+		r = vqcore_net_new(&nc, &n.nh);
+		if (r) {
+			fprintf(stderr, "vhost-user-net: %s\n", vqcore_strerror(r));
+			return 1;
+		}
+	}
 	r = vqcore_vu_new(sock_path, flags, 2, features, &ops, &n, &n.dev);
 	if (r) {
 		fprintf(stderr, "vhost-user-net: %s: %s\n", sock_path, vqcore_strerror(r));
@@ -946,9 +731,11 @@ int main(int argc, char **argv)
 		memset(&n.last, 0, sizeof(n.last));
 		print_stats(&n, "total");
 	}
+	d = net_drops(&n);
 	fprintf(stderr, "vhost-user-net: exit (tx %" PRIu64 ", rx %" PRIu64 ", dropped %"
 		PRIu64 ": bad_tx=%" PRIu64 " too_big=%" PRIu64 " no_reply=%" PRIu64
-		" rx_error=%" PRIu64 ")\n", n.tx_frames, n.rx_frames, net_dropped(&n),
-		n.drop_bad_tx, n.drop_too_big, n.drop_no_reply, n.drop_rx_error);
+		" rx_error=%" PRIu64 ")\n", net_tx(&n), net_rx(&n), net_dropped(&n),
+		d.bad_tx, d.too_big, d.no_reply, d.rx_error);
+	vqcore_net_free(n.nh);
 	return r ? 1 : 0;
 }

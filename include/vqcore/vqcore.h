@@ -13,5 +13,6 @@
 #include "vqcore/pagepool.h"
 #include "vqcore/reporter.h"
 #include "vqcore/balloon.h"
+#include "vqcore/net.h"
 
 #endif /* VQCORE_VQCORE_H */
