@@ -628,8 +628,9 @@ static VQ_COLD void packed_log_batch(struct vqcore_vq *vq, uint16_t head,
 }
 
 /*
- * put_used past its usual case: no lengths, or a big-endian host: each
- * used descriptor on its own, the first one's flags last, then the log.
+ * put_used past its usual case: no lengths outside an in-order run, or a
+ * big-endian host: each used descriptor on its own, the first one's flags
+ * last, then the log if one is set.
  */
 static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 					      const struct vhost_buf *bufs,
@@ -659,7 +660,8 @@ static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 	}
 	/* The first used descriptor's flags last: the batch appears at once. */
 	vq_store_release(packed_flags_ptr(&p->desc[head]), vq_le16(head_flags));
-	packed_log_batch(vq, head, bufs, n);
+	if (unlikely(vq->mem->log))
+		packed_log_batch(vq, head, bufs, n);
 	p->used_idx = idx;
 	p->used_wrap = wrap;
 }
@@ -705,10 +707,6 @@ static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	uint16_t head_flags = packed_used_bits(p->used_wrap);
 	bool wrap = p->used_wrap;
 
-	if (unlikely(!lens)) {
-		packed_put_used_other(vq, bufs, lens, n, run);
-		return;
-	}
 	if (run && n > 1) {
 		/* In order: a used descriptor per ring line the run covers
 		 * (packed_run_split()); the head's flags last. */
@@ -717,6 +715,10 @@ static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		idx = packed_idx(end);
 		wrap = packed_wrap(end);
 		goto publish;
+	}
+	if (unlikely(!lens)) {
+		packed_put_used_other(vq, bufs, lens, n, run);
+		return;
 	}
 	/* The usual batch: after the first descriptor, one 8-byte store each
 	 * writes length, id and flags together (one aligned store: the
