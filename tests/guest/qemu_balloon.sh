@@ -107,7 +107,11 @@ cycle() {
 	fi
 	a1=$(guest_mem_bytes "$pid") || return 1
 	echo "  round $n: memfd allocated: $((a0 >> 20)) MiB before, $((a1 >> 20)) MiB after filling $mib MiB"
-	if [ $((a1 - a0)) -lt $((mib * 1024 * 1024 * 9 / 10)) ]; then
+	# The guest keeps reporting while it fills, so other free pages go
+	# back to the host meanwhile and the net growth is a little below
+	# the fill (227 MiB of 256 once, on a loaded machine): 3/4 shows the
+	# fill reached host memory, which is what the rest of the round needs.
+	if [ $((a1 - a0)) -lt $((mib * 1024 * 1024 * 3 / 4)) ]; then
 		echo "FAIL: balloon $mode: round $n: filling $mib MiB allocated only $(((a1 - a0) >> 20)) MiB on the host"
 		return 1
 	fi
