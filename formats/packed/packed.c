@@ -849,13 +849,60 @@ static inline void packed_drv_write_desc(struct vring_desc_raw *d, uint64_t addr
 	d->flags_or_id = vq_le16(id);
 }
 
+/* @total elements in @id's indirect table, one ring slot pointing at it;
+ * returns the head's flags (not written: the caller publishes them). */
+static uint16_t packed_drv_put_indirect(struct vqcore_drvq *dq,
+					const struct vqcore_sg *sg, unsigned out_num,
+					unsigned total, uint16_t id, uint16_t *idx,
+					bool *wrap)
+{
+	struct vring_desc_raw *t = dq->itable + (size_t)id * dq->max_indirect;
+	uint16_t head_flags = (uint16_t)(VRING_DESC_F_INDIRECT | packed_avail_bits(*wrap));
+
+	for (unsigned j = 0; j < total; j++) {
+		packed_drv_write_desc(&t[j], sg[j].addr, sg[j].len, 0);
+		t[j].next_or_flags = vq_le16(j < out_num ? 0 : VRING_DESC_F_WRITE);
+	}
+	packed_drv_write_desc(&dq->packed.desc[*idx],
+			      dq->indirect_gpa + (uint64_t)id * dq->max_indirect * 16,
+			      total * 16, id);
+	packed_advance(dq->num, idx, wrap, 1);
+	return head_flags;
+}
+
+/* @total elements in ring slots from *@idx, each slot's flags written but
+ * the head's, which are returned for the caller to publish. */
+static uint16_t packed_drv_put_chain(struct vqcore_drvq *dq,
+				     const struct vqcore_sg *sg, unsigned out_num,
+				     unsigned total, uint16_t id, uint16_t *idx,
+				     bool *wrap)
+{
+	uint16_t head_flags = 0;
+
+	for (unsigned j = 0; j < total; j++) {
+		uint16_t f = packed_avail_bits(*wrap);
+
+		if (j >= out_num)
+			f |= VRING_DESC_F_WRITE;
+		if (j + 1 < total)
+			f |= VRING_DESC_F_NEXT;
+		packed_drv_write_desc(&dq->packed.desc[*idx], sg[j].addr, sg[j].len, id);
+		if (j == 0)
+			head_flags = f;
+		else
+			VQ_WRITE_ONCE(dq->packed.desc[*idx].next_or_flags, vq_le16(f));
+		packed_advance(dq->num, idx, wrap, 1);
+	}
+	return head_flags;
+}
+
 static int packed_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 			  unsigned out_num, unsigned in_num, void *token,
 			  unsigned flags)
 {
 	unsigned total = out_num + in_num, need;
 	bool indirect = (flags & VQCORE_ADD_INDIRECT) && dq->itable && total > 0;
-	uint16_t head = dq->packed.next_avail, idx = head, id, head_flags = 0;
+	uint16_t head = dq->packed.next_avail, idx = head, id, head_flags;
 	bool wrap = dq->packed.avail_wrap;
 	uint32_t in_len = 0;
 
@@ -867,36 +914,10 @@ static int packed_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 	id = dq->packed.free_ids[--dq->packed.nfree_ids];
 	for (unsigned j = out_num; j < total; j++)
 		in_len += sg[j].len;
-	if (indirect) {
-		struct vring_desc_raw *t = dq->itable + (size_t)id * dq->max_indirect;
-
-		for (unsigned j = 0; j < total; j++) {
-			packed_drv_write_desc(&t[j], sg[j].addr, sg[j].len, 0);
-			t[j].next_or_flags = vq_le16(j < out_num ? 0 : VRING_DESC_F_WRITE);
-		}
-		packed_drv_write_desc(&dq->packed.desc[idx],
-				      dq->indirect_gpa + (uint64_t)id * dq->max_indirect * 16,
-				      total * 16, id);
-		head_flags = VRING_DESC_F_INDIRECT | packed_avail_bits(wrap);
-		packed_advance(dq->num, &idx, &wrap, 1);
-	} else {
-		for (unsigned j = 0; j < total; j++) {
-			uint16_t f = packed_avail_bits(wrap);
-
-			if (j >= out_num)
-				f |= VRING_DESC_F_WRITE;
-			if (j + 1 < total)
-				f |= VRING_DESC_F_NEXT;
-			packed_drv_write_desc(&dq->packed.desc[idx], sg[j].addr,
-					      sg[j].len, id);
-			if (j == 0)
-				head_flags = f;
-			else
-				VQ_WRITE_ONCE(dq->packed.desc[idx].next_or_flags,
-					      vq_le16(f));
-			packed_advance(dq->num, &idx, &wrap, 1);
-		}
-	}
+	if (indirect)
+		head_flags = packed_drv_put_indirect(dq, sg, out_num, total, id, &idx, &wrap);
+	else
+		head_flags = packed_drv_put_chain(dq, sg, out_num, total, id, &idx, &wrap);
 	dq->state[id].token = token;
 	dq->state[id].ndesc = (uint16_t)need;
 	dq->state[id].in_len = in_len;
