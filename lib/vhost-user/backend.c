@@ -1242,15 +1242,12 @@ static int vu_accept(struct vqcore_vu_dev *d)
  * disconnect. */
 static int vu_read_msg(struct vqcore_vu_dev *d)
 {
-	struct vu_msg *m = vq_malloc(sizeof(*m));
+	struct vu_msg *m = &d->msg;
 	int r;
 
-	if (!m)
-		return -ENOMEM;
 	r = vu_recv(d->sock, m);
 	if (!r)
 		r = vu_handle(d, m);
-	vq_free(m);
 	if (r) {
 		d->proto_error = r != -ECONNRESET;
 		if (r != -ECONNRESET)

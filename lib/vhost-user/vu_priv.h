@@ -274,6 +274,10 @@ struct vqcore_vu_dev {
 	uint16_t inflight_qsize;
 	uint64_t inflight_offset;
 
+	/* the message being handled: read and handled on the control thread
+	 * only, one at a time, so one buffer serves every message */
+	struct vu_msg msg;
+
 	struct vu_queue q[];
 };
 
