@@ -4,12 +4,15 @@
 # an unmodified Linux guest reading /dev/hwrng through its own virtio-rng
 # driver.  The backend serves a file of random bytes strictly in order
 # (--source); the guest reads N bytes and prints their md5 and first 32
-# bytes.  The host finds those 32 bytes in the file (the kernel's hwrng
-# core and the driver read a little ahead of the reader: the offset), then
-# requires that the N bytes of the file from that offset have the guest's
-# md5, and that the backend served at least offset + N bytes.  The guest
-# boots with rng_core.default_quality=0, so the kernel's hwrng thread
-# never reads the device on its own.
+# bytes, and the first 4 bytes of every 64-byte unit.  The host finds the
+# 32 bytes in the file (the kernel's hwrng core and the driver read a
+# little ahead of the reader: the offset).  Linux 6.1's hwrng thread
+# (khwrngd) keeps reading 64-byte units of the same stream once per crng
+# reseed interval (at least a second) even at rng_core.default_quality=0,
+# and they fall between the reader's units.  So the host walks the
+# guest's units through the file, allowing whole missing units at that
+# rate only, requires that the units it found have the guest's md5, and
+# that the backend served at least everything read.
 # Ring formats: vhost-user-base passes the backend's features to the guest
 # and ignores packed=off, so "split" runs the backend with --no-packed and
 # "packed" without it; the guest's negotiated features (bit 34) must say
@@ -17,7 +20,7 @@
 # smaller than what the guest reads: the bytes must still all arrive in
 # order.
 # Usage: qemu_rng.sh BUILD_DIR [split|packed|ratelimit...]  (default: all)
-# Environment: VQ_RNG_BYTES (default 65536).  Exit 77 (skip) only when QEMU
+# Environment: VQ_RNG_BYTES (default 65536, a multiple of 64).  Exit 77 (skip) only when QEMU
 # cannot be installed.
 set -euo pipefail
 
@@ -28,6 +31,7 @@ modes=("$@")
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bin=$build/examples/vhost-user-rng
 nbytes=${VQ_RNG_BYTES:-65536}
+[ $((nbytes % 64)) -eq 0 ] || { echo "FAIL: VQ_RNG_BYTES must be a multiple of 64"; exit 1; }
 
 if ! "$src/scripts/install-deps" --qemu || ! command -v qemu-system-x86_64 >/dev/null; then
 	echo "SKIP: QEMU cannot be installed (scripts/install-deps --qemu)"
@@ -93,7 +97,7 @@ round() {
 	backend_stop
 	line=$(vq_result_line g)
 	[ -n "$line" ] || { sed 's/^/  backend: /' "$VQ_WORK/backend.log"; return; }
-	echo "$line"
+	echo "${line%% units=*}"
 	set -- $line
 	if [ "$4" != ok ]; then
 		echo "FAIL: rng $mode: the guest's read failed"
@@ -115,18 +119,60 @@ round() {
 		return
 	fi
 	off=$((pos / 2))
+	# Walk the guest's 64-byte units through the stream from there: each
+	# is the next unit, or comes after whole units the kernel's hwrng
+	# thread took (at most 4 in a row).  Prints the runs the guest read as
+	# "start length", then "gaps N".
+	vq_field "$line" units >"$VQ_WORK/units"
+	runs=$(awk -v off="$off" -v ufile="$VQ_WORK/units" '
+		{ s = s $0 }
+		END {
+			getline u <ufile
+			p = off; rs = off; gaps = 0; n = length(u) / 8
+			for (k = 0; k < n; k++) {
+				want = substr(u, 8 * k + 1, 8)
+				for (g = 0; g <= 4; g++)
+					if (substr(s, 2 * (p + 64 * g) + 1, 8) == want)
+						break
+				if (g > 4) { print "lost", k; exit }
+				if (g > 0) { print rs, p - rs; rs = p + 64 * g; gaps += g }
+				p += 64 * (g + 1)
+			}
+			print rs, p - rs
+			print "gaps", gaps
+		}' <<<"$srchex")
+	if grep -q '^lost' <<<"$runs"; then
+		echo "FAIL: rng $mode: the guest's 64-byte unit $(sed -n 's/^lost //p' <<<"$runs")" \
+			"is not among the next stream units"
+		fail=1
+		return
+	fi
+	gaps=$(sed -n 's/^gaps //p' <<<"$runs")
 	# (tail gets SIGPIPE when head has enough)
-	have=$( (tail -c +$((off + 1)) "$VQ_WORK/source" || true) | head -c "$nbytes" | md5sum | cut -d' ' -f1)
+	have=$(grep -v '^gaps' <<<"$runs" | while read -r start len; do
+		(tail -c +$((start + 1)) "$VQ_WORK/source" || true) | head -c "$len"
+	done | md5sum | cut -d' ' -f1)
 	served=$(sed -n 's/.*stopping; served \([0-9]*\) bytes.*/\1/p' "$VQ_WORK/backend.log")
+	secs=$(awk -v a="$(vq_field "$line" read_start)" -v b="$(vq_field "$line" read_end)" \
+		'BEGIN { printf "%d", b - a + 1 }')
 	echo "rng $mode: the guest's $nbytes bytes start at offset $off of the stream;" \
+		"the kernel's hwrng thread took $gaps units of 64 bytes between them" \
+		"(read in about $secs s, hwrngd=$(vq_field "$line" hwrngd));" \
 		"the backend served ${served:-?} bytes"
 	if [ "$have" != "$md5" ]; then
 		echo "FAIL: rng $mode: the guest read other bytes than the stream holds at offset $off" \
 			"($md5 != $have)"
 		fail=1
 	fi
-	if [ -z "$served" ] || [ "$served" -lt $((off + nbytes)) ]; then
-		echo "FAIL: rng $mode: the backend says it served ${served:-nothing}, less than $((off + nbytes))"
+	# khwrngd reads at most once per second of uptime (the crng reseed
+	# interval, at least 1 s): more gaps than that are not its doing.
+	if [ "$gaps" -gt $((secs + 2)) ]; then
+		echo "FAIL: rng $mode: $gaps units missing in $secs s, more than the kernel's thread takes"
+		fail=1
+	fi
+	nbytes_all=$((off + nbytes + 64 * gaps))
+	if [ -z "$served" ] || [ "$served" -lt "$nbytes_all" ]; then
+		echo "FAIL: rng $mode: the backend says it served ${served:-nothing}, less than $nbytes_all"
 		fail=1
 	fi
 	if grep -q 'vqcore warn\|vqcore error' "$VQ_WORK/backend.log"; then
