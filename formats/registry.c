@@ -19,3 +19,9 @@ const struct vq_format_ops *vq_format_get(unsigned format)
 		return NULL;
 	}
 }
+
+unsigned vq_format_of_features(uint64_t features)
+{
+	return (features & VQCORE_BIT(VQCORE_F_RING_PACKED)) ? VQCORE_FORMAT_PACKED
+							     : VQCORE_FORMAT_SPLIT;
+}

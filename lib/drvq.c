@@ -98,8 +98,8 @@ void vqcore_drvq_free(struct vqcore_drvq *dq)
 {
 	if (!dq)
 		return;
-	if (dq->format == VQCORE_FORMAT_PACKED)
-		vq_free(dq->packed.free_ids);
+	if (dq->ops->drv_free)
+		dq->ops->drv_free(dq);
 	vq_free(dq->state);
 	vq_free(dq->order);
 	vq_free(dq->next);

@@ -141,6 +141,7 @@ struct vq_packed_dev {
 };
 
 struct vq_format_ops;
+struct vq_inflight_ops;
 
 /*
  * A frontend that must see every fetch and return of a queue (vhost-user
@@ -393,10 +394,101 @@ struct vq_format_ops {
 			    uint32_t *lens, unsigned max);
 	bool (*drv_enable_cb)(struct vqcore_drvq *dq);
 	void (*drv_disable_cb)(struct vqcore_drvq *dq);
+	/* optional: free what drv_init allocated (called once, also when
+	 * drv_init failed or never ran: what it did not allocate is NULL) */
+	void (*drv_free)(struct vqcore_drvq *dq);
+	/*
+	 * Optional: the device's used position as the ring shows it to the
+	 * driver (split: the used index), in *@pos; 0.  NULL where the ring
+	 * does not keep it (packed: the device overwrites the slots that
+	 * would tell).  A vhost-user front-end sends it as the base of a
+	 * restarted backend, as QEMU does.
+	 */
+	int (*drv_ring_used)(const struct vqcore_drvq *dq, uint32_t *pos);
+
+	/* ---- what the vhost-user code asks (control path) ---- */
+	const char *area_name[3]; /* the three areas, for messages */
+	uint32_t start_pos;       /* avail position of a fresh ring */
+	/*
+	 * SET_VRING_BASE's value @wire to an avail position in *@pos: 0, or
+	 * -VQ_EINVAL for a value the format never sends.  The position may
+	 * still be out of range for the queue (vqcore_vq_set_base() says).
+	 */
+	int (*base_decode)(uint32_t wire, uint32_t *pos);
+	/* GET_VRING_BASE's value for avail position @pos with nothing in
+	 * flight; any 32-bit @pos (also a value SET_VRING_BASE stored). */
+	uint32_t (*base_encode)(uint32_t pos);
+	/* vhost-user inflight tracking; NULL: the format has none */
+	const struct vq_inflight_ops *inflight;
+};
+
+/*
+ * vhost-user inflight tracking (the spec's "Inflight I/O tracking"): one
+ * region per queue, in an area the front-end keeps across back-end
+ * restarts.  Every region starts with this header; the rest is the
+ * format's (the spec's QueueRegionSplit and QueueRegionPacked).
+ */
+struct vq_inflight_hdr {
+	uint64_t features;  /* acked when a queue last started over it; 0: fresh */
+	uint16_t version;   /* 1 */
+	uint16_t desc_num;  /* entries the region has room for */
+};
+
+/*
+ * The format's part of a region.  The region is shared and untrusted: an
+ * op reads any value there and still stays inside the region and the
+ * ring.  Ids passed in are below the queue size @num and the region has
+ * room for @num entries (the caller checks both).  "Used position" is
+ * what vqcore_vq_get_used_base() gives.  The caller orders nothing: each
+ * op has the barriers its record needs.
+ */
+struct vq_inflight_ops {
+	/* bytes of a region with @qsize entries, header included */
+	uint64_t (*bytes)(uint16_t qsize);
+	/*
+	 * Optional: a queue of @num slots starts over @reg at used position
+	 * @used.  @recorded: @reg holds a previous run's record under the
+	 * features now acked (else it was just zeroed).  Repairs what a crash
+	 * left half written and brings the record to @used where the format
+	 * keeps it in step with the ring.
+	 */
+	void (*start)(void *reg, uint16_t num, uint32_t used, bool recorded);
+	/* Is buffer @id in flight in @reg?  Its counter in *@counter. */
+	bool (*pending)(const void *reg, uint16_t id, uint64_t *counter);
+	/*
+	 * Where a queue of @num resumes over a recorded region with the @np
+	 * buffers @ids in flight (oldest first; none: @np 0), @used being its
+	 * used position now: the avail position in *@avail, just past them,
+	 * and the used position in *@used_out.  -VQ_EINVAL when the record
+	 * does not fit the ring (the front-end's base stands).
+	 */
+	int (*resume)(const void *reg, uint16_t num, uint32_t used,
+		      const uint16_t *ids, unsigned np, uint32_t *avail,
+		      uint32_t *used_out);
+	/* The ring slot where in-flight buffer @id's chain starts, in
+	 * *@head; -VQ_EINVAL when the record names none of a ring of @num. */
+	int (*head)(const void *reg, uint16_t num, uint16_t id, uint16_t *head);
+	/* Record @b (b->id below the queue size) fetched with @counter; it
+	 * is marked in flight last. */
+	void (*fetched)(void *reg, const struct vhost_buf *b, uint64_t counter);
+	/* Buffer @id is not in flight any more. */
+	void (*clear)(void *reg, uint16_t id);
+	/* Optional: before the used entries of @bufs are written (the ids
+	 * at or above @num are skipped). */
+	void (*used_begin)(void *reg, uint16_t num, const struct vhost_buf *bufs,
+			   unsigned n);
+	/* After @n buffers were used and cleared; the used position is now
+	 * @used. */
+	void (*used_end)(void *reg, unsigned n, uint32_t used);
+	/* Optional: the queue runs from used position @used with nothing in
+	 * flight; the record follows it from here. */
+	void (*follow)(void *reg, uint32_t used);
 };
 
 /* formats/registry.c */
 VQ_HIDDEN const struct vq_format_ops *vq_format_get(unsigned format);
+/* The format the acked @features select (VIRTIO_F_RING_PACKED). */
+VQ_HIDDEN unsigned vq_format_of_features(uint64_t features);
 
 /* Shared helpers for formats */
 static inline uint64_t vq_read_u64(const void *p)

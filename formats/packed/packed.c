@@ -1339,6 +1339,178 @@ static void packed_drv_disable_cb(struct vqcore_drvq *dq)
 		      vq_le16(VRING_PACKED_EVENT_FLAG_DISABLE));
 }
 
+static void packed_drv_free(struct vqcore_drvq *dq)
+{
+	vq_free(dq->packed.free_ids);
+	dq->packed.free_ids = NULL;
+}
+
+/* =================== vhost-user =================== */
+
+/*
+ * The base is a position (slot | wrap counter << 15).  GET_VRING_BASE
+ * carries the used position in bits 16-31 (equal to avail: nothing is in
+ * flight then); SET_VRING_BASE's is not used (the used position resumes
+ * where avail does, or where the inflight record says).
+ */
+static int packed_base_decode(uint32_t wire, uint32_t *pos)
+{
+	*pos = wire & 0xffffu;
+	return 0;
+}
+
+static uint32_t packed_base_encode(uint32_t pos)
+{
+	return (pos & 0xffffu) | (pos & 0xffffu) << 16;
+}
+
+/*
+ * The spec's QueueRegionPacked, with one DescStatePacked entry per buffer
+ * id (the device side hands out buffers by id, not raw descriptors):
+ * inflight, counter, id, num (the buffer's ring slots), and in addr the
+ * buffer's ring position (vhost_buf.reserved: the position of its first
+ * descriptor, and the one after it).  used_idx and used_wrap_counter
+ * follow the device's used position.  A buffer is fetched again at its
+ * recorded slot; one whose slot a later buffer's used entry overwrote
+ * (out-of-order completion) cannot be read again.
+ */
+struct packed_inflight_desc {
+	uint8_t inflight;
+	uint8_t padding;
+	uint16_t next;
+	uint16_t last;
+	uint16_t num;
+	uint64_t counter;
+	uint16_t id;
+	uint16_t flags;
+	uint32_t len;
+	uint64_t addr;
+};
+
+struct packed_inflight {
+	uint64_t features;  /* struct vq_inflight_hdr */
+	uint16_t version;
+	uint16_t desc_num;
+	uint16_t free_head;
+	uint16_t old_free_head;
+	uint16_t used_idx;
+	uint16_t old_used_idx;
+	uint8_t used_wrap_counter;
+	uint8_t old_used_wrap_counter;
+	uint8_t padding[7];
+	struct packed_inflight_desc desc[];
+};
+
+_Static_assert(offsetof(struct packed_inflight, version) ==
+	       offsetof(struct vq_inflight_hdr, version) &&
+	       offsetof(struct packed_inflight, desc_num) ==
+	       offsetof(struct vq_inflight_hdr, desc_num) &&
+	       sizeof(struct packed_inflight) == 32 &&
+	       sizeof(struct packed_inflight_desc) == 32,
+	       "QueueRegionPacked layout");
+
+static uint64_t packed_inflight_bytes(uint16_t qsize)
+{
+	return sizeof(struct packed_inflight) +
+	       (uint64_t)qsize * sizeof(struct packed_inflight_desc);
+}
+
+static bool packed_inflight_pending(const void *reg, uint16_t id, uint64_t *counter)
+{
+	const struct packed_inflight *r = reg;
+
+	if (r->desc[id].inflight != 1)
+		return false;
+	/* the region may sit at any offset of its file */
+	__builtin_memcpy(counter, &r->desc[id].counter, sizeof(*counter));
+	return true;
+}
+
+/*
+ * Resume at the recorded used position; with buffers in flight, the
+ * avail position is past their slots.  The record is refused when its
+ * position is outside the ring (with nothing in flight, also when the
+ * wrap counter is not 0 or 1), or the buffers' slots are none or more
+ * than the ring has.
+ */
+static int packed_inflight_resume(const void *reg, uint16_t num, uint32_t used,
+				  const uint16_t *ids, unsigned np, uint32_t *avail,
+				  uint32_t *used_out)
+{
+	const struct packed_inflight *r = reg;
+	uint16_t idx = r->used_idx;
+	bool wrap = r->used_wrap_counter & 1;
+	uint64_t slots = 0;
+
+	(void)used;
+	if (idx >= num || (!np && r->used_wrap_counter > 1))
+		return -VQ_EINVAL;
+	*used_out = packed_pos(idx, wrap);
+	for (unsigned i = 0; i < np; i++)
+		slots += r->desc[ids[i]].num;
+	if (np && (!slots || slots > num))
+		return -VQ_EINVAL;
+	packed_advance(num, &idx, &wrap, (unsigned)slots);
+	*avail = packed_pos(idx, wrap);
+	return 0;
+}
+
+static int packed_inflight_head(const void *reg, uint16_t num, uint16_t id,
+				uint16_t *head)
+{
+	const struct packed_inflight *r = reg;
+	uint64_t pos;
+
+	__builtin_memcpy(&pos, &r->desc[id].addr, sizeof(pos));
+	if (packed_idx((uint32_t)pos) >= num)
+		return -VQ_EINVAL;
+	*head = packed_idx((uint32_t)pos);
+	return 0;
+}
+
+static void packed_inflight_fetched(void *reg, const struct vhost_buf *b,
+				    uint64_t counter)
+{
+	struct packed_inflight_desc *e = &((struct packed_inflight *)reg)->desc[b->id];
+
+	e->counter = counter;
+	e->id = b->id;
+	e->num = b->ndesc;
+	e->addr = b->reserved;
+	vq_wmb();
+	e->inflight = 1;
+}
+
+static void packed_inflight_clear(void *reg, uint16_t id)
+{
+	((struct packed_inflight *)reg)->desc[id].inflight = 0;
+}
+
+static void packed_inflight_follow(void *reg, uint32_t used)
+{
+	struct packed_inflight *r = reg;
+
+	r->used_idx = packed_idx(used);
+	r->used_wrap_counter = packed_wrap(used);
+}
+
+static void packed_inflight_used_end(void *reg, unsigned n, uint32_t used)
+{
+	(void)n;
+	packed_inflight_follow(reg, used);
+}
+
+static const struct vq_inflight_ops packed_inflight_ops = {
+	.bytes = packed_inflight_bytes,
+	.pending = packed_inflight_pending,
+	.resume = packed_inflight_resume,
+	.head = packed_inflight_head,
+	.fetched = packed_inflight_fetched,
+	.clear = packed_inflight_clear,
+	.used_end = packed_inflight_used_end,
+	.follow = packed_inflight_follow,
+};
+
 const struct vq_format_ops vq_packed_ops VQ_HIDDEN = {
 	.name = "packed",
 	.check_num = packed_check_num,
@@ -1366,4 +1538,10 @@ const struct vq_format_ops vq_packed_ops VQ_HIDDEN = {
 	.drv_get_used = packed_drv_get_used,
 	.drv_enable_cb = packed_drv_enable_cb,
 	.drv_disable_cb = packed_drv_disable_cb,
+	.drv_free = packed_drv_free,
+	.area_name = { "descriptor", "driver event", "device event" },
+	.start_pos = 0x8000,  /* slot 0, wrap counter 1 */
+	.base_decode = packed_base_decode,
+	.base_encode = packed_base_encode,
+	.inflight = &packed_inflight_ops,
 };

@@ -975,6 +975,173 @@ static void split_drv_disable_cb(struct vqcore_drvq *dq)
 			      vq_le16((uint16_t)(dq->split.last_used - 0x8000)));
 }
 
+/* =================== vhost-user =================== */
+
+/* The base is the free-running avail index (16 bits). */
+static int split_base_decode(uint32_t wire, uint32_t *pos)
+{
+	if (wire > UINT16_MAX)
+		return -VQ_EINVAL;
+	*pos = wire;
+	return 0;
+}
+
+static uint32_t split_base_encode(uint32_t pos)
+{
+	return pos;
+}
+
+/* A front-end reads the used index a restarted backend resumes at. */
+static int split_drv_ring_used(const struct vqcore_drvq *dq, uint32_t *pos)
+{
+	*pos = vq_le16(vq_load_acquire(&dq->split.used->idx));
+	return 0;
+}
+
+/*
+ * The spec's QueueRegionSplit: a head is marked (counter, inflight = 1)
+ * when fetched.  On used, the batch is chained through last_batch_head
+ * before the used index moves, then unmarked and used_idx advanced, so a
+ * crash between the two is repaired on restart by comparing used_idx with
+ * the ring.  A resubmitted buffer is fetched again at its head, its id.
+ * The region's header fields are host order, as QEMU and libvhost-user
+ * write them.
+ */
+struct split_inflight_desc {
+	uint8_t inflight;
+	uint8_t padding[5];
+	uint16_t next;
+	uint64_t counter;
+};
+
+struct split_inflight {
+	uint64_t features;  /* struct vq_inflight_hdr */
+	uint16_t version;
+	uint16_t desc_num;
+	uint16_t last_batch_head;
+	uint16_t used_idx;
+	struct split_inflight_desc desc[];
+};
+
+_Static_assert(offsetof(struct split_inflight, version) ==
+	       offsetof(struct vq_inflight_hdr, version) &&
+	       offsetof(struct split_inflight, desc_num) ==
+	       offsetof(struct vq_inflight_hdr, desc_num) &&
+	       offsetof(struct split_inflight, last_batch_head) == 12 &&
+	       sizeof(struct split_inflight) == 16 &&
+	       sizeof(struct split_inflight_desc) == 16,
+	       "QueueRegionSplit layout");
+
+static uint64_t split_inflight_bytes(uint16_t qsize)
+{
+	return sizeof(struct split_inflight) +
+	       (uint64_t)qsize * sizeof(struct split_inflight_desc);
+}
+
+static void split_inflight_start(void *reg, uint16_t num, uint32_t used,
+				 bool recorded)
+{
+	struct split_inflight *r = reg;
+
+	if (recorded && (uint16_t)used != r->used_idx) {
+		/* crashed between the used ring and used_idx: the last batch
+		 * was completed; the walk is bounded and stays in the ring */
+		uint16_t batch = (uint16_t)((uint16_t)used - r->used_idx);
+		uint16_t h = r->last_batch_head;
+
+		for (unsigned k = 0; k < batch && k < num && h < num; k++) {
+			r->desc[h].inflight = 0;
+			h = r->desc[h].next;
+		}
+	}
+	r->used_idx = (uint16_t)used;
+}
+
+static bool split_inflight_pending(const void *reg, uint16_t id, uint64_t *counter)
+{
+	const struct split_inflight *r = reg;
+
+	if (r->desc[id].inflight != 1)
+		return false;
+	/* the region may sit at any offset of its file */
+	__builtin_memcpy(counter, &r->desc[id].counter, sizeof(*counter));
+	return true;
+}
+
+/* Resume just past the buffers in flight, as libvhost-user does. */
+static int split_inflight_resume(const void *reg, uint16_t num, uint32_t used,
+				 const uint16_t *ids, unsigned np, uint32_t *avail,
+				 uint32_t *used_out)
+{
+	(void)reg;
+	(void)num;
+	(void)ids;
+	*avail = (uint16_t)(used + np);
+	*used_out = (uint16_t)used;
+	return 0;
+}
+
+static int split_inflight_head(const void *reg, uint16_t num, uint16_t id,
+			       uint16_t *head)
+{
+	(void)reg;
+	(void)num;
+	*head = id;
+	return 0;
+}
+
+static void split_inflight_fetched(void *reg, const struct vhost_buf *b,
+				   uint64_t counter)
+{
+	struct split_inflight *r = reg;
+
+	r->desc[b->id].counter = counter;
+	vq_wmb();
+	r->desc[b->id].inflight = 1;
+}
+
+static void split_inflight_clear(void *reg, uint16_t id)
+{
+	((struct split_inflight *)reg)->desc[id].inflight = 0;
+}
+
+static void split_inflight_used_begin(void *reg, uint16_t num,
+				      const struct vhost_buf *bufs, unsigned n)
+{
+	struct split_inflight *r = reg;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t id = bufs[i].id;
+
+		if (id >= num)
+			continue;
+		r->desc[id].next = r->last_batch_head;
+		r->last_batch_head = id;
+	}
+	vq_wmb();
+}
+
+static void split_inflight_used_end(void *reg, unsigned n, uint32_t used)
+{
+	struct split_inflight *r = reg;
+
+	(void)used;
+	vq_wmb();
+	r->used_idx = (uint16_t)(r->used_idx + n);
+}
+
+static const struct vq_inflight_ops split_inflight_ops = {
+	.bytes = split_inflight_bytes,
+	.start = split_inflight_start,
+	.pending = split_inflight_pending,
+	.resume = split_inflight_resume,
+	.head = split_inflight_head,
+	.fetched = split_inflight_fetched,
+	.clear = split_inflight_clear,
+	.used_begin = split_inflight_used_begin,
+	.used_end = split_inflight_used_end,
+};
+
 const struct vq_format_ops vq_split_ops VQ_HIDDEN = {
 	.name = "split",
 	.check_num = split_check_num,
@@ -1002,4 +1169,10 @@ const struct vq_format_ops vq_split_ops VQ_HIDDEN = {
 	.drv_get_used = split_drv_get_used,
 	.drv_enable_cb = split_drv_enable_cb,
 	.drv_disable_cb = split_drv_disable_cb,
+	.drv_ring_used = split_drv_ring_used,
+	.area_name = { "descriptor", "avail", "used" },
+	.start_pos = 0,
+	.base_decode = split_base_decode,
+	.base_encode = split_base_encode,
+	.inflight = &split_inflight_ops,
 };

@@ -267,20 +267,28 @@ static void queue_stop(struct vqcore_vu_dev *d, unsigned qi)
 	d->fds_changed = true;
 }
 
+/* The ring format the acked features select. */
+static unsigned vu_format(const struct vqcore_vu_dev *d)
+{
+	return vq_format_of_features(d->features);
+}
+
+/* Its ops (every format the features can select is built in). */
+static const struct vq_format_ops *vu_fmt(const struct vqcore_vu_dev *d)
+{
+	return vq_format_get(vu_format(d));
+}
+
+/* Bytes of ring area @which (0 desc, 1 driver, 2 device); 1 before the
+ * queue size is known. */
 static uint64_t area_len(const struct vqcore_vu_dev *d, uint16_t num, int which)
 {
+	uint64_t sizes[3];
+
 	if (!num)
 		return 1;
-	if (vu_packed(d))
-		return which == 0 ? 16ull * num : 4;
-	switch (which) {
-	case 0:
-		return 16ull * num;
-	case 1:
-		return 6 + 2ull * num;
-	default:
-		return 6 + 8ull * num;
-	}
+	vu_fmt(d)->area_sizes(num, sizes);
+	return sizes[which];
 }
 
 static int queue_gpas(const struct vqcore_vu_dev *d, const struct vu_queue *q,
@@ -405,7 +413,7 @@ static void queue_update(struct vqcore_vu_dev *d, unsigned qi)
 		return;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.sz = sizeof(cfg);
-	cfg.format = vu_packed(d) ? VQCORE_FORMAT_PACKED : VQCORE_FORMAT_SPLIT;
+	cfg.format = vu_format(d);
 	cfg.num = q->num;
 	cfg.features = d->features;
 	cfg.mem = d->mem;
@@ -415,11 +423,11 @@ static void queue_update(struct vqcore_vu_dev *d, unsigned qi)
 	if (!r)
 		r = vqcore_vq_new(&cfg, &q->vq);
 	if (!r) {
-		uint32_t base = q->base;
+		uint32_t base;
 
-		if (vu_packed(d))
-			base &= 0xffff;
-		r = vqcore_vq_set_base(q->vq, base);
+		r = vu_fmt(d)->base_decode(q->base, &base);
+		if (!r)
+			r = vqcore_vq_set_base(q->vq, base);
 		if (r) {
 			vqcore_vq_free(q->vq);
 			q->vq = NULL;
@@ -796,9 +804,7 @@ static int h_set_vring_num(struct vqcore_vu_dev *d, struct vu_msg *m)
 
 	if (!q)
 		return -ERANGE;
-	if (!num || num > 32768)
-		return -EINVAL;
-	if (!vu_packed(d) && (num & (num - 1)))
+	if (num > UINT16_MAX || vu_fmt(d)->check_num((uint16_t)num) < 0)
 		return -EINVAL;
 	if (q->vq)
 		return -EBUSY;
@@ -811,10 +817,7 @@ static int h_set_vring_num(struct vqcore_vu_dev *d, struct vu_msg *m)
 static VQ_COLD void vring_addr_explain(const struct vqcore_vu_dev *d,
 				       const struct vu_queue *q, unsigned qi)
 {
-	static const char *const split_name[3] = { "descriptor", "avail", "used" };
-	static const char *const packed_name[3] = { "descriptor", "driver event",
-						    "device event" };
-	const char *const *name = vu_packed(d) ? packed_name : split_name;
+	const char *const *name = vu_fmt(d)->area_name;
 	const uint64_t uva[3] = { q->desc_uva, q->avail_uva, q->used_uva };
 	uint64_t gpa;
 
@@ -875,12 +878,14 @@ static int h_set_vring_base(struct vqcore_vu_dev *d, struct vu_msg *m)
 {
 	unsigned qi;
 	struct vu_queue *q = state_queue(d, m, &qi);
+	uint32_t pos;
 
 	if (!q)
 		return -ERANGE;
 	if (q->vq)
 		return -EBUSY;
-	if (!vu_packed(d) && m->p.state.num > 0xffff)
+	/* kept as sent: decoded again when the queue starts */
+	if (vu_fmt(d)->base_decode(m->p.state.num, &pos) < 0)
 		return -EINVAL;
 	q->base = m->p.state.num;
 	return 0;
@@ -896,11 +901,7 @@ static int h_get_vring_base(struct vqcore_vu_dev *d, struct vu_msg *m)
 	q->started = false;
 	queue_stop(d, qi);
 	kick_fd_drop(d, q);
-	m->p.state.num = q->base;
-	if (vu_packed(d)) {
-		/* used position (bits 16-31) equals avail once all is returned */
-		m->p.state.num = (q->base & 0xffff) | ((q->base & 0xffff) << 16);
-	}
+	m->p.state.num = vu_fmt(d)->base_encode(q->base);
 	m->hdr.size = sizeof(struct vu_state);
 	return VU_REPLY;
 }

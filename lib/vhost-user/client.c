@@ -17,6 +17,7 @@
 
 #include "abi_priv.h"
 #include "vhost-user/vu_priv.h"
+#include "vq_priv.h"
 
 #define VUC_DEFAULT_MEM (16ull << 20)
 #define VUC_MAX_INDIRECT 32 /* entries per indirect table */
@@ -158,8 +159,7 @@ static int vuc_negotiate(struct vqcore_vuc *c, const struct vqcore_vuc_config *c
 	r = vuc_set_u64(c, VQCORE_VU_SET_FEATURES, c->features);
 	if (r)
 		return r;
-	c->format = (c->features & VQCORE_BIT(VQCORE_F_RING_PACKED))
-			    ? VQCORE_FORMAT_PACKED : VQCORE_FORMAT_SPLIT;
+	c->format = vq_format_of_features(c->features);
 	memset(&mt, 0, sizeof(mt));
 	mt.nregions = 1;
 	mt.regions[0].gpa = 0;
@@ -339,7 +339,7 @@ static int vuc_start_queue(struct vqcore_vuc *c, unsigned i)
 	r = vqcore_drvq_new(&dc, &q->dq);
 	if (r)
 		return r;
-	base = c->format == VQCORE_FORMAT_PACKED ? 0x80008000u : 0;
+	base = q->dq->ops->base_encode(q->dq->ops->start_pos);
 	q->base = (uint32_t)base;
 	return vuc_send_vring(c, i, (uint32_t)base);
 }
@@ -601,18 +601,19 @@ int vqcore_vuc_set_config(struct vqcore_vuc *c, uint32_t offset, const void *buf
 /*
  * The base sent to a restarted backend for queue @i: what QEMU sends after
  * a backend crash, since a front-end cannot read the back-end's position.
- * Split: the ring's used index (QEMU's last_avail_idx restored from it).
- * Packed: the base the queue was last started with or stopped at
- * (0x80008000 for a ring started fresh): stale; the backend must resume
- * at the position its inflight area recorded.
+ * Where the ring shows the used position (split: the used index), that
+ * (QEMU's last_avail_idx restored from it).  Elsewhere (packed) the base
+ * the queue was last started with or stopped at (0x80008000 for a packed
+ * ring started fresh): stale; the backend must resume at the position its
+ * inflight area recorded.
  */
 static uint32_t vuc_resume_base(struct vqcore_vuc *c, unsigned i)
 {
-	if (c->format == VQCORE_FORMAT_SPLIT) {
-		uint16_t *used = vqcore_vuc_hva(c, c->q[i].ring.device + 2, 2);
+	const struct vqcore_drvq *dq = c->q[i].dq;
+	uint32_t pos;
 
-		return used ? __atomic_load_n(used, __ATOMIC_ACQUIRE) : 0;
-	}
+	if (dq->ops->drv_ring_used && !dq->ops->drv_ring_used(dq, &pos))
+		return dq->ops->base_encode(pos);
 	return c->q[i].base;
 }
 

@@ -5,40 +5,28 @@
  * The back-end keeps a record of the buffers it fetched and has not yet
  * used in a shared area the front-end holds for it, so that a restarted
  * back-end knows which requests to redo.  Layout: one region per queue of
- * vu_inflight_queue_bytes(queue_size), each starting with the spec's
- * QueueRegionSplit or QueueRegionPacked header.
- *
- * Split queues follow the spec exactly: a head is marked (counter,
- * inflight=1) when fetched; on used, the batch is chained through
- * last_batch_head before the used index moves, then unmarked and used_idx
- * updated, so a crash between the two is repaired on restart by comparing
- * used_idx with the ring.  Packed queues use the packed header and one
- * DescStatePacked entry per buffer id (inflight, counter, id, num, and in
- * addr the ring position of the buffer's first descriptor): the
- * device-side core hands out buffers by id, not raw descriptors.  The
- * header's used_idx/used_wrap_counter follow the device's used position,
- * and features records the features the region was written under.
+ * vu_inflight_queue_bytes(queue_size), each starting with the common
+ * header (struct vq_inflight_hdr); the rest, and how it is kept, is the
+ * ring format's (struct vq_inflight_ops, e.g. the spec's QueueRegionSplit
+ * in formats/split/).  This file holds what is format independent: the
+ * area, the header, the order of the calls, and re-submission.
  *
  * Resume position: a queue's first start over a region records the acked
  * features in it; from then on the region, not the front-end, says where
- * the queue is.  A restarted backend resumes every queue there (split: the
- * used index after the last-batch repair; packed: used_idx and
- * used_wrap_counter, with the avail position equal to it when nothing is
- * in flight), whatever base the front-end sent: QEMU cannot read a packed
- * ring's position after a backend crash and sends 0x80008000.  A fresh
- * region (features 0) or one written under other features holds nothing,
- * and the front-end's base stands (the start, or a migration target).
+ * the queue is.  A restarted backend resumes every queue there (the
+ * format's resume op), whatever base the front-end sent: QEMU cannot read
+ * some rings' position after a backend crash and sends a stale base
+ * (0x80008000 for a packed ring).  A fresh region (features 0) or one
+ * written under other features holds nothing, and the front-end's base
+ * stands (the start, or a migration target).
  *
  * Re-submission: when a queue starts over a region with buffers in flight,
- * the avail position is set just past them (split: used index + count, as
- * libvhost-user does; packed: used position + their descriptor slots),
- * every one of them is fetched again by its chain start
- * (vqcore_vq_get_buf_at(), before anything is returned, because packed
- * used entries overwrite ring slots), and vqcore_vu_get_bufs() hands them
- * out, oldest first, before new buffers.  Packed limit: a buffer whose
- * ring slot was already overwritten by a used entry of a later buffer
- * (out-of-order completion) cannot be read again; it is dropped with a
- * warning.  Devices that complete in order never hit that.
+ * the avail position is set just past them, every one of them is fetched
+ * again by its chain start (vqcore_vq_get_buf_at(), before anything is
+ * returned, because a format may write used entries over ring slots), and
+ * vqcore_vu_get_bufs() hands them out, oldest first, before new buffers.
+ * A buffer whose chain start no longer holds it (its slot was overwritten
+ * by a later buffer's used entry) is dropped with a warning.
  *
  * The area and everything in it are untrusted: sizes are checked against
  * the file, entries against the queue size, and list walks are bounded.
@@ -53,11 +41,25 @@
 #include "vhost-user/vu_priv.h"
 #include "vq_priv.h"
 
+/* Bytes of one queue's region: room for every format's record (the
+ * format may be negotiated after GET_INFLIGHT_FD). */
+static uint64_t vu_inflight_queue_bytes(uint16_t qsize)
+{
+	uint64_t n = sizeof(struct vq_inflight_hdr);
+
+	for (unsigned f = 0; f < VQCORE_FORMAT_COUNT; f++) {
+		const struct vq_format_ops *ops = vq_format_get(f);
+
+		if (ops && ops->inflight && ops->inflight->bytes(qsize) > n)
+			n = ops->inflight->bytes(qsize);
+	}
+	return VQ_ALIGN_UP(n, (uint64_t)64);
+}
+
 static void region_init(void *p, uint16_t qsize)
 {
-	struct vu_inflight_packed *r = p;
+	struct vq_inflight_hdr *r = p;
 
-	/* both headers start with features, version, desc_num */
 	memset(p, 0, vu_inflight_queue_bytes(qsize));
 	r->version = 1;
 	r->desc_num = qsize;
@@ -181,17 +183,10 @@ void vu_inflight_resub_free(struct vu_queue *q)
 	q->nresub = q->resub_next = 0;
 }
 
-/* packed position (slot | wrap << 15) advanced by @n slots */
-static uint32_t packed_advance_pos(uint32_t pos, uint16_t num, uint32_t n)
+/* The inflight ops of queue @q's format, or NULL (not running, none). */
+static const struct vq_inflight_ops *queue_ops(const struct vu_queue *q)
 {
-	uint32_t idx = (pos & 0x7fff) + n;
-	uint32_t wrap = (pos >> 15) & 1;
-
-	while (idx >= num) {
-		idx -= num;
-		wrap ^= 1;
-	}
-	return idx | wrap << 15;
+	return q->vq ? q->vq->ops->inflight : NULL;
 }
 
 /* Fetch pending buffer @id again; 0 or a negative error. */
@@ -199,17 +194,12 @@ static int resub_fetch(struct vqcore_vu_dev *d, unsigned qi, uint16_t id,
 		       struct vu_resub *rs)
 {
 	struct vu_queue *q = &d->q[qi];
-	uint16_t head = id;
-	int r = -VQCORE_E_IOV_FULL;
+	uint16_t head;
+	int r = queue_ops(q)->head(q->inflight, q->num, id, &head);
 
-	if (vu_packed(d)) {
-		struct vu_inflight_packed *rp = q->inflight;
-		uint64_t pos = rp->desc[id].addr;
-
-		if ((pos & 0x7fff) >= q->num)
-			return -EINVAL;
-		head = (uint16_t)(pos & 0x7fff);
-	}
+	if (r)
+		return r;
+	r = -VQCORE_E_IOV_FULL;
 	for (unsigned max = 64; r == -VQCORE_E_IOV_FULL && max <= 4096; max *= 8) {
 		vq_free(rs->iov);
 		rs->iov = vq_calloc(max, sizeof(struct iovec));
@@ -220,7 +210,7 @@ static int resub_fetch(struct vqcore_vu_dev *d, unsigned qi, uint16_t id,
 	if (r < 0)
 		return r;
 	if (rs->buf.id != id) {
-		/* the slot holds something else now (packed, out of order) */
+		/* the slot holds something else now (overwritten, out of order) */
 		return -VQCORE_E_BAD_ID;
 	}
 	rs->niov = rs->buf.out_num + rs->buf.in_num;
@@ -228,43 +218,59 @@ static int resub_fetch(struct vqcore_vu_dev *d, unsigned qi, uint16_t id,
 }
 
 /*
- * Set the ring positions just past the @np pending buffers in @pl and
- * fetch them all again (their iovecs are kept until vqcore_vu_get_bufs()
- * hands them out; the library calls the kick callback right after the
- * queue starts, before any other message can change the memory table).
- * On a region that does not match the ring, nothing is re-submitted.
+ * Resume queue @qi where its recorded region says, with the @np pending
+ * buffers in @pl (oldest first; none: @np 0) just before the avail
+ * position.  On a region that does not match the ring, the front-end's
+ * base stands and nothing is re-submitted.  0, or -1 when it did not
+ * resume.
+ */
+static int resume_recorded(struct vqcore_vu_dev *d, unsigned qi,
+			   const struct pend *pl, unsigned np)
+{
+	struct vu_queue *q = &d->q[qi];
+	uint16_t *ids = np ? vq_calloc(np, sizeof(*ids)) : NULL;
+	uint32_t avail, used;
+	int r;
+
+	if (np && !ids)
+		return -1;
+	for (unsigned i = 0; i < np; i++)
+		ids[i] = pl[i].id;
+	r = queue_ops(q)->resume(q->inflight, q->num, vqcore_vq_get_used_base(q->vq),
+				 ids, np, &avail, &used);
+	vq_free(ids);
+	if (r) {
+		if (np)
+			vq_warn("vhost-user: queue %u: inflight region does not match "
+				"the ring; %u buffers not re-submitted", qi, np);
+		else
+			vq_warn("vhost-user: queue %u: inflight region holds a bad used "
+				"position; the front-end's base is used", qi);
+		return -1;
+	}
+	r = vqcore_vq_set_base(q->vq, avail);
+	if (!r)
+		r = vqcore_vq_set_used_base(q->vq, used);
+	if (r) {
+		vq_warn("vhost-user: queue %u: cannot resume at the recorded position: %s",
+			qi, vqcore_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Fetch the @np pending buffers in @pl again (their iovecs are kept until
+ * vqcore_vu_get_bufs() hands them out; the library calls the kick
+ * callback right after the queue starts, before any other message can
+ * change the memory table).
  */
 static void resubmit_pending(struct vqcore_vu_dev *d, unsigned qi,
-			     const struct pend *pl, unsigned np, uint16_t ring_used)
+			     const struct pend *pl, unsigned np)
 {
 	struct vu_queue *q = &d->q[qi];
 	int r;
 
-	if (!vu_packed(d)) {
-		r = vqcore_vq_set_base(q->vq, (uint16_t)(ring_used + np));
-	} else {
-		struct vu_inflight_packed *rp = q->inflight;
-		uint32_t used = rp->used_idx | (uint32_t)(rp->used_wrap_counter & 1) << 15;
-		uint64_t slots = 0;
-
-		for (unsigned i = 0; i < np; i++)
-			slots += rp->desc[pl[i].id].num;
-		if (rp->features != d->features || rp->used_idx >= q->num ||
-		    !slots || slots > q->num) {
-			vq_warn("vhost-user: queue %u: inflight region does not match "
-				"the ring; %u buffers not re-submitted", qi, np);
-			return;
-		}
-		r = vqcore_vq_set_base(q->vq, packed_advance_pos(used, q->num,
-								  (uint32_t)slots));
-		if (!r)
-			r = vqcore_vq_set_used_base(q->vq, used);
-	}
-	if (r) {
-		vq_warn("vhost-user: queue %u: cannot resume after in-flight buffers: %s",
-			qi, vqcore_strerror(r));
-		return;
-	}
 	q->resub = vq_calloc(np, sizeof(*q->resub));
 	if (!q->resub)
 		return;
@@ -293,49 +299,18 @@ static void resubmit_pending(struct vqcore_vu_dev *d, unsigned qi,
  */
 static bool region_recorded(const struct vqcore_vu_dev *d, const void *reg)
 {
-	const struct vu_inflight_packed *r = reg; /* same first fields as split */
+	const struct vq_inflight_hdr *r = reg;
 
 	return r->version == 1 && r->desc_num == d->inflight_qsize && d->features &&
 	       rd_counter(&r->features) == d->features;
-}
-
-/*
- * Nothing in flight on a queue whose region recorded its position: resume
- * there, not at the front-end's base.  QEMU cannot read a packed ring's
- * position after a backend crash and sends its stale start value
- * (0x80008000); for split it sends the used index it reads from the ring.
- */
-static void resume_recorded(struct vqcore_vu_dev *d, unsigned qi, uint16_t ring_used)
-{
-	struct vu_queue *q = &d->q[qi];
-	int r;
-
-	if (!vu_packed(d)) {
-		r = vqcore_vq_set_base(q->vq, ring_used);
-	} else {
-		struct vu_inflight_packed *rp = q->inflight;
-		uint32_t pos = rp->used_idx | (uint32_t)(rp->used_wrap_counter & 1) << 15;
-
-		if (rp->used_idx >= q->num || rp->used_wrap_counter > 1) {
-			vq_warn("vhost-user: queue %u: inflight region holds a bad used "
-				"position (%u, wrap %u); the front-end's base is used",
-				qi, rp->used_idx, rp->used_wrap_counter);
-			return;
-		}
-		r = vqcore_vq_set_base(q->vq, pos);
-		if (!r)
-			r = vqcore_vq_set_used_base(q->vq, pos);
-	}
-	if (r)
-		vq_warn("vhost-user: queue %u: cannot resume at the recorded position: %s",
-			qi, vqcore_strerror(r));
 }
 
 void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 {
 	struct vu_queue *q = &d->q[qi];
 	uint8_t *reg = queue_region(d, qi);
-	uint16_t num = q->num, ring_used = 0;
+	const struct vq_inflight_ops *f = queue_ops(q);
+	uint16_t num = q->num;
 	struct pend *pl;
 	unsigned np = 0;
 	uint64_t maxc = 0;
@@ -343,7 +318,7 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 
 	q->inflight = NULL;
 	vu_inflight_resub_free(q);
-	if (!reg)
+	if (!reg || !f)
 		return;
 	if (num > d->inflight_qsize) {
 		vq_warn("vhost-user: queue %u: size %u exceeds the inflight "
@@ -357,47 +332,16 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 	recorded = region_recorded(d, reg);
 	if (!recorded)
 		region_init(reg, d->inflight_qsize);
-	if (!vu_packed(d)) {
-		struct vu_inflight_split *r = (void *)reg;
-		uint16_t *up = NULL;
+	if (f->start)
+		f->start(reg, num, vqcore_vq_get_used_base(q->vq), recorded);
+	for (unsigned i = 0; recorded && i < num; i++) {
+		uint64_t c;
 
-		if (!vqcore_mem_translate(d->mem, q->device_gpa + 2, 2,
-					  (void **)&up)) {
-			ring_used = vq_le16(VQ_READ_ONCE(*up)); /* the ring is little-endian */
-			if (recorded && ring_used != r->used_idx) {
-				/* crashed between used ring and used_idx:
-				 * the last batch was completed */
-				uint16_t batch = (uint16_t)(ring_used - r->used_idx);
-				uint16_t h = r->last_batch_head;
-
-				for (unsigned k = 0; k < batch && k < num && h < num; k++) {
-					r->desc[h].inflight = 0;
-					h = r->desc[h].next;
-				}
-			}
-			r->used_idx = ring_used;
-		}
-		for (unsigned i = 0; recorded && i < num; i++) {
-			uint64_t c = rd_counter(&r->desc[i].counter);
-
-			if (r->desc[i].inflight != 1)
-				continue;
-			pl[np].counter = c;
-			pl[np++].id = (uint16_t)i;
-			maxc = c > maxc ? c : maxc;
-		}
-	} else {
-		struct vu_inflight_packed *r = (void *)reg;
-
-		for (unsigned i = 0; recorded && i < num; i++) {
-			uint64_t c = rd_counter(&r->desc[i].counter);
-
-			if (r->desc[i].inflight != 1)
-				continue;
-			pl[np].counter = c;
-			pl[np++].id = (uint16_t)i;
-			maxc = c > maxc ? c : maxc;
-		}
+		if (!f->pending(reg, (uint16_t)i, &c))
+			continue;
+		pl[np].counter = c;
+		pl[np++].id = (uint16_t)i;
+		maxc = c > maxc ? c : maxc;
 	}
 	qsort(pl, np, sizeof(*pl), pend_cmp);
 	vq_free(q->pending);
@@ -413,28 +357,19 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 	}
 	q->inflight_counter = maxc + 1;
 	q->inflight = reg;
-	if (np && q->vq)
-		resubmit_pending(d, qi, pl, np, ring_used);
-	else if (recorded && q->vq)
-		resume_recorded(d, qi, ring_used);
+	if (recorded && !resume_recorded(d, qi, pl, np) && np)
+		resubmit_pending(d, qi, pl, np);
 	vq_free(pl);
-	if (q->vq) {
-		/* every fetch and return on the queue is recorded now,
-		 * whichever call the device makes */
-		q->vq->hooks = &vu_hooks;
-		q->vq->hooks_opaque = d;
-	}
-	if (q->vq && !np) {
+	/* every fetch and return on the queue is recorded now, whichever
+	 * call the device makes */
+	q->vq->hooks = &vu_hooks;
+	q->vq->hooks_opaque = d;
+	if (!np) {
 		/* record the position this region now follows */
-		if (vu_packed(d)) {
-			struct vu_inflight_packed *r = (void *)reg;
-			uint32_t used = vqcore_vq_get_used_base(q->vq);
-
-			r->used_idx = (uint16_t)(used & 0x7fff);
-			r->used_wrap_counter = (uint8_t)(used >> 15 & 1);
-		}
+		if (f->follow)
+			f->follow(reg, vqcore_vq_get_used_base(q->vq));
 		vq_wmb();
-		((struct vu_inflight_packed *)reg)->features = d->features;
+		((struct vq_inflight_hdr *)(void *)reg)->features = d->features;
 	}
 }
 
@@ -468,100 +403,50 @@ void vu_inflight_fetched(struct vqcore_vu_dev *d, unsigned qi,
 			 const struct vhost_buf *bufs, unsigned n)
 {
 	struct vu_queue *q = &d->q[qi];
+	const struct vq_inflight_ops *f = queue_ops(q);
 
-	if (!q->inflight)
+	if (!q->inflight || !f)
 		return;
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t id = bufs[i].id;
-
-		if (id >= q->num)
-			continue;
-		if (!vu_packed(d)) {
-			struct vu_inflight_split *r = q->inflight;
-
-			r->desc[id].counter = q->inflight_counter++;
-			vq_wmb();
-			r->desc[id].inflight = 1;
-		} else {
-			struct vu_inflight_packed *r = q->inflight;
-
-			r->desc[id].counter = q->inflight_counter++;
-			r->desc[id].id = id;
-			r->desc[id].num = bufs[i].ndesc;
-			r->desc[id].addr = bufs[i].reserved; /* ring position */
-			vq_wmb();
-			r->desc[id].inflight = 1;
-		}
-	}
+	for (unsigned i = 0; i < n; i++)
+		if (bufs[i].id < q->num)
+			f->fetched(q->inflight, &bufs[i], q->inflight_counter++);
 }
 
 void vu_inflight_unget(struct vqcore_vu_dev *d, unsigned qi,
 		       const struct vhost_buf *bufs, unsigned n)
 {
 	struct vu_queue *q = &d->q[qi];
+	const struct vq_inflight_ops *f = queue_ops(q);
 
-	if (!q->inflight)
+	if (!q->inflight || !f)
 		return;
 	/* back in the ring: not in flight any more */
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t id = bufs[i].id;
-
-		if (id >= q->num)
-			continue;
-		if (!vu_packed(d))
-			((struct vu_inflight_split *)q->inflight)->desc[id].inflight = 0;
-		else
-			((struct vu_inflight_packed *)q->inflight)->desc[id].inflight = 0;
-	}
+	for (unsigned i = 0; i < n; i++)
+		if (bufs[i].id < q->num)
+			f->clear(q->inflight, bufs[i].id);
 }
 
 void vu_inflight_used_begin(struct vqcore_vu_dev *d, unsigned qi,
 			    const struct vhost_buf *bufs, unsigned n)
 {
 	struct vu_queue *q = &d->q[qi];
-	struct vu_inflight_split *r = q->inflight;
+	const struct vq_inflight_ops *f = queue_ops(q);
 
-	if (!r || vu_packed(d))
-		return;
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t id = bufs[i].id;
-
-		if (id >= q->num)
-			continue;
-		r->desc[id].next = r->last_batch_head;
-		r->last_batch_head = id;
-	}
-	vq_wmb();
+	if (q->inflight && f && f->used_begin)
+		f->used_begin(q->inflight, q->num, bufs, n);
 }
 
 void vu_inflight_used_end(struct vqcore_vu_dev *d, unsigned qi,
 			  const struct vhost_buf *bufs, unsigned n)
 {
 	struct vu_queue *q = &d->q[qi];
+	const struct vq_inflight_ops *f = queue_ops(q);
 
-	if (!q->inflight)
+	if (!q->inflight || !f)
 		return;
 	vq_wmb();
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t id = bufs[i].id;
-
-		if (id >= q->num)
-			continue;
-		if (!vu_packed(d))
-			((struct vu_inflight_split *)q->inflight)->desc[id].inflight = 0;
-		else
-			((struct vu_inflight_packed *)q->inflight)->desc[id].inflight = 0;
-	}
-	if (!vu_packed(d)) {
-		struct vu_inflight_split *r = q->inflight;
-
-		vq_wmb();
-		r->used_idx = (uint16_t)(r->used_idx + n);
-	} else if (q->vq) {
-		struct vu_inflight_packed *r = q->inflight;
-		uint32_t used = vqcore_vq_get_used_base(q->vq);
-
-		r->used_idx = (uint16_t)(used & 0x7fff);
-		r->used_wrap_counter = (uint8_t)(used >> 15 & 1);
-	}
+	for (unsigned i = 0; i < n; i++)
+		if (bufs[i].id < q->num)
+			f->clear(q->inflight, bufs[i].id);
+	f->used_end(q->inflight, n, vqcore_vq_get_used_base(q->vq));
 }

@@ -119,67 +119,6 @@ VQ_HIDDEN int vu_send(int sock, uint32_t request, uint32_t flags,
 VQ_HIDDEN int vu_recv(int sock, struct vu_msg *m);
 VQ_HIDDEN void vu_close_fds(struct vu_msg *m);
 
-/* ---- inflight area layout (spec, "Inflight I/O tracking") ---- */
-
-struct vu_inflight_desc_split {
-	uint8_t inflight;
-	uint8_t padding[5];
-	uint16_t next;
-	uint64_t counter;
-};
-
-struct vu_inflight_split {
-	uint64_t features;
-	uint16_t version;
-	uint16_t desc_num;
-	uint16_t last_batch_head;
-	uint16_t used_idx;
-	struct vu_inflight_desc_split desc[];
-};
-
-struct vu_inflight_desc_packed {
-	uint8_t inflight;
-	uint8_t padding;
-	uint16_t next;
-	uint16_t last;
-	uint16_t num;
-	uint64_t counter;
-	uint16_t id;
-	uint16_t flags;
-	uint32_t len;
-	uint64_t addr;
-};
-
-struct vu_inflight_packed {
-	uint64_t features;
-	uint16_t version;
-	uint16_t desc_num;
-	uint16_t free_head;
-	uint16_t old_free_head;
-	uint16_t used_idx;
-	uint16_t old_used_idx;
-	uint8_t used_wrap_counter;
-	uint8_t old_used_wrap_counter;
-	uint8_t padding[7];
-	struct vu_inflight_desc_packed desc[];
-};
-
-/* The inflight area is shared with the front-end and a later backend. */
-_Static_assert(sizeof(struct vu_inflight_split) == 16 &&
-	       sizeof(struct vu_inflight_desc_split) == 16, "split inflight layout");
-_Static_assert(sizeof(struct vu_inflight_packed) == 32 &&
-	       sizeof(struct vu_inflight_desc_packed) == 32, "packed inflight layout");
-
-/* Bytes of one queue's inflight region: big enough for either format
- * (the format may be negotiated after GET_INFLIGHT_FD). */
-static inline uint64_t vu_inflight_queue_bytes(uint16_t qsize)
-{
-	uint64_t n = sizeof(struct vu_inflight_packed) +
-		     (uint64_t)qsize * sizeof(struct vu_inflight_desc_packed);
-
-	return VQ_ALIGN_UP(n, (uint64_t)64);
-}
-
 /* ---- backend state ---- */
 
 struct vu_region {
@@ -306,11 +245,5 @@ VQ_HIDDEN extern const struct vq_hooks vu_hooks;
 
 /* signal.c: take @d out of the vqcore_vu_stop_on_signal() table. */
 VQ_HIDDEN void vu_signal_forget(struct vqcore_vu_dev *d);
-
-/* Does the queue use the packed format (from the acked features)? */
-static inline bool vu_packed(const struct vqcore_vu_dev *d)
-{
-	return (d->features & VQCORE_BIT(VQCORE_F_RING_PACKED)) != 0;
-}
 
 #endif /* VQ_VU_PRIV_H */
