@@ -941,6 +941,74 @@ static int packed_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 	return 0;
 }
 
+/* The batch's first buffer sits in @slot: its flags @f wait for publish. */
+static inline void packed_drv_hold(struct vqcore_drvq *dq, uint16_t slot, uint16_t f)
+{
+	dq->packed.pending = true;
+	dq->packed.pending_head = slot;
+	dq->packed.pending_flags = f;
+}
+
+/*
+ * One one-element buffer @id in slot @slot of @ring (the caller's copy of
+ * dq->packed.desc): its address, its per-id state (@state, the caller's
+ * copy of dq->state: a store through the ring may alias dq; @in_len its
+ * writable bytes), then length, id and flags @f.  With @hold the flags
+ * wait for publish (the batch's first buffer).
+ */
+static inline __attribute__((always_inline)) void
+packed_drv_put_one(struct vqcore_drvq *dq, struct vring_desc_raw *ring,
+		   struct vq_drv_state *state, uint16_t slot, uint16_t id,
+		   const struct vqcore_sg *sg, void *token, uint32_t in_len,
+		   uint16_t f, bool hold)
+{
+	struct vring_desc_raw *d = &ring[slot];
+
+	__atomic_store_n(&d->addr, vq_le64(sg->addr), __ATOMIC_RELAXED);
+#if VQ_DRV_STATE_WORDS
+	{
+		vq_u64a *w = (vq_u64a *)(void *)state;
+
+		w[2 * id] = (uintptr_t)token;
+		w[2 * id + 1] = in_len | (1ull << 32);
+	}
+	if (likely(!hold)) {
+		/* length, id and flags in one aligned 8-byte store */
+		__atomic_store_n((vq_u64a *)(void *)&d->len,
+				 vq_le64(sg->len | (uint64_t)id << 32 | (uint64_t)f << 48),
+				 __ATOMIC_RELEASE);
+		return;
+	}
+	__atomic_store_n(&d->len, vq_le32(sg->len), __ATOMIC_RELAXED);
+	d->flags_or_id = vq_le16(id);
+#else
+	__atomic_store_n(&d->len, vq_le32(sg->len), __ATOMIC_RELAXED);
+	d->flags_or_id = vq_le16(id);
+	state[id] = (struct vq_drv_state){ .token = token, .in_len = in_len,
+					   .ndesc = 1 };
+	if (!hold) {
+		vq_store_release(&d->next_or_flags, vq_le16(f));
+		return;
+	}
+#endif
+	packed_drv_hold(dq, slot, f);
+}
+
+/* In order: the @n ids popped from the top of the free stack @ids, in the
+ * order add_simple gives them to slots. */
+static inline void packed_drv_order_ids(struct vqcore_drvq *dq, const uint16_t *ids,
+					unsigned n)
+{
+	uint16_t t = dq->order_tail;
+
+	for (unsigned i = 0; i < n; i++) {
+		dq->order[t] = ids[n - 1 - i];
+		if (++t == dq->num)
+			t = 0;
+	}
+	dq->order_tail = t;
+}
+
 /*
  * @n one-element buffers that all fit: written from the last slot back to
  * the first.  The device polls the batch's first slot, so its line is
@@ -955,23 +1023,13 @@ packed_drv_add_simple(struct vqcore_drvq *dq, const struct vqcore_drvq_req *reqs
 		      bool writable, unsigned n)
 {
 	struct vring_desc_raw *ring = dq->packed.desc;
-#if VQ_DRV_STATE_WORDS
-	vq_u64a *state = (vq_u64a *)(void *)dq->state;
-#endif
+	struct vq_drv_state *state = dq->state;
 	const uint16_t *ids = &dq->packed.free_ids[dq->packed.nfree_ids - n];
 	uint16_t idx = dq->packed.next_avail, num = dq->num;
 	bool wrap = dq->packed.avail_wrap, first_pending = !dq->packed.pending;
 
-	if (dq->in_order) {
-		uint16_t t = dq->order_tail;
-
-		for (unsigned i = 0; i < n; i++) {
-			dq->order[t] = ids[n - 1 - i];
-			if (++t == num)
-				t = 0;
-		}
-		dq->order_tail = t;
-	}
+	if (dq->in_order)
+		packed_drv_order_ids(dq, ids, n);
 	for (unsigned i = n; i-- > 0;) {
 		/* from requests, or from parallel arrays (vqcore_drvq_add_sg);
 		 * the caller passes one of them as a constant NULL */
@@ -979,7 +1037,7 @@ packed_drv_add_simple(struct vqcore_drvq *dq, const struct vqcore_drvq_req *reqs
 		void *token = reqs ? reqs[i].token : tokens[i];
 		bool dw = reqs ? reqs[i].in_num != 0 : writable;
 		unsigned slot = idx + i;
-		bool w = wrap;
+		bool w = wrap, hold = !i && first_pending;
 		uint16_t id = ids[n - 1 - i], f;
 		uint32_t in_len = dw ? sg->len : 0;
 
@@ -988,33 +1046,8 @@ packed_drv_add_simple(struct vqcore_drvq *dq, const struct vqcore_drvq_req *reqs
 			w = !w;
 		}
 		f = (uint16_t)(packed_avail_bits(w) | (dw ? VRING_DESC_F_WRITE : 0));
-		__atomic_store_n(&ring[slot].addr, vq_le64(sg->addr), __ATOMIC_RELAXED);
-#if VQ_DRV_STATE_WORDS
-		state[2 * id] = (uintptr_t)token;
-		state[2 * id + 1] = in_len | (1ull << 32);
-		if (likely(i || !first_pending)) {
-			/* length, id and flags in one aligned 8-byte store */
-			__atomic_store_n((vq_u64a *)(void *)&ring[slot].len,
-					 sg->len | (uint64_t)id << 32 | (uint64_t)f << 48,
-					 __ATOMIC_RELEASE);
-			continue;
-		}
-		__atomic_store_n(&ring[slot].len, sg->len, __ATOMIC_RELAXED);
-		ring[slot].flags_or_id = id;
-#else
-		__atomic_store_n(&ring[slot].len, vq_le32(sg->len), __ATOMIC_RELAXED);
-		ring[slot].flags_or_id = vq_le16(id);
-		dq->state[id] = (struct vq_drv_state){ .token = token,
-			.in_len = in_len, .ndesc = 1 };
-		if (i || !first_pending) {
-			vq_store_release(&ring[slot].next_or_flags, vq_le16(f));
-			continue;
-		}
-#endif
-		/* the batch's first buffer: its flags wait for publish */
-		dq->packed.pending = true;
-		dq->packed.pending_head = (uint16_t)slot;
-		dq->packed.pending_flags = f;
+		packed_drv_put_one(dq, ring, state, (uint16_t)slot, id, sg, token, in_len,
+				   f, hold);
 	}
 	packed_advance(num, &idx, &wrap, n);
 	dq->packed.next_avail = idx;
@@ -1031,18 +1064,42 @@ static void packed_drv_add_sg(struct vqcore_drvq *dq, const struct vqcore_sg *sg
 }
 
 /*
+ * One one-element request @q at the cursors *@idx, *@wrap, its id popped
+ * from the free stack of *@nids entries (there is one): as packed_drv_add()
+ * does it, with the cursors in the caller's registers.
+ */
+static inline __attribute__((always_inline)) void
+packed_drv_add_one(struct vqcore_drvq *dq, struct vq_drv_state *state,
+		   const struct vqcore_drvq_req *q, uint16_t *idx, bool *wrap,
+		   uint16_t *nids)
+{
+	uint16_t id = dq->packed.free_ids[--*nids];
+	/* the first buffer of a batch waits for publish (see drv_add) */
+	bool dw = q->in_num != 0, hold = !dq->packed.pending;
+	uint16_t f = (uint16_t)(packed_avail_bits(*wrap) | (dw ? VRING_DESC_F_WRITE : 0));
+
+	packed_drv_put_one(dq, dq->packed.desc, state, *idx, id, q->sg, q->token,
+			   dw ? q->sg[0].len : 0, f, hold);
+	if (dq->in_order) {
+		dq->order[dq->order_tail] = id;
+		dq->order_tail = (uint16_t)((dq->order_tail + 1) % dq->num);
+	}
+	if (++*idx == dq->num) {
+		*idx = 0;
+		*wrap = !*wrap;
+	}
+}
+
+/*
  * A batch of adds with the cursors in locals.  A one-element buffer costs
- * two shared stores (address; length and id) plus its flags, and two local
- * ones (the per-id state); anything else goes through packed_drv_add().
+ * two shared stores (address; length, id and flags) and two local ones
+ * (the per-id state); anything else goes through packed_drv_add().
  */
 static int packed_drv_add_batch(struct vqcore_drvq *dq,
 				const struct vqcore_drvq_req *reqs, unsigned n,
 				bool simple)
 {
-	struct vring_desc_raw *ring = dq->packed.desc;
-#if VQ_DRV_STATE_WORDS
-	vq_u64a *state = (vq_u64a *)(void *)dq->state;
-#endif
+	struct vq_drv_state *state = dq->state;
 	uint16_t idx = dq->packed.next_avail, nfree = dq->num_free;
 	uint16_t nids = dq->packed.nfree_ids;
 	bool wrap = dq->packed.avail_wrap;
@@ -1055,11 +1112,8 @@ static int packed_drv_add_batch(struct vqcore_drvq *dq,
 	}
 	for (i = 0; i < n; i++) {
 		const struct vqcore_drvq_req *q = &reqs[i];
-		unsigned total = (unsigned)q->out_num + q->in_num;
-		uint16_t id, f;
-		uint32_t in_len;
 
-		if (unlikely(total != 1 ||
+		if (unlikely((unsigned)q->out_num + q->in_num != 1 ||
 			     ((q->flags & VQCORE_ADD_INDIRECT) && dq->itable))) {
 			dq->packed.next_avail = idx;
 			dq->packed.avail_wrap = wrap;
@@ -1079,36 +1133,8 @@ static int packed_drv_add_batch(struct vqcore_drvq *dq,
 			r = -VQ_ENOSPC;
 			break;
 		}
-		id = dq->packed.free_ids[--nids];
-		in_len = q->in_num ? q->sg[0].len : 0;
-		f = (uint16_t)(packed_avail_bits(wrap) | (q->in_num ? VRING_DESC_F_WRITE : 0));
-		__atomic_store_n(&ring[idx].addr, vq_le64(q->sg[0].addr), __ATOMIC_RELAXED);
-		__atomic_store_n(&ring[idx].len, vq_le32(q->sg[0].len), __ATOMIC_RELAXED);
-		ring[idx].flags_or_id = vq_le16(id);
-#if VQ_DRV_STATE_WORDS
-		state[2 * id] = (uintptr_t)q->token;
-		state[2 * id + 1] = in_len | (1ull << 32);
-#else
-		dq->state[id] = (struct vq_drv_state){ .token = q->token,
-			.in_len = in_len, .ndesc = 1 };
-#endif
-		if (dq->in_order) {
-			dq->order[dq->order_tail] = id;
-			dq->order_tail = (uint16_t)((dq->order_tail + 1) % dq->num);
-		}
-		/* the first buffer of a batch waits for publish (see drv_add) */
-		if (!dq->packed.pending) {
-			dq->packed.pending = true;
-			dq->packed.pending_head = idx;
-			dq->packed.pending_flags = f;
-		} else {
-			vq_store_release(&ring[idx].next_or_flags, vq_le16(f));
-		}
+		packed_drv_add_one(dq, state, q, &idx, &wrap, &nids);
 		nfree--;
-		if (++idx == dq->num) {
-			idx = 0;
-			wrap = !wrap;
-		}
 	}
 	dq->packed.next_avail = idx;
 	dq->packed.avail_wrap = wrap;
@@ -1152,6 +1178,14 @@ static inline bool packed_drv_more_used(const struct vqcore_drvq *dq)
 {
 	return packed_is_used(packed_load_flags(&dq->packed.desc[dq->packed.last_used]),
 			      dq->packed.used_wrap);
+}
+
+/* A used descriptor named @id, which is not in flight: the queue breaks. */
+static VQ_COLD int packed_drv_bad_id(struct vqcore_drvq *dq, uint16_t id)
+{
+	dq->broken = true;
+	vq_err("driver vq: device returned id %u not in flight", id);
+	return -VQ_EIO;
 }
 
 /*
@@ -1221,12 +1255,62 @@ static int packed_drv_get_used_ooo(struct vqcore_drvq *dq, void **tokens,
 	return n ? (int)n : err;
 }
 
-/* Collect used buffers, in order: a used descriptor may stand for a run. */
+/*
+ * In order: the used descriptor at @d, if the device wrote one there for
+ * wrap counter @wrap, names the last buffer of a run: its id and length
+ * into *@io_id, *@io_len.  0; 1 when @d holds none; or the error that
+ * broke the queue.
+ */
+static inline __attribute__((always_inline)) int
+packed_drv_io_read(struct vqcore_drvq *dq, const struct vq_drv_state *state,
+		   const struct vring_desc_raw *d, bool wrap, uint16_t *io_id,
+		   uint32_t *io_len)
+{
+	uint16_t id;
+
+	if (!packed_is_used(packed_load_flags(d), wrap))
+		return 1;
+	id = vq_le16(VQ_READ_ONCE(d->flags_or_id));
+	if (unlikely(id >= dq->num || !state[id].token))
+		return packed_drv_bad_id(dq, id);
+	*io_id = id;
+	*io_len = vq_le32(VQ_READ_ONCE(d->len));
+	return 0;
+}
+
+/*
+ * Give buffer @id (state @st) back: its slots past the cursors *@last,
+ * *@wrap and into *@nfree, its id onto the free stack of *@nids.  The next
+ * slot's address must not wait for this id's state: a branch on the usual
+ * one-slot buffer lets the CPU go on reading the next used descriptor
+ * while that load is out.
+ */
+static inline __attribute__((always_inline)) void
+packed_drv_release(struct vqcore_drvq *dq, struct vq_drv_state *st, uint16_t id,
+		   uint16_t *last, bool *wrap, uint16_t *nfree, uint16_t *nids)
+{
+	if (likely(st->ndesc == 1)) {
+		if (unlikely(++*last == dq->num)) {
+			*last = 0;
+			*wrap = !*wrap;
+		}
+		++*nfree;
+	} else {
+		packed_advance(dq->num, last, wrap, st->ndesc);
+		*nfree = (uint16_t)(*nfree + st->ndesc);
+	}
+	st->token = NULL;
+	dq->packed.free_ids[(*nids)++] = id;
+}
+
+/*
+ * Collect used buffers, in order: a used descriptor may stand for a run.
+ * Cursors in locals: the stores per buffer are what costs when the device
+ * works from another core.
+ */
 static VQ_NOINLINE int packed_drv_get_used_io(struct vqcore_drvq *dq, void **tokens,
 					      uint32_t *lens, unsigned max)
 {
-	/* cursors in locals: the stores per buffer are what costs when the
-	 * device works from another core */
 	struct vq_drv_state *state = dq->state;
 	struct vring_desc_raw *ring = dq->packed.desc;
 	uint16_t last = dq->packed.last_used, nfree = dq->num_free;
@@ -1251,20 +1335,13 @@ static VQ_NOINLINE int packed_drv_get_used_io(struct vqcore_drvq *dq, void **tok
 		uint16_t h;
 
 		if (!pending) {
-			const struct vring_desc_raw *d = &ring[last];
-			uint16_t id;
+			int r = packed_drv_io_read(dq, state, &ring[last], wrap,
+						   &io_id, &io_len);
 
-			if (!packed_is_used(packed_load_flags(d), wrap))
-				break;
-			id = vq_le16(VQ_READ_ONCE(d->flags_or_id));
-			if (unlikely(id >= dq->num || !state[id].token)) {
-				dq->broken = true;
-				vq_err("driver vq: device returned id %u not in flight", id);
-				err = -VQ_EIO;
+			if (r) {
+				err = r < 0 ? r : 0;
 				break;
 			}
-			io_id = id;
-			io_len = vq_le32(VQ_READ_ONCE(d->len));
 			pending = true;
 		}
 		/* A used descriptor names the last buffer of a run; the ones
@@ -1279,21 +1356,7 @@ static VQ_NOINLINE int packed_drv_get_used_io(struct vqcore_drvq *dq, void **tok
 		if (h == io_id)
 			pending = false;
 		n++;
-		/* The next slot's address must not wait for this id's state:
-		 * a branch on the usual one-slot buffer lets the CPU go on
-		 * reading the next used descriptor while that load is out. */
-		if (likely(st->ndesc == 1)) {
-			if (unlikely(++last == dq->num)) {
-				last = 0;
-				wrap = !wrap;
-			}
-			nfree++;
-		} else {
-			packed_advance(dq->num, &last, &wrap, st->ndesc);
-			nfree = (uint16_t)(nfree + st->ndesc);
-		}
-		st->token = NULL;
-		dq->packed.free_ids[nids++] = h;
+		packed_drv_release(dq, st, h, &last, &wrap, &nfree, &nids);
 	}
 	dq->packed.last_used = last;
 	dq->packed.used_wrap = wrap;
