@@ -440,7 +440,6 @@ static void queue_update(struct vqcore_vu_dev *d, unsigned qi)
 		queue_signal_err(q);
 		return;
 	}
-	q->device_gpa = cfg.device_gpa;
 	q->err_signalled = false;
 	d->fds_changed = true;
 	vu_inflight_queue_start(d, qi);

@@ -149,7 +149,6 @@ struct vu_queue {
 	uint32_t start_base;      /* vqcore_vq_get_base() when it started */
 	bool moved;               /* a buffer was fetched since it started */
 	bool hinted;              /* the unshared-memory hint was logged */
-	uint64_t device_gpa;      /* used ring / device area of the running vq */
 	/* inflight tracking (area given by SET_INFLIGHT_FD) */
 	void *inflight;
 	uint64_t inflight_counter;
