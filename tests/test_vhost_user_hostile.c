@@ -550,6 +550,19 @@ START_TEST(inflight_area_past_file)
 }
 END_TEST
 
+/* The regions hold 64-bit fields: an offset that misaligns them is
+ * refused (it would be undefined behaviour at every record). */
+START_TEST(inflight_area_misaligned)
+{
+	struct vqcore_memfd f;
+	struct inflight_msg m = { 1 << 16, 4, NQ, 128, 0 };
+
+	ck_assert_int_eq(vqcore_memfd_map("inflight", 1 << 17, 0, &f), 0);
+	assert_refused(VQCORE_VU_SET_INFLIGHT_FD, &m, 24, &f.fd, 1);
+	vqcore_memfd_unmap(&f);
+}
+END_TEST
+
 START_TEST(inflight_get_repeated)
 {
 	struct inflight_msg m = { 0, 0, NQ, 256, 0 }, rep;
@@ -878,6 +891,7 @@ static Suite *hostile_suite(void)
 	tcase_add_test(t, inflight_queue_count_get);
 	tcase_add_test(t, inflight_queue_count_set);
 	tcase_add_test(t, inflight_area_past_file);
+	tcase_add_test(t, inflight_area_misaligned);
 	tcase_add_test(t, inflight_get_repeated);
 	tcase_add_test(t, vring_num_repeated);
 	tcase_add_test(t, call_fd_repeated);

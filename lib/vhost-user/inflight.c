@@ -123,6 +123,9 @@ int vu_inflight_set(struct vqcore_vu_dev *d, struct vu_msg *m)
 		return -EINVAL;
 	if (vq_add_overflow(in->mmap_offset, in->mmap_size, &end))
 		return -VQCORE_E_OFFSET_OVERFLOW;
+	/* the regions hold 64-bit fields (our GET_INFLIGHT_FD says 0) */
+	if (in->mmap_offset % 8)
+		return -EINVAL;
 	if (fstat(m->fds[0], &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
 	    (uint64_t)st.st_size < end)
 		return -EINVAL;
