@@ -69,7 +69,9 @@ int vqcore_drvq_new(const struct vqcore_drvq_config *cfg, struct vqcore_drvq **o
 		unsigned hint = 0;
 
 		dq->area_hva[i] = vq_mem_ptr(dq->mem, gpas[i], sizes[i], &hint);
-		if (!dq->area_hva[i])
+		/* misaligned host address: see vq_translate_area() */
+		if (!dq->area_hva[i] ||
+		    ((uintptr_t)dq->area_hva[i] & (ops->area_align[i] - 1)))
 			goto fail;
 	}
 	if (cfg->indirect_gpa &&

@@ -44,13 +44,21 @@ int vq_break(struct vqcore_vq *vq, int err, const char *fmt, ...)
 
 /* ---- ring areas and the memory generation ---- */
 
-static int vq_translate_area(struct vqcore_vq *vq, struct vq_area *a)
+/*
+ * Point area @i at its host memory.  The guest address was checked for
+ * the format's alignment; the host address must have it too, or the
+ * format's loads and stores would be misaligned: a region whose host
+ * address and guest address differ in the low bits (a front-end's odd
+ * guest address or mmap offset) does not hold a ring.
+ */
+static int vq_translate_area(struct vqcore_vq *vq, unsigned i)
 {
+	struct vq_area *a = &vq->area[i];
 	unsigned hint = 0;
 	void *p;
 
 	p = vq_mem_ptr(vq->mem, a->gpa, a->size, &hint);
-	if (!p)
+	if (!p || ((uintptr_t)p & (vq->ops->area_align[i] - 1)))
 		return -VQCORE_E_RING_ADDR;
 	a->hva = p;
 	a->serial = vq->mem->slot[hint].serial;
@@ -71,9 +79,10 @@ int vq_revalidate_rings(struct vqcore_vq *vq)
 		/* Same region, still there: the cached pointer is valid. */
 		if (slot >= 0 && m->slot[slot].serial == a->serial)
 			continue;
-		if (vq_translate_area(vq, a) < 0)
+		if (vq_translate_area(vq, i) < 0)
 			return vq_break(vq, -VQCORE_E_RING_ADDR,
-					"ring area %u at 0x%llx no longer mapped", i,
+					"ring area %u at 0x%llx no longer mapped "
+					"(or mapped at a misaligned host address)", i,
 					(unsigned long long)a->gpa);
 		moved = true;
 	}
@@ -156,9 +165,10 @@ int vqcore_vq_new(const struct vqcore_vq_config *cfg, struct vqcore_vq **out)
 	}
 	for (unsigned i = 0; i < 3; i++) {
 		vq->area[i].size = sizes[i];
-		err = vq_translate_area(vq, &vq->area[i]);
+		err = vq_translate_area(vq, i);
 		if (err) {
-			vq_warn("vq %u: ring area %u (0x%llx, %llu bytes) is not inside one region",
+			vq_warn("vq %u: ring area %u (0x%llx, %llu bytes) is not inside one region, "
+				"or its host address is misaligned",
 				vq->index, i, (unsigned long long)vq->area[i].gpa,
 				(unsigned long long)sizes[i]);
 			goto fail;

@@ -655,6 +655,47 @@ START_TEST(ring_follows_memory_change)
 }
 END_TEST
 
+/* The ring's region comes back at a host address 2 bytes off its guest
+ * address's alignment (a front-end's odd mmap offset or region address):
+ * the ring areas would be misaligned in host memory, so the queue breaks
+ * with -VQCORE_E_RING_ADDR instead of loading through them (undefined
+ * behaviour, found by fuzz_vu under UBSan), and a new queue there is
+ * refused. */
+START_TEST(ring_at_misaligned_host_address)
+{
+	struct vqt t;
+	struct vqcore_mem_region a, moved;
+	struct vqcore_vq_config c;
+	struct vqcore_vq *vq = NULL;
+	struct vhost_buf b[4];
+	struct iovec iov[4];
+	uint8_t *m = aligned_alloc(64, VQT_REGION_SIZE + 64);
+
+	ck_assert_ptr_nonnull(m);
+	vqt_setup(&t, FMT, 64, VQT_F_BASE, 0);
+	stream(&t, 100, 10);
+	ck_assert_int_eq(vqcore_mem_remove(t.mem, VQT_REGION_A, VQT_REGION_SIZE, &a), 0);
+	memcpy(m + 2, a.hva, VQT_REGION_SIZE);
+	moved = a;
+	moved.hva = m + 2;
+	moved.fd = -1;
+	ck_assert_int_eq(vqcore_mem_add(t.mem, &moved), 0);
+	vqt_capture_log(&t);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 4, iov, 4), -VQCORE_E_RING_ADDR);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 4, iov, 4), -VQCORE_E_BROKEN);
+	ck_assert_int_eq(t.log_lines, 1);
+	c = (struct vqcore_vq_config){ .sz = sizeof(c), .format = FMT, .num = 64,
+		.mem = t.mem, .desc_gpa = t.ring.desc, .driver_gpa = t.ring.driver,
+		.device_gpa = t.ring.device, .call_fd = -1 };
+	ck_assert_int_eq(vqcore_vq_new(&c, &vq), -VQCORE_E_RING_ADDR);
+	ck_assert_ptr_null(vq);
+	ck_assert_int_eq(vqcore_mem_remove(t.mem, VQT_REGION_A, VQT_REGION_SIZE, NULL), 0);
+	ck_assert_int_eq(vqcore_mem_add(t.mem, &a), 0);
+	vqt_teardown(&t);
+	free(m);
+}
+END_TEST
+
 /* A region removal leaves the queue's last-hit hint past the end of the
  * table; a one-descriptor buffer at GPA 1 must then be looked up (and found
  * unmapped), not translated through a stale or empty hint. */
@@ -1263,6 +1304,7 @@ static Suite *conformance_suite(void)
 	tcase_add_loop_test(tc, put_used_misuse, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, in_order_completion, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, ring_follows_memory_change, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, ring_at_misaligned_host_address, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, stale_hint_after_region_removal, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, cached_buffer_loses_its_region, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, one_descriptor_region_edges, 0, (int)vqt_nformats);
