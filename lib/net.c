@@ -3,11 +3,13 @@
  * The virtio-net data path helper (include/vqcore/net.h): tx bursts with
  * header checks, rx bursts with mergeable buffers, and forwarding from one
  * to the other with one copy per byte.  Built on the public queue API
- * only (vq.h): one get_bufs, one put_used and one signal per queue per
- * burst.
+ * (vq.h): one get_bufs, one put_used and one signal per queue per burst;
+ * forwarding takes the usual burst (one-descriptor buffers) through the
+ * core's lean fetch and return (lib/vq_lean.h) instead.
  */
 #include "abi_priv.h"
 #include "glue/glue.h"
+#include "vq_lean.h"
 #include "vqcore/net.h"
 
 #define NET_MAX_BURST 1024u
@@ -48,6 +50,12 @@ struct vqcore_net {
 	uint8_t **rx_dst;
 	uint32_t *rx_room;
 	struct iovec *rx_iov;
+
+	/* vqcore_net_forward()'s lean bursts (fwd_lean()): a burst each of
+	 * tx and rx buffers, and the rx lengths */
+	struct vq_lean *tx_lean;
+	struct vq_lean *rx_lean;
+	uint32_t *lean_lens;
 };
 
 unsigned vqcore_net_hdr_len(uint64_t features)
@@ -74,6 +82,9 @@ static void net_free_arrays(struct vqcore_net *net)
 	vq_free(net->rx_dst);
 	vq_free(net->rx_room);
 	vq_free(net->rx_iov);
+	vq_free(net->tx_lean);
+	vq_free(net->rx_lean);
+	vq_free(net->lean_lens);
 }
 
 int vqcore_net_new(const struct vqcore_net_config *ucfg, struct vqcore_net **out)
@@ -110,8 +121,12 @@ int vqcore_net_new(const struct vqcore_net_config *ucfg, struct vqcore_net **out
 	net->rx_dst = vq_zalloc_aligned(net->rx_cap * sizeof(*net->rx_dst));
 	net->rx_room = vq_zalloc_aligned(net->rx_cap * sizeof(*net->rx_room));
 	net->rx_iov = vq_zalloc_aligned(net->max_iov * sizeof(*net->rx_iov));
+	net->tx_lean = vq_zalloc_aligned(net->burst * sizeof(*net->tx_lean));
+	net->rx_lean = vq_zalloc_aligned(net->burst * sizeof(*net->rx_lean));
+	net->lean_lens = vq_zalloc_aligned(net->burst * sizeof(*net->lean_lens));
 	if (!net->tx_bufs || !net->tx_fbuf || !net->tx_iov || !net->rx_lens ||
-	    !net->rx_bufs || !net->rx_win || !net->rx_dst || !net->rx_room || !net->rx_iov) {
+	    !net->rx_bufs || !net->rx_win || !net->rx_dst || !net->rx_room || !net->rx_iov ||
+	    !net->tx_lean || !net->rx_lean || !net->lean_lens) {
 		net_free_arrays(net);
 		vq_free(net);
 		return -VQ_ENOMEM;
@@ -786,20 +801,175 @@ out:
 	return r < 0 ? r : (int)done;
 }
 
+/* fwd_lean(): nothing done, the general path takes the burst */
+#define FWD_GENERAL (-1)
+
+/*
+ * The loop of fwd_lean() for a header of @hl bytes (a constant in each
+ * copy): the frames of tx[0..cnt) into the rx buffers [*@rp, @rend).
+ * Returns the tx buffers consumed; *@rp moves past the rx buffers used,
+ * their lengths go to @lens, *@bad counts the tx buffers dropped.
+ */
+static inline __attribute__((always_inline)) unsigned
+fwd_lean_loop(const struct vq_lean *tx, unsigned cnt, const struct vq_lean **rp,
+	      const struct vq_lean *rend, uint32_t *lens, unsigned *bad, const unsigned hl)
+{
+	const struct vq_lean *r = *rp;
+	unsigned done;
+
+	for (done = 0; done < cnt; done++) {
+		/* in locals: the stores below may alias anything */
+		const uint8_t *src = tx[done].p;
+		const uint32_t len = tx[done].len;  /* header and frame */
+		uint16_t fg; /* flags and gso_type */
+		uint8_t *d;
+
+		if (unlikely(len < hl)) {
+			(*bad)++;  /* not even a header: dropped */
+			continue;
+		}
+		vq_memcpy(&fg, src, 2);
+		if (unlikely(r == rend || fg != 0 || r->len < len))
+			break;
+		d = r->p;
+		*lens++ = len;
+		r++;
+		if (hl == 12) {
+			/* flags .. csum_offset 0, num_buffers 1 (little-endian) */
+			static const uint8_t one[12] = { [10] = 1 };
+
+			vq_memcpy(d, one, 12);
+		} else {
+			vq_memset(d, 0, 10);
+		}
+		net_copy(d + hl, src + hl, len - hl);
+	}
+	*rp = r;
+	return done;
+}
+
+/*
+ * Forward the @cnt tx buffers vq_lean_get() just handed out (from
+ * position @tpos; @tx_more: it stopped at a buffer for the general path):
+ * the rx buffers for them from one vq_lean_get(), each frame copied in the
+ * loop, then both returned by vq_lean_finish().  Returns the tx buffers
+ * consumed (0 with *@rx_full when the rx ring is empty), or FWD_GENERAL
+ * with all given back when the general path must take the whole burst.
+ *
+ * The loop takes what fwd_burst() takes in its own loop: a frame with no
+ * offload, header and frame in the one descriptor, into the next rx
+ * buffer if it holds both.  A tx buffer shorter than a header is dropped
+ * and counted, as tx_frame() does.  Anything else ends the lean part
+ * there and sets *@more: the rest goes back to the rings, for the general
+ * path to take in the same call, which signals then; otherwise both
+ * queues are signalled here.
+ */
+static VQ_NOINLINE int fwd_lean(struct vqcore_net *net, struct vqcore_vq *txq,
+				struct vqcore_vq *rxq, unsigned cnt, uint32_t tpos,
+				bool tx_more, bool *rx_full, bool *more)
+{
+	const struct vq_lean *tx = net->tx_lean, *rx = net->rx_lean, *r = rx;
+	unsigned done, used, bad = 0, have;
+	uint32_t rpos = 0;
+	bool rx_general;
+
+	have = vq_lean_get(rxq, net->rx_lean, cnt, true, &rpos, &rx_general);
+	if (!have) {
+		vq_lean_finish(txq, tpos, tx, false, NULL, 0, cnt);
+		if (rx_general || (net->flags & VQCORE_NET_RX_DROP))
+			return FWD_GENERAL;
+		*rx_full = true;  /* the rx ring is empty: as fwd_burst() */
+		return 0;
+	}
+	if (likely(net->hdr_len == 12))
+		done = fwd_lean_loop(tx, cnt, &r, rx + have, net->lean_lens, &bad, 12);
+	else
+		done = fwd_lean_loop(tx, cnt, &r, rx + have, net->lean_lens, &bad, 10);
+	used = (unsigned)(r - rx);
+	/* Stopped short of the burst at something for the general path (not
+	 * at the end of the rx buffers it got: the next call sees whether the
+	 * ring has more). */
+	*more = done < cnt ? used < have || rx_general || (net->flags & VQCORE_NET_RX_DROP)
+			   : tx_more;
+	if (!done && *more) {
+		vq_lean_finish(rxq, rpos, rx, true, NULL, 0, have);
+		vq_lean_finish(txq, tpos, tx, false, NULL, 0, cnt);
+		return FWD_GENERAL;
+	}
+	if (vq_lean_finish(rxq, rpos, rx, true, net->lean_lens, used, have) < 0) {
+		net->st.drop_rx_error += used;
+	} else if (used) {
+		net->st.rx_frames += used;
+		net->st.rx_bufs += used;
+		if (!*more)
+			vqcore_vq_signal(rxq);
+	}
+	if (vq_lean_finish(txq, tpos, tx, false, NULL, done, cnt) < 0)
+		return -VQCORE_E_BROKEN;
+	net->st.tx_frames += done;
+	net->st.drop_bad_tx += bad;
+	if (!*more)
+		vqcore_vq_signal(txq);
+	return (int)done;
+}
+
+/* The general path's burst of up to @max tx buffers. */
+static int fwd_general(struct vqcore_net *net, struct vqcore_vq *txq,
+		       struct vqcore_vq *rxq, unsigned max, bool *rx_full)
+{
+	/* an empty ring costs this call and get_bufs only */
+	int cnt = vqcore_vq_get_bufs(txq, net->tx_bufs, max, net->tx_iov, net->max_iov);
+
+	if (cnt <= 0)
+		return cnt;
+	return fwd_burst(net, txq, rxq, (unsigned)cnt, rx_full);
+}
+
+/*
+ * The burst after a lean part of @lean frames, which returned its buffers
+ * without signalling: the general path takes the rest of the burst and
+ * signals; a queue it returned nothing on is signalled here.
+ */
+static VQ_NOINLINE int fwd_rest(struct vqcore_net *net, struct vqcore_vq *txq,
+				struct vqcore_vq *rxq, unsigned lean, bool *rx_full)
+{
+	uint64_t rx_bufs = net->st.rx_bufs, tx_frames = net->st.tx_frames;
+	int r = fwd_general(net, txq, rxq, net->burst - lean, rx_full);
+
+	if (net->st.rx_bufs == rx_bufs)
+		vqcore_vq_signal(rxq);
+	if (net->st.tx_frames == tx_frames)
+		vqcore_vq_signal(txq);
+	return r < 0 ? (lean ? (int)lean : r) : (int)lean + r;
+}
+
 int vqcore_net_forward(struct vqcore_net *net, struct vqcore_vq *txq,
 		       struct vqcore_vq *rxq, bool *rx_full)
 {
 	bool full_dummy;
-	int cnt;
 
 	if (!rx_full)
 		rx_full = &full_dummy;
 	*rx_full = false;
 	if (unlikely(net->tx_open || (net->rx_q && net->rx_q != rxq)))
 		return -VQ_EBUSY;
-	/* an empty ring costs this call and get_bufs only */
-	cnt = vqcore_vq_get_bufs(txq, net->tx_bufs, net->burst, net->tx_iov, net->max_iov);
-	if (cnt <= 0)
-		return cnt;
-	return fwd_burst(net, txq, rxq, (unsigned)cnt, rx_full);
+	if (likely(rxq && !net->rx_q)) {
+		/* the usual burst: one-descriptor buffers both ways */
+		uint32_t tpos = 0;
+		bool general, more = false;
+		unsigned n = vq_lean_get(txq, net->tx_lean, net->burst, false, &tpos, &general);
+		int r;
+
+		if (!n && !general)
+			return 0;  /* an empty ring costs this much only */
+		if (n) {
+			r = fwd_lean(net, txq, rxq, n, tpos, general, rx_full, &more);
+			if (r != FWD_GENERAL) {
+				if (likely(!more) || r < 0)
+					return r;
+				return fwd_rest(net, txq, rxq, (unsigned)r, rx_full);
+			}
+		}
+	}
+	return fwd_general(net, txq, rxq, net->burst, rx_full);
 }

@@ -26,7 +26,7 @@
 #include <stdarg.h>
 
 #include "abi_priv.h"
-#include "vq_priv.h"
+#include "vq_lean.h"
 
 int vq_break(struct vqcore_vq *vq, int err, const char *fmt, ...)
 {
@@ -885,6 +885,70 @@ int vqcore_vq_unget(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	vq->inorder_pos = inorder;
 	vq->avail_pos = vq_buf_pos(&bufs[0]);
 	vq_drop_cache(vq);
+	return 0;
+}
+
+/* ---- the lean fetch and return (lib/vq_lean.h) ---- */
+
+unsigned vq_lean_get(struct vqcore_vq *vq, struct vq_lean *e, unsigned max, bool write,
+		     uint32_t *pos, bool *general)
+{
+	*general = true;
+	if (unlikely(vq->hooks || vq->error || vq->buf_head != vq->buf_count ||
+		     !vq->ops->lean_get || vq_check_rings(vq) < 0))
+		return 0;
+	if (vq_poll_empty(vq)) {
+		*general = false;
+		return 0;
+	}
+	if (unlikely(vq->mem->log))
+		return 0;  /* handed out with a record of what it lets the device write */
+	*pos = vq->fetch_pos;
+	return vq->ops->lean_get(vq, e, VQ_MIN(max, vq->batch), write, general);
+}
+
+/* A dirty log set while buffers handed out without a record are out: as vq_wlog_put(). */
+static VQ_COLD void vq_log_all(const struct vqcore_mem *m)
+{
+	for (unsigned s = 0; s < m->n; s++)
+		vq_log_span(m, m->slot[s].gpa, m->slot[s].last);
+}
+
+int vq_lean_finish(struct vqcore_vq *vq, uint32_t pos, const struct vq_lean *e,
+		   bool write, const uint32_t *lens, unsigned k, unsigned n)
+{
+	uint32_t next = pos;
+
+	if (unlikely(vq->error))
+		return -VQCORE_E_BROKEN;
+	if (k) {
+		bool run = false;
+
+		if (unlikely(vq->mem->log != NULL))
+			vq_log_all(vq->mem);
+		if (vq->in_order) {
+			/* as vq_release(): from the oldest in flight (they
+			 * follow each other), all but the last written in full
+			 * (the in_len of a readable buffer is 0) */
+			run = (uint16_t)pos == (uint16_t)vq->inorder_pos;
+			if (!lens)
+				run = run && (!write || k == 1);
+			else
+				for (unsigned i = 0; run && i + 1 < k; i++)
+					run = lens[i] == (write ? e[i].len : 0);
+		}
+		next = vq->ops->lean_put(vq, e, lens, k, run, pos);
+		if (vq->in_order)
+			vq->inorder_pos = next;
+	}
+	if (k < n) {
+		/* the rest goes back: fetched again from where it starts */
+		for (unsigned i = k; i < n; i++)
+			vq->id_state[e[i].id] = VQ_ID_FREE;
+		vq->avail_pos = vq->fetch_pos = next;
+		vq_poll_disarm(vq);
+	}
+	vq->nout -= n;
 	return 0;
 }
 

@@ -142,6 +142,7 @@ struct vq_packed_dev {
 
 struct vq_format_ops;
 struct vq_inflight_ops;
+struct vq_lean;
 
 /*
  * A frontend that must see every fetch and return of a queue (vhost-user
@@ -373,6 +374,22 @@ struct vq_format_ops {
 	int (*set_base)(struct vqcore_vq *vq, uint32_t base);
 	int (*set_used_base)(struct vqcore_vq *vq, uint32_t pos);
 	uint32_t (*get_used_base)(const struct vqcore_vq *vq);
+	/*
+	 * The lean fetch and return (lib/vq_lean.h), optional.  lean_get:
+	 * called with the cache empty, the ring areas checked and no dirty
+	 * log; hand the buffers of one descriptor whose write flag is @write
+	 * at fetch_pos into @e (at most @max), checking them as get_direct
+	 * does; move fetch_pos, avail_pos, nout, mem_hint and the empty-ring
+	 * check; set *@general when it stopped at a buffer (not at an empty
+	 * ring nor at @max).  lean_put: write the used entries of e[0..@k)
+	 * (@k > 0; @run: an in-order run, one entry for it), clearing each
+	 * id's state to VQ_ID_FREE, publish them, mark the dirty log if set;
+	 * return the ring position @k buffers after @pos.
+	 */
+	unsigned (*lean_get)(struct vqcore_vq *vq, struct vq_lean *e, unsigned max,
+			     bool write, bool *general);
+	uint32_t (*lean_put)(struct vqcore_vq *vq, const struct vq_lean *e,
+			     const uint32_t *lens, unsigned k, bool run, uint32_t pos);
 
 	/* driver side */
 	int (*drv_init)(struct vqcore_drvq *dq);

@@ -7,12 +7,14 @@
  * before: direct, chained and indirect buffers, buffers spanning regions,
  * in order and out of order, vqcore_vq_get_bufs_desc(), resubmission
  * (vqcore_vq_get_buf_at()), logging turned on with buffers in flight, and
- * the log replaced or removed while buffers are in flight.  Readable-only
+ * the log replaced or removed while buffers are in flight, buffers of the
+ * lean fetch (lib/vq_lean.h) out when a log is set.  Readable-only
  * buffers mark nothing, so the marking is per buffer.  Every case runs
  * over both ring formats.
  */
 #include <string.h>
 
+#include "vq_lean.h"
 #include "vqtest.h"
 
 #define FMT (vqt_formats[_i])
@@ -667,6 +669,56 @@ START_TEST(stream_with_log)
 }
 END_TEST
 
+/*
+ * The lean fetch (lib/vq_lean.h) runs only with no log set, and records
+ * nothing: a log set while its buffers are out marks every region when
+ * they are returned, before the used entries (as put_used does for the
+ * direct loops' buffers), and the used ring's writes too.  In order and
+ * out of order, an in-order run and single entries.
+ */
+START_TEST(lean_buffers_marked_when_log_set_in_flight)
+{
+	for (unsigned f = 0; f < NSETS; f++) {
+		for (unsigned full = 0; full < 2; full++) {
+			static uint8_t log[LOG_BYTES];
+			struct vqt t;
+			struct vq_lean e[4];
+			uint32_t lens[3], pos = 0;
+			uint64_t addr[3];
+			bool general = true;
+
+			vqt_setup(&t, FMT, 64, feature_sets[f], 0);
+			for (unsigned i = 0; i < 3; i++) {
+				struct vqcore_sg sg = { addr[i] = VQT_REGION_B + 0x10000 * (i + 1), 64 };
+
+				ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 0, 1,
+								 (void *)(uintptr_t)(i + 1), 0), 0);
+			}
+			vqcore_drvq_kick_prepare(t.dq);
+			ck_assert_uint_eq(vq_lean_get(t.vq, e, 4, true, &pos, &general), 3);
+			for (unsigned i = 0; i < 3; i++) {
+				memset(e[i].p, 0x5a, 64);
+				lens[i] = full ? 64 : 10;
+			}
+			memset(log, 0, sizeof(log));
+			ck_assert_int_eq(vqcore_mem_set_log(t.mem, log, sizeof(log)), 0);
+			assert_data_clear(log);
+			ck_assert_int_eq(vq_lean_finish(t.vq, pos, e, true, lens, 3, 3), 0);
+			for (unsigned i = 0; i < 3; i++)
+				assert_marked(log, addr[i], 64);
+			assert_marked(log, VQT_DATA, VQT_END - VQT_DATA);  /* every region */
+			if (t.format == VQCORE_FORMAT_SPLIT)
+				assert_marked(log, t.ring.device, 4);
+			else
+				assert_marked(log, t.ring.desc, 16);
+			drain(&t, 3);
+			ck_assert_int_eq(vqcore_mem_set_log(t.mem, NULL, 0), 0);
+			vqt_teardown(&t);
+		}
+	}
+}
+END_TEST
+
 static Suite *dirty_log_suite(void)
 {
 	Suite *s = suite_create("dirty_log");
@@ -685,6 +737,7 @@ static Suite *dirty_log_suite(void)
 	tcase_add_loop_test(tc, readable_buffers_not_marked, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, records_do_not_leak_to_a_later_buffer, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, stream_with_log, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, lean_buffers_marked_when_log_set_in_flight, 0, (int)vqt_nformats);
 	suite_add_tcase(s, tc);
 	return s;
 }

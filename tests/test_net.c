@@ -10,7 +10,9 @@
  * wait on the tx ring (or, with VQCORE_NET_RX_DROP, are dropped and
  * counted) and nothing is allocated; with a dirty log set, every rx byte
  * written is marked; one put_used-visible signal per queue per burst;
- * partial tx bursts and rx_put/rx_flush used directly.
+ * partial tx bursts and rx_put/rx_flush used directly; the lean burst of
+ * vqcore_net_forward() handing what it does not take to the general path
+ * within the call, and hostile tx and rx descriptors met in it.
  */
 #include <endian.h>
 #include <errno.h>
@@ -840,6 +842,159 @@ START_TEST(rx_buffer_not_writable)
 }
 END_TEST
 
+/*
+ * The lean burst (one-descriptor frames and rx buffers, lib/vq_lean.h)
+ * stops at what it leaves to the general path, which takes the rest of
+ * the burst in the same call: a chain (Linux's layout), a frame with an
+ * offload, a tx buffer shorter than a header (dropped by the lean loop
+ * itself), a frame bigger than its rx buffer (mergeable: over two).
+ * Every frame arrives in order or is counted; one signal per queue.
+ */
+START_TEST(lean_burst_hands_rest_to_general)
+{
+	struct vqcore_net_hdr csum = { .flags = VQCORE_NET_HDR_F_NEEDS_CSUM };
+	struct nt t;
+	struct vqcore_sg sg;
+	uint64_t g;
+	bool full;
+
+	nt_setup(&t, FMT, NET_F_V1 | NET_F_MRG);
+	post_rx(&t, 16, 128);
+	send_frame(&t, 60, 1, NULL, false);
+	send_frame(&t, 64, 2, NULL, false);
+	g = vqt_alloc(&t.tx, 64);
+	sg = (struct vqcore_sg){ g, 5 };                 /* short: dropped */
+	send_sg(&t, &sg, 1, 0);
+	send_frame(&t, 60, 3, NULL, false);
+	send_frame(&t, 60, 4, &csum, false);             /* CSUM not negotiated */
+	send_frame(&t, 60, 5, NULL, false);
+	send_frame(&t, 60, 6, NULL, true);               /* a chain */
+	send_frame(&t, 200, 7, NULL, false);             /* over two rx buffers */
+	send_frame(&t, 60, 8, NULL, false);
+	ck_assert_int_eq(vqcore_net_forward(t.net, t.tx.vq, t.rx.vq, &full), 9);
+	ck_assert(!full);
+	ck_assert_uint_eq(calls(t.rx_call), 1);
+	ck_assert_uint_eq(calls(t.tx_call), 1);
+	ck_assert_uint_eq(tx_used(&t), 9);
+	expect_frame(&t, 60, 1, 1);
+	expect_frame(&t, 64, 2, 1);
+	expect_frame(&t, 60, 3, 1);
+	expect_frame(&t, 60, 5, 1);
+	expect_frame(&t, 60, 6, 1);
+	expect_frame(&t, 200, 7, 2);
+	expect_frame(&t, 60, 8, 1);
+	ck_assert_int_eq(recv_frame(&t, NULL, 0, NULL), -1);
+	ck_assert_uint_eq(stats(&t).drop_bad_tx, 2);
+	ck_assert_uint_eq(stats(&t).tx_frames, 9);
+	ck_assert_uint_eq(stats(&t).rx_frames, 7);
+	ck_assert_uint_eq(stats(&t).rx_bufs, 8);
+	ck_assert_uint_eq(vqcore_vq_inflight(t.rx.vq), 0);
+	ck_assert_uint_eq(vqcore_vq_inflight(t.tx.vq), 0);
+	/* the rx ring had more than it took: those stay for later */
+	send_frame(&t, 60, 9, NULL, false);
+	ck_assert_int_eq(vqcore_net_forward(t.net, t.tx.vq, t.rx.vq, &full), 1);
+	expect_frame(&t, 60, 9, 1);
+	nt_teardown(&t);
+}
+END_TEST
+
+/* Ring descriptor as the tests corrupt it (both formats are 16 bytes). */
+struct net_raw {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t a;  /* split: flags; packed: id */
+	uint16_t b;  /* split: next; packed: flags */
+};
+
+/* The @k-th buffer of a fresh queue: an id out of range, or unmapped. */
+static void net_corrupt(struct vqt *q, unsigned k, bool bad_id)
+{
+	struct net_raw *d = vqt_hva(q, q->ring.desc);
+	uint16_t *avail = (uint16_t *)vqt_hva(q, q->ring.driver) + 2;
+
+	if (q->format == VQCORE_FORMAT_SPLIT) {
+		if (bad_id)
+			avail[k] = vqt_le16(q->num);
+		else
+			d[vqt_le16(avail[k])].addr = vqt_le64(0x7000000000ull);
+	} else {
+		if (bad_id)
+			d[k].a = vqt_le16(q->num);
+		else
+			d[k].addr = vqt_le64(0x7000000000ull);
+	}
+}
+
+/*
+ * Hostile tx descriptors in a lean burst (DPDK's layout): the frames
+ * before the bad one are forwarded, the tx queue breaks with the error
+ * the general path gives (id out of range, address outside the table),
+ * the rx queue is untouched, and no tx buffer after it is used.
+ */
+START_TEST(lean_hostile_tx)
+{
+	for (unsigned bad_id = 0; bad_id < 2; bad_id++) {
+		struct nt t;
+		int err = !bad_id ? -VQCORE_E_UNMAPPED :
+			  FMT == VQCORE_FORMAT_SPLIT ? -VQCORE_E_DESC_INDEX : -VQCORE_E_BAD_ID;
+
+		nt_setup(&t, FMT, NET_F_V1);
+		vqt_capture_log(&t.tx);
+		post_rx(&t, 8, 128);
+		for (unsigned i = 0; i < 5; i++)
+			send_frame(&t, 60, i, NULL, false);
+		net_corrupt(&t.tx, 3, bad_id);
+		ck_assert_int_eq(vqcore_net_forward(t.net, t.tx.vq, t.rx.vq, NULL), 3);
+		ck_assert_int_eq(vqcore_vq_error(t.tx.vq), err);
+		ck_assert_int_eq(vqcore_vq_error(t.rx.vq), 0);
+		for (unsigned i = 0; i < 3; i++)
+			expect_frame(&t, 60, i, 1);
+		ck_assert_int_eq(recv_frame(&t, NULL, 0, NULL), -1);
+		ck_assert_uint_eq(tx_used(&t), 3);
+		ck_assert_int_eq(vqcore_net_forward(t.net, t.tx.vq, t.rx.vq, NULL),
+				 -VQCORE_E_BROKEN);
+		ck_assert_uint_eq(stats(&t).rx_frames, 3);
+		ck_assert_uint_eq(vqcore_vq_inflight(t.rx.vq), 0);
+		nt_teardown(&t);
+	}
+}
+END_TEST
+
+/*
+ * Hostile rx descriptors in a lean burst: the frames that got an rx
+ * buffer before the bad one arrive, the rx queue breaks with the general
+ * path's error, the other frames are dropped and counted, every tx buffer
+ * is used.
+ */
+START_TEST(lean_hostile_rx)
+{
+	for (unsigned bad_id = 0; bad_id < 2; bad_id++) {
+		struct nt t;
+		int err = !bad_id ? -VQCORE_E_UNMAPPED :
+			  FMT == VQCORE_FORMAT_SPLIT ? -VQCORE_E_DESC_INDEX : -VQCORE_E_BAD_ID;
+
+		nt_setup(&t, FMT, NET_F_V1);
+		vqt_capture_log(&t.rx);
+		post_rx(&t, 8, 128);
+		net_corrupt(&t.rx, 2, bad_id);
+		for (unsigned i = 0; i < 5; i++)
+			send_frame(&t, 60, i, NULL, false);
+		ck_assert_int_eq(vqcore_net_forward(t.net, t.tx.vq, t.rx.vq, NULL), 5);
+		ck_assert_int_eq(vqcore_vq_error(t.rx.vq), err);
+		ck_assert_int_eq(vqcore_vq_error(t.tx.vq), 0);
+		expect_frame(&t, 60, 0, 1);
+		expect_frame(&t, 60, 1, 1);
+		ck_assert_int_eq(recv_frame(&t, NULL, 0, NULL), -1);
+		ck_assert_uint_eq(tx_used(&t), 5);
+		ck_assert_uint_eq(stats(&t).rx_frames, 2);
+		ck_assert_uint_eq(stats(&t).drop_rx_error, 3);
+		ck_assert_uint_eq(stats(&t).tx_frames, 5);
+		ck_assert_uint_eq(vqcore_vq_inflight(t.tx.vq), 0);
+		nt_teardown(&t);
+	}
+}
+END_TEST
+
 START_TEST(config_checked)
 {
 	struct vqcore_net_config cfg = { .sz = sizeof(cfg) };
@@ -918,6 +1073,9 @@ int main(void)
 	tcase_add_loop_test(tc, rx_put_direct, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, broken_rx_counted, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, rx_buffer_not_writable, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, lean_burst_hands_rest_to_general, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, lean_hostile_tx, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, lean_hostile_rx, 0, (int)vqt_nformats);
 	suite_add_tcase(s, tc);
 	return vqt_run_suite(s);
 }

@@ -5,14 +5,19 @@
  * ring format: single, chained and indirect buffers, buffers spanning
  * regions, indices wrapping past 65535, full and empty rings, batching,
  * event-index and flag notification suppression, un-fetch, state save and
- * restore, in-order completion, misuse of the used call, and a batch that
- * meets a bad buffer after good ones (the good ones are served first).
+ * restore, in-order completion, misuse of the used call, a batch that
+ * meets a bad buffer after good ones (the good ones are served first), and
+ * the lean fetch and return of lib/vq_lean.h (the library's net helper
+ * uses it): what it hands out, returns and gives back, where it leaves a
+ * buffer to the general path (which then does exactly what it does
+ * without the lean path), and when it does not run at all.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "vq_lean.h"
 #include "vqtest.h"
 
 #define FMT (vqt_formats[_i])
@@ -1279,6 +1284,401 @@ START_TEST(broken_batch_bad_first)
 }
 END_TEST
 
+/* ---- the lean fetch and return (lib/vq_lean.h) ---- */
+
+/* The host view of a ring descriptor (both formats are 16 bytes). */
+struct lean_raw {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t a;  /* split: flags; packed: id */
+	uint16_t b;  /* split: next; packed: flags */
+};
+
+#define LR_NEXT 1
+#define LR_WRITE 2
+#define LR_INDIRECT 4
+
+static struct lean_raw *lean_desc(struct vqt *t)
+{
+	return vqt_hva(t, t->ring.desc);
+}
+
+/* The descriptor of the @k-th buffer added to a fresh ring, one each. */
+static struct lean_raw *lean_buf_desc(struct vqt *t, unsigned k)
+{
+	if (t->format == VQCORE_FORMAT_SPLIT) {
+		uint16_t *ring = (uint16_t *)vqt_hva(t, t->ring.driver) + 2;
+
+		return &lean_desc(t)[vqt_le16(ring[k])];
+	}
+	return &lean_desc(t)[k];
+}
+
+/* The flags of a descriptor (little-endian in the ring). */
+static uint16_t *lean_flags(struct vqt *t, struct lean_raw *d)
+{
+	return t->format == VQCORE_FORMAT_SPLIT ? &d->a : &d->b;
+}
+
+/* What makes a buffer one the lean fetch must leave to the general path. */
+enum lean_bad {
+	LB_ID_RANGE,      /* id (split: head) >= queue size */
+	LB_ID_IN_FLIGHT,  /* the id of a buffer handed out before it */
+	LB_UNMAPPED,      /* outside the memory table */
+	LB_WRAPS,         /* address + length wraps past 2^64 */
+	LB_ACROSS,        /* across two regions (adjacent in guest space) */
+	LB_ZERO_LEN,
+	LB_CHAIN,         /* split: NEXT to itself; packed: NEXT into the next slot */
+	LB_INDIRECT,
+	LB_DIRECTION,     /* writable where readable is asked for, or back */
+	LB_N
+};
+
+static void lean_corrupt(struct vqt *t, unsigned k, enum lean_bad bad)
+{
+	struct lean_raw *d = lean_buf_desc(t, k);
+	uint16_t *fl = lean_flags(t, d);
+
+	switch (bad) {
+	case LB_ID_RANGE:
+		if (t->format == VQCORE_FORMAT_SPLIT)
+			((uint16_t *)vqt_hva(t, t->ring.driver) + 2)[k] = vqt_le16(t->num);
+		else
+			d->a = vqt_le16(t->num);
+		break;
+	case LB_ID_IN_FLIGHT:
+		if (t->format == VQCORE_FORMAT_SPLIT) {
+			uint16_t *ring = (uint16_t *)vqt_hva(t, t->ring.driver) + 2;
+
+			ring[k] = ring[0];
+		} else {
+			d->a = lean_desc(t)[0].a;
+		}
+		break;
+	case LB_UNMAPPED:
+		d->addr = vqt_le64(0x7000000000ull);
+		break;
+	case LB_WRAPS:
+		d->addr = vqt_le64(UINT64_MAX - 15);
+		break;
+	case LB_ACROSS:
+		d->addr = vqt_le64(VQT_REGION_B - 32);
+		break;
+	case LB_ZERO_LEN:
+		d->len = 0;
+		break;
+	case LB_CHAIN:
+		*fl |= vqt_le16(LR_NEXT);
+		if (t->format == VQCORE_FORMAT_SPLIT)
+			d->b = vqt_le16((uint16_t)(d - lean_desc(t)));
+		break;
+	case LB_INDIRECT:
+		*fl |= vqt_le16(LR_INDIRECT);
+		break;
+	case LB_DIRECTION:
+		*fl ^= vqt_le16(LR_WRITE);
+		break;
+	default:
+		break;
+	}
+}
+
+/* What the general calls do with what is left: buffers and the error. */
+struct lean_rest {
+	int r[4], err;
+	struct vhost_buf b[4][8];
+	void *base[4][8];
+};
+
+static void lean_rest_take(struct vqt *t, struct lean_rest *x)
+{
+	for (unsigned c = 0; c < 4; c++) {
+		struct iovec iov[32];
+
+		x->r[c] = vqcore_vq_get_bufs(t->vq, x->b[c], 8, iov, 32);
+		for (int i = 0; i < x->r[c]; i++) {
+			x->base[c][i] = x->b[c][i].out_num + x->b[c][i].in_num ?
+					iov[x->b[c][i].first].iov_base : NULL;
+			x->b[c][i].first = 0;  /* where in iov: not compared */
+		}
+		if (x->r[c] > 0)
+			ck_assert_int_eq(vqcore_vq_put_used(t->vq, x->b[c], NULL, (unsigned)x->r[c]), 0);
+	}
+	x->err = vqcore_vq_error(t->vq);
+}
+
+/*
+ * Five buffers of one descriptor (readable, or writable if @write), the
+ * fourth made @bad.  Pass 0: vq_lean_get() hands out the first three and
+ * stops at the fourth with *general set, without taking it; they are
+ * returned.  Pass 1: the general calls take the same three.  Then in both
+ * passes the general calls take what is left: the same buffers, the same
+ * error.  A lean fetch that skipped a check would hand out the fourth.
+ */
+static void lean_vs_general(unsigned format, uint64_t features, bool write,
+			    enum lean_bad bad)
+{
+	struct lean_rest rest[2];
+
+	memset(rest, 0, sizeof(rest));
+	for (unsigned pass = 0; pass < 2; pass++) {
+		struct vqt t;
+		struct vq_lean e[8];
+		uint64_t addr[5];
+		void *tok[8];
+		uint32_t pos = 0;
+		bool general = false;
+
+		vqt_setup(&t, format, 64, features, 0);
+		vqt_capture_log(&t);
+		for (unsigned i = 0; i < 5; i++) {
+			struct vqcore_sg sg = { addr[i] = vqt_alloc(&t, 64), 64 };
+
+			ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, write ? 0 : 1, write ? 1 : 0,
+							 (void *)(uintptr_t)(i + 1), 0), 0);
+		}
+		vqcore_drvq_kick_prepare(t.dq);
+		lean_corrupt(&t, 3, bad);
+		if (pass == 0) {
+			ck_assert_uint_eq(vq_lean_get(t.vq, e, 8, write, &pos, &general), 3);
+			ck_assert(general);
+			for (unsigned i = 0; i < 3; i++) {
+				ck_assert_ptr_eq(e[i].p, vqt_hva(&t, addr[i]));
+				ck_assert_uint_eq(e[i].len, 64);
+			}
+			ck_assert_uint_eq(vqcore_vq_inflight(t.vq), 3);
+			ck_assert_int_eq(vqcore_vq_error(t.vq), 0);
+			ck_assert_int_eq(vq_lean_finish(t.vq, pos, e, write, NULL, 3, 3), 0);
+		} else {
+			struct vhost_buf b[3];
+			struct iovec iov[8];
+
+			ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 3, iov, 8), 3);
+			ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 3), 0);
+		}
+		ck_assert_uint_eq(vqcore_vq_inflight(t.vq), 0);
+		ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 8), 3);
+		for (unsigned i = 0; i < 3; i++)
+			ck_assert_ptr_eq(tok[i], (void *)(uintptr_t)(i + 1));
+		lean_rest_take(&t, &rest[pass]);
+		vqt_teardown(&t);
+	}
+	for (unsigned c = 0; c < 4; c++) {
+		ck_assert_int_eq(rest[0].r[c], rest[1].r[c]);
+		for (int i = 0; i < rest[0].r[c]; i++) {
+			ck_assert_mem_eq(&rest[0].b[c][i], &rest[1].b[c][i], sizeof(struct vhost_buf));
+			/* the same guest memory in either fixture */
+			ck_assert_int_eq(rest[0].base[c][i] == NULL, rest[1].base[c][i] == NULL);
+		}
+	}
+	ck_assert_int_eq(rest[0].err, rest[1].err);
+}
+
+START_TEST(lean_leaves_bad_buffers_to_general_path)
+{
+	static const uint64_t feats[] = { VQT_F_BASE, VQT_F_INORDER };
+
+	for (unsigned f = 0; f < 2; f++)
+		for (unsigned w = 0; w < 2; w++)
+			for (unsigned bad = 0; bad < LB_N; bad++)
+				lean_vs_general(FMT, feats[f], w, (enum lean_bad)bad);
+}
+END_TEST
+
+/*
+ * Rounds of six buffers around the ring (its indices and wrap counters
+ * turn over): vq_lean_get() hands them out in ring order; vq_lean_finish()
+ * returns the first four with their lengths (an in-order run in the odd
+ * rounds: all but the last written in full) and gives two back, which the
+ * general calls then fetch again at the same place.  The driver gets
+ * every buffer once, in order, with its length; with the event index,
+ * the signal decision follows the used index the lean return moved.
+ */
+START_TEST(lean_round_trip)
+{
+	static const uint64_t feats[] = { VQT_F_BASE, VQT_F_INORDER, VQT_F_EVENT };
+
+	for (unsigned f = 0; f < 3; f++) {
+		struct vqt t;
+		unsigned tok_next = 1;
+
+		vqt_setup(&t, FMT, 16, feats[f], 0);
+		for (unsigned round = 0; round < 20; round++) {
+			struct vq_lean e[8];
+			struct vhost_buf b[8];
+			struct iovec iov[8];
+			uint64_t addr[6];
+			uint32_t lens[6], ulens[8], pos = 0;
+			void *tok[8];
+			bool general = true;
+
+			for (unsigned i = 0; i < 6; i++) {
+				struct vqcore_sg sg = { addr[i] = VQT_DATA + 0x1000 * (round % 4) + 128 * i,
+							100 };
+
+				ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 0, 1,
+								 (void *)(uintptr_t)(tok_next + i), 0), 0);
+			}
+			vqcore_drvq_kick_prepare(t.dq);
+			if (feats[f] == VQT_F_EVENT)
+				ck_assert(!vqcore_drvq_enable_cb(t.dq));
+			ck_assert_uint_eq(vq_lean_get(t.vq, e, 8, true, &pos, &general), 6);
+			ck_assert(!general);  /* it stopped at the empty ring */
+			ck_assert_uint_eq(vq_lean_get(t.vq, e + 6, 2, true, &pos, &general), 0);
+			ck_assert(!general);
+			for (unsigned i = 0; i < 6; i++) {
+				ck_assert_ptr_eq(e[i].p, vqt_hva(&t, addr[i]));
+				ck_assert_uint_eq(e[i].len, 100);
+				memset(e[i].p, 0xa0 + i, 100);
+				lens[i] = round & 1 ? (i < 3 ? 100 : 7) : 10 + i;
+			}
+			ck_assert_uint_eq(vqcore_vq_inflight(t.vq), 6);
+			ck_assert_int_eq(vq_lean_finish(t.vq, pos, e, true, lens, 4, 6), 0);
+			ck_assert_uint_eq(vqcore_vq_inflight(t.vq), 0);
+			if (feats[f] == VQT_F_EVENT) {
+				ck_assert(vqcore_vq_should_signal(t.vq));
+				ck_assert(!vqcore_vq_should_signal(t.vq));  /* nothing new */
+			}
+			ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, ulens, 8), 4);
+			for (unsigned i = 0; i < 4; i++) {
+				ck_assert_ptr_eq(tok[i], (void *)(uintptr_t)(tok_next + i));
+				ck_assert_uint_eq(ulens[i], lens[i]);
+			}
+			/* the two given back: fetched again, the same buffers */
+			ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 8, iov, 8), 2);
+			for (unsigned i = 0; i < 2; i++) {
+				ck_assert_ptr_eq(iov[b[i].first].iov_base, vqt_hva(&t, addr[4 + i]));
+				ck_assert_uint_eq(b[i].in_len, 100);
+				lens[i] = 50;
+			}
+			ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, 2), 0);
+			ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, ulens, 8), 2);
+			for (unsigned i = 0; i < 2; i++) {
+				ck_assert_ptr_eq(tok[i], (void *)(uintptr_t)(tok_next + 4 + i));
+				ck_assert_uint_eq(ulens[i], 50);
+			}
+			tok_next += 6;
+			{
+				uint8_t v[100];
+
+				ck_assert_int_eq(vqcore_mem_read(t.mem, addr[2], v, 100), 0);
+				ck_assert_uint_eq(v[99], 0xa2);
+			}
+		}
+		ck_assert_uint_eq(vqcore_drvq_free_descs(t.dq), 16);
+		ck_assert_int_eq(vqcore_vq_error(t.vq), 0);
+		vqt_teardown(&t);
+	}
+}
+END_TEST
+
+/*
+ * Buffers in the second region after ones in the first: the lean fetch
+ * moves its region and goes on (not the general path).
+ */
+START_TEST(lean_follows_regions)
+{
+	struct vqt t;
+	struct vq_lean e[8];
+	uint64_t addr[6];
+	uint32_t pos = 0;
+	bool general = true;
+
+	vqt_setup(&t, FMT, 64, VQT_F_INORDER, 0);
+	for (unsigned i = 0; i < 6; i++) {
+		struct vqcore_sg sg = { addr[i] = (i & 2 ? VQT_REGION_B : VQT_DATA) + 64 * i, 64 };
+
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)(uintptr_t)(i + 1), 0), 0);
+	}
+	vqcore_drvq_kick_prepare(t.dq);
+	ck_assert_uint_eq(vq_lean_get(t.vq, e, 8, false, &pos, &general), 6);
+	ck_assert(!general);
+	for (unsigned i = 0; i < 6; i++)
+		ck_assert_ptr_eq(e[i].p, vqt_hva(&t, addr[i]));
+	ck_assert_int_eq(vq_lean_finish(t.vq, pos, e, false, NULL, 6, 6), 0);
+	ck_assert_int_eq(vqcore_drvq_get_used(t.dq, (void **)e, NULL, 8), 6);
+	vqt_teardown(&t);
+}
+END_TEST
+
+static int lean_hook_get(struct vqcore_vq *vq, struct vhost_buf *b, unsigned mb,
+			 struct iovec *iov, unsigned mi)
+{
+	(void)vq; (void)b; (void)mb; (void)iov; (void)mi;
+	return 0;
+}
+
+/*
+ * Where the lean fetch does not run and says so (*general): the queue
+ * broken, hooks set (vhost-user inflight recording), a dirty log set,
+ * buffers already in the cache; and where it finds nothing (an empty
+ * ring, *general false).  It hands nothing out in any of these.
+ */
+START_TEST(lean_not_taken)
+{
+	static const struct vq_hooks hooks = { .get_bufs = lean_hook_get };
+	static uint8_t log[VQT_END / 4096 / 8 + 1];
+	struct vqt t;
+	struct vq_lean e[8];
+	struct vhost_buf b[8];
+	struct iovec iov[8];
+	uint32_t pos = 0;
+	bool general = false;
+
+	vqt_setup(&t, FMT, 64, VQT_F_BASE, 2);
+	ck_assert_uint_eq(vq_lean_get(t.vq, e, 8, false, &pos, &general), 0);
+	ck_assert(!general);  /* empty */
+	for (unsigned i = 0; i < 4; i++) {
+		struct vqcore_sg sg = { vqt_alloc(&t, 64), 64 };
+
+		ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0, (void *)(uintptr_t)(i + 1), 0), 0);
+	}
+	vqcore_drvq_kick_prepare(t.dq);
+
+	t.vq->hooks = &hooks;
+	general = false;
+	ck_assert_uint_eq(vq_lean_get(t.vq, e, 8, false, &pos, &general), 0);
+	ck_assert(general);
+	t.vq->hooks = NULL;
+
+	ck_assert_int_eq(vqcore_mem_set_log(t.mem, log, sizeof(log)), 0);
+	general = false;
+	ck_assert_uint_eq(vq_lean_get(t.vq, e, 8, false, &pos, &general), 0);
+	ck_assert(general);
+	ck_assert_int_eq(vqcore_mem_set_log(t.mem, NULL, 0), 0);
+
+	/* batch 2, one wanted through a chain-free general fetch: the
+	 * second stays in the cache */
+	{
+		struct lean_raw *d = lean_buf_desc(&t, 0);
+
+		*lean_flags(&t, d) |= vqt_le16(LR_INDIRECT);  /* not direct */
+		d->addr = vqt_le64(vqt_alloc(&t, 16));
+		d->len = 16;
+		memset(vqt_hva(&t, vqcore_le64_to_cpu(d->addr)), 0, 16);
+		((struct lean_raw *)vqt_hva(&t, vqcore_le64_to_cpu(d->addr)))->addr =
+			vqt_le64(vqt_alloc(&t, 64));
+		((struct lean_raw *)vqt_hva(&t, vqcore_le64_to_cpu(d->addr)))->len = vqt_le32(64);
+	}
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 1, iov, 8), 1);
+	general = false;
+	ck_assert_uint_eq(vq_lean_get(t.vq, e, 8, false, &pos, &general), 0);
+	ck_assert(general);
+	ck_assert_uint_eq(vqcore_vq_inflight(t.vq), 1);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 1), 0);
+
+	/* broken */
+	lean_buf_desc(&t, 3)->addr = vqt_le64(0x7000000000ull);
+	while (vqcore_vq_get_bufs(t.vq, b, 8, iov, 8) > 0)
+		ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 1), 0);
+	ck_assert_int_ne(vqcore_vq_error(t.vq), 0);
+	general = false;
+	ck_assert_uint_eq(vq_lean_get(t.vq, e, 8, false, &pos, &general), 0);
+	ck_assert(general);
+	vqt_teardown(&t);
+}
+END_TEST
+
 static Suite *conformance_suite(void)
 {
 	Suite *s = suite_create("vq_conformance");
@@ -1316,6 +1716,10 @@ static Suite *conformance_suite(void)
 	tcase_add_loop_test(tc, broken_batch_serves_good_buffers, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, broken_batch_desc_serves_good_buffers, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, broken_batch_bad_first, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, lean_leaves_bad_buffers_to_general_path, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, lean_round_trip, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, lean_follows_regions, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, lean_not_taken, 0, (int)vqt_nformats);
 	suite_add_tcase(s, tc);
 	return s;
 }

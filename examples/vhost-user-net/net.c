@@ -546,6 +546,21 @@ static void print_stats(struct net *n, const char *what)
 	n->last.dropped = net_dropped(n);
 }
 
+/*
+ * A spin-wait hint after a poll turn that found nothing.  Each turn reads
+ * the ring line the frontend writes next; pausing between idle turns lets
+ * its stores to that line wait less (docs/notes/performance-log.md, "The
+ * lean net path").
+ */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
 static int run_poll(struct net *n)
 {
 	struct vqcore_vu_fd fds[8];
@@ -584,6 +599,7 @@ static int run_poll(struct net *n)
 		} else {
 			idle++;
 			n->idle_turns++;
+			cpu_relax();
 		}
 		if (g_report) {
 			g_report = 0;

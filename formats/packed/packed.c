@@ -15,7 +15,7 @@
  * flags last; the device returns buffers in used descriptors written at its
  * used index, skipping as many slots as each buffer took (2.8.4).
  */
-#include "vq_priv.h"
+#include "vq_lean.h"
 
 #define PACKED_MAX_NUM 32768u
 #define PACKED_WRAP_BIT 15
@@ -740,6 +740,238 @@ publish:
 #else
 	packed_put_used_other(vq, bufs, lens, n, run);
 #endif
+}
+
+/* ---- the lean fetch and return (lib/vq_lean.h) ---- */
+
+/* The state of packed_lean_get()'s loop (kept in registers). */
+struct packed_lean {
+	const struct vring_desc_raw *ring, *last;  /* the first and last slots */
+	const struct vring_desc_raw *s;            /* the slot to take next */
+	uint8_t *ids;
+	struct vq_lean *e, *end;       /* the next entry to fill; the limit */
+	uint16_t num, want;            /* want: the flags asked for, this lap */
+	uint16_t f;                    /* the flags of slot s, read */
+	struct vq_rgn r;
+	uint64_t addr;                 /* the slot it stopped at */
+	uint32_t len;
+	uint16_t id;
+};
+
+enum { LEAN_END, LEAN_MISS, LEAN_GENERAL };
+
+#define PACKED_LEAN_MASK (PACKED_WRAP_MASK | VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT | \
+			  VRING_DESC_F_WRITE)
+
+/*
+ * Hand out slot l->s (l->addr, l->len, l->id) as the next entry, inside
+ * l->r; l->s moves to the next slot, one past the ring's last at its end
+ * (packed_lean_wrap()).
+ */
+static inline __attribute__((always_inline)) void packed_lean_one(struct packed_lean *l)
+{
+	struct vq_lean *e = l->e;
+
+	l->ids[l->id] = VQ_ID_OUT;
+	e->p = (uint8_t *)(uintptr_t)(l->addr + l->r.bias);
+	e->len = l->len;
+	e->id = l->id;
+	l->e = e + 1;
+	l->s++;
+}
+
+/* Past the ring's last slot: the first one, on the next lap. */
+static inline void packed_lean_wrap(struct packed_lean *l)
+{
+	if (l->s == l->last + 1) {
+		l->s = l->ring;
+		l->want ^= PACKED_WRAP_MASK;
+	}
+}
+
+/*
+ * Fill entries until l->end or a slot that is not available (LEAN_END),
+ * or a slot that fails a check of packed_direct_loop() or has another
+ * write flag (LEAN_GENERAL), or one whose range is outside l->r
+ * (LEAN_MISS); those two stop at the slot, not consumed.  The inner loop
+ * runs up to the ring's end, so it steps the slot pointer only.  No call:
+ * its values stay in registers.
+ */
+static inline __attribute__((always_inline)) int packed_lean_loop(struct packed_lean *l)
+{
+	while (l->e != l->end) {
+		const struct vring_desc_raw *stop = l->s + (l->end - l->e);
+
+		if (stop > l->last + 1)
+			stop = l->last + 1;
+		while (l->s != stop) {
+			l->f = packed_load_flags(l->s);
+			if (unlikely((l->f & PACKED_LEAN_MASK) != l->want))
+				return (l->f ^ l->want) & PACKED_WRAP_MASK ? LEAN_END : LEAN_GENERAL;
+			l->addr = vq_le64(VQ_READ_ONCE(l->s->addr));
+			l->len = vq_le32(VQ_READ_ONCE(l->s->len));
+			l->id = vq_le16(VQ_READ_ONCE(l->s->flags_or_id));
+			if (unlikely(l->id >= l->num || l->ids[l->id] != VQ_ID_FREE))
+				return LEAN_GENERAL;
+			if (unlikely(!vq_rgn_in(&l->r, l->addr, l->len)))
+				return LEAN_MISS;
+			packed_lean_one(l);
+		}
+		packed_lean_wrap(l);
+	}
+	return LEAN_END;
+}
+
+/*
+ * lean_get: one-slot buffers with the checks of packed_direct_loop() and
+ * the write flag asked for.  A range outside the region in hand moves it
+ * (vq_rgn_fit(), out of the loop); a slot that fails a check stops it
+ * with *@general set, not consumed.
+ */
+static inline __attribute__((always_inline)) unsigned
+packed_lean_get_dir(struct vqcore_vq *vq, struct vq_lean *e, unsigned max, const bool write,
+		    bool *general)
+{
+	const uint16_t idx = packed_idx(vq->fetch_pos);
+	struct packed_lean l = { .ring = vq->packed.desc, .last = &vq->packed.desc[vq->num - 1],
+				 .s = &vq->packed.desc[idx], .ids = vq->id_state, .e = e,
+				 .end = e + max, .num = vq->num,
+				 .want = packed_avail_bits(packed_wrap(vq->fetch_pos)) |
+					 (write ? VRING_DESC_F_WRITE : 0) };
+	unsigned n;
+	int r;
+
+	*general = false;
+	if ((packed_load_flags(l.s) ^ l.want) & PACKED_WRAP_MASK) {
+		packed_poll_arm(vq, idx, packed_wrap(vq->fetch_pos));
+		return 0;
+	}
+	if (unlikely(!vq_rgn_start(&l.r, vq->mem, &vq->mem_hint))) {
+		*general = true;
+		return 0;
+	}
+	/* the lines of the batch, for writing (packed_get_direct()) */
+	packed_prefetch_own(l.ring, l.num, idx, max);
+	while ((r = packed_lean_loop(&l)) == LEAN_MISS) {
+		/* another region: the table is read here only */
+		if (!vq_rgn_fit(&l.r, vq, l.addr, l.len)) {
+			r = LEAN_GENERAL;
+			break;
+		}
+		packed_lean_one(&l);
+		packed_lean_wrap(&l);
+	}
+	*general = r == LEAN_GENERAL;
+	n = (unsigned)(l.e - e);
+	vq->nout += n;
+	{
+		const uint16_t at = (uint16_t)(l.s - l.ring);
+		const bool wrap = packed_want_wrap(l.want);
+
+		vq->fetch_pos = vq->avail_pos = packed_pos(at, wrap);
+		/* armed where it stopped at a slot that is not available */
+		if (l.e != l.end && r == LEAN_END)
+			packed_poll_arm(vq, at, wrap);
+		else
+			vq_poll_disarm(vq);
+	}
+	return n;
+}
+
+/* A loop for each direction: the flags asked for are constants in it. */
+static unsigned packed_lean_get(struct vqcore_vq *vq, struct vq_lean *e, unsigned max,
+				bool write, bool *general)
+{
+	if (write)
+		return packed_lean_get_dir(vq, e, max, true, general);
+	return packed_lean_get_dir(vq, e, max, false, general);
+}
+
+/*
+ * lean_put: the used descriptors of @k one-slot buffers (for an in-order
+ * run, as packed_put_run() splits it), each id's in-flight state cleared
+ * in the same loop; the first one's flags last.
+ */
+static uint32_t packed_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
+				const uint32_t *lens, unsigned k, bool run, uint32_t pos)
+{
+	struct vq_packed_dev *p = &vq->packed;
+	struct vring_desc_raw *const ring = p->desc;
+	const uint16_t num = vq->num, head = p->used_idx;
+	const bool hwrap = p->used_wrap;
+	uint8_t *ids = vq->id_state;
+	uint16_t idx = head;
+	bool wrap = hwrap;
+
+	if (run) {
+		for (unsigned i = 0; i < k; i++)
+			ids[e[i].id] = VQ_ID_FREE;
+		for (unsigned i = 0; i < k;) {
+			unsigned n = 4 - (((uintptr_t)&ring[idx] >> 4) & 3);
+
+			n = VQ_MIN(n, (unsigned)(num - idx));
+			n = VQ_MIN(n, k - i);
+			i += n;
+			packed_put_part(ring, idx, head, wrap, e[i - 1].id,
+					lens ? lens[i - 1] : 0);
+			idx = (uint16_t)(idx + n);
+			if (idx == num) {
+				idx = 0;
+				wrap = !wrap;
+			}
+		}
+	} else {
+		/* the first one's length and id last, next to its flags (see
+		 * packed_put_used()) */
+		static const uint32_t zero[1];
+		struct vring_desc_raw *s = &ring[head], *const end = &ring[num - 1];
+		/* lens NULL: 0 each (a step of 0 through one zero) */
+		const uint32_t *lp = lens ? lens + 1 : zero;
+		const unsigned lstep = lens ? 1 : 0;
+		uint16_t fl = packed_used_bits(wrap);
+
+		for (unsigned i = 1; i < k; i++, lp += lstep) {
+			/* in locals: the id stores may alias anything */
+			const uint32_t l = *lp;
+			const uint16_t id = e[i].id;
+
+			ids[id] = VQ_ID_FREE;
+			if (likely(s != end)) {
+				s++;
+			} else {
+				s = ring;
+				wrap = !wrap;
+				fl = packed_used_bits(wrap);
+			}
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			__atomic_store_n((vq_u64a *)(void *)&s->len,
+					 l | (uint64_t)id << 32 | (uint64_t)fl << 48,
+					 __ATOMIC_RELEASE);
+#else
+			VQ_WRITE_ONCE(s->len, vq_le32(l));
+			VQ_WRITE_ONCE(s->flags_or_id, vq_le16(id));
+			vq_store_release(packed_flags_ptr(s), vq_le16(fl));
+#endif
+		}
+		ids[e[0].id] = VQ_ID_FREE;
+		VQ_WRITE_ONCE(ring[head].len, vq_le32(lens ? lens[0] : 0));
+		VQ_WRITE_ONCE(ring[head].flags_or_id, vq_le16(e[0].id));
+		idx = (uint16_t)(s - ring);
+		packed_advance(num, &idx, &wrap, 1);
+	}
+	/* the first used descriptor's flags last: the batch appears at once */
+	vq_store_release(packed_flags_ptr(&ring[head]), vq_le16(packed_used_bits(hwrap)));
+	if (unlikely(vq->mem->log))
+		packed_log_slots(vq, head, k);
+	p->used_idx = idx;
+	p->used_wrap = wrap;
+	{
+		uint16_t pi = packed_idx(pos);
+		bool pw = packed_wrap(pos);
+
+		packed_advance(num, &pi, &pw, k);
+		return packed_pos(pi, pw);
+	}
 }
 
 static bool packed_avail_pending(struct vqcore_vq *vq)
@@ -1592,6 +1824,8 @@ const struct vq_format_ops vq_packed_ops VQ_HIDDEN = {
 	.set_base = packed_set_base,
 	.set_used_base = packed_set_used_base,
 	.get_used_base = packed_get_used_base,
+	.lean_get = packed_lean_get,
+	.lean_put = packed_lean_put,
 	.drv_init = packed_drv_init,
 	.drv_add = packed_drv_add,
 	.drv_add_batch = packed_drv_add_batch,

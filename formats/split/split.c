@@ -6,7 +6,7 @@
  * Positions (vq->avail_pos, fetch_pos, vhost_buf.reserved) are the free-
  * running 16-bit avail index.
  */
-#include "vq_priv.h"
+#include "vq_lean.h"
 
 #define SPLIT_MAX_NUM 32768u
 
@@ -430,6 +430,181 @@ static void split_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	if (unlikely(vq->mem->log))
 		split_log_used(vq, idx, run ? 1 : n);
 	s->used_idx = (uint16_t)(idx + n);
+}
+
+/* ---- the lean fetch and return (lib/vq_lean.h) ---- */
+
+/* The state of split_lean_get()'s loop (kept in registers). */
+struct split_lean {
+	const struct vring_desc_raw *desc;
+	const uint16_t *ring;          /* avail->ring */
+	uint8_t *ids;
+	struct vq_lean *e, *end;       /* the next entry to fill; the limit */
+	uint32_t p;                    /* avail position of entry e */
+	uint16_t mask, want;           /* num - 1; the flags asked for */
+	struct vq_rgn r;
+	struct vring_desc_raw d;       /* the descriptor it stopped at */
+	uint16_t head;
+};
+
+enum { LEAN_END, LEAN_MISS, LEAN_GENERAL };
+
+/* Hand out descriptor l->d (buffer l->head) as the next entry, inside l->r. */
+static inline __attribute__((always_inline)) void split_lean_one(struct split_lean *l)
+{
+	struct vq_lean *e = l->e;
+
+	l->ids[l->head] = VQ_ID_OUT;
+	e->p = (uint8_t *)(uintptr_t)(l->d.addr + l->r.bias);
+	e->len = l->d.len;
+	e->id = l->head;
+	l->e = e + 1;
+	l->p++;
+}
+
+/*
+ * Fill entries until l->end (LEAN_END), or a head that fails a check of
+ * split_direct_loop() or has another write flag (LEAN_GENERAL), or one
+ * whose range is outside l->r (LEAN_MISS); those two stop at the head
+ * (l->head, l->d), not consumed.  No call: its values stay in registers.
+ */
+static inline __attribute__((always_inline)) int split_lean_loop(struct split_lean *l)
+{
+	while (l->e != l->end) {
+		l->head = vq_le16(VQ_READ_ONCE(l->ring[l->p & l->mask]));
+		if (unlikely(l->head > l->mask || l->ids[l->head] != VQ_ID_FREE))
+			return LEAN_GENERAL;
+		vq_read_desc(&l->desc[l->head], &l->d);
+		if (unlikely((l->d.flags_or_id & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT |
+						  VRING_DESC_F_WRITE)) != l->want))
+			return LEAN_GENERAL;
+		if (unlikely(!vq_rgn_in(&l->r, l->d.addr, l->d.len)))
+			return LEAN_MISS;
+		split_lean_one(l);
+	}
+	return LEAN_END;
+}
+
+/*
+ * lean_get: one-descriptor buffers with the checks of split_direct_loop()
+ * and the write flag asked for.  A range outside the region in hand moves
+ * it (vq_rgn_fit(), out of the loop); a head that fails a check stops it
+ * with *@general set, not consumed.
+ */
+static inline __attribute__((always_inline)) unsigned
+split_lean_get_dir(struct vqcore_vq *vq, struct vq_lean *e, unsigned max, const bool write,
+		   bool *general)
+{
+	struct vq_split_dev *s = &vq->split;
+	const uint16_t pos = (uint16_t)vq->fetch_pos;
+	const uint16_t navail = (uint16_t)(vq_le16(vq_load_acquire(&s->avail->idx)) - pos);
+	struct split_lean l = { .desc = s->desc, .ring = s->avail->ring, .ids = vq->id_state,
+				.e = e, .p = pos, .mask = s->mask,
+				.want = write ? VRING_DESC_F_WRITE : 0 };
+	unsigned n;
+	int r;
+
+	*general = false;
+	if (!navail) {
+		split_poll_arm(vq, pos);
+		return 0;
+	}
+	if (unlikely(navail > vq->num || !vq_rgn_start(&l.r, vq->mem, &vq->mem_hint))) {
+		*general = true;  /* the general path breaks the queue or reports */
+		return 0;
+	}
+	if (max > navail)
+		max = navail;
+	l.end = e + max;
+	if (max > 1) {
+		/* The used lines these buffers go back to: all of them, but
+		 * for the one entry of an in-order run of readable buffers
+		 * (a tx queue). */
+		unsigned lines = write || !vq->in_order ? max : 1;
+
+		for (unsigned j = 0; j < lines; j += 8)
+			__builtin_prefetch(&s->used->ring[(uint16_t)(s->used_idx + j) & l.mask], 1);
+	}
+	while ((r = split_lean_loop(&l)) == LEAN_MISS) {
+		/* another region: the table is read here only */
+		if (!vq_rgn_fit(&l.r, vq, l.d.addr, l.d.len)) {
+			r = LEAN_GENERAL;
+			break;
+		}
+		split_lean_one(&l);
+	}
+	*general = r == LEAN_GENERAL;
+	n = (unsigned)(l.e - e);
+	vq->nout += n;
+	vq->fetch_pos = vq->avail_pos = (uint16_t)l.p;
+	if (n == navail)
+		split_poll_arm(vq, (uint16_t)l.p);
+	else
+		vq_poll_disarm(vq);
+	return n;
+}
+
+/* A loop for each direction: the flags asked for are constants in it. */
+static unsigned split_lean_get(struct vqcore_vq *vq, struct vq_lean *e, unsigned max,
+			       bool write, bool *general)
+{
+	if (write)
+		return split_lean_get_dir(vq, e, max, true, general);
+	return split_lean_get_dir(vq, e, max, false, general);
+}
+
+/*
+ * lean_put: the used elements of @k buffers (one for an in-order run),
+ * each id's in-flight state cleared in the same loop; the index once.
+ */
+static uint32_t split_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
+			       const uint32_t *lens, unsigned k, bool run, uint32_t pos)
+{
+	struct vq_split_dev *s = &vq->split;
+	const uint16_t idx = s->used_idx, mask = s->mask;
+	uint8_t *ids = vq->id_state;
+
+	if (run) {
+		for (unsigned i = 0; i < k; i++)
+			ids[e[i].id] = VQ_ID_FREE;
+		split_write_elem(s, idx & mask, e[k - 1].id, lens ? lens[k - 1] : 0);
+	} else if (unlikely(!lens)) {
+		for (unsigned i = 0; i < k; i++) {
+			ids[e[i].id] = VQ_ID_FREE;
+			split_write_elem(s, (uint16_t)(idx + i) & mask, e[i].id, 0);
+		}
+	} else if (likely(s->elem_aligned)) {
+		/* the ring in a local: the id stores may alias anything */
+		vq_u64a *ring = (vq_u64a *)(void *)s->used->ring;
+
+		for (unsigned i = 0; i < k; i++) {
+			const uint16_t id = e[i].id;
+			const uint32_t len = lens[i];
+
+			ids[id] = VQ_ID_FREE;
+			__atomic_store_n(&ring[(uint16_t)(idx + i) & mask],
+					 vq_le64(id | (uint64_t)len << 32), __ATOMIC_RELAXED);
+		}
+	} else {
+		/* the used ring at 4 mod 8 (DPDK's virtio-user lays it out so):
+		 * two stores each */
+		struct vring_used_elem_raw *ring = s->used->ring;
+
+		for (unsigned i = 0; i < k; i++) {
+			const uint16_t id = e[i].id;
+			const uint32_t len = lens[i];
+			struct vring_used_elem_raw *u = &ring[(uint16_t)(idx + i) & mask];
+
+			ids[id] = VQ_ID_FREE;
+			__atomic_store_n(&u->id, vq_le32(id), __ATOMIC_RELAXED);
+			__atomic_store_n(&u->len, vq_le32(len), __ATOMIC_RELAXED);
+		}
+	}
+	vq_store_release(&s->used->idx, vq_le16((uint16_t)(idx + k)));
+	if (unlikely(vq->mem->log))
+		split_log_used(vq, idx, run ? 1 : k);
+	s->used_idx = (uint16_t)(idx + k);
+	return (uint16_t)(pos + k);
 }
 
 static bool split_avail_pending(struct vqcore_vq *vq)
@@ -1160,6 +1335,8 @@ const struct vq_format_ops vq_split_ops VQ_HIDDEN = {
 	.set_base = split_set_base,
 	.set_used_base = split_set_used_base,
 	.get_used_base = split_get_used_base,
+	.lean_get = split_lean_get,
+	.lean_put = split_lean_put,
 	.drv_init = split_drv_init,
 	.drv_add = split_drv_add,
 	.drv_add_batch = split_drv_add_batch,
