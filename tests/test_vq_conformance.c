@@ -1654,7 +1654,7 @@ START_TEST(lean_not_taken)
 
 		*lean_flags(&t, d) |= vqt_le16(LR_INDIRECT);  /* not direct */
 		d->addr = vqt_le64(vqt_alloc(&t, 16));
-		d->len = 16;
+		d->len = vqt_le32(16);
 		memset(vqt_hva(&t, vqcore_le64_to_cpu(d->addr)), 0, 16);
 		((struct lean_raw *)vqt_hva(&t, vqcore_le64_to_cpu(d->addr)))->addr =
 			vqt_le64(vqt_alloc(&t, 64));
