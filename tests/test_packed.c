@@ -623,6 +623,42 @@ START_TEST(nested_indirect)
 }
 END_TEST
 
+/* DPDK's virtio PMD leaves VRING_DESC_F_WRITE in the first entry of its
+ * packed tx indirect tables (the net header): the entries before the last
+ * readable one are taken as readable and the buffer is served.  In a
+ * chain in the ring the same order still breaks the queue. */
+START_TEST(indirect_writable_before_readable)
+{
+	struct vqt t;
+	struct pdesc *table, *d;
+	struct vhost_buf b[2];
+	struct iovec iov[4];
+
+	hostile_setup(&t, 16);
+	add_n(&t, 1, 3, VQCORE_ADD_INDIRECT);
+	table = vqt_hva(&t, vqt_le64(ring(&t)[0].addr));
+	table[0].flags |= vqt_le16(F_WRITE);
+	table[1].flags &= vqt_le16((uint16_t)~F_WRITE);
+	table[2].flags &= vqt_le16((uint16_t)~F_WRITE);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 2, iov, 4), 1);
+	ck_assert_uint_eq(b[0].out_num, 3);
+	ck_assert_uint_eq(b[0].in_num, 0);
+	ck_assert_uint_eq(b[0].out_len, 3 * 64);
+	ck_assert_uint_eq(b[0].in_len, 0);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 1), 0);
+	vqt_teardown(&t);
+
+	hostile_setup(&t, 16);
+	add_n(&t, 1, 3, 0);
+	d = ring(&t);
+	d[0].flags |= vqt_le16(F_WRITE);
+	d[1].flags &= vqt_le16((uint16_t)~F_WRITE);
+	d[2].flags &= vqt_le16((uint16_t)~F_WRITE);
+	vqt_expect_broken(&t, -VQCORE_E_WRITE_ORDER);
+	vqt_teardown(&t);
+}
+END_TEST
+
 START_TEST(indirect_len_not_multiple_of_16)
 {
 	struct vqt t;
@@ -768,6 +804,7 @@ static Suite *packed_suite(void)
 	tcase_add_test(th, id_twice_in_group_of_four);
 	tcase_add_test(th, chain_longer_than_queue);
 	tcase_add_test(th, nested_indirect);
+	tcase_add_test(th, indirect_writable_before_readable);
 	tcase_add_test(th, indirect_len_not_multiple_of_16);
 	tcase_add_test(th, indirect_too_long);
 	tcase_add_test(th, indirect_zero_len);

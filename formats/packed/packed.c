@@ -208,7 +208,7 @@ static int packed_indirect(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
 {
 	const void *table;
 	int r = vq_indirect_open(vq, addr, len, &table);
-	uint32_t n;
+	uint32_t n, first = vq->desc_used;
 
 	if (unlikely(r < 0))
 		return r;
@@ -229,6 +229,21 @@ static int packed_indirect(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
 					"indirect descriptor in an indirect table at 0x%llx",
 					(unsigned long long)addr);
 		vq_cache_push(vq, e.addr, e.len, e.next_or_flags);
+	}
+	/*
+	 * DPDK's virtio PMD leaves VRING_DESC_F_WRITE in the entries of its
+	 * packed tx tables it does not rewrite (the net header, entry 0), so
+	 * an unmodified DPDK driver sends "writable, then readable" here.
+	 * Entries before the last readable one are taken as readable: the
+	 * device then only reads memory the driver offered, and nothing
+	 * becomes writable that the driver did not mark so.
+	 */
+	for (uint32_t j = vq->desc_used; j-- > first;) {
+		if (!(vq->desc_cache[j].flags & VHOST_DESC_F_WRITE)) {
+			while (j-- > first)
+				vq->desc_cache[j].flags = 0;
+			break;
+		}
 	}
 	*total += n;
 	return 0;
