@@ -260,14 +260,21 @@ static bool rx_hdr_ok(const struct vqcore_net *net, const struct vqcore_net_hdr 
 /*
  * Tx buffer @b (iovecs @v, ours to change) as frame @f: the header copied
  * out, the iovecs advanced past it.  false for a chain to drop.
+ *
+ * A device-writable part is frame data too, after the readable part (the
+ * iovecs are in ring order).  A tx queue is only ever read, and DPDK's
+ * virtio PMD marks entries of its packed tx indirect tables writable that
+ * hold frame data; DPDK's vhost reads them, so a backend that refused
+ * them would lose that driver's frames.
  */
 static VQ_NOINLINE bool tx_frame_slow(const struct vqcore_net *net, const struct vhost_buf *b,
 				      struct iovec *v, struct vqcore_net_frame *f)
 {
-	unsigned hl = net->hdr_len, cnt = b->out_num;
+	unsigned hl = net->hdr_len, cnt = (unsigned)b->out_num + b->in_num;
+	uint64_t total = (uint64_t)b->out_len + b->in_len;
 	size_t skip = hl;
 
-	if (b->in_num || b->out_len < hl)
+	if (total < hl || total > UINT32_MAX)
 		return false;
 	vq_memset(&f->hdr, 0, sizeof(f->hdr));
 	vqcore_iov_read(v, cnt, 0, &f->hdr, hl);
@@ -283,7 +290,7 @@ static VQ_NOINLINE bool tx_frame_slow(const struct vqcore_net *net, const struct
 	}
 	f->iov = v;
 	f->iov_cnt = cnt;
-	f->len = b->out_len - hl;
+	f->len = (uint32_t)(total - hl);
 	if ((f->hdr.flags | f->hdr.gso_type) && !tx_hdr_ok(net, &f->hdr, f->len))
 		return false;
 	return true;

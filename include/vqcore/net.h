@@ -143,9 +143,11 @@ struct vqcore_net_frame {
  * @rx_frames: frames placed on rx (returned to the driver).
  * @rx_bufs: rx buffers those frames filled (more than @rx_frames with
  *     mergeable rx buffers).
- * @drop_bad_tx: tx chains dropped: shorter than the header, a
- *     device-writable part, or a header asking for an offload that was
- *     not negotiated or that is malformed (virtio 1.2 5.1.6.2).
+ * @drop_bad_tx: tx chains dropped: shorter than the header, or a header
+ *     asking for an offload that was not negotiated or that is malformed
+ *     (virtio 1.2 5.1.6.2).  A tx chain's device-writable part is not an
+ *     error: it is read as frame data after the readable part, as DPDK's
+ *     vhost does (DPDK's virtio PMD marks some tx descriptors writable).
  * @drop_too_big: frames larger than the rx buffers can hold (without
  *     VIRTIO_NET_F_MRG_RXBUF: the next rx buffer; with it: the rx queue or
  *     the helper's limit, see struct vqcore_net_config).
