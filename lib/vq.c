@@ -783,12 +783,17 @@ static VQ_COLD int vq_release_undo(struct vqcore_vq *vq,
 /*
  * Release @bufs: each must be handed out and appear once.  On a bad one,
  * the ones already released are put back and -EINVAL returned.  Else 1
- * when they form an in-order run (oldest in flight, in fetch order, all
- * but the last written in full), 0 when not.
+ * when they form an in-order run (oldest in flight, in fetch order, none
+ * but the last with a writable part), 0 when not.
+ *
+ * The virtio spec lets a run of writable buffers used in full share one
+ * used entry too, but DPDK's virtio PMD reads the length of every used
+ * entry of its in-order rx ring (split) or waits on every slot (packed):
+ * it would take stale lengths or hang.  So writable buffers always get a
+ * used entry each, which no driver can misread.
  */
 static inline __attribute__((always_inline)) int
-vq_release(struct vqcore_vq *vq, const struct vhost_buf *bufs,
-	   const uint32_t *lens, unsigned n)
+vq_release(struct vqcore_vq *vq, const struct vhost_buf *bufs, unsigned n)
 {
 	uint8_t *ids = vq->id_state;
 	const uint16_t num = vq->num;
@@ -821,13 +826,9 @@ vq_release(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 		off |= (st & VQ_ID_RESUB) | (uint16_t)(vq_buf_pos(&bufs[i]) ^ pos);
 		pos = vq_buf_next(&bufs[i]);
 	}
-	/* ... or one before the last not written in full */
-	if (lens)
-		for (i = 0; i + 1 < n; i++)
-			off |= lens[i] ^ bufs[i].in_len;
-	else
-		for (i = 0; i + 1 < n; i++)
-			off |= bufs[i].in_len;
+	/* ... or one before the last with a writable part */
+	for (i = 0; i + 1 < n; i++)
+		off |= bufs[i].in_len;
 	vq->inorder_pos = pos;
 	vq->nout -= n;
 	return !off;
@@ -853,7 +854,7 @@ int vqcore_vq_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	/* what the device wrote is logged before any used entry for it */
 	if (unlikely(vq->mem->log != NULL))
 		vq_wlog_put(vq, bufs, n);
-	run = vq_release(vq, bufs, lens, n);
+	run = vq_release(vq, bufs, n);
 	if (unlikely(run < 0))
 		return vq_put_used_refused(vq);
 	vq->ops->put_used(vq, bufs, lens, n, run);
@@ -880,7 +881,7 @@ int vqcore_vq_unget(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	}
 	if (vq_buf_next(&bufs[n - 1]) != (uint16_t)vq->avail_pos)
 		return -VQ_EINVAL;
-	if (vq_release(vq, bufs, NULL, n) < 0)
+	if (vq_release(vq, bufs, n) < 0)
 		return -VQ_EINVAL;
 	vq->inorder_pos = inorder;
 	vq->avail_pos = vq_buf_pos(&bufs[0]);
@@ -928,14 +929,9 @@ int vq_lean_finish(struct vqcore_vq *vq, uint32_t pos, const struct vq_lean *e,
 			vq_log_all(vq->mem);
 		if (vq->in_order) {
 			/* as vq_release(): from the oldest in flight (they
-			 * follow each other), all but the last written in full
-			 * (the in_len of a readable buffer is 0) */
-			run = (uint16_t)pos == (uint16_t)vq->inorder_pos;
-			if (!lens)
-				run = run && (!write || k == 1);
-			else
-				for (unsigned i = 0; run && i + 1 < k; i++)
-					run = lens[i] == (write ? e[i].len : 0);
+			 * follow each other), readable or a single one */
+			run = (uint16_t)pos == (uint16_t)vq->inorder_pos &&
+			      (!write || k == 1);
 		}
 		next = vq->ops->lean_put(vq, e, lens, k, run, pos);
 		if (vq->in_order)

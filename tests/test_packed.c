@@ -54,6 +54,22 @@ static void add_n(struct vqt *t, unsigned n, unsigned nsg, unsigned flags)
 	vqcore_drvq_kick_prepare(t->dq);
 }
 
+/* As add_n(), but each buffer device-readable only (a tx queue's). */
+static void add_rd(struct vqt *t, unsigned n, unsigned nsg)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct vqcore_sg sg[8];
+
+		for (unsigned j = 0; j < nsg; j++) {
+			sg[j].addr = vqt_alloc(t, 64);
+			sg[j].len = 64;
+		}
+		ck_assert_int_eq(vqcore_drvq_add(t->dq, sg, nsg, 0, (void *)(uintptr_t)(i + 1), 0),
+				 0);
+	}
+	vqcore_drvq_kick_prepare(t->dq);
+}
+
 /* Move @total one-descriptor buffers through in bursts; tokens in order. */
 static void stream(struct vqt *t, unsigned total, unsigned burst, unsigned nsg)
 {
@@ -165,9 +181,11 @@ START_TEST(ring_contents)
 END_TEST
 
 /*
- * In order, the device returns a run as a used descriptor per ring line it
- * covers: each at its part's first slot, naming the part's last buffer.
- * Three two-descriptor buffers take slots 0-5: parts [0, 4) and [4, 6).
+ * In order, the device returns a run of readable buffers (a tx queue's) as
+ * a used descriptor per ring line it covers: each at its part's first
+ * slot, naming the part's last buffer.  Three two-descriptor buffers take
+ * slots 0-5: parts [0, 4) and [4, 6).  (Writable buffers get a used
+ * descriptor each: test_vq_conformance inorder_writable_used_each.)
  */
 START_TEST(in_order_run_descriptor_per_line)
 {
@@ -182,10 +200,10 @@ START_TEST(in_order_run_descriptor_per_line)
 	vqt_setup(&t, VQCORE_FORMAT_PACKED, 16, VQT_F_INORDER, 0);
 	d = ring(&t);
 	ck_assert_uint_eq((uintptr_t)d % 64, 0);
-	add_n(&t, 3, 2, 0);
+	add_rd(&t, 3, 2);
 	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 4, iov, 16), 3);
 	for (int i = 0; i < 3; i++)
-		lens[i] = b[i].in_len;
+		lens[i] = 0;
 	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, 3), 0);
 	ck_assert_uint_eq(vqt_le16(d[0].flags) & (F_AVAIL | F_USED), F_AVAIL | F_USED);
 	ck_assert_uint_eq(vqt_le16(d[0].id), b[1].id);
@@ -203,10 +221,10 @@ START_TEST(in_order_run_descriptor_per_line)
 
 	/* ten one-descriptor buffers in slots 6-15: parts [6, 8), [8, 12)
 	 * and [12, 16), used descriptors at 6, 8 and 12; then the wrap */
-	add_n(&t, 10, 1, 0);
+	add_rd(&t, 10, 1);
 	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 16, iov, 32), 10);
 	for (int i = 0; i < 10; i++)
-		lens[i] = b[i].in_len;
+		lens[i] = 0;
 	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, 10), 0);
 	ck_assert_uint_eq(vqt_le16(d[6].id), b[1].id);
 	ck_assert_uint_eq(vqt_le16(d[8].id), b[5].id);
@@ -368,8 +386,8 @@ START_TEST(used_writes_logged)
 END_TEST
 
 /*
- * In order, across the ring's end: a run in slots 510, 511, 0 and 1 of a
- * ring of 512 comes back as line parts on both pages of the ring, and
+ * In order, across the ring's end: a run of readable buffers in slots 510,
+ * 511, 0 and 1 of a ring of 512 comes back as line parts on both pages of the ring, and
  * both pages are in the log.
  */
 START_TEST(in_order_used_writes_logged_across_wrap)
@@ -386,13 +404,13 @@ START_TEST(in_order_used_writes_logged_across_wrap)
 	vqt_setup(&t, VQCORE_FORMAT_PACKED, 512, VQT_F_INORDER, 0);
 	d = ring(&t);
 	stream(&t, 510, 64, 1);
-	add_n(&t, 4, 1, 0);
+	add_rd(&t, 4, 1);
 	/* the log set before the fetch (see used_writes_logged) */
 	memset(bitmap, 0, sizeof(bitmap));
 	ck_assert_int_eq(vqcore_mem_set_log(t.mem, bitmap, sizeof(bitmap)), 0);
 	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 8, iov, 8), 4);
 	for (int i = 0; i < 4; i++)
-		lens[i] = b[i].in_len;
+		lens[i] = 0;
 	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, 4), 0);
 	ck_assert(bitmap[page0 / 8] & (1u << (page0 % 8)));
 	ck_assert(bitmap[(page0 + 1) / 8] & (1u << ((page0 + 1) % 8)));

@@ -1573,6 +1573,105 @@ START_TEST(lean_round_trip)
 END_TEST
 
 /*
+ * The used entry the device wrote at ring position @k (split: used ring
+ * element; packed: descriptor slot, with its avail and used flags equal).
+ * false when a packed slot is not marked used.
+ */
+static bool raw_used(struct vqt *t, unsigned k, uint16_t *id, uint32_t *len)
+{
+	if (t->format == VQCORE_FORMAT_SPLIT) {
+		const uint8_t *u = vqt_hva(t, t->ring.device + 4 + 8ull * (k % t->num));
+		uint32_t v[2];
+
+		memcpy(v, u, sizeof(v));
+		*id = (uint16_t)le32toh(v[0]);
+		*len = le32toh(v[1]);
+		return true;
+	} else {
+		const uint8_t *d = vqt_hva(t, t->ring.desc + 16ull * (k % t->num));
+		uint32_t l;
+		uint16_t i, fl;
+
+		memcpy(&l, d + 8, 4);
+		memcpy(&i, d + 12, 2);
+		memcpy(&fl, d + 14, 2);
+		fl = le16toh(fl);
+		*id = le16toh(i);
+		*len = le32toh(l);
+		return !!(fl & 0x80) == !!(fl & 0x8000);
+	}
+}
+
+/*
+ * With VIRTIO_F_IN_ORDER, buffers with a writable part get a used entry
+ * each, whatever their lengths: DPDK's virtio PMD reads every used entry
+ * of its in-order rx ring (split: the length of each element; packed: the
+ * slots one by one) and would take a stale length, or wait forever on a
+ * slot the device skipped.  Both returns, general and lean; readable
+ * buffers (a tx queue) may still be returned as a run.
+ */
+START_TEST(inorder_writable_used_each)
+{
+	for (unsigned lean = 0; lean < 2; lean++) {
+		struct vqt t;
+		unsigned pos_k = 0;
+
+		vqt_setup(&t, FMT, 16, VQT_F_INORDER, 0);
+		for (unsigned round = 0; round < 12; round++) {
+			const unsigned n = 6;
+			const uint32_t size = 64 + round;
+			struct vhost_buf b[8];
+			struct iovec iov[8];
+			struct vq_lean e[8];
+			uint32_t lens[8], ulens[8], pos = 0;
+			uint16_t ids[8];
+			void *tok[8];
+			bool general;
+
+			for (unsigned i = 0; i < n; i++) {
+				struct vqcore_sg sg = { VQT_DATA + 0x100 * i, size };
+
+				ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 0, 1,
+								 (void *)(uintptr_t)(i + 1), 0), 0);
+			}
+			vqcore_drvq_kick_prepare(t.dq);
+			/* a frame over the first five in full, the sixth in part */
+			for (unsigned i = 0; i < n; i++)
+				lens[i] = i + 1 < n ? size : round + 1;
+			if (lean) {
+				ck_assert_uint_eq(vq_lean_get(t.vq, e, 8, true, &pos, &general), n);
+				for (unsigned i = 0; i < n; i++)
+					ids[i] = e[i].id;
+				ck_assert_int_eq(vq_lean_finish(t.vq, pos, e, true, lens, n, n), 0);
+			} else {
+				ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 8, iov, 8), n);
+				for (unsigned i = 0; i < n; i++)
+					ids[i] = b[i].id;
+				ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, lens, n), 0);
+			}
+			for (unsigned i = 0; i < n; i++) {
+				uint16_t id;
+				uint32_t len;
+
+				ck_assert_msg(raw_used(&t, pos_k + i, &id, &len),
+					      "round %u: slot of buffer %u not marked used", round, i);
+				ck_assert_uint_eq(id, ids[i]);
+				ck_assert_uint_eq(len, lens[i]);
+			}
+			pos_k += n;
+			ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, ulens, 8), (int)n);
+			for (unsigned i = 0; i < n; i++) {
+				ck_assert_ptr_eq(tok[i], (void *)(uintptr_t)(i + 1));
+				ck_assert_uint_eq(ulens[i], lens[i]);
+			}
+		}
+		ck_assert_int_eq(vqcore_vq_error(t.vq), 0);
+		vqt_teardown(&t);
+	}
+}
+END_TEST
+
+/*
  * Buffers in the second region after ones in the first: the lean fetch
  * moves its region and goes on (not the general path).
  */
@@ -1718,6 +1817,7 @@ static Suite *conformance_suite(void)
 	tcase_add_loop_test(tc, broken_batch_bad_first, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, lean_leaves_bad_buffers_to_general_path, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, lean_round_trip, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, inorder_writable_used_each, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, lean_follows_regions, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, lean_not_taken, 0, (int)vqt_nformats);
 	suite_add_tcase(s, tc);

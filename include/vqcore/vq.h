@@ -283,11 +283,13 @@ VQCORE_API size_t vqcore_iov_write(const struct iovec *iov, unsigned cnt,
  * Split: writes the used elements, then publishes the used index once with
  * release ordering.  Packed: writes ids and lengths, then the first
  * descriptor's flags last.  With VQCORE_F_IN_ORDER and buffers returned in
- * the order fetched, all but the last written in full (@lens equal to their
- * in_len), the batch is returned as a run: split writes one used entry for
- * it, packed one used descriptor per ring cache line it covers (each naming
+ * the order fetched, none but the last with a writable part (a tx queue's),
+ * the batch is returned as a run: split writes one used entry for it,
+ * packed one used descriptor per ring cache line it covers (each naming
  * the last buffer of its part, so the device writes back every line it
- * read).  Does not signal; see vqcore_vq_signal().
+ * read).  Buffers with a writable part get a used entry each, since
+ * drivers such as DPDK's virtio PMD read every entry's length.  Does not
+ * signal; see vqcore_vq_signal().
  *
  * Dirty log (when the memory table has one; read once per call): first,
  * before any used entry is written, every page of each buffer's writable
