@@ -16,12 +16,14 @@
 # turns / all its poll turns while measured), and
 # from one run of our backend under callgrind (data path only, see below):
 #   BENCH net-dpdk-ipf format=F ipf=N ipf_raw=N2 frames=M ...
+# and from one run of DPDK's vhost PMD backend under callgrind (all of it):
+#   BENCH net-dpdk-ipf-dpdk format=F ipf=N vhost_lib=L frames=M
 #
 # Usage: bench/net-dpdk.sh BUILD_DIR (scripts/bench net-dpdk builds and
 # calls it).  Needs root (hugepages).  Environment: NET_DPDK_ROUNDS (3),
 # NET_DPDK_SECS (6, per measurement), NET_DPDK_WARM (2),
 # NET_DPDK_FORMATS ("split packed"), NET_DPDK_FE_CPU (1), NET_DPDK_BE_CPU (0),
-# NET_DPDK_CALLGRIND (1; 0 skips it), NET_DPDK_BACKEND_ARGS (extra
+# NET_DPDK_CALLGRIND (1; 0 skips both callgrind runs), NET_DPDK_BACKEND_ARGS (extra
 # arguments for our backend), NET_DPDK_KEEP (1 keeps the logs).
 set -euo pipefail
 
@@ -194,10 +196,10 @@ cg_stats() { # KEY of the Nth stats line of LOG
 }
 cg_dump() { # dump, wait for the file to appear
 	local before
-	before=$(find "$tmp" -name "callgrind.$format.*" | wc -l)
+	before=$(find "$tmp" -name "${out##*/}.*" | wc -l)
 	callgrind_control -d "$be_pid" >/dev/null 2>&1
 	for ((i = 0; i < 100; i++)); do
-		[ "$(find "$tmp" -name "callgrind.$format.*" | wc -l)" -gt "$before" ] && return 0
+		[ "$(find "$tmp" -name "${out##*/}.*" | wc -l)" -gt "$before" ] && return 0
 		sleep 0.1
 	done
 	echo "net-dpdk: callgrind dump did not appear" >&2
@@ -241,5 +243,64 @@ if [ "${NET_DPDK_CALLGRIND:-1}" = 1 ] && command -v valgrind >/dev/null; then
 			if (n == 0) n = -1
 			printf "BENCH net-dpdk-ipf format=%s ipf=%.0f ipf_raw=%.0f frames=%d idle_turns=%d turns=%d idle_turn_ir=%.0f\n",
 				f, (ir - i * per_idle) / n, ir / n, n, i, t, per_idle }'
+	done
+fi
+
+# The same count for DPDK's vhost PMD backend (testpmd, io forwarding), so
+# the figure above has DPDK's beside it from the same script: everything
+# the backend process executes between two dumps (callgrind slows it far
+# below the frontend's rate, so it is never idle), divided by the frames
+# the frontend got back meanwhile.  vhost_lib is the part inside DPDK's
+# vhost library (rte_vhost_dequeue_burst and rte_vhost_enqueue_burst,
+# inclusive); the rest is the PMD, testpmd and mbuf handling.
+#   BENCH net-dpdk-ipf-dpdk format=F ipf=N vhost_lib=L frames=M
+fe_rx() { # RX-packets of the Nth "show port stats" in LOG
+	grep -E '^ *RX-packets: *[0-9]+ +RX-missed' "$1" | sed -n "$2p" | awk '{ print $2 }' || true
+}
+cg_incl() { # inclusive instructions of the functions matching $2 in dump $1
+	callgrind_annotate --inclusive=yes --threshold=100 --auto=no "$1" 2>/dev/null |
+		grep -E "$2" | awk '{ gsub(",", "", $1); s += $1 } END { print s + 0 }'
+}
+if [ "${NET_DPDK_CALLGRIND:-1}" = 1 ] && command -v valgrind >/dev/null; then
+	for format in $formats; do
+		out=$tmp/callgrind.dpdk-$format
+		log=$tmp/be-cg-dpdk-$format.log
+		flog=$tmp/fe-cg-dpdk-$format.log
+		rm -f "$tmp/cg-dpdk.sock"
+		# its own memory without hugepages (valgrind), the frontend's
+		# mapped from the fds it sends
+		taskset -c "$be_cpu" valgrind --tool=callgrind --compress-strings=no \
+			--callgrind-out-file="$out" dpdk-testpmd --lcores="0@$be_cpu,1@$be_cpu" \
+			--no-pci --no-huge -m 512 --file-prefix="${prefix}cgbe" \
+			--vdev "net_vhost0,iface=$tmp/cg-dpdk.sock,queues=1" -- \
+			"${pmd_common[@]}" --stats-period=3600 >"$log" 2>&1 &
+		be_pid=$!
+		dpdk_wait_log "$log" "socket created" 120 "$be_pid" || { cat "$log" >&2; exit 1; }
+		vdev="net_virtio_user0,path=$tmp/cg-dpdk.sock,queue_size=1024"
+		[ "$format" = packed ] && vdev+=",packed_vq=1"
+		dpdk_start fe "$flog" --lcores="0@$fe_cpu,1@$fe_cpu" "${eal_common[@]}" \
+			--file-prefix="${prefix}fe" --vdev="$vdev" -- -i "${pmd_common[@]}"
+		dpdk_wait_log "$flog" "testpmd> " 60 "$fe_pid" || { cat "$flog" >&2; exit 1; }
+		dpdk_cmd fe "start tx_first 32"
+		sleep "$warm"
+		dpdk_cmd fe "show port stats 0"
+		cg_dump                                   # up to here: dump 1
+		sleep "$secs"
+		dpdk_cmd fe "show port stats 0"
+		cg_dump                                   # measured: dump 2
+		dpdk_cmd fe "stop"
+		dpdk_quit fe || true
+		fe_pid=""
+		stop_backend
+		sleep 0.5
+		n1=$(fe_rx "$flog" 1)
+		n2=$(fe_rx "$flog" 2)
+		ir=$(cg_ir "$out.2")
+		lib=$(cg_incl "$out.2" 'rte_vhost_(de|en)queue_burst')
+		awk -v f="$format" -v ir="${ir:-0}" -v lib="${lib:-0}" -v n1="${n1:-0}" -v n2="${n2:-0}" 'BEGIN {
+			n = n2 - n1
+			if (n <= 0) n = -1
+			printf "BENCH net-dpdk-ipf-dpdk format=%s ipf=%.0f vhost_lib=%.0f frames=%d\n",
+				f, ir / n, lib / n, n }'
 	done
 fi
