@@ -10,11 +10,15 @@
  *   netcheck pcap-cmp SENT GOT [macswap]
  *       check that GOT (the pcap testpmd wrote) holds exactly the frames
  *       of SENT, in order, byte for byte (macswap: addresses swapped);
- *   netcheck vuc-echo SOCK split|packed N io|macswap
+ *   netcheck vuc-echo SOCK split|packed N io|macswap [chains]
  *       our vhost-user client (driver side) against a vhost-user-net
  *       backend (DPDK's vhost PMD in testpmd, forwarding the port to
  *       itself): sends N frames on tx, in bursts, and checks that each
- *       comes back on rx with the right content, in order.
+ *       comes back on rx with the right content, in order.  With
+ *       "chains", each tx frame is a chain of three descriptors (the
+ *       header, then the frame in two parts), every other one in an
+ *       indirect table, and the rx buffers are 512 bytes, so a frame
+ *       comes back over several mergeable buffers.
  *
  * Exit 0 when everything checked out, 1 with a message otherwise.
  */
@@ -169,9 +173,31 @@ static int pcap_cmp(const char *sent, const char *got, bool swap)
 #define QSIZE 256
 #define NRX 128                  /* rx buffers posted */
 #define RXBUF 2048               /* each holds a whole frame and the header */
+#define RXBUF_SMALL 512          /* "chains": a frame takes up to 3 */
 #define BURST 32                 /* frames in flight at most */
 
-static int vuc_echo(const char *sock, bool packed, unsigned n, bool swap)
+/* Tx frame @seq in @p (header and frame) as the chain @sg; its length. */
+static unsigned tx_chain(uint64_t gpa, uint8_t *p, uint32_t seq, bool chains,
+			 struct vqcore_sg *sg, unsigned *flags)
+{
+	size_t flen;
+
+	memset(p, 0, NET_HDR);
+	flen = frame(seq, p + NET_HDR);
+	*flags = 0;
+	if (!chains) {
+		sg[0] = (struct vqcore_sg){ gpa, (uint32_t)(NET_HDR + flen) };
+		return 1;
+	}
+	sg[0] = (struct vqcore_sg){ gpa, NET_HDR };
+	sg[1] = (struct vqcore_sg){ gpa + NET_HDR, (uint32_t)(flen / 2) };
+	sg[2] = (struct vqcore_sg){ gpa + NET_HDR + flen / 2, (uint32_t)(flen - flen / 2) };
+	if (seq & 1)
+		*flags = VQCORE_ADD_INDIRECT;
+	return 3;
+}
+
+static int vuc_echo(const char *sock, bool packed, unsigned n, bool swap, bool chains)
 {
 	struct vqcore_vuc_config cfg = {
 		.sz = sizeof(cfg),
@@ -185,9 +211,13 @@ static int vuc_echo(const char *sock, bool packed, unsigned n, bool swap)
 	};
 	struct vqcore_vuc *c;
 	struct vqcore_drvq *rx, *tx;
-	uint8_t *rxm, *txm, want[MAX_FRAME];
+	uint8_t *rxm, *txm, want[MAX_FRAME], frm[MAX_FRAME];
 	uint64_t rx_gpa, tx_gpa;
 	unsigned sent = 0, got = 0, inflight = 0;
+	const uint32_t rxbuf = chains ? RXBUF_SMALL : RXBUF;
+	/* the frame being collected: its rx buffers so far and expected */
+	unsigned nbufs = 0, want_bufs = 0, multi = 0;
+	size_t flen = 0;
 	int r;
 
 	r = vqcore_vuc_connect(sock, &cfg, &c);
@@ -200,12 +230,12 @@ static int vuc_echo(const char *sock, bool packed, unsigned n, bool swap)
 		die("start %s: %ld", sock, r);
 	rx = vqcore_vuc_queue(c, RXQ);
 	tx = vqcore_vuc_queue(c, TXQ);
-	rx_gpa = vqcore_vuc_alloc(c, (uint64_t)NRX * RXBUF, 4096, (void **)&rxm);
+	rx_gpa = vqcore_vuc_alloc(c, (uint64_t)NRX * rxbuf, 4096, (void **)&rxm);
 	tx_gpa = vqcore_vuc_alloc(c, (uint64_t)BURST * (NET_HDR + MAX_FRAME), 4096, (void **)&txm);
 	if (!rx_gpa || !tx_gpa)
 		die("%s: guest memory too small%.0ld", sock, 0);
 	for (unsigned i = 0; i < NRX; i++) {
-		struct vqcore_sg sg = { rx_gpa + (uint64_t)i * RXBUF, RXBUF };
+		struct vqcore_sg sg = { rx_gpa + (uint64_t)i * rxbuf, rxbuf };
 
 		if (vqcore_drvq_add(rx, &sg, 0, 1, (void *)(uintptr_t)(i + 1), 0))
 			die("%s: rx add %ld", sock, i);
@@ -219,16 +249,13 @@ static int vuc_echo(const char *sock, bool packed, unsigned n, bool swap)
 
 		/* send while fewer than BURST frames are out (rx has room) */
 		while (sent < n && inflight < BURST) {
-			unsigned slot = sent % BURST;
+			unsigned slot = sent % BURST, nsg, flags;
 			uint8_t *p = txm + (size_t)slot * (NET_HDR + MAX_FRAME);
-			size_t flen;
-			struct vqcore_sg sg;
+			struct vqcore_sg sg[3];
 
-			memset(p, 0, NET_HDR);
-			flen = frame(sent, p + NET_HDR);
-			sg = (struct vqcore_sg){ tx_gpa + (uint64_t)slot * (NET_HDR + MAX_FRAME),
-						 (uint32_t)(NET_HDR + flen) };
-			if (vqcore_drvq_add(tx, &sg, 1, 0, (void *)(uintptr_t)(slot + 1), 0))
+			nsg = tx_chain(tx_gpa + (uint64_t)slot * (NET_HDR + MAX_FRAME), p, sent,
+				       chains, sg, &flags);
+			if (vqcore_drvq_add(tx, sg, nsg, 0, (void *)(uintptr_t)(slot + 1), flags))
 				break;
 			sent++;
 			inflight++;
@@ -250,29 +277,51 @@ static int vuc_echo(const char *sock, bool packed, unsigned n, bool swap)
 		}
 		{
 			unsigned i = (unsigned)(uintptr_t)tok - 1;
-			const uint8_t *b = rxm + (size_t)i * RXBUF;
-			uint16_t nb;
-			size_t wlen;
-			struct vqcore_sg sg = { rx_gpa + (uint64_t)i * RXBUF, RXBUF };
+			const uint8_t *b = rxm + (size_t)i * rxbuf;
+			size_t wlen, off = 0;
+			struct vqcore_sg sg = { rx_gpa + (uint64_t)i * rxbuf, rxbuf };
 
-			if (i >= NRX || len < NET_HDR || len > RXBUF)
+			if (i >= NRX || len > rxbuf)
 				die("%s: bad rx used entry, length %ld", sock, len);
-			memcpy(&nb, b + 10, 2);
-			if (nb != 1)
-				die("%s: frame in %ld rx buffers, expected 1", sock, nb);
-			wlen = frame(got, want);
-			expect(want, swap);
-			if (len - NET_HDR != wlen || memcmp(b + NET_HDR, want, wlen))
-				die("%s: frame %ld came back wrong", sock, got);
-			got++;
-			inflight--;
+			if (nbufs == 0) {
+				/* a frame's first buffer: the header and num_buffers */
+				uint16_t nb;
+
+				if (len < NET_HDR)
+					die("%s: rx used entry of %ld bytes", sock, len);
+				memcpy(&nb, b + 10, 2);
+				if (nb < 1 || nb > NRX || (!chains && nb != 1))
+					die("%s: frame in %ld rx buffers", sock, nb);
+				want_bufs = nb;
+				multi += nb > 1;
+				flen = 0;
+				off = NET_HDR;
+			}
+			if (flen + (len - off) > sizeof(frm))
+				die("%s: frame %ld longer than any sent", sock, got);
+			memcpy(frm + flen, b + off, len - off);
+			flen += len - off;
 			if (vqcore_drvq_add(rx, &sg, 0, 1, tok, 0))
 				die("%s: rx re-add %ld", sock, i);
 			vqcore_drvq_kick(rx);
+			if (++nbufs < want_bufs)
+				continue;
+			nbufs = 0;
+			wlen = frame(got, want);
+			expect(want, swap);
+			if (flen != wlen || memcmp(frm, want, wlen))
+				die("%s: frame %ld came back wrong", sock, got);
+			got++;
+			inflight--;
 		}
 	}
-	printf("netcheck: %u frames came back intact and in order (%s ring)\n", n,
+	if (chains && !multi)
+		die("%s: no frame came back over several rx buffers%.0ld", sock, 0);
+	printf("netcheck: %u frames came back intact and in order (%s ring", n,
 	       packed ? "packed" : "split");
+	if (chains)
+		printf(", %u over several rx buffers", multi);
+	printf(")\n");
 	vqcore_vuc_free(c);
 	return 0;
 }
@@ -283,10 +332,11 @@ int main(int argc, char **argv)
 		return pcap_gen(argv[2], (unsigned)strtoul(argv[3], NULL, 0));
 	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "pcap-cmp"))
 		return pcap_cmp(argv[2], argv[3], argc == 5 && !strcmp(argv[4], "macswap"));
-	if (argc == 6 && !strcmp(argv[1], "vuc-echo"))
+	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "vuc-echo"))
 		return vuc_echo(argv[2], !strcmp(argv[3], "packed"),
-				(unsigned)strtoul(argv[4], NULL, 0), !strcmp(argv[5], "macswap"));
+				(unsigned)strtoul(argv[4], NULL, 0), !strcmp(argv[5], "macswap"),
+				argc == 7 && !strcmp(argv[6], "chains"));
 	fprintf(stderr, "usage: netcheck pcap-gen FILE N | pcap-cmp SENT GOT [macswap] |"
-		" vuc-echo SOCK split|packed N io|macswap\n");
+		" vuc-echo SOCK split|packed N io|macswap [chains]\n");
 	return 2;
 }

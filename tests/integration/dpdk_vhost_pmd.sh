@@ -5,7 +5,9 @@
 # its rx.  tests/dpdk/netcheck.c vuc-echo sends frames of 60..1514 bytes
 # and checks each one comes back, in order, with the right content: as
 # sent with io forwarding, addresses swapped with macswap.  Split and
-# packed rings, each in both forwarding modes.  testpmd runs with
+# packed rings, each in both forwarding modes; each also with tx frames as
+# 3-descriptor chains (every other one indirect) and rx buffers of 512
+# bytes, so frames come back over several mergeable buffers.  testpmd runs with
 # --no-huge, --no-pci and its own --file-prefix: nothing of the host is
 # changed.
 # Usage: dpdk_vhost_pmd.sh BUILD_DIR.  Exit 77 (skip) only when DPDK
@@ -50,6 +52,9 @@ for fwd in io macswap; do
 		timeout 120 "$check" vuc-echo "$sock" $format $frames $fwd ||
 			fail "$format ring, $fwd forwarding"
 		echo "ok: $format ring, testpmd $fwd forwarding"
+		timeout 120 "$check" vuc-echo "$sock" $format $frames $fwd chains ||
+			fail "$format ring, $fwd forwarding, chained and indirect tx, small rx buffers"
+		echo "ok: $format ring, testpmd $fwd forwarding, chained and indirect tx, small rx buffers"
 	done
 	dpdk_cmd fe "stop"
 done
