@@ -17,16 +17,20 @@
  * line says short=1.  With "idle" the device also polls the empty ring
  * once per round after taking the batch (a polling device's idle turn),
  * and the line says idle=1: the count of vqcore_vq_get_bufs() calls is
- * then twice the rounds, half of them on an empty ring.
+ * then twice the rounds, half of them on an empty ring.  With "lean", the
+ * device takes and returns the batch through the library's internal lean
+ * fetch and return (vq_lean_get() and vq_lean_finish(), lib/vq_lean.h:
+ * what vqcore_net_forward() uses for one-descriptor buffers), and the line
+ * says lean=1.
  *
  * Usage: ringsingle [split|packed] [batch] [rounds] [inorder 0|1] [batch|sg]
- *        [log|short|idle ...]
+ *        [log|short|idle|lean ...]
  *        (no arguments: both formats, in order and not, batch 32)
  * Output: BENCH ring-single format=F batch=N inorder=I add=batch|sg
- *         [log=1] [short=1] [idle=1] ns_per_buf=X
+ *         [log=1] [short=1] [idle=1] [lean=1] ns_per_buf=X
  * Instruction counts: valgrind --tool=callgrind build-release/bench/ringsingle
  *   packed 32 20000 0, then callgrind_annotate --inclusive=yes; divide by
- *   batch x rounds.
+ *   batch x rounds (lean: vq_lean_get and vq_lean_finish).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +40,7 @@
 #include <vqcore/vqcore.h>
 
 #include "bench.h"
+#include "vq_lean.h"
 
 #define NUM 256
 
@@ -43,8 +48,9 @@
 static uint8_t log_bitmap[(8ull << 24) / 4096 / 8];
 
 static int run(unsigned format, unsigned batch, unsigned rounds, unsigned io,
-	       bool use_sg, bool log, bool shortlen, bool idle)
+	       bool use_sg, bool log, bool shortlen, bool idle, bool lean)
 {
+	struct vq_lean e[65];
 	uint64_t feat = VQCORE_BIT(VQCORE_F_VERSION_1) |
 			(io ? VQCORE_BIT(VQCORE_F_IN_ORDER) : 0);
 	struct vqcore_memfd mf;
@@ -111,22 +117,38 @@ static int run(unsigned format, unsigned batch, unsigned rounds, unsigned io,
 		}
 		sent += batch;
 		vqcore_drvq_publish(dq);
-		n = vqcore_vq_get_bufs(vq, bufs, batch, iov, 64);
-		if (n != (int)batch)
-			return 3;
-		for (int i = 0; i < n; i++)
-			lens[i] = bufs[i].in_len - (shortlen ? 1 + (i & 15) : 0);
-		if (idle && vqcore_vq_get_bufs(vq, bufs + n, 1, iov + n, 1) != 0)
-			return 3;
-		if (vqcore_vq_put_used(vq, bufs, lens, (unsigned)n))
-			return 3;
+		if (lean) {
+			uint32_t pos = 0, pos2 = 0;
+			bool general;
+
+			n = (int)vq_lean_get(vq, e, batch, true, &pos, &general);
+			if (n != (int)batch)
+				return 3;
+			for (int i = 0; i < n; i++)
+				lens[i] = e[i].len - (shortlen ? 1 + (i & 15) : 0);
+			if (idle && vq_lean_get(vq, e + n, 1, true, &pos2, &general) != 0)
+				return 3;
+			if (vq_lean_finish(vq, pos, e, true, lens, (unsigned)n, (unsigned)n))
+				return 3;
+		} else {
+			n = vqcore_vq_get_bufs(vq, bufs, batch, iov, 64);
+			if (n != (int)batch)
+				return 3;
+			for (int i = 0; i < n; i++)
+				lens[i] = bufs[i].in_len - (shortlen ? 1 + (i & 15) : 0);
+			if (idle && vqcore_vq_get_bufs(vq, bufs + n, 1, iov + n, 1) != 0)
+				return 3;
+			if (vqcore_vq_put_used(vq, bufs, lens, (unsigned)n))
+				return 3;
+		}
 		if (vqcore_drvq_get_used(dq, tok, NULL, batch) != (int)batch)
 			return 4;
 	}
 	t1 = now_ns();
-	printf("BENCH ring-single format=%s batch=%u inorder=%u add=%s%s%s%s ns_per_buf=%.2f\n",
+	printf("BENCH ring-single format=%s batch=%u inorder=%u add=%s%s%s%s%s ns_per_buf=%.2f\n",
 	       format ? "packed" : "split", batch, io, use_sg ? "sg" : "batch",
 	       log ? " log=1" : "", shortlen ? " short=1" : "", idle ? " idle=1" : "",
+	       lean ? " lean=1" : "",
 	       (double)(t1 - t0) / ((double)rounds * batch));
 	vqcore_vq_free(vq);
 	vqcore_drvq_free(dq);
@@ -152,11 +174,11 @@ int main(int argc, char **argv)
 			   argc > 4 ? (unsigned)atoi(argv[4]) : 0,
 			   argc > 5 && !strcmp(argv[5], "sg"),
 			   has_opt(argc, argv, "log"), has_opt(argc, argv, "short"),
-			   has_opt(argc, argv, "idle"));
+			   has_opt(argc, argv, "idle"), has_opt(argc, argv, "lean"));
 	for (unsigned f = 0; f < 2; f++)
 		for (unsigned io = 0; io < 2; io++)
 			for (unsigned sgv = 0; sgv < 2; sgv++)
-				if (run(f, 32, 200000, io, sgv, false, false, false))
+				if (run(f, 32, 200000, io, sgv, false, false, false, false))
 					return 1;
 	return 0;
 }
