@@ -352,6 +352,87 @@ START_TEST(private_memory_hint)
 }
 END_TEST
 
+/*
+ * A front-end that keeps no ring state across a backend restart: DPDK's
+ * virtio-user in server mode sends SET_VRING_BASE 0 to the new backend of
+ * a split ring whatever the driver did before.  The used index the ring
+ * holds says how far the old backend returned buffers (300 here, with
+ * three more published up to 303): the backend resumes there, says so,
+ * and serves exactly those three.  With the base the ring agrees with
+ * (_i == 1) nothing is said.
+ */
+START_TEST(restart_base_from_used_index)
+{
+	struct vu_harness h;
+	struct vqcore_memfd gm;
+	const uint64_t uva = 0x7f0000000000ull, f = VQCORE_BIT(VQCORE_F_VERSION_1);
+	struct {
+		uint32_t n, pad;
+		uint64_t gpa, size, uva, off;
+	} t = { 1, 0, 0, 1 << 20, uva, 0 };
+	struct vring_addr_msg a = { 0, 0, uva, uva + 0x2000, uva + 0x1000, 0 };
+	uint32_t num[2] = { 0, 8 }, base[2] = { 0, _i == 1 ? 300 : 0 }, en[2] = { 0, 1 };
+	uint64_t idx = 0, one = 1;
+	int sock, kick = vqcore_eventfd_new(), call = vqcore_eventfd_new();
+	uint8_t *m;
+	uint16_t used;
+
+	ck_assert_int_ge(kick, 0);
+	ck_assert_int_ge(call, 0);
+	ck_assert_int_eq(vqcore_memfd_map("guest", 1 << 20, 0, &gm), 0);
+	m = gm.hva;
+	/* the ring as the old backend and the driver left it: used index
+	 * 300; buffers 0-2 published at positions 300-302 (slots 4-6) */
+	for (uint16_t i = 0; i < 3; i++) {
+		uint64_t d_addr = vqt_le64(0x10000 + 64u * i);
+		uint32_t d_len = vqt_le32(64);
+		uint16_t d_flags = vqt_le16(VHOST_DESC_F_WRITE), head = vqt_le16(i);
+
+		memcpy(m + 16 * i, &d_addr, 8);
+		memcpy(m + 16 * i + 8, &d_len, 4);
+		memcpy(m + 16 * i + 12, &d_flags, 2);
+		memcpy(m + 0x1000 + 4 + 2 * ((300 + i) % 8), &head, 2);
+	}
+	used = vqt_le16(300);
+	memcpy(m + 0x2000 + 2, &used, 2);
+	used = vqt_le16(303);
+	memcpy(m + 0x1000 + 2, &used, 2);
+	served = 0;
+	ck_assert_int_eq(vu_harness_start(&h, 0, 1, f, &drain_ops, NULL), 0);
+	sock = vu_raw_connect(&h);
+	ck_assert_int_ge(sock, 0);
+	ck_assert_int_eq(vu_raw_negotiate(sock, f | VU_BITS, PF_ACK), 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_MEM_TABLE, &t, sizeof(t), &gm.fd, 1), 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_NUM, num, 8, NULL, 0), 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_BASE, base, 8, NULL, 0), 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_KICK, &idx, 8, &kick, 1), 0);
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_CALL, &idx, 8, &call, 1), 0);
+	log_start();
+	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_ENABLE, en, 8, NULL, 0), 0);
+	ck_assert_ptr_nonnull(vqcore_vu_queue(h.dev, 0));
+	ck_assert_int_eq(write(kick, &one, 8), 8);
+	for (int i = 0; i < 100 && __atomic_load_n(&served, __ATOMIC_ACQUIRE) < 3; i++)
+		ck_assert(vu_raw_alive(sock));
+	ck_assert(vu_raw_alive(sock));
+	ck_assert_uint_eq(__atomic_load_n(&served, __ATOMIC_ACQUIRE), 3);
+	memcpy(&used, m + 0x2000 + 2, 2);
+	ck_assert_uint_eq(le16toh(used), 303);
+	ck_assert(!log_has("broken"));
+	if (_i == 1)
+		ck_assert(!log_has("resuming"));
+	else
+		ck_log_has("vhost-user: queue 0: SET_VRING_BASE 0, but the ring's used "
+			   "index is 300: resuming there (a front-end that did not keep "
+			   "the ring's state across a backend restart)");
+	close(sock);
+	vu_harness_stop(&h);
+	vqcore_memfd_unmap(&gm);
+	close(kick);
+	close(call);
+}
+END_TEST
+
 /* ---- stopping the loop ---- */
 
 static struct vqcore_vu_dev *sig_dev;
@@ -486,6 +567,7 @@ static Suite *device_suite(void)
 	tcase_add_test(t, ring_addr_empty_table_names_cause);
 	tcase_add_test(t, ring_addr_outside_table_named);
 	tcase_add_loop_test(t, private_memory_hint, 0, 2);
+	tcase_add_loop_test(t, restart_base_from_used_index, 0, 2);
 	tcase_add_test(t, stop_from_own_signal_handler);
 	tcase_add_test(t, stop_on_signal_installs_and_restores);
 	tcase_add_test(t, stop_before_run_is_kept);

@@ -397,6 +397,27 @@ out:
 	return zero;
 }
 
+/*
+ * A front-end that keeps no ring state across a backend restart (DPDK's
+ * virtio-user in server mode sends SET_VRING_BASE 0 whatever its driver
+ * did) gives a base the ring contradicts.  Where the ring keeps the
+ * device's used position (split: the used index), the buffers before it
+ * were returned and the ones after it were not: resume there, as DPDK's
+ * vhost does and as QEMU itself does for a backend that went away.  Not
+ * with an inflight record, which says what to resume.
+ */
+static void queue_base_from_ring(struct vqcore_vu_dev *d, unsigned qi)
+{
+	struct vu_queue *q = &d->q[qi];
+	uint32_t avail = vqcore_vq_get_base(q->vq), used = vqcore_vq_get_used_base(q->vq);
+
+	if (used == avail || vqcore_vq_set_base(q->vq, used) < 0)
+		return;
+	vq_warn("vhost-user: queue %u: SET_VRING_BASE %u, but the ring's used index is %u: "
+		"resuming there (a front-end that did not keep the ring's state across "
+		"a backend restart)", qi, q->base, used);
+}
+
 /* Start or stop queue @qi to match its configuration. */
 static void queue_update(struct vqcore_vu_dev *d, unsigned qi)
 {
@@ -443,6 +464,8 @@ static void queue_update(struct vqcore_vu_dev *d, unsigned qi)
 	q->err_signalled = false;
 	d->fds_changed = true;
 	vu_inflight_queue_start(d, qi);
+	if (!q->inflight)
+		queue_base_from_ring(d, qi);
 	q->start_base = vqcore_vq_get_base(q->vq);
 	q->moved = q->hinted = false;
 	if (d->ops.queue_started)
