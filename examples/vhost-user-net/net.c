@@ -12,7 +12,11 @@
  *   loopback  every frame goes back unchanged.
  *
  *   vhost-user-net --socket-path=PATH --mode=icmpecho|macswap|loopback
- *                  [--poll] [--no-packed] [--no-in-order]
+ *                  [--poll] [--no-packed] [--no-in-order] [--client]
+ *
+ * With --client it connects to PATH (a front-end that listens, such as
+ * DPDK's virtio-user with server=1, which takes a restarted backend back)
+ * and exits when the front-end goes away; else it listens on PATH.
  *
  * What it shows a backend author:
  *  - the library's net helper (vqcore/net.h) owns the data path: bursts
@@ -28,8 +32,8 @@
  *    buffers not yet handled go back to the tx ring and are handled
  *    again when the driver adds rx buffers (the rx kick);
  *  - what a device refuses, counted by cause and printed at exit: a tx
- *    chain with a bad header (shorter than the header, a writable part, an
- *    offload that was not offered), a frame larger than the rx buffers can
+ *    chain with a bad header (shorter than the header, an offload that
+ *    was not offered), a frame larger than the rx buffers can
  *    take (the helper's counters), a frame with no answer (ours);
  *  - building a reply frame and its checksums (RFC 1071);
  *  - the announce after a live migration (SEND_RARP): a RARP broadcast
@@ -91,6 +95,7 @@ enum mode { MODE_ICMPECHO, MODE_MACSWAP, MODE_LOOPBACK };
 struct net {
 	enum mode mode;
 	bool poll_mode;
+	bool client;     /* --client: one connection, the end when it goes */
 	struct vqcore_vu_dev *dev;
 	struct virtio_net_config config;
 	uint8_t ip[4];               /* our address in icmpecho mode */
@@ -590,6 +595,8 @@ static int run_poll(struct net *n)
 			for (int i = 0; r > 0 && i < nfds; i++)
 				if (pfd[i].revents && vqcore_vu_dispatch(n->dev, pfd[i].fd) != 0)
 					refresh = true;
+			if (n->client && !vqcore_vu_connected(n->dev))
+				break;  /* the front-end went away: no other comes */
 		}
 		bool blocked;
 
@@ -623,6 +630,7 @@ static void usage(FILE *f)
 		"  --poll          poll the rings instead of waiting for kicks\n"
 		"  --no-packed     do not offer VIRTIO_F_RING_PACKED\n"
 		"  --no-in-order   do not offer VIRTIO_F_IN_ORDER\n"
+		"  --client        connect to PATH (the front-end listens) instead of listening\n"
 		"  --help          this text\n"
 		"SIGINT or SIGTERM end it.  Installed as vqcore-net (man 8 vqcore-net).\n",
 		program_invocation_short_name);
@@ -637,6 +645,7 @@ int main(int argc, char **argv)
 		{ "poll", no_argument, NULL, 'p' },
 		{ "no-packed", no_argument, NULL, 'P' },
 		{ "no-in-order", no_argument, NULL, 'O' },
+		{ "client", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -689,6 +698,7 @@ int main(int argc, char **argv)
 		case 'p': n.poll_mode = true; break;
 		case 'P': packed = false; break;
 		case 'O': in_order = false; break;
+		case 'c': flags |= VQCORE_VU_CLIENT; n.client = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
