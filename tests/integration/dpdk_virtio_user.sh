@@ -7,10 +7,10 @@
 # pcap, and tests/dpdk/netcheck.c checks that all of them came back, in
 # order, with the right content (loopback: unchanged; macswap: addresses
 # swapped).  Split and packed rings (packed_vq=1), mergeable rx buffers
-# and in-order on and off, the backend kick-driven and polling.  testpmd
-# Then frames of 3 segments from testpmd's own generator, looped for a
-# few seconds (run_multiseg).  testpmd
-# runs with --no-huge (its memory is a memfd it shares with the backend),
+# and in-order on and off, the backend kick-driven and polling.  Then
+# frames of 3 segments from testpmd's own generator, looped for a few
+# seconds (run_multiseg), and a backend killed and restarted under
+# virtio-user in server mode (run_restart).  testpmd runs with --no-huge (its memory is a memfd it shares with the backend),
 # --no-pci and its own --file-prefix: nothing of the host is changed.
 # Usage: dpdk_virtio_user.sh BUILD_DIR.  Exit 77 (skip) only when DPDK
 # cannot be installed.
@@ -143,6 +143,71 @@ run_multiseg() {
 	echo "ok: $what ($n2 frames back, 3072 bytes each)"
 }
 
+# run_restart FORMAT BACKEND_OPTS: testpmd's virtio-user listens
+# (server=1) and takes a restarted backend back.  Our backend connects
+# (--client), loops testpmd's frames (io forwarding, "start tx_first"),
+# is killed (SIGKILL) mid-traffic and started again; testpmd then sends
+# new frames (on a packed ring virtio-user drops the ones in flight when
+# the backend goes).  Pass: frames come back before and after the
+# restart, and still after another second; neither backend broke a queue.
+run_restart() {
+	local format=$1 beopt=$2 sock=$tmp/srv.sock vdev n1 n2 n3 i
+	local what="$format ring, backend restarted under virtio-user server=1 $beopt"
+
+	rm -f "$sock" "$tmp"/*.log
+	vdev="net_virtio_user0,path=$sock,server=1,queue_size=256"
+	[ "$format" = packed ] && vdev+=",packed_vq=1"
+	dpdk_start fe "$tmp/testpmd.log" -l 0,1 --no-pci --no-huge -m 512 --file-prefix="vqdvu$$" \
+		--vdev="$vdev" -- -i --nb-cores=1 --total-num-mbufs=8192
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$sock" ] && break
+		kill -0 "$fe_pid" 2>/dev/null || fail "$what: testpmd exited"
+		sleep 0.2
+	done
+	[ -S "$sock" ] || fail "$what: testpmd does not listen on $sock"
+	# shellcheck disable=SC2086
+	"$ours" --socket-path="$sock" --mode=loopback --client $beopt >"$tmp/backend1.log" 2>&1 &
+	be_pid=$!
+	dpdk_wait_log "$tmp/testpmd.log" "testpmd> " 60 "$fe_pid" || fail "$what: testpmd did not start"
+	dpdk_wait_log "$tmp/backend1.log" "tx queue started" 30 "$be_pid" ||
+		fail "$what: the backend's queues did not start"
+	grep -q "$format ring" "$tmp/backend1.log" || fail "$what: not a $format ring"
+	dpdk_cmd fe "set fwd io"
+	dpdk_cmd fe "start tx_first 2"
+	sleep 2
+	dpdk_cmd fe "show port stats 0"
+	sleep 0.3
+	kill -KILL "$be_pid"
+	wait "$be_pid" 2>/dev/null || true
+	be_pid=""
+	# shellcheck disable=SC2086
+	"$ours" --socket-path="$sock" --mode=loopback --client $beopt >"$tmp/backend2.log" 2>&1 &
+	be_pid=$!
+	dpdk_wait_log "$tmp/backend2.log" "tx queue started" 30 "$be_pid" ||
+		fail "$what: the restarted backend's queues did not start"
+	dpdk_cmd fe "stop"
+	dpdk_cmd fe "start tx_first 2"
+	sleep 2
+	dpdk_cmd fe "show port stats 0"
+	sleep 1
+	dpdk_cmd fe "show port stats 0"
+	sleep 0.3
+	dpdk_cmd fe "stop"
+	dpdk_quit fe || fail "$what: testpmd failed"
+	fe_pid=""
+	wait "$be_pid" || fail "$what: the restarted backend failed"
+	be_pid=""
+	! grep -q 'vqcore error\|broken' "$tmp"/backend*.log || fail "$what: a backend broke a queue"
+	n1=$(grep -E '^ *RX-packets: *[0-9]+ +RX-missed' "$tmp/testpmd.log" | awk 'NR == 1 { print $2 }')
+	n2=$(grep -E '^ *RX-packets: *[0-9]+ +RX-missed' "$tmp/testpmd.log" | awk 'NR == 2 { print $2 }')
+	n3=$(grep -E '^ *RX-packets: *[0-9]+ +RX-missed' "$tmp/testpmd.log" | awk 'NR == 3 { print $2 }')
+	[ -n "$n1" ] && [ -n "$n2" ] && [ -n "$n3" ] || fail "$what: no port stats from testpmd"
+	[ "$n1" -ge 10000 ] || fail "$what: only $n1 frames came back before the restart"
+	[ "$n2" -ge $((n1 + 10000)) ] || fail "$what: $((n2 - n1)) frames came back after the restart"
+	[ "$n3" -gt "$n2" ] || fail "$what: frames stopped coming back after the restart"
+	echo "ok: $what ($n1 frames back before, $((n3 - n1)) after)"
+}
+
 run split loopback "" "queue_size=256"
 run split macswap "--poll" "queue_size=1024,mrg_rxbuf=0,in_order=0"
 run packed loopback "--poll" "queue_size=256"
@@ -150,4 +215,6 @@ run packed macswap "" "queue_size=1024,mrg_rxbuf=0,in_order=0"
 run_multiseg split "queue_size=256,mrg_rxbuf=1,in_order=1"
 run_multiseg packed "queue_size=256,mrg_rxbuf=1,in_order=1"
 run_multiseg packed "queue_size=256,mrg_rxbuf=1,in_order=0"
+run_restart split ""
+run_restart packed "--poll"
 echo "PASS: DPDK virtio-user against vhost-user-net, split and packed"
