@@ -569,15 +569,46 @@ static uint32_t packed_get_used_base(const struct vqcore_vq *vq)
 }
 
 
-/* id and len of a used descriptor; its flags are stored separately. */
-static inline void packed_write_used(struct vqcore_vq *vq, uint16_t slot,
-				     uint16_t id, uint32_t len)
+/*
+ * The stores of a used descriptor; byte order is converted here only.
+ * packed_write_used(): its length and id, its flags stored separately.
+ * packed_store_used(): length, id and the flags of lap @wrap in the form
+ * packed_used_tag() gives them (a loop keeps it), with release: one
+ * 8-byte store where the host is little-endian (the driver sees all three
+ * or none), else the flags last.
+ */
+static inline void packed_write_used(struct vring_desc_raw *d, uint16_t id,
+				     uint32_t len)
 {
-	struct vring_desc_raw *d = &packed_dev(vq)->desc[slot];
-
 	VQ_WRITE_ONCE(d->len, vq_le32(len));
 	VQ_WRITE_ONCE(d->flags_or_id, vq_le16(id));
 }
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static inline uint64_t packed_used_tag(bool wrap)
+{
+	return (uint64_t)packed_used_bits(wrap) << 48;
+}
+
+static inline __attribute__((always_inline)) void
+packed_store_used(struct vring_desc_raw *d, uint32_t len, uint16_t id, uint64_t tag)
+{
+	__atomic_store_n((vq_u64a *)(void *)&d->len, len | (uint64_t)id << 32 | tag,
+			 __ATOMIC_RELEASE);
+}
+#else
+static inline uint64_t packed_used_tag(bool wrap)
+{
+	return packed_used_bits(wrap);
+}
+
+static inline __attribute__((always_inline)) void
+packed_store_used(struct vring_desc_raw *d, uint32_t len, uint16_t id, uint64_t tag)
+{
+	packed_write_used(d, id, len);
+	vq_store_release(packed_flags_ptr(d), vq_le16((uint16_t)tag));
+}
+#endif
 
 /*
  * Log @n slots from @slot as written (dirty log), wrapping at the ring's
@@ -619,20 +650,43 @@ static inline bool packed_run_split(const struct vring_desc_raw *ring,
 static inline void packed_put_part(struct vring_desc_raw *ring, uint16_t slot,
 				   uint16_t head, bool wrap, uint16_t id, uint32_t len)
 {
-	if (slot == head) {
-		VQ_WRITE_ONCE(ring[head].len, vq_le32(len));
-		VQ_WRITE_ONCE(ring[head].flags_or_id, vq_le16(id));
-		return;
+	if (slot == head)
+		packed_write_used(&ring[head], id, len);
+	else
+		packed_store_used(&ring[slot], len, id, packed_used_tag(wrap));
+}
+
+/*
+ * The used descriptors of an in-order run of @n buffers of one slot each
+ * from slot *@idx (the batch's head) of lap *@wrap, one per ring line
+ * (packed_run_split()), the head's flags left to the caller; the cursors
+ * move past the run.  The buffers' ids are @stride bytes apart from *@id0
+ * (a vhost_buf or a vq_lean array).
+ */
+static inline __attribute__((always_inline)) void
+packed_put_run_lines(struct vring_desc_raw *ring, uint16_t num, uint16_t *idx, bool *wrap,
+		     const uint16_t *id0, size_t stride, const uint32_t *lens, unsigned n)
+{
+	const uint16_t head = *idx;
+	uint16_t start = head;
+
+	for (unsigned i = 0; i < n;) {
+		unsigned k = 4 - (((uintptr_t)&ring[start] >> 4) & 3);
+
+		k = VQ_MIN(k, (unsigned)(num - start));
+		k = VQ_MIN(k, n - i);
+		i += k;
+		packed_put_part(ring, start, head, *wrap,
+				*(const uint16_t *)(const void *)((const char *)id0 +
+								  (i - 1) * stride),
+				lens ? lens[i - 1] : 0);
+		start = (uint16_t)(start + k);
+		if (start == num) {
+			start = 0;
+			*wrap = !*wrap;
+		}
 	}
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	__atomic_store_n((vq_u64a *)(void *)&ring[slot].len,
-			 len | (uint64_t)id << 32 | (uint64_t)packed_used_bits(wrap) << 48,
-			 __ATOMIC_RELEASE);
-#else
-	VQ_WRITE_ONCE(ring[slot].len, vq_le32(len));
-	VQ_WRITE_ONCE(ring[slot].flags_or_id, vq_le16(id));
-	vq_store_release(packed_flags_ptr(&ring[slot]), vq_le16(packed_used_bits(wrap)));
-#endif
+	*idx = start;
 }
 
 /*
@@ -649,29 +703,17 @@ static VQ_NOINLINE uint16_t packed_put_run(struct vqcore_vq *vq,
 	const uint16_t num = vq->num, head = packed_dev(vq)->used_idx;
 	uint16_t start = head, idx = head;
 	bool wrap = packed_dev(vq)->used_wrap, swrap = wrap;
-	unsigned skip = 0, i = 0;
+	unsigned skip = 0;
 
 	for (unsigned j = 0; j < n; j++)
 		skip += bufs[j].ndesc;
 	if (likely(skip == n)) {
 		/* a slot each: the parts follow from the addresses */
-		while (i < n) {
-			unsigned k = 4 - (((uintptr_t)&ring[start] >> 4) & 3);
-
-			k = VQ_MIN(k, (unsigned)(num - start));
-			k = VQ_MIN(k, n - i);
-			i += k;
-			packed_put_part(ring, start, head, swrap, bufs[i - 1].id,
-					lens ? lens[i - 1] : 0);
-			start = (uint16_t)(start + k);
-			if (start == num) {
-				start = 0;
-				swrap = !swrap;
-			}
-		}
-		return packed_pos(start, swrap);
+		packed_put_run_lines(ring, num, &idx, &wrap, &bufs[0].id, sizeof(*bufs),
+				     lens, n);
+		return packed_pos(idx, wrap);
 	}
-	for (; i < n; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		uint16_t from = idx;
 
 		packed_advance(num, &idx, &wrap, bufs[i].ndesc);
@@ -700,9 +742,9 @@ static VQ_COLD void packed_log_batch(struct vqcore_vq *vq, uint16_t head,
 }
 
 /*
- * put_used past its usual case: no lengths outside an in-order run, or a
- * big-endian host: each used descriptor on its own, the first one's flags
- * last, then the log if one is set.
+ * put_used past its usual case, no lengths outside an in-order run: each
+ * used descriptor on its own, the first one's flags last, then the log if
+ * one is set.
  */
 static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 					      const struct vhost_buf *bufs,
@@ -721,7 +763,7 @@ static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 		wrap = packed_wrap(end);
 	} else {
 		for (unsigned i = 0; i < n; i++) {
-			packed_write_used(vq, idx, bufs[i].id, lens ? lens[i] : 0);
+			packed_write_used(&p->desc[idx], bufs[i].id, lens ? lens[i] : 0);
 			/* every flags store but the first's publishes now; the
 			 * driver reads in order, so it waits on the first */
 			if (i)
@@ -738,10 +780,10 @@ static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 	p->used_wrap = wrap;
 }
 
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 /*
  * The used descriptors of @n buffers from slot *@idx of lap *@wrap, each
- * length, id and flags in one 8-byte store; the cursors move past them.
+ * length, id and flags in one store (packed_store_used()); the cursors
+ * move past them.
  */
 static inline __attribute__((always_inline)) void
 packed_put_rest(struct vring_desc_raw *ring, uint16_t num, uint16_t *idx,
@@ -749,12 +791,10 @@ packed_put_rest(struct vring_desc_raw *ring, uint16_t num, uint16_t *idx,
 		unsigned n)
 {
 	struct vring_desc_raw *s = &ring[*idx], *const last = &ring[num - 1];
-	uint64_t flags = (uint64_t)packed_used_bits(*wrap) << 48;
+	uint64_t tag = packed_used_tag(*wrap);
 
 	for (unsigned i = 0; i < n; i++) {
-		__atomic_store_n((vq_u64a *)(void *)&s->len,
-				 lens[i] | (uint64_t)bufs[i].id << 32 | flags,
-				 __ATOMIC_RELEASE);
+		packed_store_used(s, lens[i], bufs[i].id, tag);
 		if (likely(bufs[i].ndesc == 1) && likely(s != last)) {
 			s++;
 			continue;
@@ -762,16 +802,14 @@ packed_put_rest(struct vring_desc_raw *ring, uint16_t num, uint16_t *idx,
 		*idx = (uint16_t)(s - ring);
 		packed_advance(num, idx, wrap, bufs[i].ndesc);
 		s = &ring[*idx];
-		flags = (uint64_t)packed_used_bits(*wrap) << 48;
+		tag = packed_used_tag(*wrap);
 	}
 	*idx = (uint16_t)(s - ring);
 }
-#endif
 
 static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 			    const uint32_t *lens, unsigned n, bool run)
 {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	struct vq_packed_dev *p = packed_dev(vq);
 	struct vring_desc_raw *ring = p->desc;
 	const uint16_t num = vq->num;
@@ -801,17 +839,13 @@ static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	/* The head's length and id last, next to its flags: the driver polls
 	 * this line, and a store waiting for it would hold up every store
 	 * behind it.  Then its flags: the batch appears at once. */
-	VQ_WRITE_ONCE(ring[head].len, lens[0]);
-	VQ_WRITE_ONCE(ring[head].flags_or_id, bufs[0].id);
+	packed_write_used(&ring[head], bufs[0].id, lens[0]);
 publish:
 	vq_store_release(packed_flags_ptr(&ring[head]), vq_le16(head_flags));
 	if (unlikely(vq->mem->log))
 		packed_log_batch(vq, head, bufs, n);
 	p->used_idx = idx;
 	p->used_wrap = wrap;
-#else
-	packed_put_used_other(vq, bufs, lens, n, run);
-#endif
 }
 
 /* ---- the lean fetch and return (lib/vq_lean.h) ---- */
@@ -978,20 +1012,7 @@ static uint32_t packed_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 	if (run) {
 		for (unsigned i = 0; i < k; i++)
 			ids[e[i].id] = VQ_ID_FREE;
-		for (unsigned i = 0; i < k;) {
-			unsigned n = 4 - (((uintptr_t)&ring[idx] >> 4) & 3);
-
-			n = VQ_MIN(n, (unsigned)(num - idx));
-			n = VQ_MIN(n, k - i);
-			i += n;
-			packed_put_part(ring, idx, head, wrap, e[i - 1].id,
-					lens ? lens[i - 1] : 0);
-			idx = (uint16_t)(idx + n);
-			if (idx == num) {
-				idx = 0;
-				wrap = !wrap;
-			}
-		}
+		packed_put_run_lines(ring, num, &idx, &wrap, &e[0].id, sizeof(*e), lens, k);
 	} else {
 		/* the first one's length and id last, next to its flags (see
 		 * packed_put_used()) */
@@ -1000,7 +1021,7 @@ static uint32_t packed_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 		/* lens NULL: 0 each (a step of 0 through one zero) */
 		const uint32_t *lp = lens ? lens + 1 : zero;
 		const unsigned lstep = lens ? 1 : 0;
-		uint16_t fl = packed_used_bits(wrap);
+		uint64_t tag = packed_used_tag(wrap);
 
 		for (unsigned i = 1; i < k; i++, lp += lstep) {
 			/* in locals: the id stores may alias anything */
@@ -1013,21 +1034,12 @@ static uint32_t packed_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 			} else {
 				s = ring;
 				wrap = !wrap;
-				fl = packed_used_bits(wrap);
+				tag = packed_used_tag(wrap);
 			}
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-			__atomic_store_n((vq_u64a *)(void *)&s->len,
-					 l | (uint64_t)id << 32 | (uint64_t)fl << 48,
-					 __ATOMIC_RELEASE);
-#else
-			VQ_WRITE_ONCE(s->len, vq_le32(l));
-			VQ_WRITE_ONCE(s->flags_or_id, vq_le16(id));
-			vq_store_release(packed_flags_ptr(s), vq_le16(fl));
-#endif
+			packed_store_used(s, l, id, tag);
 		}
 		ids[e[0].id] = VQ_ID_FREE;
-		VQ_WRITE_ONCE(ring[head].len, vq_le32(lens ? lens[0] : 0));
-		VQ_WRITE_ONCE(ring[head].flags_or_id, vq_le16(e[0].id));
+		packed_write_used(&ring[head], e[0].id, lens ? lens[0] : 0);
 		idx = (uint16_t)(s - ring);
 		packed_advance(num, &idx, &wrap, 1);
 	}
