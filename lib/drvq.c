@@ -52,8 +52,7 @@ int vqcore_drvq_new(const struct vqcore_drvq_config *cfg, struct vqcore_drvq **o
 	dq->kick_fd = cfg->kick_fd;
 	dq->state = vq_zalloc_aligned(sizeof(*dq->state) * dq->num);
 	dq->order = vq_zalloc_aligned(sizeof(*dq->order) * dq->num);
-	dq->next = vq_zalloc_aligned(sizeof(*dq->next) * dq->num);
-	if (!dq->state || !dq->order || !dq->next)
+	if (!dq->state || !dq->order)
 		goto fail;
 
 	ops->area_sizes(dq->num, sizes);
@@ -104,7 +103,6 @@ void vqcore_drvq_free(struct vqcore_drvq *dq)
 		dq->ops->drv_free(dq);
 	vq_free(dq->state);
 	vq_free(dq->order);
-	vq_free(dq->next);
 	vq_free(dq);
 }
 

@@ -21,8 +21,6 @@
 #define VRING_DESC_F_NEXT 1
 #define VRING_DESC_F_WRITE 2
 #define VRING_DESC_F_INDIRECT 4
-#define VRING_PACKED_DESC_F_AVAIL (1u << 7)
-#define VRING_PACKED_DESC_F_USED (1u << 15)
 
 /* A descriptor as it sits in guest memory (both formats are 16 bytes). */
 struct vring_desc_raw {
@@ -31,35 +29,6 @@ struct vring_desc_raw {
 	uint16_t flags_or_id; /* split: flags; packed: id */
 	uint16_t next_or_flags; /* split: next; packed: flags */
 };
-
-struct vring_avail_raw {
-	uint16_t flags;
-	uint16_t idx;
-	uint16_t ring[]; /* num entries, then used_event */
-};
-
-struct vring_used_elem_raw {
-	uint32_t id;
-	uint32_t len;
-};
-
-struct vring_used_raw {
-	uint16_t flags;
-	uint16_t idx;
-	struct vring_used_elem_raw ring[]; /* num entries, then avail_event */
-};
-
-#define VRING_USED_F_NO_NOTIFY 1
-#define VRING_AVAIL_F_NO_INTERRUPT 1
-
-/* packed event suppression area */
-struct vring_packed_event {
-	uint16_t off_wrap;
-	uint16_t flags;
-};
-#define VRING_PACKED_EVENT_FLAG_ENABLE 0
-#define VRING_PACKED_EVENT_FLAG_DISABLE 1
-#define VRING_PACKED_EVENT_FLAG_DESC 2
 
 /* vring_need_event(): has new_idx passed event_idx since old_idx? */
 static inline bool vring_need_event(uint16_t event_idx, uint16_t new_idx,
@@ -119,26 +88,24 @@ struct vq_area {
 	void *hva;
 };
 
-struct vq_split_dev {
-	struct vring_desc_raw *desc;
-	struct vring_avail_raw *avail;
-	struct vring_used_raw *used;
-	uint16_t mask;
-	uint16_t used_idx;       /* next used slot (shadow of used->idx) */
-	uint16_t signalled_used; /* used_idx at the last signal decision */
-	bool signalled_valid;
-	bool elem_aligned;       /* used elements 8-byte aligned (one store each) */
-};
-
-struct vq_packed_dev {
-	struct vring_desc_raw *desc;
-	struct vring_packed_event *driver_event;
-	struct vring_packed_event *device_event;
-	uint16_t used_idx;       /* next used slot */
-	bool used_wrap;
-	uint16_t signalled_used; /* used position (idx|wrap<<15) at last signal */
-	bool signalled_valid;
-};
+/*
+ * Each format keeps its own state, private to formats/<name>/, in an area
+ * of the queue struct: the device side's in vqcore_vq.fmt (with the hot
+ * state, so it stays in the same lines), the driver side's in
+ * vqcore_drvq.fmt.  A format reaches it through a static inline accessor
+ * (vq_fmt_dev(), vq_fmt_drv()) and checks that its struct fits with
+ * VQ_FMT_DEV_FITS() / VQ_FMT_DRV_FITS().  Both areas start zeroed; what a
+ * format allocates for itself it frees in its own ops (drv_free).
+ */
+#define VQ_FMT_ALIGN 8
+#define VQ_FMT_DEV_MAX 32
+#define VQ_FMT_DRV_MAX 64
+#define VQ_FMT_DEV_FITS(type) \
+	_Static_assert(sizeof(type) <= VQ_FMT_DEV_MAX && _Alignof(type) <= VQ_FMT_ALIGN, \
+		       #type " fits vqcore_vq.fmt")
+#define VQ_FMT_DRV_FITS(type) \
+	_Static_assert(sizeof(type) <= VQ_FMT_DRV_MAX && _Alignof(type) <= VQ_FMT_ALIGN, \
+		       #type " fits vqcore_drvq.fmt")
 
 struct vq_format_ops;
 struct vq_inflight_ops;
@@ -214,10 +181,8 @@ struct vqcore_vq {
 	unsigned nout;             /* handed-out buffers */
 	struct vq_out *out;        /* set during a get_bufs fetch, else NULL */
 
-	union {
-		struct vq_split_dev split;
-		struct vq_packed_dev packed;
-	};
+	/* the format's device state (VQ_FMT_DEV_MAX) */
+	_Alignas(VQ_FMT_ALIGN) unsigned char fmt[VQ_FMT_DEV_MAX];
 
 	/* ---- cold state ---- */
 	struct vq_wlog *wlog;      /* per id, valid while id_state has WLOG */
@@ -253,7 +218,7 @@ struct vq_drv_state {
 	void *token;     /* NULL = free */
 	uint32_t in_len; /* writable bytes (in-order skipped entries report it) */
 	uint16_t ndesc;  /* descriptors the buffer took (table slots) */
-	uint16_t last;   /* last descriptor of the chain (split free list) */
+	uint16_t last;   /* the format's (split: last descriptor of the chain) */
 };
 
 /*
@@ -284,7 +249,6 @@ struct vqcore_drvq {
 	uint64_t features;
 	uint16_t num_free;
 	struct vq_drv_state *state; /* per id */
-	uint16_t *next;             /* split: private free-list links */
 	/* in-order: ids in the order they were added */
 	uint16_t *order;
 	uint16_t order_head, order_tail;
@@ -299,37 +263,22 @@ struct vqcore_drvq {
 	uint16_t io_id;
 	uint32_t io_len;
 
-	union {
-		struct {
-			struct vring_desc_raw *desc;
-			struct vring_avail_raw *avail;
-			struct vring_used_raw *used;
-			uint16_t free_head, free_tail;
-			uint16_t avail_idx;      /* shadow, published on kick */
-			uint16_t kicked_idx;     /* avail idx at the last kick check */
-			uint16_t last_used;
-		} split;
-		struct {
-			struct vring_desc_raw *desc;
-			struct vring_packed_event *driver_event;
-			struct vring_packed_event *device_event;
-			uint16_t next_avail;     /* next slot to fill */
-			bool avail_wrap;
-			uint16_t last_used;      /* next slot to check for used */
-			bool used_wrap;
-			uint16_t kicked_pos;     /* position (idx|wrap<<15) at last kick check */
-			uint16_t *free_ids;
-			uint16_t nfree_ids;
-			/* The first buffer of an unpublished batch: its head
-			 * flags are written at publish, so the device sees the
-			 * whole batch at once (buffers after it are hidden
-			 * behind it). */
-			bool pending;
-			uint16_t pending_head;
-			uint16_t pending_flags;
-		} packed;
-	};
+	/* the format's driver state (VQ_FMT_DRV_MAX) */
+	_Alignas(VQ_FMT_ALIGN) unsigned char fmt[VQ_FMT_DRV_MAX];
 };
+
+/* The format's state areas (see VQ_FMT_ALIGN). */
+static inline __attribute__((always_inline)) void *
+vq_fmt_dev(const struct vqcore_vq *vq)
+{
+	return (void *)(uintptr_t)vq->fmt;
+}
+
+static inline __attribute__((always_inline)) void *
+vq_fmt_drv(const struct vqcore_drvq *dq)
+{
+	return (void *)(uintptr_t)dq->fmt;
+}
 
 /*
  * The format ops table.  Every entry is called at most once per batch or

@@ -17,7 +17,7 @@
 
 static const struct vq_format_ops *fmt(unsigned i)
 {
-	const struct vq_format_ops *f = vq_format_get(vqt_formats[i]);
+	const struct vq_format_ops *f = vq_format_get(vqt_vu_formats[i]);
 
 	ck_assert_ptr_nonnull(f);
 	ck_assert_ptr_nonnull(f->inflight);
@@ -26,7 +26,7 @@ static const struct vq_format_ops *fmt(unsigned i)
 
 START_TEST(size_rules)
 {
-	unsigned format = vqt_formats[_i];
+	unsigned format = vqt_vu_formats[_i];
 	const struct vq_format_ops *f = fmt(_i);
 	uint64_t sz[3];
 
@@ -55,7 +55,7 @@ END_TEST
 
 START_TEST(base_encoding)
 {
-	unsigned format = vqt_formats[_i];
+	unsigned format = vqt_vu_formats[_i];
 	const struct vq_format_ops *f = fmt(_i);
 	struct vqt t;
 	uint32_t pos;
@@ -135,7 +135,7 @@ static void collect(struct vqt *t, unsigned n, uintptr_t tok0)
  */
 START_TEST(inflight_resume)
 {
-	unsigned format = vqt_formats[_i];
+	unsigned format = vqt_vu_formats[_i];
 	const struct vq_format_ops *f = fmt(_i);
 	const struct vq_inflight_ops *in = f->inflight;
 	struct vqt t;
@@ -228,7 +228,7 @@ END_TEST
  * written outside the region, positions refused or kept in the ring. */
 START_TEST(inflight_hostile)
 {
-	unsigned format = vqt_formats[_i];
+	unsigned format = vqt_vu_formats[_i];
 	const struct vq_inflight_ops *in = fmt(_i)->inflight;
 	uint64_t bytes = in->bytes(8);
 	uint8_t *reg = malloc(bytes);
@@ -305,10 +305,10 @@ int main(void)
 	Suite *s = suite_create("format_ops");
 	TCase *tc = tcase_create("ops");
 
-	tcase_add_loop_test(tc, size_rules, 0, (int)vqt_nformats);
-	tcase_add_loop_test(tc, base_encoding, 0, (int)vqt_nformats);
-	tcase_add_loop_test(tc, inflight_resume, 0, (int)vqt_nformats);
-	tcase_add_loop_test(tc, inflight_hostile, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, size_rules, 0, (int)vqt_nvu_formats);
+	tcase_add_loop_test(tc, base_encoding, 0, (int)vqt_nvu_formats);
+	tcase_add_loop_test(tc, inflight_resume, 0, (int)vqt_nvu_formats);
+	tcase_add_loop_test(tc, inflight_hostile, 0, (int)vqt_nvu_formats);
 	suite_add_tcase(s, tc);
 	return vqt_run_suite(s);
 }

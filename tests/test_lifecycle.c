@@ -749,7 +749,7 @@ START_TEST(vu_free_while_workers_serve)
 {
 	struct vu_rig g;
 
-	rig_start(&g, vqt_formats[_i]);
+	rig_start(&g, vqt_vu_formats[_i]);
 	rig_progress(&g, 200);
 	/* the loop thread goes first; free then stops every queue, each
 	 * queue_stopped waits for its worker's batch */
@@ -768,7 +768,7 @@ START_TEST(vu_free_while_loop_runs)
 {
 	struct vu_rig g;
 
-	rig_start(&g, vqt_formats[_i]);
+	rig_start(&g, vqt_vu_formats[_i]);
 	rig_progress(&g, 200);
 	/* no vqcore_vu_stop() and join first: free stops the loop itself
 	 * and waits until it has let go of the device */
@@ -796,7 +796,7 @@ START_TEST(mem_table_change_while_queues_move)
 	uint64_t rem[5] = { 0 };
 	int sock;
 
-	rig_start(&g, vqt_formats[_i]);
+	rig_start(&g, vqt_vu_formats[_i]);
 	sock = vqcore_vuc_sock(g.c);
 	ck_assert_int_eq(vqcore_mem_get(vqcore_vuc_mem(g.c), 0, &r), 0);
 	t.gpa = r.gpa;
@@ -900,7 +900,7 @@ START_TEST(call_kick_swap_while_workers_signal)
 	int sock, probes[2 * SWAPS], np = 0;
 	int fresh[2 * SWAPS], nf = 0;
 
-	rig_start(&g, vqt_formats[_i]);
+	rig_start(&g, vqt_vu_formats[_i]);
 	sock = vqcore_vuc_sock(g.c);
 	for (unsigned k = 0; k < SWAPS; k++) {
 		unsigned q = k % NQ;
@@ -948,10 +948,10 @@ int main(void)
 	tcase_add_test(t, reporter_destroy_waits_for_callers_pass);
 	tcase_add_loop_test(t, balloon_destroy_report_in_flight, 0, (int)vqt_nformats);
 	tcase_add_test(t, vu_state_read_while_connections_come_and_go);
-	tcase_add_loop_test(t, vu_free_while_workers_serve, 0, (int)vqt_nformats);
-	tcase_add_loop_test(t, vu_free_while_loop_runs, 0, (int)vqt_nformats);
-	tcase_add_loop_test(t, mem_table_change_while_queues_move, 0, (int)vqt_nformats);
-	tcase_add_loop_test(t, call_kick_swap_while_workers_signal, 0, (int)vqt_nformats);
+	tcase_add_loop_test(t, vu_free_while_workers_serve, 0, (int)vqt_nvu_formats);
+	tcase_add_loop_test(t, vu_free_while_loop_runs, 0, (int)vqt_nvu_formats);
+	tcase_add_loop_test(t, mem_table_change_while_queues_move, 0, (int)vqt_nvu_formats);
+	tcase_add_loop_test(t, call_kick_swap_while_workers_signal, 0, (int)vqt_nvu_formats);
 	suite_add_tcase(s, t);
 	return vqt_run_suite(s);
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "formats/testring/testring.h"
 #include "vq_lean.h"
 #include "vqtest.h"
 
@@ -249,8 +250,9 @@ START_TEST(index_wraps_past_65535)
 	vqt_setup(&t, FMT, 64, VQT_F_BASE, 0);
 	stream(&t, 70000, 40);
 	/* the device's position wrapped: base is the running count mod 2^16
-	 * (split) or the slot with its wrap counter (packed) */
-	if (FMT == VQCORE_FORMAT_SPLIT)
+	 * (split; testring counts slots, one per buffer here) or the slot
+	 * with its wrap counter (packed) */
+	if (FMT != VQCORE_FORMAT_PACKED)
 		ck_assert_uint_eq(vqcore_vq_get_base(t.vq), 70000 % 65536);
 	vqt_teardown(&t);
 }
@@ -874,7 +876,8 @@ START_TEST(get_buf_at_resubmits)
 	{
 		uint32_t base = vqcore_vq_get_base(t.vq);
 		uint32_t used = vqcore_vq_get_used_base(t.vq);
-		/* chain starts: split = head index, packed = ring slot */
+		/* chain starts: split = head index, packed and testring =
+		 * ring slot */
 		uint16_t at0 = FMT == VQCORE_FORMAT_SPLIT ? b[0].id : 0;
 		uint16_t at1 = FMT == VQCORE_FORMAT_SPLIT ? b[1].id : 2;
 
@@ -929,8 +932,9 @@ START_TEST(used_writes_are_logged)
 	for (size_t i = 0; i < sizeof(log); i++)
 		ck_assert_uint_eq(log[i], 0);
 	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 1), 0);
-	/* split: the used ring area; packed: the descriptor the device wrote */
-	used_gpa = FMT == VQCORE_FORMAT_SPLIT ? t.ring.device : t.ring.desc;
+	/* split, testring: the used ring area; packed: the descriptor the
+	 * device wrote */
+	used_gpa = FMT == VQCORE_FORMAT_PACKED ? t.ring.desc : t.ring.device;
 	ck_assert_uint_ne(log[used_gpa / 4096 / 8] & (1u << (used_gpa / 4096 % 8)), 0);
 	/* and only ring pages: the device wrote nothing into the data page */
 	ck_assert_uint_eq(log[VQT_DATA / 4096 / 8] & (1u << (VQT_DATA / 4096 % 8)), 0);
@@ -1286,12 +1290,12 @@ END_TEST
 
 /* ---- the lean fetch and return (lib/vq_lean.h) ---- */
 
-/* The host view of a ring descriptor (both formats are 16 bytes). */
+/* The host view of a ring descriptor (every format's is 16 bytes). */
 struct lean_raw {
 	uint64_t addr;
 	uint32_t len;
-	uint16_t a;  /* split: flags; packed: id */
-	uint16_t b;  /* split: next; packed: flags */
+	uint16_t a;  /* split: flags; packed, testring: id */
+	uint16_t b;  /* split: next; packed, testring: flags */
 };
 
 #define LR_NEXT 1
@@ -1311,6 +1315,7 @@ static struct lean_raw *lean_buf_desc(struct vqt *t, unsigned k)
 
 		return &lean_desc(t)[vqt_le16(ring[k])];
 	}
+	/* packed, testring: in ring order, one slot each */
 	return &lean_desc(t)[k];
 }
 
@@ -1328,7 +1333,7 @@ enum lean_bad {
 	LB_WRAPS,         /* address + length wraps past 2^64 */
 	LB_ACROSS,        /* across two regions (adjacent in guest space) */
 	LB_ZERO_LEN,
-	LB_CHAIN,         /* split: NEXT to itself; packed: NEXT into the next slot */
+	LB_CHAIN,         /* split: NEXT to itself; packed, testring: NEXT into the next slot */
 	LB_INDIRECT,
 	LB_DIRECTION,     /* writable where readable is asked for, or back */
 	LB_N
@@ -1573,14 +1578,17 @@ START_TEST(lean_round_trip)
 END_TEST
 
 /*
- * The used entry the device wrote at ring position @k (split: used ring
- * element; packed: descriptor slot, with its avail and used flags equal).
- * false when a packed slot is not marked used.
+ * The used entry the device wrote at ring position @k (split, testring:
+ * used ring element; packed: descriptor slot, with its avail and used
+ * flags equal).  false when a packed slot is not marked used.
  */
 static bool raw_used(struct vqt *t, unsigned k, uint16_t *id, uint32_t *len)
 {
-	if (t->format == VQCORE_FORMAT_SPLIT) {
-		const uint8_t *u = vqt_hva(t, t->ring.device + 4 + 8ull * (k % t->num));
+	if (t->format != VQCORE_FORMAT_PACKED) {
+		/* the ring's offset in the device area: after flags and
+		 * index (split), and the avail event and padding (testring) */
+		uint64_t ring = t->format == VQ_FORMAT_TESTRING ? 8 : 4;
+		const uint8_t *u = vqt_hva(t, t->ring.device + ring + 8ull * (k % t->num));
 		uint32_t v[2];
 
 		memcpy(v, u, sizeof(v));

@@ -21,6 +21,63 @@
 #define PACKED_WRAP_BIT 15
 #define PACKED_IDX_MASK 0x7fffu
 
+#define VRING_PACKED_DESC_F_AVAIL (1u << 7)
+#define VRING_PACKED_DESC_F_USED (1u << 15)
+
+/* An event suppression area as it sits in guest memory (little-endian). */
+struct vring_packed_event {
+	uint16_t off_wrap;
+	uint16_t flags;
+};
+#define VRING_PACKED_EVENT_FLAG_ENABLE 0
+#define VRING_PACKED_EVENT_FLAG_DISABLE 1
+#define VRING_PACKED_EVENT_FLAG_DESC 2
+
+/* The device side's state, in vqcore_vq.fmt. */
+struct vq_packed_dev {
+	struct vring_desc_raw *desc;
+	struct vring_packed_event *driver_event;
+	struct vring_packed_event *device_event;
+	uint16_t used_idx;       /* next used slot */
+	bool used_wrap;
+	uint16_t signalled_used; /* used position (idx|wrap<<15) at last signal */
+	bool signalled_valid;
+};
+VQ_FMT_DEV_FITS(struct vq_packed_dev);
+
+static inline __attribute__((always_inline)) struct vq_packed_dev *
+packed_dev(const struct vqcore_vq *vq)
+{
+	return vq_fmt_dev(vq);
+}
+
+/* The driver side's state, in vqcore_drvq.fmt. */
+struct vq_packed_drv {
+	struct vring_desc_raw *desc;
+	struct vring_packed_event *driver_event;
+	struct vring_packed_event *device_event;
+	uint16_t next_avail;     /* next slot to fill */
+	bool avail_wrap;
+	uint16_t last_used;      /* next slot to check for used */
+	bool used_wrap;
+	uint16_t kicked_pos;     /* position (idx|wrap<<15) at last kick check */
+	uint16_t *free_ids;
+	uint16_t nfree_ids;
+	/* The first buffer of an unpublished batch: its head flags are
+	 * written at publish, so the device sees the whole batch at once
+	 * (buffers after it are hidden behind it). */
+	bool pending;
+	uint16_t pending_head;
+	uint16_t pending_flags;
+};
+VQ_FMT_DRV_FITS(struct vq_packed_drv);
+
+static inline __attribute__((always_inline)) struct vq_packed_drv *
+packed_drv(const struct vqcore_drvq *dq)
+{
+	return vq_fmt_drv(dq);
+}
+
 static inline uint16_t packed_pos(uint16_t idx, bool wrap)
 {
 	return (uint16_t)(idx | ((unsigned)wrap << PACKED_WRAP_BIT));
@@ -185,17 +242,17 @@ static int packed_layout(uint16_t num, uint64_t gpa, struct vqcore_ring_layout *
 
 static void packed_attach(struct vqcore_vq *vq)
 {
-	vq->packed.desc = vq->area[0].hva;
-	vq->packed.driver_event = vq->area[1].hva;
-	vq->packed.device_event = vq->area[2].hva;
+	packed_dev(vq)->desc = vq->area[0].hva;
+	packed_dev(vq)->driver_event = vq->area[1].hva;
+	packed_dev(vq)->device_event = vq->area[2].hva;
 }
 
 static void packed_reset(struct vqcore_vq *vq)
 {
 	vq->avail_pos = packed_pos(0, true);
-	vq->packed.used_idx = 0;
-	vq->packed.used_wrap = true;
-	vq->packed.signalled_valid = false;
+	packed_dev(vq)->used_idx = 0;
+	packed_dev(vq)->used_wrap = true;
+	packed_dev(vq)->signalled_valid = false;
 }
 
 /*
@@ -257,7 +314,7 @@ static int packed_indirect(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
 static int packed_fetch_chain(struct vqcore_vq *vq, uint16_t *idx, bool *wrap,
 			      uint16_t flags, bool out_of_order)
 {
-	struct vring_desc_raw *ring = vq->packed.desc;
+	struct vring_desc_raw *ring = packed_dev(vq)->desc;
 	uint32_t first = vq->desc_used, total = 0, pos = packed_pos(*idx, *wrap);
 	uint16_t i = *idx, id, ndesc = 0;
 	bool w = *wrap;
@@ -324,7 +381,7 @@ static inline uint64_t packed_one_pos(uint16_t num, uint16_t idx, bool wrap)
  */
 static inline void packed_poll_arm(struct vqcore_vq *vq, uint16_t idx, bool wrap)
 {
-	vq_poll_arm(vq, packed_flags_ptr(&vq->packed.desc[idx]),
+	vq_poll_arm(vq, packed_flags_ptr(&packed_dev(vq)->desc[idx]),
 		    vq_le16(VRING_PACKED_DESC_F_AVAIL),
 		    wrap ? 0 : vq_le16(VRING_PACKED_DESC_F_AVAIL));
 }
@@ -407,9 +464,9 @@ packed_direct_loop(struct packed_direct *d, struct vq_one *t)
 static void packed_get_direct(struct vqcore_vq *vq, struct vq_out *o)
 {
 	const uint16_t idx = packed_idx(vq->fetch_pos);
-	struct packed_direct d = { .ring = vq->packed.desc, .num = vq->num,
-				   .s = &vq->packed.desc[idx],
-				   .last = &vq->packed.desc[vq->num - 1],
+	struct packed_direct d = { .ring = packed_dev(vq)->desc, .num = vq->num,
+				   .s = &packed_dev(vq)->desc[idx],
+				   .last = &packed_dev(vq)->desc[vq->num - 1],
 				   .want = packed_avail_bits(packed_wrap(vq->fetch_pos)) };
 	unsigned max = packed_direct_max(vq, o), n;
 	struct vq_one t;
@@ -444,7 +501,7 @@ static void packed_get_direct(struct vqcore_vq *vq, struct vq_out *o)
 
 static int packed_fetch(struct vqcore_vq *vq)
 {
-	struct vring_desc_raw *ring = vq->packed.desc;
+	struct vring_desc_raw *ring = packed_dev(vq)->desc;
 	struct vq_out *out = vq->out;
 	unsigned nbufs = 0;
 	uint16_t idx;
@@ -487,7 +544,7 @@ static int packed_fetch(struct vqcore_vq *vq)
  */
 static int packed_fetch_at(struct vqcore_vq *vq, uint16_t head)
 {
-	uint16_t flags = packed_load_flags(&vq->packed.desc[head]);
+	uint16_t flags = packed_load_flags(&packed_dev(vq)->desc[head]);
 	bool wrap = (flags & VRING_PACKED_DESC_F_AVAIL) != 0;
 	uint16_t idx = head;
 
@@ -500,27 +557,58 @@ static int packed_set_used_base(struct vqcore_vq *vq, uint32_t pos)
 {
 	if (pos > UINT16_MAX || packed_idx(pos) >= vq->num)
 		return -VQ_EINVAL;
-	vq->packed.used_idx = packed_idx(pos);
-	vq->packed.used_wrap = packed_wrap(pos);
-	vq->packed.signalled_valid = false;
+	packed_dev(vq)->used_idx = packed_idx(pos);
+	packed_dev(vq)->used_wrap = packed_wrap(pos);
+	packed_dev(vq)->signalled_valid = false;
 	return 0;
 }
 
 static uint32_t packed_get_used_base(const struct vqcore_vq *vq)
 {
-	return packed_pos(vq->packed.used_idx, vq->packed.used_wrap);
+	return packed_pos(packed_dev(vq)->used_idx, packed_dev(vq)->used_wrap);
 }
 
 
-/* id and len of a used descriptor; its flags are stored separately. */
-static inline void packed_write_used(struct vqcore_vq *vq, uint16_t slot,
-				     uint16_t id, uint32_t len)
+/*
+ * The stores of a used descriptor; byte order is converted here only.
+ * packed_write_used(): its length and id, its flags stored separately.
+ * packed_store_used(): length, id and the flags of lap @wrap in the form
+ * packed_used_tag() gives them (a loop keeps it), with release: one
+ * 8-byte store where the host is little-endian (the driver sees all three
+ * or none), else the flags last.
+ */
+static inline void packed_write_used(struct vring_desc_raw *d, uint16_t id,
+				     uint32_t len)
 {
-	struct vring_desc_raw *d = &vq->packed.desc[slot];
-
 	VQ_WRITE_ONCE(d->len, vq_le32(len));
 	VQ_WRITE_ONCE(d->flags_or_id, vq_le16(id));
 }
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static inline uint64_t packed_used_tag(bool wrap)
+{
+	return (uint64_t)packed_used_bits(wrap) << 48;
+}
+
+static inline __attribute__((always_inline)) void
+packed_store_used(struct vring_desc_raw *d, uint32_t len, uint16_t id, uint64_t tag)
+{
+	__atomic_store_n((vq_u64a *)(void *)&d->len, len | (uint64_t)id << 32 | tag,
+			 __ATOMIC_RELEASE);
+}
+#else
+static inline uint64_t packed_used_tag(bool wrap)
+{
+	return packed_used_bits(wrap);
+}
+
+static inline __attribute__((always_inline)) void
+packed_store_used(struct vring_desc_raw *d, uint32_t len, uint16_t id, uint64_t tag)
+{
+	packed_write_used(d, id, len);
+	vq_store_release(packed_flags_ptr(d), vq_le16((uint16_t)tag));
+}
+#endif
 
 /*
  * Log @n slots from @slot as written (dirty log), wrapping at the ring's
@@ -562,20 +650,43 @@ static inline bool packed_run_split(const struct vring_desc_raw *ring,
 static inline void packed_put_part(struct vring_desc_raw *ring, uint16_t slot,
 				   uint16_t head, bool wrap, uint16_t id, uint32_t len)
 {
-	if (slot == head) {
-		VQ_WRITE_ONCE(ring[head].len, vq_le32(len));
-		VQ_WRITE_ONCE(ring[head].flags_or_id, vq_le16(id));
-		return;
+	if (slot == head)
+		packed_write_used(&ring[head], id, len);
+	else
+		packed_store_used(&ring[slot], len, id, packed_used_tag(wrap));
+}
+
+/*
+ * The used descriptors of an in-order run of @n buffers of one slot each
+ * from slot *@idx (the batch's head) of lap *@wrap, one per ring line
+ * (packed_run_split()), the head's flags left to the caller; the cursors
+ * move past the run.  The buffers' ids are @stride bytes apart from *@id0
+ * (a vhost_buf or a vq_lean array).
+ */
+static inline __attribute__((always_inline)) void
+packed_put_run_lines(struct vring_desc_raw *ring, uint16_t num, uint16_t *idx, bool *wrap,
+		     const uint16_t *id0, size_t stride, const uint32_t *lens, unsigned n)
+{
+	const uint16_t head = *idx;
+	uint16_t start = head;
+
+	for (unsigned i = 0; i < n;) {
+		unsigned k = 4 - (((uintptr_t)&ring[start] >> 4) & 3);
+
+		k = VQ_MIN(k, (unsigned)(num - start));
+		k = VQ_MIN(k, n - i);
+		i += k;
+		packed_put_part(ring, start, head, *wrap,
+				*(const uint16_t *)(const void *)((const char *)id0 +
+								  (i - 1) * stride),
+				lens ? lens[i - 1] : 0);
+		start = (uint16_t)(start + k);
+		if (start == num) {
+			start = 0;
+			*wrap = !*wrap;
+		}
 	}
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	__atomic_store_n((vq_u64a *)(void *)&ring[slot].len,
-			 len | (uint64_t)id << 32 | (uint64_t)packed_used_bits(wrap) << 48,
-			 __ATOMIC_RELEASE);
-#else
-	VQ_WRITE_ONCE(ring[slot].len, vq_le32(len));
-	VQ_WRITE_ONCE(ring[slot].flags_or_id, vq_le16(id));
-	vq_store_release(packed_flags_ptr(&ring[slot]), vq_le16(packed_used_bits(wrap)));
-#endif
+	*idx = start;
 }
 
 /*
@@ -588,33 +699,21 @@ static VQ_NOINLINE uint16_t packed_put_run(struct vqcore_vq *vq,
 					       const struct vhost_buf *bufs,
 					       const uint32_t *lens, unsigned n)
 {
-	struct vring_desc_raw *ring = vq->packed.desc;
-	const uint16_t num = vq->num, head = vq->packed.used_idx;
+	struct vring_desc_raw *ring = packed_dev(vq)->desc;
+	const uint16_t num = vq->num, head = packed_dev(vq)->used_idx;
 	uint16_t start = head, idx = head;
-	bool wrap = vq->packed.used_wrap, swrap = wrap;
-	unsigned skip = 0, i = 0;
+	bool wrap = packed_dev(vq)->used_wrap, swrap = wrap;
+	unsigned skip = 0;
 
 	for (unsigned j = 0; j < n; j++)
 		skip += bufs[j].ndesc;
 	if (likely(skip == n)) {
 		/* a slot each: the parts follow from the addresses */
-		while (i < n) {
-			unsigned k = 4 - (((uintptr_t)&ring[start] >> 4) & 3);
-
-			k = VQ_MIN(k, (unsigned)(num - start));
-			k = VQ_MIN(k, n - i);
-			i += k;
-			packed_put_part(ring, start, head, swrap, bufs[i - 1].id,
-					lens ? lens[i - 1] : 0);
-			start = (uint16_t)(start + k);
-			if (start == num) {
-				start = 0;
-				swrap = !swrap;
-			}
-		}
-		return packed_pos(start, swrap);
+		packed_put_run_lines(ring, num, &idx, &wrap, &bufs[0].id, sizeof(*bufs),
+				     lens, n);
+		return packed_pos(idx, wrap);
 	}
-	for (; i < n; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		uint16_t from = idx;
 
 		packed_advance(num, &idx, &wrap, bufs[i].ndesc);
@@ -643,16 +742,16 @@ static VQ_COLD void packed_log_batch(struct vqcore_vq *vq, uint16_t head,
 }
 
 /*
- * put_used past its usual case: no lengths outside an in-order run, or a
- * big-endian host: each used descriptor on its own, the first one's flags
- * last, then the log if one is set.
+ * put_used past its usual case, no lengths outside an in-order run: each
+ * used descriptor on its own, the first one's flags last, then the log if
+ * one is set.
  */
 static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 					      const struct vhost_buf *bufs,
 					      const uint32_t *lens, unsigned n,
 					      bool run)
 {
-	struct vq_packed_dev *p = &vq->packed;
+	struct vq_packed_dev *p = packed_dev(vq);
 	uint16_t head = p->used_idx, idx = p->used_idx;
 	uint16_t head_flags = packed_used_bits(p->used_wrap);
 	bool wrap = p->used_wrap;
@@ -664,7 +763,7 @@ static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 		wrap = packed_wrap(end);
 	} else {
 		for (unsigned i = 0; i < n; i++) {
-			packed_write_used(vq, idx, bufs[i].id, lens ? lens[i] : 0);
+			packed_write_used(&p->desc[idx], bufs[i].id, lens ? lens[i] : 0);
 			/* every flags store but the first's publishes now; the
 			 * driver reads in order, so it waits on the first */
 			if (i)
@@ -681,10 +780,10 @@ static VQ_NOINLINE void packed_put_used_other(struct vqcore_vq *vq,
 	p->used_wrap = wrap;
 }
 
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 /*
  * The used descriptors of @n buffers from slot *@idx of lap *@wrap, each
- * length, id and flags in one 8-byte store; the cursors move past them.
+ * length, id and flags in one store (packed_store_used()); the cursors
+ * move past them.
  */
 static inline __attribute__((always_inline)) void
 packed_put_rest(struct vring_desc_raw *ring, uint16_t num, uint16_t *idx,
@@ -692,12 +791,10 @@ packed_put_rest(struct vring_desc_raw *ring, uint16_t num, uint16_t *idx,
 		unsigned n)
 {
 	struct vring_desc_raw *s = &ring[*idx], *const last = &ring[num - 1];
-	uint64_t flags = (uint64_t)packed_used_bits(*wrap) << 48;
+	uint64_t tag = packed_used_tag(*wrap);
 
 	for (unsigned i = 0; i < n; i++) {
-		__atomic_store_n((vq_u64a *)(void *)&s->len,
-				 lens[i] | (uint64_t)bufs[i].id << 32 | flags,
-				 __ATOMIC_RELEASE);
+		packed_store_used(s, lens[i], bufs[i].id, tag);
 		if (likely(bufs[i].ndesc == 1) && likely(s != last)) {
 			s++;
 			continue;
@@ -705,17 +802,15 @@ packed_put_rest(struct vring_desc_raw *ring, uint16_t num, uint16_t *idx,
 		*idx = (uint16_t)(s - ring);
 		packed_advance(num, idx, wrap, bufs[i].ndesc);
 		s = &ring[*idx];
-		flags = (uint64_t)packed_used_bits(*wrap) << 48;
+		tag = packed_used_tag(*wrap);
 	}
 	*idx = (uint16_t)(s - ring);
 }
-#endif
 
 static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 			    const uint32_t *lens, unsigned n, bool run)
 {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	struct vq_packed_dev *p = &vq->packed;
+	struct vq_packed_dev *p = packed_dev(vq);
 	struct vring_desc_raw *ring = p->desc;
 	const uint16_t num = vq->num;
 	uint16_t head = p->used_idx, idx = head;
@@ -744,17 +839,13 @@ static void packed_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 	/* The head's length and id last, next to its flags: the driver polls
 	 * this line, and a store waiting for it would hold up every store
 	 * behind it.  Then its flags: the batch appears at once. */
-	VQ_WRITE_ONCE(ring[head].len, lens[0]);
-	VQ_WRITE_ONCE(ring[head].flags_or_id, bufs[0].id);
+	packed_write_used(&ring[head], bufs[0].id, lens[0]);
 publish:
 	vq_store_release(packed_flags_ptr(&ring[head]), vq_le16(head_flags));
 	if (unlikely(vq->mem->log))
 		packed_log_batch(vq, head, bufs, n);
 	p->used_idx = idx;
 	p->used_wrap = wrap;
-#else
-	packed_put_used_other(vq, bufs, lens, n, run);
-#endif
 }
 
 /* ---- the lean fetch and return (lib/vq_lean.h) ---- */
@@ -848,8 +939,8 @@ packed_lean_get_dir(struct vqcore_vq *vq, struct vq_lean *e, unsigned max, const
 		    bool *general)
 {
 	const uint16_t idx = packed_idx(vq->fetch_pos);
-	struct packed_lean l = { .ring = vq->packed.desc, .last = &vq->packed.desc[vq->num - 1],
-				 .s = &vq->packed.desc[idx], .ids = vq->id_state, .e = e,
+	struct packed_lean l = { .ring = packed_dev(vq)->desc, .last = &packed_dev(vq)->desc[vq->num - 1],
+				 .s = &packed_dev(vq)->desc[idx], .ids = vq->id_state, .e = e,
 				 .end = e + max, .num = vq->num,
 				 .want = packed_avail_bits(packed_wrap(vq->fetch_pos)) |
 					 (write ? VRING_DESC_F_WRITE : 0) };
@@ -910,7 +1001,7 @@ static unsigned packed_lean_get(struct vqcore_vq *vq, struct vq_lean *e, unsigne
 static uint32_t packed_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 				const uint32_t *lens, unsigned k, bool run, uint32_t pos)
 {
-	struct vq_packed_dev *p = &vq->packed;
+	struct vq_packed_dev *p = packed_dev(vq);
 	struct vring_desc_raw *const ring = p->desc;
 	const uint16_t num = vq->num, head = p->used_idx;
 	const bool hwrap = p->used_wrap;
@@ -921,20 +1012,7 @@ static uint32_t packed_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 	if (run) {
 		for (unsigned i = 0; i < k; i++)
 			ids[e[i].id] = VQ_ID_FREE;
-		for (unsigned i = 0; i < k;) {
-			unsigned n = 4 - (((uintptr_t)&ring[idx] >> 4) & 3);
-
-			n = VQ_MIN(n, (unsigned)(num - idx));
-			n = VQ_MIN(n, k - i);
-			i += n;
-			packed_put_part(ring, idx, head, wrap, e[i - 1].id,
-					lens ? lens[i - 1] : 0);
-			idx = (uint16_t)(idx + n);
-			if (idx == num) {
-				idx = 0;
-				wrap = !wrap;
-			}
-		}
+		packed_put_run_lines(ring, num, &idx, &wrap, &e[0].id, sizeof(*e), lens, k);
 	} else {
 		/* the first one's length and id last, next to its flags (see
 		 * packed_put_used()) */
@@ -943,7 +1021,7 @@ static uint32_t packed_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 		/* lens NULL: 0 each (a step of 0 through one zero) */
 		const uint32_t *lp = lens ? lens + 1 : zero;
 		const unsigned lstep = lens ? 1 : 0;
-		uint16_t fl = packed_used_bits(wrap);
+		uint64_t tag = packed_used_tag(wrap);
 
 		for (unsigned i = 1; i < k; i++, lp += lstep) {
 			/* in locals: the id stores may alias anything */
@@ -956,21 +1034,12 @@ static uint32_t packed_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 			} else {
 				s = ring;
 				wrap = !wrap;
-				fl = packed_used_bits(wrap);
+				tag = packed_used_tag(wrap);
 			}
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-			__atomic_store_n((vq_u64a *)(void *)&s->len,
-					 l | (uint64_t)id << 32 | (uint64_t)fl << 48,
-					 __ATOMIC_RELEASE);
-#else
-			VQ_WRITE_ONCE(s->len, vq_le32(l));
-			VQ_WRITE_ONCE(s->flags_or_id, vq_le16(id));
-			vq_store_release(packed_flags_ptr(s), vq_le16(fl));
-#endif
+			packed_store_used(s, l, id, tag);
 		}
 		ids[e[0].id] = VQ_ID_FREE;
-		VQ_WRITE_ONCE(ring[head].len, vq_le32(lens ? lens[0] : 0));
-		VQ_WRITE_ONCE(ring[head].flags_or_id, vq_le16(e[0].id));
+		packed_write_used(&ring[head], e[0].id, lens ? lens[0] : 0);
 		idx = (uint16_t)(s - ring);
 		packed_advance(num, &idx, &wrap, 1);
 	}
@@ -991,7 +1060,7 @@ static uint32_t packed_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 
 static bool packed_avail_pending(struct vqcore_vq *vq)
 {
-	uint16_t flags = packed_load_flags(&vq->packed.desc[packed_idx(vq->fetch_pos)]);
+	uint16_t flags = packed_load_flags(&packed_dev(vq)->desc[packed_idx(vq->fetch_pos)]);
 
 	return packed_is_avail(flags, packed_wrap(vq->fetch_pos));
 }
@@ -999,7 +1068,7 @@ static bool packed_avail_pending(struct vqcore_vq *vq)
 /* Write the device event structure (device -> driver: when to kick). */
 static void packed_set_notify(struct vqcore_vq *vq, bool enable)
 {
-	struct vring_packed_event *ev = vq->packed.device_event;
+	struct vring_packed_event *ev = packed_dev(vq)->device_event;
 	uint16_t flags = VRING_PACKED_EVENT_FLAG_DISABLE;
 
 	if (enable && vq->event_idx) {
@@ -1019,7 +1088,7 @@ static void packed_set_notify(struct vqcore_vq *vq, bool enable)
 /* Read the driver event structure (driver -> device: when to interrupt). */
 static bool packed_should_signal(struct vqcore_vq *vq)
 {
-	struct vq_packed_dev *p = &vq->packed;
+	struct vq_packed_dev *p = packed_dev(vq);
 	uint16_t old, new_pos, flags, off_wrap;
 	uint32_t ev;
 	bool valid;
@@ -1051,9 +1120,9 @@ static int packed_set_base(struct vqcore_vq *vq, uint32_t base)
 	if (base > UINT16_MAX || packed_idx(base) >= vq->num)
 		return -VQ_EINVAL;
 	/* vhost-user: the used position resumes where avail does */
-	vq->packed.used_idx = packed_idx(base);
-	vq->packed.used_wrap = packed_wrap(base);
-	vq->packed.signalled_valid = false;
+	packed_dev(vq)->used_idx = packed_idx(base);
+	packed_dev(vq)->used_wrap = packed_wrap(base);
+	packed_dev(vq)->signalled_valid = false;
 	return 0;
 }
 
@@ -1063,27 +1132,27 @@ static int packed_drv_init(struct vqcore_drvq *dq)
 {
 	uint16_t num = dq->num;
 
-	dq->packed.desc = dq->area_hva[0];
-	dq->packed.driver_event = dq->area_hva[1];
-	dq->packed.device_event = dq->area_hva[2];
-	dq->packed.free_ids = vq_malloc(sizeof(uint16_t) * num);
-	if (!dq->packed.free_ids)
+	packed_drv(dq)->desc = dq->area_hva[0];
+	packed_drv(dq)->driver_event = dq->area_hva[1];
+	packed_drv(dq)->device_event = dq->area_hva[2];
+	packed_drv(dq)->free_ids = vq_malloc(sizeof(uint16_t) * num);
+	if (!packed_drv(dq)->free_ids)
 		return -VQ_ENOMEM;
 	/* a stack: ids pop in the order 0, 1, 2, ... */
 	for (uint16_t i = 0; i < num; i++)
-		dq->packed.free_ids[i] = (uint16_t)(num - 1 - i);
-	dq->packed.nfree_ids = num;
+		packed_drv(dq)->free_ids[i] = (uint16_t)(num - 1 - i);
+	packed_drv(dq)->nfree_ids = num;
 	/* flags 0: not available for wrap counter 1, not used either */
-	vq_memset(dq->packed.desc, 0, 16ull * num);
-	dq->packed.driver_event->off_wrap = 0;
-	dq->packed.driver_event->flags = vq_le16(VRING_PACKED_EVENT_FLAG_ENABLE);
-	dq->packed.device_event->off_wrap = 0;
-	dq->packed.device_event->flags = vq_le16(VRING_PACKED_EVENT_FLAG_ENABLE);
-	dq->packed.next_avail = 0;
-	dq->packed.avail_wrap = true;
-	dq->packed.last_used = 0;
-	dq->packed.used_wrap = true;
-	dq->packed.kicked_pos = packed_pos(0, true);
+	vq_memset(packed_drv(dq)->desc, 0, 16ull * num);
+	packed_drv(dq)->driver_event->off_wrap = 0;
+	packed_drv(dq)->driver_event->flags = vq_le16(VRING_PACKED_EVENT_FLAG_ENABLE);
+	packed_drv(dq)->device_event->off_wrap = 0;
+	packed_drv(dq)->device_event->flags = vq_le16(VRING_PACKED_EVENT_FLAG_ENABLE);
+	packed_drv(dq)->next_avail = 0;
+	packed_drv(dq)->avail_wrap = true;
+	packed_drv(dq)->last_used = 0;
+	packed_drv(dq)->used_wrap = true;
+	packed_drv(dq)->kicked_pos = packed_pos(0, true);
 	dq->num_free = num;
 	return 0;
 }
@@ -1110,7 +1179,7 @@ static uint16_t packed_drv_put_indirect(struct vqcore_drvq *dq,
 		packed_drv_write_desc(&t[j], sg[j].addr, sg[j].len, 0);
 		t[j].next_or_flags = vq_le16(j < out_num ? 0 : VRING_DESC_F_WRITE);
 	}
-	packed_drv_write_desc(&dq->packed.desc[*idx],
+	packed_drv_write_desc(&packed_drv(dq)->desc[*idx],
 			      dq->indirect_gpa + (uint64_t)id * dq->max_indirect * 16,
 			      total * 16, id);
 	packed_advance(dq->num, idx, wrap, 1);
@@ -1133,11 +1202,11 @@ static uint16_t packed_drv_put_chain(struct vqcore_drvq *dq,
 			f |= VRING_DESC_F_WRITE;
 		if (j + 1 < total)
 			f |= VRING_DESC_F_NEXT;
-		packed_drv_write_desc(&dq->packed.desc[*idx], sg[j].addr, sg[j].len, id);
+		packed_drv_write_desc(&packed_drv(dq)->desc[*idx], sg[j].addr, sg[j].len, id);
 		if (j == 0)
 			head_flags = f;
 		else
-			VQ_WRITE_ONCE(dq->packed.desc[*idx].next_or_flags, vq_le16(f));
+			VQ_WRITE_ONCE(packed_drv(dq)->desc[*idx].next_or_flags, vq_le16(f));
 		packed_advance(dq->num, idx, wrap, 1);
 	}
 	return head_flags;
@@ -1149,16 +1218,16 @@ static int packed_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 {
 	unsigned total = out_num + in_num, need;
 	bool indirect = (flags & VQCORE_ADD_INDIRECT) && dq->itable && total > 0;
-	uint16_t head = dq->packed.next_avail, idx = head, id, head_flags;
-	bool wrap = dq->packed.avail_wrap;
+	uint16_t head = packed_drv(dq)->next_avail, idx = head, id, head_flags;
+	bool wrap = packed_drv(dq)->avail_wrap;
 	uint32_t in_len = 0;
 
 	if (indirect && total > dq->max_indirect)
 		return -VQ_EINVAL;
 	need = indirect ? 1 : total;
-	if (need > dq->num_free || !dq->packed.nfree_ids)
+	if (need > dq->num_free || !packed_drv(dq)->nfree_ids)
 		return -VQ_ENOSPC;
-	id = dq->packed.free_ids[--dq->packed.nfree_ids];
+	id = packed_drv(dq)->free_ids[--packed_drv(dq)->nfree_ids];
 	for (unsigned j = out_num; j < total; j++)
 		in_len += sg[j].len;
 	if (indirect)
@@ -1169,8 +1238,8 @@ static int packed_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 	dq->state[id].ndesc = (uint16_t)need;
 	dq->state[id].in_len = in_len;
 	dq->num_free = (uint16_t)(dq->num_free - need);
-	dq->packed.next_avail = idx;
-	dq->packed.avail_wrap = wrap;
+	packed_drv(dq)->next_avail = idx;
+	packed_drv(dq)->avail_wrap = wrap;
 	if (dq->in_order) {
 		dq->order[dq->order_tail % dq->num] = id;
 		dq->order_tail = (uint16_t)((dq->order_tail + 1) % dq->num);
@@ -1178,12 +1247,12 @@ static int packed_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 	/* The head's flags last, with release: the whole chain at once.  The
 	 * first buffer of a batch waits for publish, which makes the batch
 	 * visible in one store (as put_used does for the device). */
-	if (!dq->packed.pending) {
-		dq->packed.pending = true;
-		dq->packed.pending_head = head;
-		dq->packed.pending_flags = head_flags;
+	if (!packed_drv(dq)->pending) {
+		packed_drv(dq)->pending = true;
+		packed_drv(dq)->pending_head = head;
+		packed_drv(dq)->pending_flags = head_flags;
 	} else {
-		vq_store_release(&dq->packed.desc[head].next_or_flags, vq_le16(head_flags));
+		vq_store_release(&packed_drv(dq)->desc[head].next_or_flags, vq_le16(head_flags));
 	}
 	return 0;
 }
@@ -1191,14 +1260,14 @@ static int packed_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 /* The batch's first buffer sits in @slot: its flags @f wait for publish. */
 static inline void packed_drv_hold(struct vqcore_drvq *dq, uint16_t slot, uint16_t f)
 {
-	dq->packed.pending = true;
-	dq->packed.pending_head = slot;
-	dq->packed.pending_flags = f;
+	packed_drv(dq)->pending = true;
+	packed_drv(dq)->pending_head = slot;
+	packed_drv(dq)->pending_flags = f;
 }
 
 /*
  * One one-element buffer @id in slot @slot of @ring (the caller's copy of
- * dq->packed.desc): its address, its per-id state (@state, the caller's
+ * packed_drv(dq)->desc): its address, its per-id state (@state, the caller's
  * copy of dq->state: a store through the ring may alias dq; @in_len its
  * writable bytes), then length, id and flags @f.  With @hold the flags
  * wait for publish (the batch's first buffer).
@@ -1269,11 +1338,11 @@ packed_drv_add_simple(struct vqcore_drvq *dq, const struct vqcore_drvq_req *reqs
 		      const struct vqcore_sg *sgs, void *const *tokens,
 		      bool writable, unsigned n)
 {
-	struct vring_desc_raw *ring = dq->packed.desc;
+	struct vring_desc_raw *ring = packed_drv(dq)->desc;
 	struct vq_drv_state *state = dq->state;
-	const uint16_t *ids = &dq->packed.free_ids[dq->packed.nfree_ids - n];
-	uint16_t idx = dq->packed.next_avail, num = dq->num;
-	bool wrap = dq->packed.avail_wrap, first_pending = !dq->packed.pending;
+	const uint16_t *ids = &packed_drv(dq)->free_ids[packed_drv(dq)->nfree_ids - n];
+	uint16_t idx = packed_drv(dq)->next_avail, num = dq->num;
+	bool wrap = packed_drv(dq)->avail_wrap, first_pending = !packed_drv(dq)->pending;
 
 	if (dq->in_order)
 		packed_drv_order_ids(dq, ids, n);
@@ -1297,10 +1366,10 @@ packed_drv_add_simple(struct vqcore_drvq *dq, const struct vqcore_drvq_req *reqs
 				   f, hold);
 	}
 	packed_advance(num, &idx, &wrap, n);
-	dq->packed.next_avail = idx;
-	dq->packed.avail_wrap = wrap;
+	packed_drv(dq)->next_avail = idx;
+	packed_drv(dq)->avail_wrap = wrap;
 	dq->num_free = (uint16_t)(dq->num_free - n);
-	dq->packed.nfree_ids = (uint16_t)(dq->packed.nfree_ids - n);
+	packed_drv(dq)->nfree_ids = (uint16_t)(packed_drv(dq)->nfree_ids - n);
 }
 
 /* vqcore_drvq_add_sg(): the core checked the tokens and that all fit */
@@ -1320,12 +1389,12 @@ packed_drv_add_one(struct vqcore_drvq *dq, struct vq_drv_state *state,
 		   const struct vqcore_drvq_req *q, uint16_t *idx, bool *wrap,
 		   uint16_t *nids)
 {
-	uint16_t id = dq->packed.free_ids[--*nids];
+	uint16_t id = packed_drv(dq)->free_ids[--*nids];
 	/* the first buffer of a batch waits for publish (see drv_add) */
-	bool dw = q->in_num != 0, hold = !dq->packed.pending;
+	bool dw = q->in_num != 0, hold = !packed_drv(dq)->pending;
 	uint16_t f = (uint16_t)(packed_avail_bits(*wrap) | (dw ? VRING_DESC_F_WRITE : 0));
 
-	packed_drv_put_one(dq, dq->packed.desc, state, *idx, id, q->sg, q->token,
+	packed_drv_put_one(dq, packed_drv(dq)->desc, state, *idx, id, q->sg, q->token,
 			   dw ? q->sg[0].len : 0, f, hold);
 	if (dq->in_order) {
 		dq->order[dq->order_tail] = id;
@@ -1347,9 +1416,9 @@ static int packed_drv_add_batch(struct vqcore_drvq *dq,
 				bool simple)
 {
 	struct vq_drv_state *state = dq->state;
-	uint16_t idx = dq->packed.next_avail, nfree = dq->num_free;
-	uint16_t nids = dq->packed.nfree_ids;
-	bool wrap = dq->packed.avail_wrap;
+	uint16_t idx = packed_drv(dq)->next_avail, nfree = dq->num_free;
+	uint16_t nids = packed_drv(dq)->nfree_ids;
+	bool wrap = packed_drv(dq)->avail_wrap;
 	unsigned i;
 	int r = 0;
 
@@ -1362,18 +1431,18 @@ static int packed_drv_add_batch(struct vqcore_drvq *dq,
 
 		if (unlikely((unsigned)q->out_num + q->in_num != 1 ||
 			     ((q->flags & VQCORE_ADD_INDIRECT) && dq->itable))) {
-			dq->packed.next_avail = idx;
-			dq->packed.avail_wrap = wrap;
+			packed_drv(dq)->next_avail = idx;
+			packed_drv(dq)->avail_wrap = wrap;
 			dq->num_free = nfree;
-			dq->packed.nfree_ids = nids;
+			packed_drv(dq)->nfree_ids = nids;
 			r = packed_drv_add(dq, q->sg, q->out_num, q->in_num, q->token,
 					   q->flags);
 			if (r < 0)
 				break;
-			idx = dq->packed.next_avail;
-			wrap = dq->packed.avail_wrap;
+			idx = packed_drv(dq)->next_avail;
+			wrap = packed_drv(dq)->avail_wrap;
 			nfree = dq->num_free;
-			nids = dq->packed.nfree_ids;
+			nids = packed_drv(dq)->nfree_ids;
 			continue;
 		}
 		if (unlikely(!nfree || !nids)) {
@@ -1383,36 +1452,36 @@ static int packed_drv_add_batch(struct vqcore_drvq *dq,
 		packed_drv_add_one(dq, state, q, &idx, &wrap, &nids);
 		nfree--;
 	}
-	dq->packed.next_avail = idx;
-	dq->packed.avail_wrap = wrap;
+	packed_drv(dq)->next_avail = idx;
+	packed_drv(dq)->avail_wrap = wrap;
 	dq->num_free = nfree;
-	dq->packed.nfree_ids = nids;
+	packed_drv(dq)->nfree_ids = nids;
 	return i ? (int)i : r;
 }
 
 static void packed_drv_publish(struct vqcore_drvq *dq)
 {
-	if (dq->packed.pending) {
-		vq_store_release(&dq->packed.desc[dq->packed.pending_head].next_or_flags,
-				 vq_le16(dq->packed.pending_flags));
-		dq->packed.pending = false;
+	if (packed_drv(dq)->pending) {
+		vq_store_release(&packed_drv(dq)->desc[packed_drv(dq)->pending_head].next_or_flags,
+				 vq_le16(packed_drv(dq)->pending_flags));
+		packed_drv(dq)->pending = false;
 	}
 }
 
 static bool packed_drv_kick_prepare(struct vqcore_drvq *dq)
 {
-	uint16_t new_pos = packed_pos(dq->packed.next_avail, dq->packed.avail_wrap);
-	uint16_t old = dq->packed.kicked_pos, off_wrap, flags;
+	uint16_t new_pos = packed_pos(packed_drv(dq)->next_avail, packed_drv(dq)->avail_wrap);
+	uint16_t old = packed_drv(dq)->kicked_pos, off_wrap, flags;
 	uint32_t ev;
 
 	packed_drv_publish(dq);
-	dq->packed.kicked_pos = new_pos;
+	packed_drv(dq)->kicked_pos = new_pos;
 	if (new_pos == old)
 		return false;
 	/* descriptors published before we read the device's wishes */
 	vq_mb();
 	/* off_wrap, then flags: one little-endian word */
-	ev = vq_le32(__atomic_load_n((const vq_u32a *)(const void *)dq->packed.device_event,
+	ev = vq_le32(__atomic_load_n((const vq_u32a *)(const void *)packed_drv(dq)->device_event,
 				     __ATOMIC_RELAXED));
 	off_wrap = (uint16_t)ev;
 	flags = (uint16_t)(ev >> 16);
@@ -1423,8 +1492,8 @@ static bool packed_drv_kick_prepare(struct vqcore_drvq *dq)
 
 static inline bool packed_drv_more_used(const struct vqcore_drvq *dq)
 {
-	return packed_is_used(packed_load_flags(&dq->packed.desc[dq->packed.last_used]),
-			      dq->packed.used_wrap);
+	return packed_is_used(packed_load_flags(&packed_drv(dq)->desc[packed_drv(dq)->last_used]),
+			      packed_drv(dq)->used_wrap);
 }
 
 /* A used descriptor named @id, which is not in flight: the queue breaks. */
@@ -1444,12 +1513,12 @@ static int packed_drv_get_used_ooo(struct vqcore_drvq *dq, void **tokens,
 				   uint32_t *lens, unsigned max)
 {
 	struct vq_drv_state *state = dq->state;
-	struct vring_desc_raw *ring = dq->packed.desc;
-	uint16_t *free_ids = dq->packed.free_ids;
+	struct vring_desc_raw *ring = packed_drv(dq)->desc;
+	uint16_t *free_ids = packed_drv(dq)->free_ids;
 	const uint16_t num = dq->num;
-	uint16_t last = dq->packed.last_used, nfree = dq->num_free;
-	uint16_t nids = dq->packed.nfree_ids;
-	bool wrap = dq->packed.used_wrap;
+	uint16_t last = packed_drv(dq)->last_used, nfree = dq->num_free;
+	uint16_t nids = packed_drv(dq)->nfree_ids;
+	bool wrap = packed_drv(dq)->used_wrap;
 	uint16_t want = packed_used_bits(wrap);
 	unsigned n = 0;
 	int err = 0;
@@ -1495,10 +1564,10 @@ static int packed_drv_get_used_ooo(struct vqcore_drvq *dq, void **tokens,
 			want = packed_used_bits(wrap);
 		}
 	}
-	dq->packed.last_used = last;
-	dq->packed.used_wrap = wrap;
+	packed_drv(dq)->last_used = last;
+	packed_drv(dq)->used_wrap = wrap;
 	dq->num_free = nfree;
-	dq->packed.nfree_ids = nids;
+	packed_drv(dq)->nfree_ids = nids;
 	return n ? (int)n : err;
 }
 
@@ -1547,7 +1616,7 @@ packed_drv_release(struct vqcore_drvq *dq, struct vq_drv_state *st, uint16_t id,
 		*nfree = (uint16_t)(*nfree + st->ndesc);
 	}
 	st->token = NULL;
-	dq->packed.free_ids[(*nids)++] = id;
+	packed_drv(dq)->free_ids[(*nids)++] = id;
 }
 
 /*
@@ -1559,12 +1628,12 @@ static VQ_NOINLINE int packed_drv_get_used_io(struct vqcore_drvq *dq, void **tok
 					      uint32_t *lens, unsigned max)
 {
 	struct vq_drv_state *state = dq->state;
-	struct vring_desc_raw *ring = dq->packed.desc;
-	uint16_t last = dq->packed.last_used, nfree = dq->num_free;
-	uint16_t nids = dq->packed.nfree_ids, ohead = dq->order_head;
+	struct vring_desc_raw *ring = packed_drv(dq)->desc;
+	uint16_t last = packed_drv(dq)->last_used, nfree = dq->num_free;
+	uint16_t nids = packed_drv(dq)->nfree_ids, ohead = dq->order_head;
 	uint16_t io_id = dq->io_id;
 	uint32_t io_len = dq->io_len;
-	bool wrap = dq->packed.used_wrap, pending = dq->io_pending;
+	bool wrap = packed_drv(dq)->used_wrap, pending = dq->io_pending;
 	unsigned n = 0;
 	int err = 0;
 
@@ -1605,10 +1674,10 @@ static VQ_NOINLINE int packed_drv_get_used_io(struct vqcore_drvq *dq, void **tok
 		n++;
 		packed_drv_release(dq, st, h, &last, &wrap, &nfree, &nids);
 	}
-	dq->packed.last_used = last;
-	dq->packed.used_wrap = wrap;
+	packed_drv(dq)->last_used = last;
+	packed_drv(dq)->used_wrap = wrap;
 	dq->num_free = nfree;
-	dq->packed.nfree_ids = nids;
+	packed_drv(dq)->nfree_ids = nids;
 	dq->order_head = ohead;
 	dq->io_id = io_id;
 	dq->io_len = io_len;
@@ -1629,11 +1698,11 @@ static int packed_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 /* Write the driver event structure (driver -> device: when to interrupt). */
 static bool packed_drv_enable_cb(struct vqcore_drvq *dq)
 {
-	struct vring_packed_event *ev = dq->packed.driver_event;
+	struct vring_packed_event *ev = packed_drv(dq)->driver_event;
 
 	if (dq->event_idx) {
 		VQ_WRITE_ONCE(ev->off_wrap,
-			      vq_le16(packed_pos(dq->packed.last_used, dq->packed.used_wrap)));
+			      vq_le16(packed_pos(packed_drv(dq)->last_used, packed_drv(dq)->used_wrap)));
 		vq_wmb();
 		VQ_WRITE_ONCE(ev->flags, vq_le16(VRING_PACKED_EVENT_FLAG_DESC));
 	} else {
@@ -1645,14 +1714,14 @@ static bool packed_drv_enable_cb(struct vqcore_drvq *dq)
 
 static void packed_drv_disable_cb(struct vqcore_drvq *dq)
 {
-	VQ_WRITE_ONCE(dq->packed.driver_event->flags,
+	VQ_WRITE_ONCE(packed_drv(dq)->driver_event->flags,
 		      vq_le16(VRING_PACKED_EVENT_FLAG_DISABLE));
 }
 
 static void packed_drv_free(struct vqcore_drvq *dq)
 {
-	vq_free(dq->packed.free_ids);
-	dq->packed.free_ids = NULL;
+	vq_free(packed_drv(dq)->free_ids);
+	packed_drv(dq)->free_ids = NULL;
 }
 
 /* =================== vhost-user =================== */

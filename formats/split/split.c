@@ -10,9 +10,68 @@
 
 #define SPLIT_MAX_NUM 32768u
 
+/* The rings as they sit in guest memory (little-endian). */
+struct vring_avail_raw {
+	uint16_t flags;
+	uint16_t idx;
+	uint16_t ring[]; /* num entries, then used_event */
+};
+
+struct vring_used_elem_raw {
+	uint32_t id;
+	uint32_t len;
+};
+
+struct vring_used_raw {
+	uint16_t flags;
+	uint16_t idx;
+	struct vring_used_elem_raw ring[]; /* num entries, then avail_event */
+};
+
+#define VRING_USED_F_NO_NOTIFY 1
+#define VRING_AVAIL_F_NO_INTERRUPT 1
+
+/* The device side's state, in vqcore_vq.fmt. */
+struct vq_split_dev {
+	struct vring_desc_raw *desc;
+	struct vring_avail_raw *avail;
+	struct vring_used_raw *used;
+	uint16_t mask;
+	uint16_t used_idx;       /* next used slot (shadow of used->idx) */
+	uint16_t signalled_used; /* used_idx at the last signal decision */
+	bool signalled_valid;
+	bool elem_aligned;       /* used elements 8-byte aligned (one store each) */
+};
+VQ_FMT_DEV_FITS(struct vq_split_dev);
+
+static inline __attribute__((always_inline)) struct vq_split_dev *
+split_dev(const struct vqcore_vq *vq)
+{
+	return vq_fmt_dev(vq);
+}
+
+/* The driver side's state, in vqcore_drvq.fmt. */
+struct vq_split_drv {
+	struct vring_desc_raw *desc;
+	struct vring_avail_raw *avail;
+	struct vring_used_raw *used;
+	uint16_t *next;          /* free-list links (the driver's own copy) */
+	uint16_t free_head, free_tail;
+	uint16_t avail_idx;      /* shadow, published on kick */
+	uint16_t kicked_idx;     /* avail idx at the last kick check */
+	uint16_t last_used;
+};
+VQ_FMT_DRV_FITS(struct vq_split_drv);
+
+static inline __attribute__((always_inline)) struct vq_split_drv *
+split_drv(const struct vqcore_drvq *dq)
+{
+	return vq_fmt_drv(dq);
+}
+
 static inline struct vring_desc_raw *split_desc(const struct vqcore_vq *vq)
 {
-	return vq->split.desc;
+	return split_dev(vq)->desc;
 }
 
 static int split_check_num(uint16_t num)
@@ -57,28 +116,28 @@ static int split_layout(uint16_t num, uint64_t gpa, struct vqcore_ring_layout *l
 
 static void split_attach(struct vqcore_vq *vq)
 {
-	vq->split.desc = vq->area[0].hva;
-	vq->split.avail = vq->area[1].hva;
-	vq->split.used = vq->area[2].hva;
-	vq->split.mask = (uint16_t)(vq->num - 1);
-	vq->split.elem_aligned = !((uintptr_t)&vq->split.used->ring[0] & 7);
+	split_dev(vq)->desc = vq->area[0].hva;
+	split_dev(vq)->avail = vq->area[1].hva;
+	split_dev(vq)->used = vq->area[2].hva;
+	split_dev(vq)->mask = (uint16_t)(vq->num - 1);
+	split_dev(vq)->elem_aligned = !((uintptr_t)&split_dev(vq)->used->ring[0] & 7);
 }
 
 static void split_reset(struct vqcore_vq *vq)
 {
 	vq->avail_pos = 0;
-	vq->split.used_idx = 0;
-	vq->split.signalled_valid = false;
+	split_dev(vq)->used_idx = 0;
+	split_dev(vq)->signalled_valid = false;
 }
 
 static vq_u16a *split_avail_event(const struct vqcore_vq *vq)
 {
-	return (vq_u16a *)(void *)&vq->split.used->ring[vq->num];
+	return (vq_u16a *)(void *)&split_dev(vq)->used->ring[vq->num];
 }
 
 static uint16_t *split_used_event(const struct vqcore_vq *vq)
 {
-	return &vq->split.avail->ring[vq->num];
+	return &split_dev(vq)->avail->ring[vq->num];
 }
 
 /* Emit the descriptors of an indirect table into the cache. */
@@ -173,7 +232,7 @@ static inline int split_walk(struct vqcore_vq *vq, uint16_t head)
 /* Arm the empty-ring check at @pos: empty while avail->idx == @pos. */
 static inline void split_poll_arm(struct vqcore_vq *vq, uint16_t pos)
 {
-	vq_poll_arm(vq, &vq->split.avail->idx, 0xffff, vq_le16(pos));
+	vq_poll_arm(vq, &split_dev(vq)->avail->idx, 0xffff, vq_le16(pos));
 }
 
 /*
@@ -267,7 +326,7 @@ split_direct_loop(struct split_direct *d, struct vq_one *t)
  */
 static void split_get_direct(struct vqcore_vq *vq, struct vq_out *o)
 {
-	struct vq_split_dev *s = &vq->split;
+	struct vq_split_dev *s = split_dev(vq);
 	const uint16_t pos = (uint16_t)vq->fetch_pos;
 	uint16_t navail = (uint16_t)(vq_le16(vq_load_acquire(&s->avail->idx)) - pos);
 	struct split_direct d = { .desc = s->desc, .ring = s->avail->ring,
@@ -302,7 +361,7 @@ static void split_get_direct(struct vqcore_vq *vq, struct vq_out *o)
 
 static int split_fetch(struct vqcore_vq *vq)
 {
-	struct vq_split_dev *s = &vq->split;
+	struct vq_split_dev *s = split_dev(vq);
 	struct vq_out *out = vq->out;
 	uint16_t pos, avail, navail;
 	uint16_t heads[32];
@@ -391,7 +450,7 @@ static inline void split_write_elem(struct vq_split_dev *s, uint16_t slot,
 static VQ_COLD void split_log_used(struct vqcore_vq *vq, uint16_t from, unsigned n)
 {
 	uint64_t base = vq->area[2].gpa + 4;
-	unsigned first = from & vq->split.mask;
+	unsigned first = from & split_dev(vq)->mask;
 	unsigned part = VQ_MIN(n, (unsigned)vq->num - first);
 
 	vq_mem_log(vq->mem, base + 8ull * first, 8ull * part);
@@ -403,7 +462,7 @@ static VQ_COLD void split_log_used(struct vqcore_vq *vq, uint16_t from, unsigned
 static void split_put_used(struct vqcore_vq *vq, const struct vhost_buf *bufs,
 			   const uint32_t *lens, unsigned n, bool run)
 {
-	struct vq_split_dev *s = &vq->split;
+	struct vq_split_dev *s = split_dev(vq);
 	uint16_t idx = s->used_idx;
 
 	if (run) {
@@ -495,7 +554,7 @@ static inline __attribute__((always_inline)) unsigned
 split_lean_get_dir(struct vqcore_vq *vq, struct vq_lean *e, unsigned max, const bool write,
 		   bool *general)
 {
-	struct vq_split_dev *s = &vq->split;
+	struct vq_split_dev *s = split_dev(vq);
 	const uint16_t pos = (uint16_t)vq->fetch_pos;
 	const uint16_t navail = (uint16_t)(vq_le16(vq_load_acquire(&s->avail->idx)) - pos);
 	struct split_lean l = { .desc = s->desc, .ring = s->avail->ring, .ids = vq->id_state,
@@ -560,7 +619,7 @@ static unsigned split_lean_get(struct vqcore_vq *vq, struct vq_lean *e, unsigned
 static uint32_t split_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 			       const uint32_t *lens, unsigned k, bool run, uint32_t pos)
 {
-	struct vq_split_dev *s = &vq->split;
+	struct vq_split_dev *s = split_dev(vq);
 	const uint16_t idx = s->used_idx, mask = s->mask;
 	uint8_t *ids = vq->id_state;
 
@@ -609,14 +668,14 @@ static uint32_t split_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 
 static bool split_avail_pending(struct vqcore_vq *vq)
 {
-	uint16_t avail = vq_le16(vq_load_acquire(&vq->split.avail->idx));
+	uint16_t avail = vq_le16(vq_load_acquire(&split_dev(vq)->avail->idx));
 
 	return avail != (uint16_t)vq->fetch_pos;
 }
 
 static void split_set_notify(struct vqcore_vq *vq, bool enable)
 {
-	struct vq_split_dev *s = &vq->split;
+	struct vq_split_dev *s = split_dev(vq);
 
 	if (vq->event_idx) {
 		if (enable) {
@@ -640,7 +699,7 @@ static void split_set_notify(struct vqcore_vq *vq, bool enable)
 
 static bool split_should_signal(struct vqcore_vq *vq)
 {
-	struct vq_split_dev *s = &vq->split;
+	struct vq_split_dev *s = split_dev(vq);
 	uint16_t old, new_idx, event;
 	bool valid;
 
@@ -668,8 +727,8 @@ static int split_set_base(struct vqcore_vq *vq, uint32_t base)
 	if (base > UINT16_MAX)
 		return -VQ_EINVAL;
 	/* The used index is the device's own last write to the ring. */
-	vq->split.used_idx = vq_le16(vq_load_acquire(&vq->split.used->idx));
-	vq->split.signalled_valid = false;
+	split_dev(vq)->used_idx = vq_le16(vq_load_acquire(&split_dev(vq)->used->idx));
+	split_dev(vq)->signalled_valid = false;
 	return 0;
 }
 
@@ -677,14 +736,14 @@ static int split_set_used_base(struct vqcore_vq *vq, uint32_t pos)
 {
 	if (pos > UINT16_MAX)
 		return -VQ_EINVAL;
-	vq->split.used_idx = (uint16_t)pos;
-	vq->split.signalled_valid = false;
+	split_dev(vq)->used_idx = (uint16_t)pos;
+	split_dev(vq)->signalled_valid = false;
 	return 0;
 }
 
 static uint32_t split_get_used_base(const struct vqcore_vq *vq)
 {
-	return vq->split.used_idx;
+	return split_dev(vq)->used_idx;
 }
 
 /* =================== driver side =================== */
@@ -693,30 +752,33 @@ static int split_drv_init(struct vqcore_drvq *dq)
 {
 	uint16_t num = dq->num;
 
-	dq->split.desc = dq->area_hva[0];
-	dq->split.avail = dq->area_hva[1];
-	dq->split.used = dq->area_hva[2];
+	split_drv(dq)->desc = dq->area_hva[0];
+	split_drv(dq)->avail = dq->area_hva[1];
+	split_drv(dq)->used = dq->area_hva[2];
+	split_drv(dq)->next = vq_zalloc_aligned(sizeof(uint16_t) * num);
+	if (!split_drv(dq)->next)
+		return -VQ_ENOMEM;
 	/* FIFO free list 0 -> 1 -> ... -> num-1, linked through a private
 	 * array so the driver never reads the shared descriptor table. */
 	for (uint16_t i = 0; i < num; i++) {
-		dq->split.desc[i].addr = 0;
-		dq->split.desc[i].len = 0;
-		dq->split.desc[i].flags_or_id = 0;
-		dq->split.desc[i].next_or_flags = 0;
-		dq->next[i] = (uint16_t)(i + 1 < num ? i + 1 : 0);
+		split_drv(dq)->desc[i].addr = 0;
+		split_drv(dq)->desc[i].len = 0;
+		split_drv(dq)->desc[i].flags_or_id = 0;
+		split_drv(dq)->desc[i].next_or_flags = 0;
+		split_drv(dq)->next[i] = (uint16_t)(i + 1 < num ? i + 1 : 0);
 	}
-	dq->split.free_head = 0;
-	dq->split.free_tail = (uint16_t)(num - 1);
+	split_drv(dq)->free_head = 0;
+	split_drv(dq)->free_tail = (uint16_t)(num - 1);
 	dq->num_free = num;
-	dq->split.avail_idx = 0;
-	dq->split.kicked_idx = 0;
-	dq->split.last_used = 0;
-	dq->split.avail->flags = 0;
-	dq->split.avail->idx = 0;
-	dq->split.used->flags = 0;
-	dq->split.used->idx = 0;
-	dq->split.avail->ring[num] = 0; /* used_event */
-	*(vq_u16a *)(void *)&dq->split.used->ring[num] = 0; /* avail_event */
+	split_drv(dq)->avail_idx = 0;
+	split_drv(dq)->kicked_idx = 0;
+	split_drv(dq)->last_used = 0;
+	split_drv(dq)->avail->flags = 0;
+	split_drv(dq)->avail->idx = 0;
+	split_drv(dq)->used->flags = 0;
+	split_drv(dq)->used->idx = 0;
+	split_drv(dq)->avail->ring[num] = 0; /* used_event */
+	*(vq_u16a *)(void *)&split_drv(dq)->used->ring[num] = 0; /* avail_event */
 	return 0;
 }
 
@@ -754,10 +816,10 @@ static uint32_t split_drv_write_indirect(struct vqcore_drvq *dq, uint16_t head,
 			in_len += sg[j].len;
 		split_drv_write_desc(&t[j], sg[j].addr, sg[j].len, f, (uint16_t)(j + 1));
 	}
-	split_drv_write_desc(&dq->split.desc[head],
+	split_drv_write_desc(&split_drv(dq)->desc[head],
 			     dq->indirect_gpa + (uint64_t)head * dq->max_indirect * 16,
 			     total * 16, VRING_DESC_F_INDIRECT, 0);
-	dq->split.free_head = dq->next[head];
+	split_drv(dq)->free_head = split_drv(dq)->next[head];
 	return in_len;
 }
 
@@ -770,23 +832,23 @@ static uint32_t split_drv_write_chain(struct vqcore_drvq *dq,
 				      const struct vqcore_sg *sg, unsigned out_num,
 				      unsigned total, uint16_t *last)
 {
-	uint16_t i = dq->split.free_head;
+	uint16_t i = split_drv(dq)->free_head;
 	uint32_t in_len = 0;
 
 	for (unsigned j = 0; j < total; j++) {
-		uint16_t next = dq->next[i];
+		uint16_t next = split_drv(dq)->next[i];
 		uint16_t f = j < out_num ? 0 : VRING_DESC_F_WRITE;
 
 		if (j + 1 < total)
 			f |= VRING_DESC_F_NEXT;
 		if (j >= out_num)
 			in_len += sg[j].len;
-		split_drv_write_desc(&dq->split.desc[i], sg[j].addr, sg[j].len, f,
+		split_drv_write_desc(&split_drv(dq)->desc[i], sg[j].addr, sg[j].len, f,
 				     j + 1 < total ? next : 0);
 		*last = i;
 		i = next;
 	}
-	dq->split.free_head = i;
+	split_drv(dq)->free_head = i;
 	return in_len;
 }
 
@@ -800,15 +862,15 @@ static inline int split_drv_add_one_elem(struct vqcore_drvq *dq,
 
 	if (unlikely(!dq->num_free))
 		return -VQ_ENOSPC;
-	head = dq->split.free_head;
-	split_drv_write_desc(&dq->split.desc[head], sg->addr, sg->len,
+	head = split_drv(dq)->free_head;
+	split_drv_write_desc(&split_drv(dq)->desc[head], sg->addr, sg->len,
 			     writable ? VRING_DESC_F_WRITE : 0, 0);
-	dq->split.free_head = dq->next[head];
+	split_drv(dq)->free_head = split_drv(dq)->next[head];
 	dq->num_free--;
 	st.in_len = writable ? sg->len : 0;
 	st.last = head;
 	dq->state[head] = st;
-	slot = &dq->split.avail->ring[dq->split.avail_idx++ & (dq->num - 1)];
+	slot = &split_drv(dq)->avail->ring[split_drv(dq)->avail_idx++ & (dq->num - 1)];
 	if (*slot != vq_le16(head))
 		*slot = vq_le16(head);
 	return 0;
@@ -832,7 +894,7 @@ static int split_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 	need = indirect ? 1 : total;
 	if (need > dq->num_free)
 		return -VQ_ENOSPC;
-	head = last = dq->split.free_head;
+	head = last = split_drv(dq)->free_head;
 	if (indirect)
 		in_len = split_drv_write_indirect(dq, head, sg, out_num, total);
 	else
@@ -845,10 +907,10 @@ static int split_drv_add(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 	/* With a FIFO free list and in-order completion the entry usually
 	 * holds this head already: skip the store so the line the device
 	 * polls (it holds avail->idx) stays shared. */
-	slot = &dq->split.avail->ring[dq->split.avail_idx & (dq->num - 1)];
+	slot = &split_drv(dq)->avail->ring[split_drv(dq)->avail_idx & (dq->num - 1)];
 	if (*slot != vq_le16(head))
 		*slot = vq_le16(head);
-	dq->split.avail_idx++;
+	split_drv(dq)->avail_idx++;
 	if (dq->in_order) {
 		dq->order[dq->order_tail & (dq->num - 1)] = head;
 		dq->order_tail++;
@@ -870,12 +932,12 @@ static inline __attribute__((always_inline)) void
 split_drv_add_one(struct vqcore_drvq *dq, const struct vqcore_sg *sg, void *token,
 		  bool writable, uint16_t *headp, uint16_t *aidxp, uint16_t *otailp)
 {
-	uint16_t *ring = dq->split.avail->ring;
+	uint16_t *ring = split_drv(dq)->avail->ring;
 	const uint16_t mask = (uint16_t)(dq->num - 1);
 	uint16_t head = *headp, aidx = *aidxp;
 	uint32_t in_len = writable ? sg->len : 0;
 
-	split_drv_write_desc(&dq->split.desc[head], sg->addr, sg->len,
+	split_drv_write_desc(&split_drv(dq)->desc[head], sg->addr, sg->len,
 			     writable ? VRING_DESC_F_WRITE : 0, 0);
 #if VQ_DRV_STATE_WORDS
 	{
@@ -895,15 +957,15 @@ split_drv_add_one(struct vqcore_drvq *dq, const struct vqcore_sg *sg, void *toke
 	if (dq->in_order)
 		dq->order[(*otailp)++ & mask] = head;
 	*aidxp = (uint16_t)(aidx + 1);
-	*headp = dq->next[head];
+	*headp = split_drv(dq)->next[head];
 }
 
 static int split_drv_add_batch(struct vqcore_drvq *dq,
 			       const struct vqcore_drvq_req *reqs, unsigned n,
 			       bool simple)
 {
-	uint16_t head = dq->split.free_head, nfree = dq->num_free;
-	uint16_t aidx = dq->split.avail_idx, otail = dq->order_tail;
+	uint16_t head = split_drv(dq)->free_head, nfree = dq->num_free;
+	uint16_t aidx = split_drv(dq)->avail_idx, otail = dq->order_tail;
 	unsigned i;
 	int r = 0;
 
@@ -914,17 +976,17 @@ static int split_drv_add_batch(struct vqcore_drvq *dq,
 
 		if (unlikely(total != 1 ||
 			     ((q->flags & VQCORE_ADD_INDIRECT) && dq->itable))) {
-			dq->split.free_head = head;
+			split_drv(dq)->free_head = head;
 			dq->num_free = nfree;
-			dq->split.avail_idx = aidx;
+			split_drv(dq)->avail_idx = aidx;
 			dq->order_tail = otail;
 			r = split_drv_add(dq, q->sg, q->out_num, q->in_num, q->token,
 					  q->flags);
 			if (r < 0)
 				break;
-			head = dq->split.free_head;
+			head = split_drv(dq)->free_head;
 			nfree = dq->num_free;
-			aidx = dq->split.avail_idx;
+			aidx = split_drv(dq)->avail_idx;
 			otail = dq->order_tail;
 			continue;
 		}
@@ -936,9 +998,9 @@ static int split_drv_add_batch(struct vqcore_drvq *dq,
 				  &otail);
 		nfree--;
 	}
-	dq->split.free_head = head;
+	split_drv(dq)->free_head = head;
 	dq->num_free = nfree;
-	dq->split.avail_idx = aidx;
+	split_drv(dq)->avail_idx = aidx;
 	dq->order_tail = otail;
 	return i ? (int)i : r;
 }
@@ -947,36 +1009,36 @@ static int split_drv_add_batch(struct vqcore_drvq *dq,
 static void split_drv_add_sg(struct vqcore_drvq *dq, const struct vqcore_sg *sg,
 			     void *const *tokens, unsigned n, bool writable)
 {
-	uint16_t head = dq->split.free_head, aidx = dq->split.avail_idx;
+	uint16_t head = split_drv(dq)->free_head, aidx = split_drv(dq)->avail_idx;
 	uint16_t otail = dq->order_tail;
 
 	for (unsigned i = 0; i < n; i++)
 		split_drv_add_one(dq, &sg[i], tokens[i], writable, &head, &aidx, &otail);
-	dq->split.free_head = head;
+	split_drv(dq)->free_head = head;
 	dq->num_free = (uint16_t)(dq->num_free - n);
-	dq->split.avail_idx = aidx;
+	split_drv(dq)->avail_idx = aidx;
 	dq->order_tail = otail;
 }
 
 static void split_drv_publish(struct vqcore_drvq *dq)
 {
-	vq_store_release(&dq->split.avail->idx, vq_le16(dq->split.avail_idx));
+	vq_store_release(&split_drv(dq)->avail->idx, vq_le16(split_drv(dq)->avail_idx));
 }
 
 static bool split_drv_kick_prepare(struct vqcore_drvq *dq)
 {
-	uint16_t new_idx = dq->split.avail_idx, old = dq->split.kicked_idx;
+	uint16_t new_idx = split_drv(dq)->avail_idx, old = split_drv(dq)->kicked_idx;
 
-	vq_store_release(&dq->split.avail->idx, vq_le16(new_idx));
-	dq->split.kicked_idx = new_idx;
+	vq_store_release(&split_drv(dq)->avail->idx, vq_le16(new_idx));
+	split_drv(dq)->kicked_idx = new_idx;
 	if (new_idx == old)
 		return false;
 	vq_mb();
 	if (dq->event_idx)
 		return vring_need_event(
-			vq_le16(VQ_READ_ONCE(*(vq_u16a *)(void *)&dq->split.used->ring[dq->num])),
+			vq_le16(VQ_READ_ONCE(*(vq_u16a *)(void *)&split_drv(dq)->used->ring[dq->num])),
 			new_idx, old);
-	return !(vq_le16(VQ_READ_ONCE(dq->split.used->flags)) & VRING_USED_F_NO_NOTIFY);
+	return !(vq_le16(VQ_READ_ONCE(split_drv(dq)->used->flags)) & VRING_USED_F_NO_NOTIFY);
 }
 
 /* Put a completed chain back at the tail of the FIFO free list. */
@@ -991,11 +1053,11 @@ static inline void split_free_chain(struct vqcore_drvq *dq, struct vq_drv_state 
 {
 	/* the device is done with this descriptor: take its line back for
 	 * writing now, so the add that reuses it does not stall on it */
-	__builtin_prefetch(&dq->split.desc[id], 1);
+	__builtin_prefetch(&split_drv(dq)->desc[id], 1);
 	if (*nfree == 0)
 		*fhead = id;
 	else
-		dq->next[*tail] = id;
+		split_drv(dq)->next[*tail] = id;
 	*tail = st->ndesc == 1 ? id : st->last;
 	*nfree = (uint16_t)(*nfree + st->ndesc);
 	st->token = NULL;
@@ -1004,7 +1066,7 @@ static inline void split_free_chain(struct vqcore_drvq *dq, struct vq_drv_state 
 /* One used element as id | len << 32, host order (4 mod 8 placement allowed). */
 static inline uint64_t split_drv_read_elem(const struct vqcore_drvq *dq, uint16_t slot)
 {
-	const struct vring_used_elem_raw *e = &dq->split.used->ring[slot];
+	const struct vring_used_elem_raw *e = &split_drv(dq)->used->ring[slot];
 
 	if (likely(!((uintptr_t)e & 7)))
 		return vq_le64(__atomic_load_n((const vq_u64a *)(const void *)e,
@@ -1019,8 +1081,8 @@ static int split_drv_get_used_ooo(struct vqcore_drvq *dq, void **tokens,
 {
 	/* cursors in locals: the stores per buffer are what costs */
 	struct vq_drv_state *state = dq->state;
-	uint16_t last = dq->split.last_used, tail = dq->split.free_tail;
-	uint16_t nfree = dq->num_free, head = dq->split.free_head;
+	uint16_t last = split_drv(dq)->last_used, tail = split_drv(dq)->free_tail;
+	uint16_t nfree = dq->num_free, head = split_drv(dq)->free_head;
 	unsigned n = 0;
 	int err = 0;
 
@@ -1028,7 +1090,7 @@ static int split_drv_get_used_ooo(struct vqcore_drvq *dq, void **tokens,
 	 * long enough that the CPU would not reach the next line's load
 	 * while the current one is still in flight. */
 	for (unsigned i = 0; i < VQ_MIN((unsigned)(uint16_t)(used - last), max); i += 8)
-		__builtin_prefetch(&dq->split.used->ring[(uint16_t)(last + i) & (dq->num - 1)]);
+		__builtin_prefetch(&split_drv(dq)->used->ring[(uint16_t)(last + i) & (dq->num - 1)]);
 	while (n < max && last != used) {
 		uint64_t v = split_drv_read_elem(dq, last & (dq->num - 1));
 		uint32_t id = (uint32_t)v;
@@ -1048,9 +1110,9 @@ static int split_drv_get_used_ooo(struct vqcore_drvq *dq, void **tokens,
 		split_free_chain(dq, st, (uint16_t)id, &head, &tail, &nfree);
 		last++;
 	}
-	dq->split.last_used = last;
-	dq->split.free_tail = tail;
-	dq->split.free_head = head;
+	split_drv(dq)->last_used = last;
+	split_drv(dq)->free_tail = tail;
+	split_drv(dq)->free_head = head;
 	dq->num_free = nfree;
 	return n ? (int)n : err;
 }
@@ -1065,8 +1127,8 @@ static int split_drv_get_used_io(struct vqcore_drvq *dq, void **tokens,
 {
 	struct vq_drv_state *state = dq->state;
 	const uint16_t mask = (uint16_t)(dq->num - 1);
-	uint16_t last = dq->split.last_used, tail = dq->split.free_tail;
-	uint16_t nfree = dq->num_free, fhead = dq->split.free_head;
+	uint16_t last = split_drv(dq)->last_used, tail = split_drv(dq)->free_tail;
+	uint16_t nfree = dq->num_free, fhead = split_drv(dq)->free_head;
 	uint16_t ohead = dq->order_head, io_id = dq->io_id;
 	uint32_t io_len = dq->io_len;
 	bool pending = dq->io_pending;
@@ -1102,9 +1164,9 @@ static int split_drv_get_used_io(struct vqcore_drvq *dq, void **tokens,
 		split_free_chain(dq, st, h, &fhead, &tail, &nfree);
 		last++;
 	}
-	dq->split.last_used = last;
-	dq->split.free_tail = tail;
-	dq->split.free_head = fhead;
+	split_drv(dq)->last_used = last;
+	split_drv(dq)->free_tail = tail;
+	split_drv(dq)->free_head = fhead;
 	dq->num_free = nfree;
 	dq->order_head = ohead;
 	dq->io_id = io_id;
@@ -1116,13 +1178,13 @@ static int split_drv_get_used_io(struct vqcore_drvq *dq, void **tokens,
 static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 			      uint32_t *lens, unsigned max)
 {
-	uint16_t used = vq_le16(vq_load_acquire(&dq->split.used->idx));
+	uint16_t used = vq_le16(vq_load_acquire(&split_drv(dq)->used->idx));
 
 	if (dq->broken)
 		return -VQ_EIO;
-	if (unlikely((uint16_t)(used - dq->split.last_used) > dq->num)) {
+	if (unlikely((uint16_t)(used - split_drv(dq)->last_used) > dq->num)) {
 		dq->broken = true;
-		vq_err("driver vq: used idx %u jumped past %u", used, dq->split.last_used);
+		vq_err("driver vq: used idx %u jumped past %u", used, split_drv(dq)->last_used);
 		return -VQ_EIO;
 	}
 	if (!dq->in_order)
@@ -1133,21 +1195,27 @@ static int split_drv_get_used(struct vqcore_drvq *dq, void **tokens,
 static bool split_drv_enable_cb(struct vqcore_drvq *dq)
 {
 	if (dq->event_idx)
-		VQ_WRITE_ONCE(dq->split.avail->ring[dq->num], vq_le16(dq->split.last_used));
+		VQ_WRITE_ONCE(split_drv(dq)->avail->ring[dq->num], vq_le16(split_drv(dq)->last_used));
 	else
-		VQ_WRITE_ONCE(dq->split.avail->flags, 0);
+		VQ_WRITE_ONCE(split_drv(dq)->avail->flags, 0);
 	vq_mb();
-	return vq_le16(VQ_READ_ONCE(dq->split.used->idx)) != dq->split.last_used;
+	return vq_le16(VQ_READ_ONCE(split_drv(dq)->used->idx)) != split_drv(dq)->last_used;
 }
 
 static void split_drv_disable_cb(struct vqcore_drvq *dq)
 {
 	if (!dq->event_idx)
-		VQ_WRITE_ONCE(dq->split.avail->flags, vq_le16(VRING_AVAIL_F_NO_INTERRUPT));
+		VQ_WRITE_ONCE(split_drv(dq)->avail->flags, vq_le16(VRING_AVAIL_F_NO_INTERRUPT));
 	else
 		/* an event index far behind: no interrupt for a whole lap */
-		VQ_WRITE_ONCE(dq->split.avail->ring[dq->num],
-			      vq_le16((uint16_t)(dq->split.last_used - 0x8000)));
+		VQ_WRITE_ONCE(split_drv(dq)->avail->ring[dq->num],
+			      vq_le16((uint16_t)(split_drv(dq)->last_used - 0x8000)));
+}
+
+static void split_drv_free(struct vqcore_drvq *dq)
+{
+	vq_free(split_drv(dq)->next);
+	split_drv(dq)->next = NULL;
 }
 
 /* =================== vhost-user =================== */
@@ -1169,7 +1237,7 @@ static uint32_t split_base_encode(uint32_t pos)
 /* A front-end reads the used index a restarted backend resumes at. */
 static int split_drv_ring_used(const struct vqcore_drvq *dq, uint32_t *pos)
 {
-	*pos = vq_le16(vq_load_acquire(&dq->split.used->idx));
+	*pos = vq_le16(vq_load_acquire(&split_drv(dq)->used->idx));
 	return 0;
 }
 
@@ -1346,6 +1414,7 @@ const struct vq_format_ops vq_split_ops VQ_HIDDEN = {
 	.drv_get_used = split_drv_get_used,
 	.drv_enable_cb = split_drv_enable_cb,
 	.drv_disable_cb = split_drv_disable_cb,
+	.drv_free = split_drv_free,
 	.drv_ring_used = split_drv_ring_used,
 	.area_name = { "descriptor", "avail", "used" },
 	.start_pos = 0,

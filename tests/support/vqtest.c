@@ -3,10 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/testring/testring.h"
 #include "vqtest.h"
 
-const unsigned vqt_formats[] = { VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_PACKED };
+const unsigned vqt_formats[] = { VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_PACKED,
+				 VQ_FORMAT_TESTRING };
 const unsigned vqt_nformats = sizeof(vqt_formats) / sizeof(vqt_formats[0]);
+const unsigned vqt_vu_formats[] = { VQCORE_FORMAT_SPLIT, VQCORE_FORMAT_PACKED };
+const unsigned vqt_nvu_formats = sizeof(vqt_vu_formats) / sizeof(vqt_vu_formats[0]);
 
 int vqt_run_suite(Suite *s)
 {
@@ -21,7 +25,8 @@ int vqt_run_suite(Suite *s)
 
 const char *vqt_format_name(unsigned format)
 {
-	return format == VQCORE_FORMAT_PACKED ? "packed" : "split";
+	return format == VQCORE_FORMAT_PACKED ? "packed" :
+	       format == VQ_FORMAT_TESTRING ? "testring" : "split";
 }
 
 void *vqt_hva(struct vqt *t, uint64_t gpa)

@@ -4,7 +4,7 @@
  * that are adjacent in guest space but swapped in host space (so a buffer
  * that crosses GPA 0x300000 becomes two iovecs), a ring laid out by the
  * driver-side builder, a device queue over the same memory, and helpers to
- * place data.  Every ring test runs over each format in VQT_FORMATS.
+ * place data.  Every ring test runs over each format in vqt_formats[].
  */
 #ifndef VQTEST_H
 #define VQTEST_H
@@ -43,9 +43,17 @@ struct vqt {
 	int log_lines;    /* log lines seen at ERROR level */
 };
 
-/* Formats every ring test runs over (the loop index of tcase_add_loop_test). */
+/*
+ * Formats every ring test runs over (the loop index of
+ * tcase_add_loop_test): split, packed and the test-only testring
+ * (formats/testring/).  Tests of what the vhost-user code asks of a
+ * format (inflight records, bases, a vhost-user device) run over
+ * vqt_vu_formats, the virtio formats vhost-user negotiates.
+ */
 extern const unsigned vqt_formats[];
 extern const unsigned vqt_nformats;
+extern const unsigned vqt_vu_formats[];
+extern const unsigned vqt_nvu_formats;
 const char *vqt_format_name(unsigned format);
 
 /* Run @s with Check's defaults; 0 when every test passed, else 1. */
