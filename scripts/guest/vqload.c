@@ -484,7 +484,8 @@ static int net_echo(const char *ifc, const char *peer)
 			} else if (!c) {
 				/* Link down (QEMU lost its backend): a
 				 * request now would be dropped unsent. */
-				downs += up;
+				if (up)
+					downs++;
 				up = 0;
 				held++;
 			} else {

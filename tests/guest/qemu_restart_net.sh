@@ -106,6 +106,8 @@ VQ_GUEST_APPEND="vqtest=echonet vqip=192.0.2.1/24 vqpeer=192.0.2.2"
 vq_qemu_start g -chardev "socket,id=c0,path=$sock,reconnect-ms=500" \
 	-netdev vhost-user,id=n0,chardev=c0 \
 	-device "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,disable-legacy=on$pk" || exit 1
+# QEMU shares the two cores with the backends, the fuzzers and the builds.
+renice -n 5 -p "$(vq_qemu_pid g)" >/dev/null
 vq_wait_log g '^VQLOAD ready' 150 || die "the guest's load never started"
 resumed "the start"
 
