@@ -14,6 +14,14 @@
  *                         the replies left queued on the socket until
  *                         SIGUSR1; then reads and checks them; counts RARP
  *                         frames announcing IFACE's MAC
+ *   vqload net-echo IFACE PEER
+ *                         ICMP echo requests with known payloads (56 and
+ *                         1400 bytes, a 32-bit sequence number in each)
+ *                         every 10 ms while IFACE has carrier, checking
+ *                         every reply as it comes, with a status line every
+ *                         500 ms; SIGUSR2 marks the current sequence number,
+ *                         and "VQLOAD resumed" says when 20 requests sent
+ *                         after the mark were answered; until SIGUSR1
  *   vqload blk-rw DEV     one O_DIRECT writer per CPU, each on its own half of
  *                         the area, stamping blocks with a generation, with
  *                         idle pauses, until SIGUSR1; then reads the area back
@@ -48,12 +56,18 @@
 
 #define BLK 4096u
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, mark_req;
 
 static void on_usr1(int sig)
 {
 	(void)sig;
 	stop = 1;
+}
+
+static void on_usr2(int sig)
+{
+	(void)sig;
+	mark_req = 1;
 }
 
 static void catch_stop(void)
@@ -63,6 +77,8 @@ static void catch_stop(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr1;
 	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = on_usr2;
+	sigaction(SIGUSR2, &sa, NULL);
 }
 
 static uint64_t mix(uint64_t x)
@@ -337,6 +353,214 @@ static int net_mig(const char *ifc, const char *peer)
 	return !ok;
 }
 
+/* ---- net-echo ---- */
+
+#define ECHO_MAX (1u << 20)       /* requests: over 2 h at one per 10 ms */
+#define ECHO_BIG 1400u
+#define ECHO_SMALL 56u
+#define ECHO_RESUMED 20u
+
+/* Request @seq's payload: its number, then bytes derived from it. */
+static size_t echo_payload(unsigned char *p, uint32_t seq)
+{
+	size_t n = seq & 1 ? ECHO_BIG : ECHO_SMALL;
+
+	p[0] = (unsigned char)(seq >> 24);
+	p[1] = (unsigned char)(seq >> 16);
+	p[2] = (unsigned char)(seq >> 8);
+	p[3] = (unsigned char)seq;
+	for (size_t i = 4; i < n; i++)
+		p[i] = (unsigned char)mix((uint64_t)seq << 16 ^ i);
+	return n;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* IFF_RUNNING: up, and the link (the device's carrier) is on. */
+static int carrier(int s, const char *ifc)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifc);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return -1;
+	return (ifr.ifr_flags & IFF_RUNNING) != 0;
+}
+
+struct echo {
+	unsigned char seen[ECHO_MAX];
+	unsigned long sent, got, bad, dup, high;
+	uint16_t ident;
+};
+
+/* Check one frame read from the raw socket; the sequence number of a good
+ * first reply, -1 otherwise. */
+static long echo_rx(struct echo *e, const unsigned char *rx, ssize_t n)
+{
+	unsigned char want[ECHO_BIG];
+	const struct iphdr *ip = (const struct iphdr *)rx;
+
+	if (n < (ssize_t)sizeof(*ip))
+		return -1;
+	size_t hl = (size_t)ip->ihl * 4;
+	const struct icmphdr *h = (const struct icmphdr *)(rx + hl);
+	const unsigned char *pl = rx + hl + sizeof(*h);
+
+	if ((size_t)n < hl + sizeof(*h) + 4 || h->type != ICMP_ECHOREPLY ||
+	    ntohs(h->un.echo.id) != e->ident)
+		return -1;
+	uint32_t seq = (uint32_t)pl[0] << 24 | (uint32_t)pl[1] << 16 |
+		       (uint32_t)pl[2] << 8 | pl[3];
+	size_t len = seq < e->sent ? echo_payload(want, seq) : 0;
+
+	if (!len || (size_t)n != hl + sizeof(*h) + len ||
+	    ntohs(h->un.echo.sequence) != (uint16_t)seq || memcmp(pl, want, len) != 0) {
+		e->bad++;
+		return -1;
+	}
+	if (e->seen[seq]++) {
+		e->dup++;
+		return -1;
+	}
+	e->got++;
+	if (seq + 1 > e->high)
+		e->high = seq + 1;
+	return seq;
+}
+
+static int net_echo(const char *ifc, const char *peer)
+{
+	static struct echo e;
+	unsigned char pkt[sizeof(struct icmphdr) + ECHO_BIG];
+	unsigned char rx[4096];
+	unsigned long held = 0, blocked = 0, errors = 0, downs = 0, after = 0;
+	unsigned long mark = 0, marks = 0;
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	int big = 4 << 20, up = 1, resumed = 1;
+	int s = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	uint64_t next, status;
+
+	e.ident = (uint16_t)getpid();
+	if (s < 0 || inet_pton(AF_INET, peer, &to.sin_addr) != 1) {
+		perror("vqload: socket");
+		return 1;
+	}
+	/* Requests stuck in the device while the backend is down must not
+	 * block the sender. */
+	if (setsockopt(s, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)) < 0 ||
+	    setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) < 0) {
+		perror("vqload: SO_SNDBUFFORCE");
+		return 1;
+	}
+	printf("VQLOAD ready net-echo\n");
+	fflush(stdout);
+	next = status = now_ms();
+	while (!stop && e.sent < ECHO_MAX) {
+		uint64_t t = now_ms();
+
+		if (mark_req) {
+			mark_req = 0;
+			mark = e.sent;
+			marks++;
+			after = 0;
+			resumed = 0;
+			printf("VQLOAD mark %lu seq=%lu\n", marks, mark);
+		}
+		if (t >= next) {
+			int c = carrier(s, ifc);
+
+			next += 10;
+			if (next < t)
+				next = t + 10;
+			if (c < 0) {
+				errors++;
+			} else if (!c) {
+				/* Link down (QEMU lost its backend): a
+				 * request now would be dropped unsent. */
+				if (up)
+					downs++;
+				up = 0;
+				held++;
+			} else {
+				struct icmphdr *h = (struct icmphdr *)pkt;
+				size_t n = echo_payload(pkt + sizeof(*h), (uint32_t)e.sent);
+				ssize_t r;
+
+				up = 1;
+				memset(h, 0, sizeof(*h));
+				h->type = ICMP_ECHO;
+				h->un.echo.id = htons(e.ident);
+				h->un.echo.sequence = htons((uint16_t)e.sent);
+				h->checksum = csum(pkt, sizeof(*h) + n);
+				r = sendto(s, pkt, sizeof(*h) + n, MSG_DONTWAIT,
+					   (struct sockaddr *)&to, sizeof(to));
+				if (r == (ssize_t)(sizeof(*h) + n))
+					e.sent++;
+				else if (r < 0 && (errno == EAGAIN || errno == ENOBUFS))
+					blocked++;
+				else
+					errors++;
+			}
+		}
+		if (t >= status) {
+			status += 500;
+			if (status < t)
+				status = t + 500;
+			printf("VQLOAD status sent=%lu answered=%lu high=%lu held=%lu "
+			       "blocked=%lu bad=%lu dup=%lu errors=%lu downs=%lu\n", e.sent,
+			       e.got, e.high, held, blocked, e.bad, e.dup, errors, downs);
+		}
+		struct pollfd p = { .fd = s, .events = POLLIN };
+		uint64_t wake = next < status ? next : status;
+
+		t = now_ms();
+		if (poll(&p, 1, wake > t ? (int)(wake - t) : 0) <= 0)
+			continue;
+		for (;;) {
+			ssize_t n = recv(s, rx, sizeof(rx), MSG_DONTWAIT);
+			long seq;
+
+			if (n < 0)
+				break;
+			seq = echo_rx(&e, rx, n);
+			if (marks && seq >= (long)mark && ++after == ECHO_RESUMED && !resumed) {
+				resumed = 1;
+				printf("VQLOAD resumed %lu mark=%lu high=%lu\n", marks, mark,
+				       e.high);
+			}
+		}
+	}
+	/* The last replies. */
+	for (;;) {
+		struct pollfd p = { .fd = s, .events = POLLIN };
+
+		if (poll(&p, 1, 2000) <= 0)
+			break;
+		echo_rx(&e, rx, recv(s, rx, sizeof(rx), 0));
+	}
+	/* Which requests went unanswered, in how many runs: the host judges
+	 * how many may. */
+	unsigned long runs = 0;
+
+	for (unsigned long i = 0; i < e.sent; i++)
+		if (!e.seen[i] && (i == 0 || e.seen[i - 1]))
+			runs++;
+	int ok = e.got && !e.bad && !errors;
+
+	printf("VQLOAD done net-echo %s sent=%lu answered=%lu lost=%lu lost_runs=%lu "
+	       "held=%lu blocked=%lu bad=%lu dup=%lu errors=%lu downs=%lu marks=%lu\n",
+	       ok ? "ok" : "fail", e.sent, e.got, e.sent - e.got, runs, held, blocked,
+	       e.bad, e.dup, errors, downs, marks);
+	return !ok;
+}
+
 /* ---- blk-rw ---- */
 
 #define RW_BLOCKS 1024u  /* 4 MiB area */
@@ -460,11 +684,14 @@ int main(int argc, char **argv)
 		return blk_mig(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "net-mig"))
 		return net_mig(argv[2], argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "net-echo"))
+		return net_echo(argv[2], argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "blk-rw"))
 		return blk_rw(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "fnv"))
 		return fnv_file(argv[2], argv[3]);
-	fprintf(stderr, "usage: vqload blk-mig DEV | net-mig IFACE PEER | blk-rw DEV | "
+	fprintf(stderr, "usage: vqload blk-mig DEV | net-mig IFACE PEER | net-echo IFACE PEER | "
+			"blk-rw DEV | "
 			"fnv FILE BYTES\n");
 	return 2;
 }
