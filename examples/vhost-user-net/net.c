@@ -13,6 +13,7 @@
  *
  *   vhost-user-net --socket-path=PATH --mode=icmpecho|macswap|loopback
  *                  [--poll] [--no-packed] [--no-in-order] [--client]
+ *                  [--inflight-file=FILE]
  *
  * With --client it connects to PATH (a front-end that listens, such as
  * DPDK's virtio-user with server=1, which takes a restarted backend back)
@@ -42,9 +43,15 @@
  * With --poll, SIGUSR1 prints the counters since the previous SIGUSR1
  * (poll turns, idle turns, frames, drops) as one "stats" line.
  *
- * A net device does not need the inflight record (a lost packet is
- * retransmitted by the protocols above), so it uses the plain
- * vqcore_vq_get_bufs / vqcore_vq_put_used and VQCORE_VU_NO_INFLIGHT.
+ * A net device needs no record of the requests in flight to be right (a
+ * lost packet is retransmitted by the protocols above), but a packed ring
+ * needs its position to come back after a restart under QEMU, which
+ * cannot read it and sends the ring's start.  --inflight-file keeps the
+ * library's inflight record in a file (vqcore_vu_set_inflight_file()):
+ * a restarted backend resumes every queue where the killed one left it.
+ * Without it, a restarted backend works on split rings only.  The front-
+ * end's own inflight area is not asked for (VQCORE_VU_NO_INFLIGHT):
+ * QEMU's virtio-net keeps none.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -631,6 +638,8 @@ static void usage(FILE *f)
 		"  --no-packed     do not offer VIRTIO_F_RING_PACKED\n"
 		"  --no-in-order   do not offer VIRTIO_F_IN_ORDER\n"
 		"  --client        connect to PATH (the front-end listens) instead of listening\n"
+		"  --inflight-file=FILE  keep the queues' positions and requests in flight in\n"
+		"                  FILE, for a restart (needed for packed rings under QEMU)\n"
 		"  --help          this text\n"
 		"SIGINT or SIGTERM end it.  Installed as vqcore-net (man 8 vqcore-net).\n",
 		program_invocation_short_name);
@@ -646,6 +655,7 @@ int main(int argc, char **argv)
 		{ "no-packed", no_argument, NULL, 'P' },
 		{ "no-in-order", no_argument, NULL, 'O' },
 		{ "client", no_argument, NULL, 'c' },
+		{ "inflight-file", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -666,7 +676,7 @@ int main(int argc, char **argv)
 		.send_rarp = net_send_rarp,
 		.mem_changed = net_mem_changed,
 	};
-	const char *sock_path = NULL;
+	const char *sock_path = NULL, *inflight_file = NULL;
 	unsigned flags = VQCORE_VU_SERVER | VQCORE_VU_NO_INFLIGHT;
 	bool packed = true, in_order = true;
 	struct sigaction sa;
@@ -699,6 +709,7 @@ int main(int argc, char **argv)
 		case 'P': packed = false; break;
 		case 'O': in_order = false; break;
 		case 'c': flags |= VQCORE_VU_CLIENT; n.client = true; break;
+		case 'f': inflight_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -735,6 +746,16 @@ int main(int argc, char **argv)
 	if (r) {
 		fprintf(stderr, "vhost-user-net: %s: %s\n", sock_path, vqcore_strerror(r));
 		return 1;
+	}
+	if (inflight_file) {
+		/* the largest queue a front-end may set up */
+		r = vqcore_vu_set_inflight_file(n.dev, inflight_file, 32768);
+		if (r) {
+			fprintf(stderr, "vhost-user-net: %s: %s\n", inflight_file,
+				vqcore_strerror(r));
+			vqcore_vu_free(n.dev);
+			return 1;
+		}
 	}
 	g_dev = n.dev;
 	memset(&sa, 0, sizeof(sa));

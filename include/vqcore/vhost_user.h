@@ -315,6 +315,44 @@ VQCORE_API void vqcore_vu_set_protocol_features(struct vqcore_vu_dev *dev,
 						uint64_t mask);
 
 /**
+ * vqcore_vu_set_inflight_file() - keep the inflight record in a file of
+ * the backend's own.
+ * @dev: device, while no front-end is connected (before vqcore_vu_run()).
+ * @path: the file (created with mode 0600 if missing), or NULL to stop
+ *     using one.
+ * @max_queue_size: the largest queue size recorded, 1..32768; a larger
+ *     queue runs without a record (logged).
+ *
+ * For front-ends that keep no inflight area for the backend, such as
+ * QEMU's vhost-user-net and DPDK's virtio-user: the library keeps every
+ * queue's inflight record (the layout of the spec's inflight I/O
+ * tracking) in this file, mapped shared, so that the record outlives the
+ * process, SIGKILL included.  A backend restarted with the same file then
+ * resumes each queue where the previous one left it and hands the buffers
+ * it left in flight out again first (vqcore_vu_get_bufs()), exactly as
+ * with a front-end's area.  A packed ring needs this to survive a backend
+ * restart under QEMU: QEMU cannot read a packed ring's position when its
+ * backend died, and sends the new one the ring's start.
+ *
+ * A queue's record is used only when the same ring comes back: the
+ * front-end's ring addresses (SET_VRING_ADDR) and size and the acked
+ * features match the record.  A queue stopped by GET_VRING_BASE, or a
+ * device reset, drops its record: the front-end holds the position then.
+ * An area the front-end sends (SET_INFLIGHT_FD) takes precedence for the
+ * connection.  The file is locked (flock()) for the device's life: one
+ * backend per file; a live-migration target needs its own.
+ *
+ * Return: 0; -EINVAL (@max_queue_size out of range); -EBUSY (a front-end
+ * is connected, or another process holds the file's lock); -ENOMEM; or
+ * the -errno of open, flock, ftruncate or mmap.  On error the device
+ * keeps no file.  Thread: the loop thread (like every call but the ones
+ * the Lifecycle list names).
+ */
+VQCORE_API int vqcore_vu_set_inflight_file(struct vqcore_vu_dev *dev,
+					   const char *path,
+					   unsigned max_queue_size);
+
+/**
  * vqcore_vu_run() - the library's own event loop (epoll).
  * @dev: device.
  *

@@ -578,14 +578,17 @@ static int h_reset_owner(struct vqcore_vu_dev *d, struct vu_msg *m)
 	for (unsigned i = 0; i < d->nq; i++) {
 		d->q[i].started = false;
 		queue_stop(d, i);
+		vu_inflight_queue_drop(d, i);
 	}
 	return 0;
 }
 
 static int h_reset_device(struct vqcore_vu_dev *d, struct vu_msg *m)
 {
-	for (unsigned i = 0; i < d->nq; i++)
+	for (unsigned i = 0; i < d->nq; i++) {
 		queue_reset(d, i);
+		vu_inflight_queue_drop(d, i);
+	}
 	d->features = 0;
 	return 0;
 }
@@ -921,7 +924,10 @@ static int h_get_vring_base(struct vqcore_vu_dev *d, struct vu_msg *m)
 	if (!q)
 		return -ERANGE;
 	q->started = false;
-	queue_stop(d, qi);
+	if (q->vq) {
+		queue_stop(d, qi);
+		vu_inflight_queue_drop(d, qi);
+	}
 	kick_fd_drop(d, q);
 	m->p.state.num = vu_fmt(d)->base_encode(q->base);
 	m->hdr.size = sizeof(struct vu_state);
@@ -1327,7 +1333,7 @@ static int dev_alloc(unsigned flags, unsigned num_queues, uint64_t features,
 	d->opaque = opaque;
 	d->flags = flags;
 	d->nq = num_queues;
-	d->listen_fd = d->sock = d->log_fd = d->reply_fd = -1;
+	d->listen_fd = d->sock = d->log_fd = d->reply_fd = d->local_fd = -1;
 	d->pf_mask = UINT64_MAX;
 	if ((features & VQCORE_BIT(VQCORE_F_RING_PACKED)) &&
 	    !(flags & VQCORE_VU_NO_PACKED) &&
@@ -1471,6 +1477,7 @@ void vqcore_vu_free(struct vqcore_vu_dev *d)
 	}
 	close_fd(&d->epfd);
 	close_fd(&d->stop_fd);
+	vu_inflight_local_close(d);
 	vqcore_mem_free(d->mem);
 	vq_free(d->regions);
 	vq_free(d);

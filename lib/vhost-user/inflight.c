@@ -4,7 +4,11 @@
  *
  * The back-end keeps a record of the buffers it fetched and has not yet
  * used in a shared area the front-end holds for it, so that a restarted
- * back-end knows which requests to redo.  Layout: one region per queue of
+ * back-end knows which requests to redo.  A front-end that keeps no area
+ * (QEMU's vhost-user-net) can be served from a file of the backend's own
+ * instead (vqcore_vu_set_inflight_file(); see "the backend's own file"
+ * below): the same regions, plus a key naming the ring each was written
+ * for.  Layout: one region per queue of
  * vu_inflight_queue_bytes(queue_size), each starting with the common
  * header (struct vq_inflight_hdr); the rest, and how it is kept, is the
  * ring format's (struct vq_inflight_ops, e.g. the spec's QueueRegionSplit
@@ -32,8 +36,11 @@
  * the file, entries against the queue size, and list walks are bounded.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -149,12 +156,214 @@ int vu_inflight_set(struct vqcore_vu_dev *d, struct vu_msg *m)
 	return 0;
 }
 
+/* ---- the backend's own file (vqcore_vu_set_inflight_file()) ----
+ *
+ * Layout: a header, one key per queue, then one region per queue of
+ * vu_inflight_queue_bytes(qsize), as in a front-end's area.  The key says
+ * which ring the queue's region was written for: the front-end's ring
+ * addresses (its own virtual addresses, the same as long as the same
+ * front-end process keeps the same ring) and the queue size.  The file is
+ * the backend's, but it is still read as untrusted: every offset comes
+ * from the header this code checked, and the regions are read by the same
+ * bounded ops as a front-end's area.
+ */
+#define LOCAL_MAGIC "vqcore-inflight"
+
+struct local_hdr {
+	char magic[16];
+	uint32_t version;   /* 1 */
+	uint16_t nq;
+	uint16_t qsize;
+	uint64_t regions;   /* offset of queue 0's region */
+	uint8_t padding[32];
+};
+
+struct local_key {
+	uint64_t desc, avail, used;
+	uint64_t mem_dev, mem_ino;  /* the file of the region holding the rings */
+	uint16_t num;
+	uint16_t padding[3];
+	uint64_t reserved[2];
+};
+
+_Static_assert(sizeof(struct local_hdr) == 64 && sizeof(struct local_key) == 64,
+	       "inflight file layout");
+
+static uint64_t local_regions_offset(unsigned nq)
+{
+	return VQ_ALIGN_UP(sizeof(struct local_hdr) +
+			   (uint64_t)nq * sizeof(struct local_key), (uint64_t)4096);
+}
+
+static struct local_key *local_key(const struct vqcore_vu_dev *d, unsigned qi)
+{
+	return (struct local_key *)(void *)(d->local_map + sizeof(struct local_hdr) +
+					     (uint64_t)qi * sizeof(struct local_key));
+}
+
+/* Is queue @qi's region in the backend's own file (not a front-end's area)? */
+static bool region_local(const struct vqcore_vu_dev *d)
+{
+	return !d->inflight_map && d->local_map;
+}
+
+/*
+ * Queue @qi's ring as the key names it: the front-end's ring addresses
+ * (its own virtual addresses), the queue size, and the inode of the
+ * memory file that holds the descriptor ring.  A front-end that comes
+ * back after the backend died brings the same memory file (QEMU's
+ * memfd); a new front-end process creates a new one, even where its
+ * addresses repeat.
+ */
+static struct local_key queue_key(const struct vqcore_vu_dev *d, unsigned qi)
+{
+	const struct vu_queue *q = &d->q[qi];
+	struct local_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.desc = q->desc_uva;
+	k.avail = q->avail_uva;
+	k.used = q->used_uva;
+	k.num = q->num;
+	for (unsigned i = 0; i < d->nregions; i++) {
+		const struct vu_region *r = &d->regions[i];
+
+		if (q->desc_uva >= r->uva && q->desc_uva - r->uva < r->size) {
+			k.mem_dev = (uint64_t)r->st_dev;
+			k.mem_ino = (uint64_t)r->st_ino;
+			break;
+		}
+	}
+	return k;
+}
+
+static bool local_key_match(const struct vqcore_vu_dev *d, unsigned qi)
+{
+	struct local_key k = queue_key(d, qi);
+
+	return !memcmp(local_key(d, qi), &k, sizeof(k));
+}
+
+static void local_key_write(const struct vqcore_vu_dev *d, unsigned qi)
+{
+	*local_key(d, qi) = queue_key(d, qi);
+}
+
+void vu_inflight_local_close(struct vqcore_vu_dev *d)
+{
+	if (d->local_map)
+		munmap(d->local_map, d->local_map_size);
+	d->local_map = NULL;
+	d->local_map_size = 0;
+	d->local_qsize = 0;
+	d->local_regions = 0;
+	if (d->local_fd >= 0)
+		close(d->local_fd); /* drops the lock */
+	d->local_fd = -1;
+}
+
+int vqcore_vu_set_inflight_file(struct vqcore_vu_dev *d, const char *path,
+				unsigned max_queue_size)
+{
+	uint64_t regions = local_regions_offset(d->nq), size;
+	struct local_hdr want, *h;
+	struct stat st;
+	void *p;
+	int fd, r;
+
+	if (d->sock >= 0)
+		return -EBUSY;
+	if (!path) {
+		vu_inflight_local_close(d);
+		return 0;
+	}
+	if (!max_queue_size || max_queue_size > 32768)
+		return -EINVAL;
+	size = regions + (uint64_t)d->nq * vu_inflight_queue_bytes((uint16_t)max_queue_size);
+	if (size > SIZE_MAX || size > (uint64_t)INT64_MAX)
+		return -ENOMEM;
+	memset(&want, 0, sizeof(want));
+	memcpy(want.magic, LOCAL_MAGIC, sizeof(LOCAL_MAGIC));
+	want.version = 1;
+	want.nq = (uint16_t)d->nq;
+	want.qsize = (uint16_t)max_queue_size;
+	want.regions = regions;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto fail;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		goto fail;
+	}
+	if ((uint64_t)st.st_size != size) {
+		/* another shape (or new): start over from zeros */
+		if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	h = p;
+	if (memcmp(h, &want, sizeof(want))) {
+		/* not this device's shape: no record in it is ours */
+		memset(p, 0, (size_t)size);
+		*h = want;
+	}
+	vu_inflight_local_close(d);
+	d->local_map = p;
+	d->local_map_size = (size_t)size;
+	d->local_qsize = (uint16_t)max_queue_size;
+	d->local_regions = regions;
+	d->local_fd = fd;
+	return 0;
+fail:
+	close(fd);
+	return r;
+}
+
 static void *queue_region(const struct vqcore_vu_dev *d, unsigned qi)
 {
-	if (!d->inflight_map || qi >= d->inflight_nq)
-		return NULL;
-	return (uint8_t *)d->inflight_map + d->inflight_offset +
-	       (uint64_t)qi * vu_inflight_queue_bytes(d->inflight_qsize);
+	if (d->inflight_map)
+		return qi < d->inflight_nq ?
+		       (uint8_t *)d->inflight_map + d->inflight_offset +
+		       (uint64_t)qi * vu_inflight_queue_bytes(d->inflight_qsize) : NULL;
+	if (d->local_map && qi < d->nq)
+		return d->local_map + d->local_regions +
+		       (uint64_t)qi * vu_inflight_queue_bytes(d->local_qsize);
+	return NULL;
+}
+
+/* Entries each region of the area in use has room for. */
+static uint16_t area_qsize(const struct vqcore_vu_dev *d)
+{
+	return d->inflight_map ? d->inflight_qsize : d->local_qsize;
+}
+
+/*
+ * The front-end stopped queue @qi (GET_VRING_BASE) or reset the device:
+ * it holds the position now.  A record in the backend's own file is
+ * dropped, so that the next start takes the front-end's base.  (A
+ * front-end's area is the front-end's to reset.)
+ */
+void vu_inflight_queue_drop(struct vqcore_vu_dev *d, unsigned qi)
+{
+	struct vq_inflight_hdr *r = queue_region(d, qi);
+
+	if (r && region_local(d))
+		r->features = 0;
 }
 
 struct pend {
@@ -300,11 +509,14 @@ static void resubmit_pending(struct vqcore_vu_dev *d, unsigned qi,
  * GET_INFLIGHT_FD has 0 there): from then on the region, not the
  * front-end, knows where the queue is.
  */
-static bool region_recorded(const struct vqcore_vu_dev *d, const void *reg)
+static bool region_recorded(const struct vqcore_vu_dev *d, unsigned qi,
+			    const void *reg)
 {
 	const struct vq_inflight_hdr *r = reg;
 
-	return r->version == 1 && r->desc_num == d->inflight_qsize && d->features &&
+	if (region_local(d) && !local_key_match(d, qi))
+		return false; /* another ring, or another front-end's */
+	return r->version == 1 && r->desc_num == area_qsize(d) && d->features &&
 	       rd_counter(&r->features) == d->features;
 }
 
@@ -323,18 +535,18 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 	vu_inflight_resub_free(q);
 	if (!reg || !f)
 		return;
-	if (num > d->inflight_qsize) {
+	if (num > area_qsize(d)) {
 		vq_warn("vhost-user: queue %u: size %u exceeds the inflight "
-			"area (%u); not tracked", qi, num, d->inflight_qsize);
+			"area (%u); not tracked", qi, num, area_qsize(d));
 		return;
 	}
 	pl = vq_calloc(num, sizeof(*pl));
 	if (!pl)
 		return;
 	/* a region written under other features (or never) holds nothing */
-	recorded = region_recorded(d, reg);
+	recorded = region_recorded(d, qi, reg);
 	if (!recorded)
-		region_init(reg, d->inflight_qsize);
+		region_init(reg, area_qsize(d));
 	if (f->start)
 		f->start(reg, num, vqcore_vq_get_used_base(q->vq), recorded);
 	for (unsigned i = 0; recorded && i < num; i++) {
@@ -371,6 +583,8 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 		/* record the position this region now follows */
 		if (f->follow)
 			f->follow(reg, vqcore_vq_get_used_base(q->vq));
+		if (region_local(d))
+			local_key_write(d, qi);
 		vq_wmb();
 		((struct vq_inflight_hdr *)(void *)reg)->features = d->features;
 	}

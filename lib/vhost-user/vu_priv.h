@@ -212,6 +212,14 @@ struct vqcore_vu_dev {
 	uint16_t inflight_qsize;
 	uint64_t inflight_offset;
 
+	/* the backend's own inflight file (vqcore_vu_set_inflight_file()),
+	 * used when the front-end sends no area */
+	uint8_t *local_map;
+	size_t local_map_size;
+	uint16_t local_qsize;
+	uint64_t local_regions;   /* offset of queue 0's region in it */
+	int local_fd;             /* kept open: it holds the file's lock */
+
 	/* the message being handled: read and handled on the control thread
 	 * only, one at a time, so one buffer serves every message */
 	struct vu_msg msg;
@@ -224,6 +232,8 @@ VQ_HIDDEN int vu_inflight_get(struct vqcore_vu_dev *d, struct vu_msg *m,
 			      int *reply_fd);
 VQ_HIDDEN int vu_inflight_set(struct vqcore_vu_dev *d, struct vu_msg *m);
 VQ_HIDDEN void vu_inflight_unmap(struct vqcore_vu_dev *d);
+VQ_HIDDEN void vu_inflight_local_close(struct vqcore_vu_dev *d);
+VQ_HIDDEN void vu_inflight_queue_drop(struct vqcore_vu_dev *d, unsigned qi);
 VQ_HIDDEN void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi);
 VQ_HIDDEN void vu_inflight_fetched(struct vqcore_vu_dev *d, unsigned qi,
 				   const struct vhost_buf *bufs, unsigned n);

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Description: examples/vhost-user-net --mode=icmpecho (no inflight area:
-# VQCORE_VU_NO_INFLIGHT) is killed with SIGKILL and restarted on the same
-# socket, again and again, under an unmodified QEMU (TCG) whose Linux guest
-# sends ICMP echo requests with known payloads every 10 ms (vqload
-# net-echo) and checks every reply.  QEMU reconnects (reconnect-ms) and
-# starts the new backend's queues from the base it keeps itself.  After
+# Description: examples/vhost-user-net --mode=icmpecho is killed with
+# SIGKILL and restarted on the same socket, again and again, under an
+# unmodified QEMU (TCG) whose Linux guest sends ICMP echo requests with
+# known payloads every 10 ms (vqload net-echo) and checks every reply.
+# QEMU reconnects (reconnect-ms) and starts the new backend's queues from
+# the base it keeps itself: a split ring's used index, and for a packed
+# ring the ring's start, which is wrong after the first lap.  QEMU's
+# virtio-net keeps no inflight area for its backend, so each backend keeps
+# its inflight record in one file (--inflight-file) that the next one
+# resumes from; without it the packed run stalls after the first kill
+# (VQ_NO_INFLIGHT_FILE=1 shows it).  After
 # every restart the host types "mark" on the console and waits until 20
 # requests sent after the mark were answered, by the new backend: the
 # old one is dead.  Then the monitor's stop/cont, and the same check.  At
@@ -13,7 +18,8 @@
 # "broken" or "vqcore error" in a backend's log, a kernel complaint about
 # the device or a QEMU vhost error after the reconnects fails the test.
 # Usage: qemu_restart_net.sh BUILD_DIR split|packed
-# Environment: VQ_KILLS (default 3), VQ_NET_ARGS extra backend arguments.
+# Environment: VQ_KILLS (default 3), VQ_NET_ARGS extra backend arguments,
+# VQ_NO_INFLIGHT_FILE=1 (no --inflight-file).
 set -euo pipefail
 
 build=$(cd "${1:?usage: qemu_restart_net.sh BUILD_DIR split|packed}" && pwd)
@@ -38,6 +44,8 @@ fi
 VQ_WORK=$(mktemp -d "/tmp/vqcore-restart-net-XXXXXX")
 . "$src/scripts/guest/qemu-lib.sh"
 sock=$VQ_WORK/net.sock
+inflight=--inflight-file=$VQ_WORK/net.inflight
+[ "${VQ_NO_INFLIGHT_FILE:-0}" = 1 ] && inflight=
 bpid=
 nb=0
 # backend_start: a new backend on $sock, logging to backend-$nb.log
@@ -47,7 +55,7 @@ backend_start() {
 	rm -f "$sock"
 	# shellcheck disable=SC2086
 	"$build/examples/vhost-user-net" --socket-path="$sock" --mode=icmpecho \
-		${VQ_NET_ARGS:-} >"$VQ_WORK/backend-$nb.log" 2>&1 </dev/null &
+		$inflight ${VQ_NET_ARGS:-} >"$VQ_WORK/backend-$nb.log" 2>&1 </dev/null &
 	bpid=$!
 	for i in $(seq 100); do
 		[ -S "$sock" ] && return 0

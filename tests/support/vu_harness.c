@@ -24,6 +24,13 @@ int vu_harness_start(struct vu_harness *h, unsigned flags, unsigned nq,
 		     uint64_t features, const struct vqcore_vu_ops *ops,
 		     void *opaque)
 {
+	return vu_harness_start_file(h, flags, nq, features, ops, opaque, NULL, 0);
+}
+
+int vu_harness_start_file(struct vu_harness *h, unsigned flags, unsigned nq,
+			  uint64_t features, const struct vqcore_vu_ops *ops,
+			  void *opaque, const char *inflight_file, unsigned qsize)
+{
 	int r;
 
 	memset(h, 0, sizeof(*h));
@@ -35,6 +42,14 @@ int vu_harness_start(struct vu_harness *h, unsigned flags, unsigned nq,
 	if (r) {
 		rmdir(h->dir);
 		return r;
+	}
+	if (inflight_file) {
+		r = vqcore_vu_set_inflight_file(h->dev, inflight_file, qsize);
+		if (r) {
+			vqcore_vu_free(h->dev);
+			rmdir(h->dir);
+			return r;
+		}
 	}
 	r = pthread_create(&h->thread, NULL, run_thread, h);
 	if (r) {

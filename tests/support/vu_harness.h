@@ -25,6 +25,11 @@ struct vu_harness {
 int vu_harness_start(struct vu_harness *h, unsigned flags, unsigned nq,
 		     uint64_t features, const struct vqcore_vu_ops *ops,
 		     void *opaque);
+/* The same, the backend keeping its inflight record in @inflight_file
+ * (vqcore_vu_set_inflight_file() with @qsize) before it runs. */
+int vu_harness_start_file(struct vu_harness *h, unsigned flags, unsigned nq,
+			  uint64_t features, const struct vqcore_vu_ops *ops,
+			  void *opaque, const char *inflight_file, unsigned qsize);
 /* vqcore_vu_stop(), join, free, remove the directory. */
 void vu_harness_stop(struct vu_harness *h);
 
