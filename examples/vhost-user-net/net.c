@@ -13,7 +13,7 @@
  *
  *   vhost-user-net --socket-path=PATH --mode=icmpecho|macswap|loopback
  *                  [--poll] [--no-packed] [--no-in-order] [--client]
- *                  [--inflight-file=FILE]
+ *                  [--inflight-file=FILE] [--config-space]
  *
  * With --client it connects to PATH (a front-end that listens, such as
  * DPDK's virtio-user with server=1, which takes a restarted backend back)
@@ -638,6 +638,8 @@ static void usage(FILE *f)
 		"  --no-packed     do not offer VIRTIO_F_RING_PACKED\n"
 		"  --no-in-order   do not offer VIRTIO_F_IN_ORDER\n"
 		"  --client        connect to PATH (the front-end listens) instead of listening\n"
+		"  --config-space  offer the config space (MAC, status, MTU) with GET_CONFIG;\n"
+		"                  QEMU's virtio-net does not read it and warns when offered\n"
 		"  --inflight-file=FILE  keep the queues' positions and requests in flight in\n"
 		"                  FILE, for a restart (needed for packed rings under QEMU)\n"
 		"  --help          this text\n"
@@ -656,6 +658,7 @@ int main(int argc, char **argv)
 		{ "no-in-order", no_argument, NULL, 'O' },
 		{ "client", no_argument, NULL, 'c' },
 		{ "inflight-file", required_argument, NULL, 'f' },
+		{ "config-space", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -678,7 +681,7 @@ int main(int argc, char **argv)
 	};
 	const char *sock_path = NULL, *inflight_file = NULL;
 	unsigned flags = VQCORE_VU_SERVER | VQCORE_VU_NO_INFLIGHT;
-	bool packed = true, in_order = true;
+	bool packed = true, in_order = true, config_space = false;
 	struct sigaction sa;
 	struct drops d;
 	uint64_t features;
@@ -710,6 +713,7 @@ int main(int argc, char **argv)
 		case 'O': in_order = false; break;
 		case 'c': flags |= VQCORE_VU_CLIENT; n.client = true; break;
 		case 'f': inflight_file = optarg; break;
+		case 'C': config_space = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -747,6 +751,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vhost-user-net: %s: %s\n", sock_path, vqcore_strerror(r));
 		return 1;
 	}
+	if (!config_space)
+		vqcore_vu_set_protocol_features(n.dev, ~VQCORE_BIT(VQCORE_VU_PF_CONFIG));
 	if (inflight_file) {
 		/* the largest queue a front-end may set up */
 		r = vqcore_vu_set_inflight_file(n.dev, inflight_file, 32768);
