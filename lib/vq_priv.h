@@ -412,13 +412,15 @@ struct vq_inflight_ops {
 	/* bytes of a region with @qsize entries, header included */
 	uint64_t (*bytes)(uint16_t qsize);
 	/*
-	 * Optional: a queue of @num slots starts over @reg at used position
-	 * @used.  @recorded: @reg holds a previous run's record under the
-	 * features now acked (else it was just zeroed).  Repairs what a crash
-	 * left half written and brings the record to @used where the format
-	 * keeps it in step with the ring.
+	 * Optional: queue @vq of @num slots (attached to its ring) starts
+	 * over @reg at used position @used.  @recorded: @reg holds a previous
+	 * run's record under the features now acked (else it was just
+	 * zeroed).  Repairs what a crash left half written (a batch the ring
+	 * shows returned that the record still has in flight) and brings the
+	 * record to @used where the format keeps it in step with the ring.
 	 */
-	void (*start)(void *reg, uint16_t num, uint32_t used, bool recorded);
+	void (*start)(const struct vqcore_vq *vq, void *reg, uint16_t num,
+		      uint32_t used, bool recorded);
 	/* Is buffer @id in flight in @reg?  Its counter in *@counter. */
 	bool (*pending)(const void *reg, uint16_t id, uint64_t *counter);
 	/*

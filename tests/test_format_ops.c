@@ -157,7 +157,7 @@ START_TEST(inflight_resume)
 	put(&t, b, 6);
 	collect(&t, 6, 100);
 	if (in->start)
-		in->start(reg, 8, vqcore_vq_get_used_base(t.vq), false);
+		in->start(t.vq, reg, 8, vqcore_vq_get_used_base(t.vq), false);
 	if (in->follow)
 		in->follow(reg, vqcore_vq_get_used_base(t.vq));
 
@@ -189,7 +189,7 @@ START_TEST(inflight_resume)
 	}
 	ck_assert_int_eq(vqcore_vq_set_base(t.vq, base), 0);
 	if (in->start)
-		in->start(reg, 8, vqcore_vq_get_used_base(t.vq), true);
+		in->start(t.vq, reg, 8, vqcore_vq_get_used_base(t.vq), true);
 	for (uint16_t id = 0; id < 8; id++) {
 		if (!in->pending(reg, id, &c))
 			continue;
@@ -235,11 +235,13 @@ START_TEST(inflight_hostile)
 	uint16_t ids[8] = { 0, 1, 2, 3, 4, 5, 6, 7 }, head;
 	uint32_t avail, used;
 	uint64_t c;
+	struct vqt t;
 
 	ck_assert_ptr_nonnull(reg);
+	vqt_setup(&t, format, 8, VQT_F_BASE, 0);
 	memset(reg, 0xff, bytes);
 	if (in->start)
-		in->start(reg, 8, 5, true);
+		in->start(t.vq, reg, 8, 5, true);
 	for (uint16_t id = 0; id < 8; id++)
 		(void)in->pending(reg, id, &c);
 	if (format == VQCORE_FORMAT_SPLIT) {
@@ -258,7 +260,7 @@ START_TEST(inflight_hostile)
 			memcpy(reg + 16 + 16 * i + 6, &(uint16_t){ i == 3 ? 2 : 3 }, 2);
 		}
 		memcpy(reg + 16 + 16 * 5 + 6, &(uint16_t){ 0xffff }, 2);
-		in->start(reg, 8, 0x8000, true);     /* batch far past the ring */
+		in->start(t.vq, reg, 8, 0x8000, true); /* batch far past the ring */
 		for (uint16_t id = 0; id < 8; id++)
 			ck_assert_int_eq(in->pending(reg, id, &c), id != 2 && id != 3);
 		memcpy(&head, reg + 14, 2);   /* used_idx follows the ring */
@@ -295,8 +297,123 @@ START_TEST(inflight_hostile)
 		memcpy(reg + 32 + 24, &(uint64_t){ 0xffff8005ull }, 8);
 		ck_assert_int_eq(in->head(reg, 8, 0, &head), 0);
 		ck_assert_uint_eq(head, 5);
+		/* a batch list that loops: the walk is bounded by the ring, and
+		 * a batch of more slots than the ring is left alone (the fresh
+		 * ring's slot 2 has used bit 0 = the recorded wrap: "returned") */
+		memset(reg, 0, bytes);
+		memcpy(reg + 14, &(uint16_t){ 3 }, 2);      /* old_free_head */
+		memcpy(reg + 16, &(uint16_t){ 2 }, 2);      /* used_idx */
+		reg[32 + 32 * 3] = 1;                        /* 3 in flight */
+		memcpy(reg + 32 + 32 * 3 + 2, &(uint16_t){ 3 }, 2);      /* next: itself */
+		memcpy(reg + 32 + 32 * 3 + 6, &(uint16_t){ 0xffff }, 2); /* num */
+		in->start(t.vq, reg, 8, 0, true);
+		ck_assert(in->pending(reg, 3, &c));
+		memcpy(&head, reg + 16, 2);
+		ck_assert_uint_eq(head, 2);
+		memcpy(reg + 32 + 32 * 3 + 6, &(uint16_t){ 1 }, 2);
+		in->start(t.vq, reg, 8, 0, true);       /* 8 laps of 1 slot */
+		ck_assert(!in->pending(reg, 3, &c));
+		memcpy(&head, reg + 16, 2);
+		ck_assert_uint_eq(head, 2);
+		ck_assert_uint_eq(reg[20], 1);
 	}
 	free(reg);
+	vqt_teardown(&t);
+}
+END_TEST
+
+/*
+ * A crash after a batch's used entries reached the ring and before the
+ * record caught up (vu_inflight_used_end()): the record still has the
+ * batch in flight, one batch behind.  The new device must not hand those
+ * buffers out again (the driver would get them twice): start() sees from
+ * the ring that the batch was returned.  A full ring of 8; with @refill
+ * the driver has meanwhile taken the batch and put new buffers into its
+ * slots (packed: the next lap's descriptors there).
+ */
+START_TEST(inflight_crash_after_publish)
+{
+	unsigned format = vqt_vu_formats[_i / 2];
+	bool refill = _i & 1;
+	const struct vq_format_ops *f = fmt(_i / 2);
+	const struct vq_inflight_ops *in = f->inflight;
+	struct vqt t;
+	struct vhost_buf b[8];
+	struct iovec iov[16];
+	uint16_t ids[8];
+	uint64_t c;
+	uint32_t base, avail, used, seen = 0;
+	unsigned np = 0;
+	void *tok[16];
+	void *reg;
+	int n;
+
+	vqt_setup(&t, format, 8, VQT_F_BASE, 0);
+	reg = calloc(1, in->bytes(8));
+	ck_assert_ptr_nonnull(reg);
+	if (in->start)
+		in->start(t.vq, reg, 8, vqcore_vq_get_used_base(t.vq), false);
+	if (in->follow)
+		in->follow(reg, vqcore_vq_get_used_base(t.vq));
+	add_bufs(&t, 8, 100);
+	n = vqcore_vq_get_bufs(t.vq, b, 8, iov, 16);
+	ck_assert_int_eq(n, 8);
+	for (int i = 0; i < n; i++)
+		in->fetched(reg, &b[i], 1000 + (uint64_t)i);
+	if (in->used_begin)
+		in->used_begin(reg, 8, b, 2);
+	put(&t, b, 2);
+	/* the crash: no clear, no used_end */
+	if (refill) {
+		collect(&t, 2, 100);
+		add_bufs(&t, 2, 200);
+	}
+
+	vqt_new_device(&t, 0);
+	base = f->start_pos;
+	if (f->drv_ring_used)
+		ck_assert_int_eq(f->drv_ring_used(t.dq, &base), 0);
+	ck_assert_int_eq(vqcore_vq_set_base(t.vq, base), 0);
+	if (in->start)
+		in->start(t.vq, reg, 8, vqcore_vq_get_used_base(t.vq), true);
+	for (uint16_t id = 0; id < 8; id++) {
+		if (!in->pending(reg, id, &c))
+			continue;
+		ck_assert_uint_ge(c, 1002);
+		ck_assert_uint_le(c, 1007);
+		ids[c - 1002] = id;
+		np++;
+	}
+	ck_assert_uint_eq(np, 6);
+	ck_assert_int_eq(in->resume(reg, 8, vqcore_vq_get_used_base(t.vq), ids, np,
+				    &avail, &used), 0);
+	ck_assert_int_eq(vqcore_vq_set_base(t.vq, avail), 0);
+	ck_assert_int_eq(vqcore_vq_set_used_base(t.vq, used), 0);
+	for (unsigned i = 0; i < np; i++) {
+		uint16_t head;
+
+		ck_assert_int_eq(in->head(reg, 8, ids[i], &head), 0);
+		ck_assert_int_eq(vqcore_vq_get_buf_at(t.vq, head, &b[i], iov, 16), 1);
+		ck_assert_uint_eq(b[i].id, ids[i]);
+	}
+	n = vqcore_vq_get_bufs(t.vq, &b[np], 2, iov, 16);
+	ck_assert_int_eq(n, refill ? 2 : 0);
+	put(&t, b, np + (unsigned)n);
+	/* every buffer back exactly once: 100..107, or 102..107 and 200, 201 */
+	n = vqcore_drvq_get_used(t.dq, tok, NULL, 16);
+	ck_assert_int_eq(n, 8);
+	for (int i = 0; i < n; i++) {
+		uintptr_t k = (uintptr_t)tok[i];
+
+		k = k >= 200 ? k - 200 + 8 : k - 100;
+		ck_assert_uint_lt(k, 10);
+		ck_assert(!(seen & 1u << k));
+		seen |= 1u << k;
+	}
+	ck_assert_uint_eq(seen, refill ? 0x3fcu : 0xffu);
+	ck_assert_int_eq(vqcore_vq_error(t.vq), 0);
+	free(reg);
+	vqt_teardown(&t);
 }
 END_TEST
 
@@ -309,6 +426,7 @@ int main(void)
 	tcase_add_loop_test(tc, base_encoding, 0, (int)vqt_nvu_formats);
 	tcase_add_loop_test(tc, inflight_resume, 0, (int)vqt_nvu_formats);
 	tcase_add_loop_test(tc, inflight_hostile, 0, (int)vqt_nvu_formats);
+	tcase_add_loop_test(tc, inflight_crash_after_publish, 0, 2 * (int)vqt_nvu_formats);
 	suite_add_tcase(s, tc);
 	return vqt_run_suite(s);
 }

@@ -1752,6 +1752,13 @@ static uint32_t packed_base_encode(uint32_t pos)
  * follow the device's used position.  A buffer is fetched again at its
  * recorded slot; one whose slot a later buffer's used entry overwrote
  * (out-of-order completion) cannot be read again.
+ *
+ * The batch being returned is a list through the entries' next fields,
+ * from old_free_head (0xffff ends it), written before its used entries.
+ * A crash after the ring shows them and before the record does leaves
+ * used_idx one batch behind: the slot there then carries the device's
+ * used bit for used_wrap_counter (a batch publishes with its first
+ * descriptor's flags, last), and the start moves the record past it.
  */
 struct packed_inflight_desc {
 	uint8_t inflight;
@@ -1792,6 +1799,65 @@ static uint64_t packed_inflight_bytes(uint16_t qsize)
 {
 	return sizeof(struct packed_inflight) +
 	       (uint64_t)qsize * sizeof(struct packed_inflight_desc);
+}
+
+#define PACKED_BATCH_END 0xffffu
+
+static void packed_inflight_used_begin(void *reg, uint16_t num,
+				       const struct vhost_buf *bufs, unsigned n)
+{
+	struct packed_inflight *r = reg;
+
+	r->old_free_head = PACKED_BATCH_END;
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t id = bufs[i].id;
+
+		if (id >= num)
+			continue;
+		r->desc[id].next = r->old_free_head;
+		r->old_free_head = id;
+	}
+	vq_wmb();
+}
+
+/*
+ * The slot at the recorded used position shows the used bit of the
+ * recorded lap: either the device's used entry or, once the driver took
+ * it, the driver's next-lap descriptor there (which keeps that bit).
+ * Before the batch was published it holds this lap's available
+ * descriptor, whose used bit is the other one.  Then the batch is done:
+ * clear it and move past its slots.  The list walk is bounded by the
+ * ring and refuses a batch of no or too many slots.
+ */
+static void packed_inflight_start(const struct vqcore_vq *vq, void *reg, uint16_t num,
+				  uint32_t used, bool recorded)
+{
+	struct packed_inflight *r = reg;
+	uint16_t idx = r->used_idx, h = r->old_free_head, flags;
+	bool wrap = r->used_wrap_counter & 1;
+	uint64_t slots = 0;
+
+	(void)used;
+	if (!recorded || idx >= num || r->used_wrap_counter > 1)
+		return;
+	flags = packed_load_flags(&packed_dev(vq)->desc[idx]);
+	if (!!(flags & VRING_PACKED_DESC_F_USED) != wrap)
+		return;
+	for (unsigned k = 0; k < num && h < num; k++) {
+		slots += r->desc[h].num;
+		h = r->desc[h].next;
+	}
+	if (!slots || slots > num)
+		return;
+	h = r->old_free_head;
+	for (unsigned k = 0; k < num && h < num; k++) {
+		r->desc[h].inflight = 0;
+		h = r->desc[h].next;
+	}
+	packed_advance(num, &idx, &wrap, (unsigned)slots);
+	r->used_idx = idx;
+	r->used_wrap_counter = wrap;
+	r->old_free_head = PACKED_BATCH_END;
 }
 
 static bool packed_inflight_pending(const void *reg, uint16_t id, uint64_t *counter)
@@ -1881,11 +1947,13 @@ static void packed_inflight_used_end(void *reg, unsigned n, uint32_t used)
 
 static const struct vq_inflight_ops packed_inflight_ops = {
 	.bytes = packed_inflight_bytes,
+	.start = packed_inflight_start,
 	.pending = packed_inflight_pending,
 	.resume = packed_inflight_resume,
 	.head = packed_inflight_head,
 	.fetched = packed_inflight_fetched,
 	.clear = packed_inflight_clear,
+	.used_begin = packed_inflight_used_begin,
 	.used_end = packed_inflight_used_end,
 	.follow = packed_inflight_follow,
 };

@@ -1281,10 +1281,12 @@ static uint64_t split_inflight_bytes(uint16_t qsize)
 	       (uint64_t)qsize * sizeof(struct split_inflight_desc);
 }
 
-static void split_inflight_start(void *reg, uint16_t num, uint32_t used,
-				 bool recorded)
+static void split_inflight_start(const struct vqcore_vq *vq, void *reg, uint16_t num,
+				 uint32_t used, bool recorded)
 {
 	struct split_inflight *r = reg;
+
+	(void)vq; /* @used is the ring's used index */
 
 	if (recorded && (uint16_t)used != r->used_idx) {
 		/* crashed between the used ring and used_idx: the last batch

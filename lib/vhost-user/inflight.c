@@ -548,7 +548,7 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 	if (!recorded)
 		region_init(reg, area_qsize(d));
 	if (f->start)
-		f->start(reg, num, vqcore_vq_get_used_base(q->vq), recorded);
+		f->start(q->vq, reg, num, vqcore_vq_get_used_base(q->vq), recorded);
 	for (unsigned i = 0; recorded && i < num; i++) {
 		uint64_t c;
 
