@@ -269,38 +269,76 @@ static const struct vqcore_vu_ops drain_ops = {
 	.kick = drain_kick,
 };
 
-static void run_private_memory(bool private)
-{
+/*
+ * One split queue of 8 set up by hand over raw messages, as a front-end
+ * would: guest memory @gm (1 MiB from GPA 0, at front-end address uva),
+ * descriptors at 0, avail ring at 0x1000, used ring at 0x2000, the base
+ * @base, real kick and call eventfds; the drain device serves it.  The
+ * ring is not enabled yet (SET_VRING_ENABLE is the caller's).
+ */
+struct raw_q {
 	struct vu_harness h;
-	struct vqcore_memfd gm;
+	int sock, kick, call;
+};
+
+static void raw_split_queue(struct raw_q *r, const struct vqcore_memfd *gm, uint32_t base)
+{
 	const uint64_t uva = 0x7f0000000000ull, f = VQCORE_BIT(VQCORE_F_VERSION_1);
 	struct {
 		uint32_t n, pad;
 		uint64_t gpa, size, uva, off;
 	} t = { 1, 0, 0, 1 << 20, uva, 0 };
 	struct vring_addr_msg a = { 0, 0, uva, uva + 0x2000, uva + 0x1000, 0 };
-	uint32_t num[2] = { 0, 8 }, base[2] = { 0, 0 }, en[2] = { 0, 1 };
-	uint64_t idx = 0, one = 1;
-	int sock, kick = vqcore_eventfd_new(), call = vqcore_eventfd_new();
+	uint32_t num[2] = { 0, 8 }, b[2] = { 0, base };
+	uint64_t idx = 0;
+
+	r->kick = vqcore_eventfd_new();
+	r->call = vqcore_eventfd_new();
+	ck_assert_int_ge(r->kick, 0);
+	ck_assert_int_ge(r->call, 0);
+	served = 0;
+	ck_assert_int_eq(vu_harness_start(&r->h, 0, 1, f, &drain_ops, NULL), 0);
+	r->sock = vu_raw_connect(&r->h);
+	ck_assert_int_ge(r->sock, 0);
+	ck_assert_int_eq(vu_raw_negotiate(r->sock, f | VU_BITS, PF_ACK), 0);
+	ck_assert_int_eq(vu_raw_ack(r->sock, VQCORE_VU_SET_MEM_TABLE, &t, sizeof(t), &gm->fd, 1), 0);
+	ck_assert_int_eq(vu_raw_ack(r->sock, VQCORE_VU_SET_VRING_NUM, num, 8, NULL, 0), 0);
+	ck_assert_int_eq(vu_raw_ack(r->sock, VQCORE_VU_SET_VRING_BASE, b, 8, NULL, 0), 0);
+	ck_assert_int_eq(vu_raw_ack(r->sock, VQCORE_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
+	ck_assert_int_eq(vu_raw_ack(r->sock, VQCORE_VU_SET_VRING_KICK, &idx, 8, &r->kick, 1), 0);
+	ck_assert_int_eq(vu_raw_ack(r->sock, VQCORE_VU_SET_VRING_CALL, &idx, 8, &r->call, 1), 0);
+}
+
+/* Enable the ring and kick it. */
+static void raw_enable_kick(struct raw_q *r)
+{
+	uint32_t en[2] = { 0, 1 };
+	uint64_t one = 1;
+
+	ck_assert_int_eq(vu_raw_ack(r->sock, VQCORE_VU_SET_VRING_ENABLE, en, 8, NULL, 0), 0);
+	ck_assert_ptr_nonnull(vqcore_vu_queue(r->h.dev, 0));
+	ck_assert_int_eq(write(r->kick, &one, 8), 8);
+}
+
+static void raw_close(struct raw_q *r)
+{
+	close(r->sock);
+	vu_harness_stop(&r->h);
+	close(r->kick);
+	close(r->call);
+}
+
+static void run_private_memory(bool private)
+{
+	struct raw_q r;
+	struct vqcore_memfd gm;
 	uint8_t *view;
 
-	ck_assert_int_ge(kick, 0);
-	ck_assert_int_ge(call, 0);
 	ck_assert_int_eq(vqcore_memfd_map("guest", 1 << 20, 0, &gm), 0);
 	view = private ? mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE, gm.fd, 0)
 		       : gm.hva;
 	ck_assert(view != MAP_FAILED);
-	served = 0;
-	ck_assert_int_eq(vu_harness_start(&h, 0, 1, f, &drain_ops, NULL), 0);
-	sock = vu_raw_connect(&h);
-	ck_assert_int_ge(sock, 0);
-	ck_assert_int_eq(vu_raw_negotiate(sock, f | VU_BITS, PF_ACK), 0);
-	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_MEM_TABLE, &t, sizeof(t), &gm.fd, 1), 0);
-	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_NUM, num, 8, NULL, 0), 0);
-	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_BASE, base, 8, NULL, 0), 0);
-	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
-	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_KICK, &idx, 8, &kick, 1), 0);
-	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_CALL, &idx, 8, &call, 1), 0);
+	raw_split_queue(&r, &gm, 0);
 	log_start();
 	/* the driver: one 64-byte writable buffer at GPA 0x10000, published
 	 * in the avail ring (split layout), then the ring is enabled, then a
@@ -318,13 +356,11 @@ static void run_private_memory(bool private)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		memcpy(view + 0x1000 + 2, &aidx, 2);
 	}
-	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_ENABLE, en, 8, NULL, 0), 0);
-	ck_assert_ptr_nonnull(vqcore_vu_queue(h.dev, 0));
-	ck_assert_int_eq(write(kick, &one, 8), 8);
+	raw_enable_kick(&r);
 	/* the loop handles the kick before this round trip's reply */
 	for (int i = 0; i < 100 && !__atomic_load_n(&served, __ATOMIC_ACQUIRE) &&
 			!log_has("reads as zeros"); i++)
-		ck_assert(vu_raw_alive(sock));
+		ck_assert(vu_raw_alive(r.sock));
 	if (private) {
 		ck_assert_uint_eq(__atomic_load_n(&served, __ATOMIC_ACQUIRE), 0);
 		ck_log_has("queue 0: kicked, but its ring is empty and the region holding "
@@ -336,14 +372,11 @@ static void run_private_memory(bool private)
 	}
 	/* one more exchange: the reads above come before the loop's
 	 * disconnect (close and EOF order nothing for ThreadSanitizer) */
-	ck_assert(vu_raw_alive(sock));
-	close(sock);
-	vu_harness_stop(&h);
+	ck_assert(vu_raw_alive(r.sock));
+	raw_close(&r);
 	if (private)
 		munmap(view, 1 << 20);
 	vqcore_memfd_unmap(&gm);
-	close(kick);
-	close(call);
 }
 
 START_TEST(private_memory_hint)
@@ -363,22 +396,11 @@ END_TEST
  */
 START_TEST(restart_base_from_used_index)
 {
-	struct vu_harness h;
+	struct raw_q r;
 	struct vqcore_memfd gm;
-	const uint64_t uva = 0x7f0000000000ull, f = VQCORE_BIT(VQCORE_F_VERSION_1);
-	struct {
-		uint32_t n, pad;
-		uint64_t gpa, size, uva, off;
-	} t = { 1, 0, 0, 1 << 20, uva, 0 };
-	struct vring_addr_msg a = { 0, 0, uva, uva + 0x2000, uva + 0x1000, 0 };
-	uint32_t num[2] = { 0, 8 }, base[2] = { 0, _i == 1 ? 300 : 0 }, en[2] = { 0, 1 };
-	uint64_t idx = 0, one = 1;
-	int sock, kick = vqcore_eventfd_new(), call = vqcore_eventfd_new();
 	uint8_t *m;
 	uint16_t used;
 
-	ck_assert_int_ge(kick, 0);
-	ck_assert_int_ge(call, 0);
 	ck_assert_int_eq(vqcore_memfd_map("guest", 1 << 20, 0, &gm), 0);
 	m = gm.hva;
 	/* the ring as the old backend and the driver left it: used index
@@ -397,24 +419,12 @@ START_TEST(restart_base_from_used_index)
 	memcpy(m + 0x2000 + 2, &used, 2);
 	used = vqt_le16(303);
 	memcpy(m + 0x1000 + 2, &used, 2);
-	served = 0;
-	ck_assert_int_eq(vu_harness_start(&h, 0, 1, f, &drain_ops, NULL), 0);
-	sock = vu_raw_connect(&h);
-	ck_assert_int_ge(sock, 0);
-	ck_assert_int_eq(vu_raw_negotiate(sock, f | VU_BITS, PF_ACK), 0);
-	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_MEM_TABLE, &t, sizeof(t), &gm.fd, 1), 0);
-	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_NUM, num, 8, NULL, 0), 0);
-	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_BASE, base, 8, NULL, 0), 0);
-	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
-	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_KICK, &idx, 8, &kick, 1), 0);
-	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_CALL, &idx, 8, &call, 1), 0);
+	raw_split_queue(&r, &gm, _i == 1 ? 300 : 0);
 	log_start();
-	ck_assert_int_eq(vu_raw_ack(sock, VQCORE_VU_SET_VRING_ENABLE, en, 8, NULL, 0), 0);
-	ck_assert_ptr_nonnull(vqcore_vu_queue(h.dev, 0));
-	ck_assert_int_eq(write(kick, &one, 8), 8);
+	raw_enable_kick(&r);
 	for (int i = 0; i < 100 && __atomic_load_n(&served, __ATOMIC_ACQUIRE) < 3; i++)
-		ck_assert(vu_raw_alive(sock));
-	ck_assert(vu_raw_alive(sock));
+		ck_assert(vu_raw_alive(r.sock));
+	ck_assert(vu_raw_alive(r.sock));
 	ck_assert_uint_eq(__atomic_load_n(&served, __ATOMIC_ACQUIRE), 3);
 	memcpy(&used, m + 0x2000 + 2, 2);
 	ck_assert_uint_eq(le16toh(used), 303);
@@ -425,11 +435,8 @@ START_TEST(restart_base_from_used_index)
 		ck_log_has("vhost-user: queue 0: SET_VRING_BASE 0, but the ring's used "
 			   "index is 300: resuming there (a front-end that did not keep "
 			   "the ring's state across a backend restart)");
-	close(sock);
-	vu_harness_stop(&h);
+	raw_close(&r);
 	vqcore_memfd_unmap(&gm);
-	close(kick);
-	close(call);
 }
 END_TEST
 

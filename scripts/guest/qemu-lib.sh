@@ -94,6 +94,33 @@ vq_qemu_kill_all() {
 	done
 }
 
+# vq_backend_start SOCK LOG CMD...: start a vhost-user backend, CMD with
+# its output appended to LOG, that listens on SOCK (a stale SOCK is
+# removed first); its pid in VQ_BPID.  Returns 0 once SOCK exists, or
+# shows LOG and returns 1 when the backend exits or SOCK does not appear
+# within 10 s.
+vq_backend_start() {
+	local sock=$1 log=$2 i
+	shift 2
+	rm -f "$sock"
+	"$@" >>"$log" 2>&1 </dev/null &
+	VQ_BPID=$!
+	for i in $(seq 100); do
+		[ -S "$sock" ] && return 0
+		kill -0 "$VQ_BPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "FAIL: the backend did not start: $*"
+	sed 's/^/  backend: /' "$log"
+	return 1
+}
+
+# vq_kill_delay: sleep 0.5 to 2.5 s (in tenths, at random): the time a
+# guest's load runs before the next kill of its backend.
+vq_kill_delay() {
+	sleep "$(awk -v s="$RANDOM" 'BEGIN { printf "%.1f", 0.5 + (s % 21) / 10 }')"
+}
+
 # vq_result_line NAME: the guest's VQTEST RESULT line, if any.
 vq_result_line() {
 	grep -a '^VQTEST RESULT ' "$VQ_WORK/$1.log" | tail -n 1 | tr -d '\r'

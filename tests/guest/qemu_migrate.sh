@@ -36,19 +36,14 @@ VQ_WORK=$(mktemp -d "/tmp/vqcore-migrate-$dev-XXXXXX")
 
 declare -A bpid
 backend_start() {  # NAME CMD...
-	local name=$1 i
+	local name=$1
 	shift
-	rm -f "$VQ_WORK/$name.sock"
-	"$@" --socket-path="$VQ_WORK/$name.sock" >"$VQ_WORK/backend-$name.log" 2>&1 </dev/null &
-	bpid[$name]=$!
-	for i in $(seq 100); do
-		[ -S "$VQ_WORK/$name.sock" ] && return 0
-		kill -0 "${bpid[$name]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "backend $name did not start: $*"
-	sed 's/^/  backend: /' "$VQ_WORK/backend-$name.log"
-	return 1
+	: >"$VQ_WORK/backend-$name.log"
+	vq_backend_start "$VQ_WORK/$name.sock" "$VQ_WORK/backend-$name.log" \
+		"$@" --socket-path="$VQ_WORK/$name.sock"
+	local r=$?
+	bpid[$name]=$VQ_BPID
+	return $r
 }
 backends_stop() {
 	local n

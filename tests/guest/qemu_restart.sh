@@ -34,20 +34,12 @@ sock=$VQ_WORK/blk.sock
 img=$VQ_WORK/disk.img
 bpid=
 backend_start() {
-	local i
-	rm -f "$sock"
 	# shellcheck disable=SC2086
-	"$build/examples/vhost-user-blk" --socket-path="$sock" --blk-file="$img" \
-		--latency-us=2000 ${VQ_BLK_ARGS:-} >>"$VQ_WORK/backend.log" 2>&1 </dev/null &
-	bpid=$!
-	for i in $(seq 100); do
-		[ -S "$sock" ] && return 0
-		kill -0 "$bpid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "FAIL: the backend did not start"
-	sed 's/^/  backend: /' "$VQ_WORK/backend.log"
-	return 1
+	vq_backend_start "$sock" "$VQ_WORK/backend.log" "$build/examples/vhost-user-blk" \
+		--socket-path="$sock" --blk-file="$img" --latency-us=2000 ${VQ_BLK_ARGS:-}
+	local r=$?
+	bpid=$VQ_BPID
+	return $r
 }
 # connected: how many times a front-end has connected so far
 connected() {
@@ -87,8 +79,7 @@ vq_wait_log g '^VQLOAD ready' 150 || die "the guest's load never started"
 grep -a 'queues' "$VQ_WORK/g.log" | tr -d '\r' | sed 's/^/  guest: /' | tail -n 1
 
 for k in $(seq "$kills"); do
-	# 0.5 to 2.5 s of load, then the kill
-	sleep "$(awk -v s="$RANDOM" 'BEGIN { printf "%.1f", 0.5 + (s % 21) / 10 }')"
+	vq_kill_delay
 	before=$(connected)
 	kill -KILL "$bpid"
 	wait "$bpid" 2>/dev/null || true

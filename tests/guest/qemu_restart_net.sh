@@ -50,21 +50,13 @@ bpid=
 nb=0
 # backend_start: a new backend on $sock, logging to backend-$nb.log
 backend_start() {
-	local i
 	nb=$((nb + 1))
-	rm -f "$sock"
 	# shellcheck disable=SC2086
-	"$build/examples/vhost-user-net" --socket-path="$sock" --mode=icmpecho \
-		$inflight ${VQ_NET_ARGS:-} >"$VQ_WORK/backend-$nb.log" 2>&1 </dev/null &
-	bpid=$!
-	for i in $(seq 100); do
-		[ -S "$sock" ] && return 0
-		kill -0 "$bpid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "FAIL: the backend did not start"
-	sed 's/^/  backend: /' "$VQ_WORK/backend-$nb.log"
-	return 1
+	vq_backend_start "$sock" "$VQ_WORK/backend-$nb.log" "$build/examples/vhost-user-net" \
+		--socket-path="$sock" --mode=icmpecho $inflight ${VQ_NET_ARGS:-}
+	local r=$?
+	bpid=$VQ_BPID
+	return $r
 }
 cleanup() {
 	vq_qemu_kill_all
@@ -120,8 +112,7 @@ vq_wait_log g '^VQLOAD ready' 150 || die "the guest's load never started"
 resumed "the start"
 
 for k in $(seq "$kills"); do
-	# 0.5 to 2.5 s of pings, then the kill
-	sleep "$(awk -v s="$RANDOM" 'BEGIN { printf "%.1f", 0.5 + (s % 21) / 10 }')"
+	vq_kill_delay
 	kill -KILL "$bpid"
 	wait "$bpid" 2>/dev/null || true
 	backend_start || exit 1

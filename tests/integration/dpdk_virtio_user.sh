@@ -91,6 +91,14 @@ run() {
 	echo "ok: $what"
 }
 
+# rx_stat N FIELD: field FIELD of the Nth "RX-packets: ... RX-missed ..."
+# line testpmd printed ("show port stats"): 2 is the packet count, 6 the
+# byte count.
+rx_stat() {
+	grep -E '^ *RX-packets: *[0-9]+ +RX-missed' "$tmp/testpmd.log" |
+		awk -v n="$1" -v f="$2" 'NR == n { print $f }'
+}
+
 # run_multiseg FORMAT VIRTIO_USER_OPTS: frames of 3 segments (3072 bytes)
 # from testpmd itself (txonly's generator, "start tx_first"), looped by the
 # backend and forwarded back by testpmd (io, one port) for a few seconds:
@@ -132,9 +140,9 @@ run_multiseg() {
 	grep -q "bad_tx=0 too_big=0 no_reply=0 rx_error=0" "$tmp/backend.log" ||
 		fail "$what: the backend counted errors: $(grep exit "$tmp/backend.log")"
 	# the two samples: packets and bytes received
-	n1=$(grep -E '^ *RX-packets: *[0-9]+ +RX-missed' "$tmp/testpmd.log" | awk 'NR == 1 { print $2 }')
-	n2=$(grep -E '^ *RX-packets: *[0-9]+ +RX-missed' "$tmp/testpmd.log" | awk 'NR == 2 { print $2 }')
-	b2=$(grep -E '^ *RX-packets: *[0-9]+ +RX-missed' "$tmp/testpmd.log" | awk 'NR == 2 { print $6 }')
+	n1=$(rx_stat 1 2)
+	n2=$(rx_stat 2 2)
+	b2=$(rx_stat 2 6)
 	[ -n "$n1" ] && [ -n "$n2" ] && [ -n "$b2" ] || fail "$what: no port stats from testpmd"
 	[ "$n1" -ge 10000 ] || fail "$what: only $n1 frames came back in 3 s"
 	[ "$n2" -gt "$n1" ] || fail "$what: frames stopped coming back after $n1"
@@ -198,9 +206,9 @@ run_restart() {
 	wait "$be_pid" || fail "$what: the restarted backend failed"
 	be_pid=""
 	! grep -q 'vqcore error\|broken' "$tmp"/backend*.log || fail "$what: a backend broke a queue"
-	n1=$(grep -E '^ *RX-packets: *[0-9]+ +RX-missed' "$tmp/testpmd.log" | awk 'NR == 1 { print $2 }')
-	n2=$(grep -E '^ *RX-packets: *[0-9]+ +RX-missed' "$tmp/testpmd.log" | awk 'NR == 2 { print $2 }')
-	n3=$(grep -E '^ *RX-packets: *[0-9]+ +RX-missed' "$tmp/testpmd.log" | awk 'NR == 3 { print $2 }')
+	n1=$(rx_stat 1 2)
+	n2=$(rx_stat 2 2)
+	n3=$(rx_stat 3 2)
 	[ -n "$n1" ] && [ -n "$n2" ] && [ -n "$n3" ] || fail "$what: no port stats from testpmd"
 	[ "$n1" -ge 10000 ] || fail "$what: only $n1 frames came back before the restart"
 	[ "$n2" -ge $((n1 + 10000)) ] || fail "$what: $((n2 - n1)) frames came back after the restart"
