@@ -451,6 +451,14 @@ struct vq_inflight_ops {
 	/* Optional: the queue runs from used position @used with nothing in
 	 * flight; the record follows it from here. */
 	void (*follow)(void *reg, uint32_t used);
+	/*
+	 * Optional: queue @vq's ring shows no trace of a device: as a driver
+	 * leaves it when it has just set the ring up, or reset it without
+	 * telling the backend (DPDK's virtio-user resets its packed rings
+	 * when a backend reconnects).  A record of a position elsewhere in
+	 * such a ring is stale.
+	 */
+	bool (*ring_fresh)(const struct vqcore_vq *vq);
 };
 
 /* formats/registry.c */

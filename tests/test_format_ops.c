@@ -323,6 +323,41 @@ START_TEST(inflight_hostile)
 END_TEST
 
 /*
+ * ring_fresh(): a packed ring the driver just set up (or reset) shows no
+ * used bit; once the device returned a buffer, or the driver went round
+ * once, it does.  Split has no such test (its used index says where the
+ * device is).
+ */
+START_TEST(inflight_ring_fresh)
+{
+	unsigned format = vqt_vu_formats[_i];
+	const struct vq_inflight_ops *in = fmt(_i)->inflight;
+	struct vhost_buf b[8];
+	struct iovec iov[16];
+	struct vqt t;
+
+	if (format == VQCORE_FORMAT_SPLIT) {
+		ck_assert_ptr_null(in->ring_fresh);
+		return;
+	}
+	ck_assert_ptr_nonnull(in->ring_fresh);
+	vqt_setup(&t, format, 8, VQT_F_BASE, 0);
+	ck_assert(in->ring_fresh(t.vq));
+	add_bufs(&t, 8, 100);
+	ck_assert(in->ring_fresh(t.vq));
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 8, iov, 16), 8);
+	ck_assert(in->ring_fresh(t.vq));  /* fetched, nothing returned yet */
+	put(&t, b, 1);
+	ck_assert(!in->ring_fresh(t.vq));
+	put(&t, b + 1, 7);
+	collect(&t, 8, 100);
+	add_bufs(&t, 8, 200);  /* the second lap: every slot's used bit set */
+	ck_assert(!in->ring_fresh(t.vq));
+	vqt_teardown(&t);
+}
+END_TEST
+
+/*
  * A crash after a batch's used entries reached the ring and before the
  * record caught up (vu_inflight_used_end()): the record still has the
  * batch in flight, one batch behind.  The new device must not hand those
@@ -427,6 +462,7 @@ int main(void)
 	tcase_add_loop_test(tc, inflight_resume, 0, (int)vqt_nvu_formats);
 	tcase_add_loop_test(tc, inflight_hostile, 0, (int)vqt_nvu_formats);
 	tcase_add_loop_test(tc, inflight_crash_after_publish, 0, 2 * (int)vqt_nvu_formats);
+	tcase_add_loop_test(tc, inflight_ring_fresh, 0, (int)vqt_nvu_formats);
 	suite_add_tcase(s, tc);
 	return vqt_run_suite(s);
 }

@@ -16,11 +16,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "vu_harness.h"
@@ -965,8 +967,11 @@ END_TEST
 
 /*
  * vqcore_vu_set_inflight_file() arguments: a queue size out of range, a
- * second device on a file another one holds, a call while a front-end is
- * connected; a file of another shape is taken and reset.
+ * second device on a file another one holds, a call while queues run; a
+ * file of another shape is taken and reset.  A client-mode device, which
+ * vqcore_vu_new() connects at once, takes the file before its loop runs
+ * (vhost-user-net --client --inflight-file under DPDK's virtio-user
+ * server=1 was refused with -EBUSY).
  */
 START_TEST(inflight_file_args)
 {
@@ -997,6 +1002,25 @@ START_TEST(inflight_file_args)
 				       &echo_ops, &e, &d2), 0);
 	ck_assert_int_eq(vqcore_vu_set_inflight_file(d2, file, QSZ), -EBUSY);
 	vqcore_vu_free(d2);
+	{
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		char file2[] = "/tmp/vqcore-inflight-XXXXXX";
+		int ls = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		inflight_file_make(file2);
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.sock", file2);
+		ck_assert_int_ge(ls, 0);
+		ck_assert_int_eq(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		ck_assert_int_eq(listen(ls, 1), 0);
+		ck_assert_int_eq(vqcore_vu_new(sa.sun_path, VQCORE_VU_CLIENT, NQ, dev_features,
+					       &echo_ops, &e, &d2), 0);
+		ck_assert(vqcore_vu_connected(d2));
+		ck_assert_int_eq(vqcore_vu_set_inflight_file(d2, file2, QSZ), 0);
+		vqcore_vu_free(d2);
+		close(ls);
+		unlink(sa.sun_path);
+		unlink(file2);
+	}
 	c = file_client(&h, VQCORE_FORMAT_SPLIT);
 	wait_started(&e, 1);
 	ck_assert_int_eq(vqcore_vu_set_inflight_file(h.dev, file, QSZ), -EBUSY);

@@ -1860,6 +1860,22 @@ static void packed_inflight_start(const struct vqcore_vq *vq, void *reg, uint16_
 	r->old_free_head = PACKED_BATCH_END;
 }
 
+/*
+ * No descriptor carries the used bit: a fresh ring (zeroed, the first
+ * lap's descriptors available with used bit 0).  A ring a device has
+ * worked on has it somewhere: the first lap's used descriptors, or from
+ * the second lap on the driver's own descriptors.
+ */
+static bool packed_ring_fresh(const struct vqcore_vq *vq)
+{
+	const struct vring_desc_raw *d = packed_dev(vq)->desc;
+
+	for (unsigned i = 0; i < vq->num; i++)
+		if (packed_load_flags(&d[i]) & VRING_PACKED_DESC_F_USED)
+			return false;
+	return true;
+}
+
 static bool packed_inflight_pending(const void *reg, uint16_t id, uint64_t *counter)
 {
 	const struct packed_inflight *r = reg;
@@ -1956,6 +1972,7 @@ static const struct vq_inflight_ops packed_inflight_ops = {
 	.used_begin = packed_inflight_used_begin,
 	.used_end = packed_inflight_used_end,
 	.follow = packed_inflight_follow,
+	.ring_fresh = packed_ring_fresh,
 };
 
 const struct vq_format_ops vq_packed_ops VQ_HIDDEN = {

@@ -317,7 +317,9 @@ VQCORE_API void vqcore_vu_set_protocol_features(struct vqcore_vu_dev *dev,
 /**
  * vqcore_vu_set_inflight_file() - keep the inflight record in a file of
  * the backend's own.
- * @dev: device, while no front-end is connected (before vqcore_vu_run()).
+ * @dev: device, while none of its queues runs: before vqcore_vu_run()
+ *     (in client mode too: vqcore_vu_new() connects, but nothing starts
+ *     before the loop runs), or from a callback while none runs.
  * @path: the file (created with mode 0600 if missing), or NULL to stop
  *     using one.
  * @max_queue_size: the largest queue size recorded, 1..32768; a larger
@@ -342,8 +344,8 @@ VQCORE_API void vqcore_vu_set_protocol_features(struct vqcore_vu_dev *dev,
  * connection.  The file is locked (flock()) for the device's life: one
  * backend per file; a live-migration target needs its own.
  *
- * Return: 0; -EINVAL (@max_queue_size out of range); -EBUSY (a front-end
- * is connected, or another process holds the file's lock); -ENOMEM; or
+ * Return: 0; -EINVAL (@max_queue_size out of range); -EBUSY (a queue
+ * runs, or another device holds the file's lock); -ENOMEM; or
  * the -errno of open, flock, ftruncate or mmap.  On error the device
  * keeps no file.  Thread: the loop thread (like every call but the ones
  * the Lifecycle list names).

@@ -271,8 +271,9 @@ int vqcore_vu_set_inflight_file(struct vqcore_vu_dev *d, const char *path,
 	void *p;
 	int fd, r;
 
-	if (d->sock >= 0)
-		return -EBUSY;
+	for (unsigned i = 0; i < d->nq; i++)
+		if (d->q[i].vq)
+			return -EBUSY; /* a running queue may be recording */
 	if (!path) {
 		vu_inflight_local_close(d);
 		return 0;
@@ -545,6 +546,14 @@ void vu_inflight_queue_start(struct vqcore_vu_dev *d, unsigned qi)
 		return;
 	/* a region written under other features (or never) holds nothing */
 	recorded = region_recorded(d, qi, reg);
+	if (recorded && region_local(d) && f->ring_fresh && f->ring_fresh(q->vq)) {
+		/* the driver set the ring up afresh behind the backend's back
+		 * (DPDK's virtio-user resets a packed ring on reconnect); a
+		 * front-end's own area is reset by the front-end itself */
+		vq_warn("vhost-user: queue %u: the ring was reset since the inflight "
+			"file recorded it: starting from the front-end's base", qi);
+		recorded = false;
+	}
 	if (!recorded)
 		region_init(reg, area_qsize(d));
 	if (f->start)

@@ -10,7 +10,8 @@
 # and in-order on and off, the backend kick-driven and polling.  Then
 # frames of 3 segments from testpmd's own generator, looped for a few
 # seconds (run_multiseg), and a backend killed and restarted under
-# virtio-user in server mode (run_restart).  testpmd runs with --no-huge (its memory is a memfd it shares with the backend),
+# virtio-user in server mode (run_restart), without and with
+# --inflight-file.  testpmd runs with --no-huge (its memory is a memfd it shares with the backend),
 # --no-pci and its own --file-prefix: nothing of the host is changed.
 # Usage: dpdk_virtio_user.sh BUILD_DIR.  Exit 77 (skip) only when DPDK
 # cannot be installed.
@@ -225,4 +226,10 @@ run_multiseg packed "queue_size=256,mrg_rxbuf=1,in_order=1"
 run_multiseg packed "queue_size=256,mrg_rxbuf=1,in_order=0"
 run_restart split ""
 run_restart packed "--poll"
+# and with the backends' inflight record in a file: the second one resumes
+# from what the first one recorded there
+rm -f "$tmp/net.inflight"
+run_restart split "--inflight-file=$tmp/net.inflight"
+rm -f "$tmp/net.inflight"
+run_restart packed "--poll --inflight-file=$tmp/net.inflight"
 echo "PASS: DPDK virtio-user against vhost-user-net, split and packed"
