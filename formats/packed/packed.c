@@ -265,7 +265,8 @@ static int packed_indirect(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
 {
 	const void *table;
 	int r = vq_indirect_open(vq, addr, len, &table);
-	uint32_t n, first = vq->desc_used;
+	uint32_t n, first = vq->desc_used, last_rd = 0;
+	bool seen_w = false, quirk = false;
 
 	if (unlikely(r < 0))
 		return r;
@@ -275,6 +276,7 @@ static int packed_indirect(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
 				"chain of more than %u descriptors", vq->num);
 	for (uint32_t j = 0; j < n; j++) {
 		struct vring_desc_raw e;
+		bool w;
 
 		r = vq_read_indirect(vq, table, addr, j, &e);
 		if (unlikely(r < 0))
@@ -285,6 +287,13 @@ static int packed_indirect(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
 			return vq_break(vq, -VQCORE_E_NESTED_INDIRECT,
 					"indirect descriptor in an indirect table at 0x%llx",
 					(unsigned long long)addr);
+		/* a readable entry after a writable one: the last such one */
+		w = e.next_or_flags & VRING_DESC_F_WRITE;
+		seen_w |= w;
+		if (!w && seen_w) {
+			quirk = true;
+			last_rd = j;
+		}
 		vq_cache_push(vq, e.addr, e.len, e.next_or_flags);
 	}
 	/*
@@ -293,15 +302,12 @@ static int packed_indirect(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
 	 * an unmodified DPDK driver sends "writable, then readable" here.
 	 * Entries before the last readable one are taken as readable: the
 	 * device then only reads memory the driver offered, and nothing
-	 * becomes writable that the driver did not mark so.
+	 * becomes writable that the driver did not mark so.  Only a table
+	 * with that order is touched, only its write flags.
 	 */
-	for (uint32_t j = vq->desc_used; j-- > first;) {
-		if (!(vq->desc_cache[j].flags & VHOST_DESC_F_WRITE)) {
-			while (j-- > first)
-				vq->desc_cache[j].flags = 0;
-			break;
-		}
-	}
+	if (unlikely(quirk))
+		for (uint32_t j = first; j < first + last_rd; j++)
+			vq->desc_cache[j].flags &= (uint16_t)~VHOST_DESC_F_WRITE;
 	*total += n;
 	return 0;
 }
