@@ -168,19 +168,21 @@ static inline void packed_advance(uint16_t num, uint16_t *idx, bool *wrap,
 static inline void packed_prefetch_own(const struct vring_desc_raw *ring,
 				       uint16_t num, uint16_t idx, unsigned n)
 {
-	unsigned i = idx;
+	const struct vring_desc_raw *s = &ring[idx];
+	unsigned i, part;
 
 	/* one slot: the callers have just read its flags, its line is in */
 	if (n <= 1)
 		return;
 	if (n > num)
 		n = num;
-	for (unsigned j = 0; j < n; j += 4) {
-		__builtin_prefetch(&ring[i], 1, 3);
-		i += 4;
-		if (i >= num)
-			i -= num;
-	}
+	/* every fourth slot up to the ring's end, then from its start: no
+	 * wrap test per line */
+	part = VQ_MIN(n, (unsigned)num - idx);
+	for (unsigned j = 0; j < part; j += 4)
+		__builtin_prefetch(&s[j], 1, 3);
+	for (unsigned j = 0; j < n - part; j += 4)
+		__builtin_prefetch(&ring[j], 1, 3);
 	/* the last slot: covers a ring that is not line aligned */
 	i = idx + n - 1u;
 	__builtin_prefetch(&ring[i >= num ? i - num : i], 1, 3);
@@ -1016,38 +1018,45 @@ static uint32_t packed_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 	bool wrap = hwrap;
 
 	if (run) {
-		for (unsigned i = 0; i < k; i++)
-			ids[e[i].id] = VQ_ID_FREE;
+		vq_lean_free_ids(ids, e, k);
 		packed_put_run_lines(ring, num, &idx, &wrap, &e[0].id, sizeof(*e), lens, k);
 	} else {
 		/* the first one's length and id last, next to its flags (see
 		 * packed_put_used()) */
 		static const uint32_t zero[1];
-		struct vring_desc_raw *s = &ring[head], *const end = &ring[num - 1];
 		/* lens NULL: 0 each (a step of 0 through one zero) */
 		const uint32_t *lp = lens ? lens + 1 : zero;
 		const unsigned lstep = lens ? 1 : 0;
-		uint64_t tag = packed_used_tag(wrap);
+		/* e[i] goes to slot head + i up to the ring's end (first
+		 * slots), then to slot i - first on the next lap: a loop for
+		 * each part, no wrap test per buffer */
+		const unsigned first = (unsigned)num - head, stop = VQ_MIN(k, first);
+		struct vring_desc_raw *const s = &ring[head];
+		unsigned i;
 
-		for (unsigned i = 1; i < k; i++, lp += lstep) {
+		for (i = 1; i < stop; i++, lp += lstep) {
 			/* in locals: the id stores may alias anything */
 			const uint32_t l = *lp;
 			const uint16_t id = e[i].id;
 
 			ids[id] = VQ_ID_FREE;
-			if (likely(s != end)) {
-				s++;
-			} else {
-				s = ring;
-				wrap = !wrap;
-				tag = packed_used_tag(wrap);
-			}
-			packed_store_used(s, l, id, tag);
+			packed_store_used(&s[i], l, id, packed_used_tag(hwrap));
+		}
+		for (; i < k; i++, lp += lstep) {
+			const uint32_t l = *lp;
+			const uint16_t id = e[i].id;
+
+			ids[id] = VQ_ID_FREE;
+			packed_store_used(&ring[i - first], l, id, packed_used_tag(!hwrap));
 		}
 		ids[e[0].id] = VQ_ID_FREE;
 		packed_write_used(&ring[head], e[0].id, lens ? lens[0] : 0);
-		idx = (uint16_t)(s - ring);
-		packed_advance(num, &idx, &wrap, 1);
+		if (k >= first) {
+			idx = (uint16_t)(k - first);
+			wrap = !hwrap;
+		} else {
+			idx = (uint16_t)(head + k);
+		}
 	}
 	/* the first used descriptor's flags last: the batch appears at once */
 	vq_store_release(packed_flags_ptr(&ring[head]), vq_le16(packed_used_bits(hwrap)));
