@@ -42,16 +42,19 @@ struct vq_lean {
  */
 static inline void vq_lean_free_ids(uint8_t *ids, const struct vq_lean *e, unsigned k)
 {
-	unsigned i = 0;
+	const struct vq_lean *const end = e + k, *const end4 = e + (k & ~3u);
 
-	for (; i + 4 <= k; i += 4) {
-		ids[e[i].id] = VQ_ID_FREE;
-		ids[e[i + 1].id] = VQ_ID_FREE;
-		ids[e[i + 2].id] = VQ_ID_FREE;
-		ids[e[i + 3].id] = VQ_ID_FREE;
+	for (; e != end4; e += 4) {
+		/* the loads first: a byte store may alias them */
+		const uint16_t a = e[0].id, b = e[1].id, c = e[2].id, d = e[3].id;
+
+		ids[a] = VQ_ID_FREE;
+		ids[b] = VQ_ID_FREE;
+		ids[c] = VQ_ID_FREE;
+		ids[d] = VQ_ID_FREE;
 	}
-	for (; i < k; i++)
-		ids[e[i].id] = VQ_ID_FREE;
+	for (; e != end; e++)
+		ids[e->id] = VQ_ID_FREE;
 }
 
 /*

@@ -1002,6 +1002,64 @@ static unsigned packed_lean_get(struct vqcore_vq *vq, struct vq_lean *e, unsigne
 }
 
 /*
+ * The used descriptors of an in-order run of the @k one-slot buffers
+ * e[0..k) from slot @head of lap @hwrap: one per ring line the run
+ * covers, naming the last buffer in it, as packed_put_run_lines() splits
+ * the run, but whole lines in a loop of their own.  The head's length and
+ * id are written, not its flags (the caller's, last).  *@idx and *@wrap
+ * receive the position past the run.
+ */
+static inline __attribute__((always_inline)) void
+packed_lean_run(struct vring_desc_raw *ring, uint16_t num, uint16_t head, bool hwrap,
+		const struct vq_lean *e, const uint32_t *lens, const bool has_lens, unsigned k,
+		uint16_t *idx, bool *wrap)
+{
+	/* the line offset of slot 0 (a ring is 16-byte aligned) */
+	const unsigned roff = (unsigned)((uintptr_t)ring >> 4) & 3;
+	unsigned s = head, i, take;
+	bool w = hwrap;
+	uint64_t tag = packed_used_tag(w);
+
+	/* the head's part: up to its line's end, the ring's or the run's */
+	take = VQ_MIN(4 - ((roff + s) & 3), VQ_MIN((unsigned)num - s, k));
+	i = take;
+	s += take;
+	packed_write_used(&ring[head], e[i - 1].id, has_lens ? lens[i - 1] : 0);
+	while (i < k) {
+		if (s == num) {
+			s = 0;
+			w = !w;
+			tag = packed_used_tag(w);
+		}
+		if (!((roff + s) & 3)) {
+			/* whole lines up to the ring's end or the run's */
+			for (unsigned n = VQ_MIN(k - i, (unsigned)num - s) / 4; n; n--) {
+				i += 4;
+				packed_store_used(&ring[s], has_lens ? lens[i - 1] : 0,
+						  e[i - 1].id, tag);
+				s += 4;
+			}
+			if (i == k)
+				break;
+			if (s == num)
+				continue;
+		}
+		/* a part of a line: at the ring's end or the run's, or
+		 * after a wrap to a ring that does not start a line */
+		take = VQ_MIN(4 - ((roff + s) & 3), VQ_MIN((unsigned)num - s, k - i));
+		i += take;
+		packed_store_used(&ring[s], has_lens ? lens[i - 1] : 0, e[i - 1].id, tag);
+		s += take;
+	}
+	if (s == num) {
+		s = 0;
+		w = !w;
+	}
+	*idx = (uint16_t)s;
+	*wrap = w;
+}
+
+/*
  * lean_put: the used descriptors of @k one-slot buffers (for an in-order
  * run, as packed_put_run() splits it), each id's in-flight state cleared
  * in the same loop; the first one's flags last.
@@ -1019,7 +1077,10 @@ static uint32_t packed_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 
 	if (run) {
 		vq_lean_free_ids(ids, e, k);
-		packed_put_run_lines(ring, num, &idx, &wrap, &e[0].id, sizeof(*e), lens, k);
+		if (lens)
+			packed_lean_run(ring, num, head, hwrap, e, lens, true, k, &idx, &wrap);
+		else
+			packed_lean_run(ring, num, head, hwrap, e, NULL, false, k, &idx, &wrap);
 	} else {
 		/* the first one's length and id last, next to its flags (see
 		 * packed_put_used()) */
