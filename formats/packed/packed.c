@@ -262,8 +262,8 @@ static void packed_reset(struct vqcore_vq *vq)
  * read sequentially, its NEXT flags are ignored, and it may not contain
  * another indirect descriptor.
  */
-static int packed_indirect(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
-			   uint32_t *total)
+static VQ_NOINLINE int packed_indirect(struct vqcore_vq *vq, uint64_t addr,
+				       uint32_t len, uint32_t *total)
 {
 	const void *table;
 	int r = vq_indirect_open(vq, addr, len, &table);
