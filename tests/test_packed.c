@@ -666,6 +666,22 @@ START_TEST(indirect_writable_before_readable)
 	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 1), 0);
 	vqt_teardown(&t);
 
+	/* only the entries before the last readable one: a writable entry
+	 * after it stays writable */
+	hostile_setup(&t, 16);
+	add_n(&t, 1, 3, VQCORE_ADD_INDIRECT);
+	table = vqt_hva(&t, vqt_le64(ring(&t)[0].addr));
+	table[0].flags |= vqt_le16(F_WRITE);
+	table[1].flags &= vqt_le16((uint16_t)~F_WRITE);
+	table[2].flags |= vqt_le16(F_WRITE);
+	ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 2, iov, 4), 1);
+	ck_assert_uint_eq(b[0].out_num, 2);
+	ck_assert_uint_eq(b[0].in_num, 1);
+	ck_assert_uint_eq(b[0].out_len, 2 * 64);
+	ck_assert_uint_eq(b[0].in_len, 64);
+	ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 1), 0);
+	vqt_teardown(&t);
+
 	hostile_setup(&t, 16);
 	add_n(&t, 1, 3, 0);
 	d = ring(&t);

@@ -1491,6 +1491,67 @@ START_TEST(lean_leaves_bad_buffers_to_general_path)
 END_TEST
 
 /*
+ * In-order runs of readable buffers (a tx queue) through the lean fetch
+ * and return: runs of 1 to 7 buffers around a ring of 16, so that they
+ * start at every slot, cross ring lines and the ring's end, and the used
+ * entries of a run (one per ring line on packed, one per run on split)
+ * land everywhere.  The driver gets every buffer once, in order, and the
+ * general calls go on from where the lean ones stopped.
+ */
+START_TEST(lean_inorder_runs)
+{
+	struct vqt t;
+	unsigned tok_next = 1;
+
+	vqt_setup(&t, FMT, 16, VQT_F_INORDER, 0);
+	for (unsigned round = 0; round < 64; round++) {
+		const unsigned n = 1 + round % 7;
+		struct vq_lean e[8];
+		uint32_t lens[8], pos = 0;
+		void *tok[16];
+		bool general = true;
+
+		for (unsigned i = 0; i < n; i++) {
+			struct vqcore_sg sg = { VQT_DATA + 128 * i, 100 };
+
+			ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0,
+							 (void *)(uintptr_t)(tok_next + i), 0), 0);
+			lens[i] = 0;
+		}
+		vqcore_drvq_kick_prepare(t.dq);
+		ck_assert_uint_eq(vq_lean_get(t.vq, e, 8, false, &pos, &general), n);
+		ck_assert(!general);
+		/* lengths given or not: both forms of the run */
+		ck_assert_int_eq(vq_lean_finish(t.vq, pos, e, false, round & 1 ? lens : NULL, n, n),
+				 0);
+		ck_assert_uint_eq(vqcore_vq_inflight(t.vq), 0);
+		ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 16), (int)n);
+		for (unsigned i = 0; i < n; i++)
+			ck_assert_ptr_eq(tok[i], (void *)(uintptr_t)(tok_next + i));
+		tok_next += n;
+		if (round % 5 == 4) {
+			/* the general calls in between, at the same place */
+			struct vqcore_sg sg = { VQT_DATA, 100 };
+			struct vhost_buf b[2];
+			struct iovec iov[2];
+
+			ck_assert_int_eq(vqcore_drvq_add(t.dq, &sg, 1, 0,
+							 (void *)(uintptr_t)tok_next, 0), 0);
+			vqcore_drvq_kick_prepare(t.dq);
+			ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 2, iov, 2), 1);
+			ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 1), 0);
+			ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 16), 1);
+			ck_assert_ptr_eq(tok[0], (void *)(uintptr_t)tok_next);
+			tok_next++;
+		}
+	}
+	ck_assert_uint_eq(vqcore_drvq_free_descs(t.dq), 16);
+	ck_assert_int_eq(vqcore_vq_error(t.vq), 0);
+	vqt_teardown(&t);
+}
+END_TEST
+
+/*
  * Rounds of six buffers around the ring (its indices and wrap counters
  * turn over): vq_lean_get() hands them out in ring order; vq_lean_finish()
  * returns the first four with their lengths (an in-order run in the odd
@@ -1825,6 +1886,7 @@ static Suite *conformance_suite(void)
 	tcase_add_loop_test(tc, broken_batch_bad_first, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, lean_leaves_bad_buffers_to_general_path, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, lean_round_trip, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, lean_inorder_runs, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, inorder_writable_used_each, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, lean_follows_regions, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, lean_not_taken, 0, (int)vqt_nformats);

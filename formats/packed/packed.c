@@ -168,19 +168,21 @@ static inline void packed_advance(uint16_t num, uint16_t *idx, bool *wrap,
 static inline void packed_prefetch_own(const struct vring_desc_raw *ring,
 				       uint16_t num, uint16_t idx, unsigned n)
 {
-	unsigned i = idx;
+	const struct vring_desc_raw *s = &ring[idx];
+	unsigned i, part;
 
 	/* one slot: the callers have just read its flags, its line is in */
 	if (n <= 1)
 		return;
 	if (n > num)
 		n = num;
-	for (unsigned j = 0; j < n; j += 4) {
-		__builtin_prefetch(&ring[i], 1, 3);
-		i += 4;
-		if (i >= num)
-			i -= num;
-	}
+	/* every fourth slot up to the ring's end, then from its start: no
+	 * wrap test per line */
+	part = VQ_MIN(n, (unsigned)num - idx);
+	for (unsigned j = 0; j < part; j += 4)
+		__builtin_prefetch(&s[j], 1, 3);
+	for (unsigned j = 0; j < n - part; j += 4)
+		__builtin_prefetch(&ring[j], 1, 3);
 	/* the last slot: covers a ring that is not line aligned */
 	i = idx + n - 1u;
 	__builtin_prefetch(&ring[i >= num ? i - num : i], 1, 3);
@@ -260,12 +262,13 @@ static void packed_reset(struct vqcore_vq *vq)
  * read sequentially, its NEXT flags are ignored, and it may not contain
  * another indirect descriptor.
  */
-static int packed_indirect(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
-			   uint32_t *total)
+static VQ_NOINLINE int packed_indirect(struct vqcore_vq *vq, uint64_t addr,
+				       uint32_t len, uint32_t *total)
 {
 	const void *table;
 	int r = vq_indirect_open(vq, addr, len, &table);
-	uint32_t n, first = vq->desc_used;
+	uint32_t n, first = vq->desc_used, last_rd = 0;
+	bool seen_w = false, quirk = false;
 
 	if (unlikely(r < 0))
 		return r;
@@ -275,6 +278,7 @@ static int packed_indirect(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
 				"chain of more than %u descriptors", vq->num);
 	for (uint32_t j = 0; j < n; j++) {
 		struct vring_desc_raw e;
+		bool w;
 
 		r = vq_read_indirect(vq, table, addr, j, &e);
 		if (unlikely(r < 0))
@@ -285,6 +289,13 @@ static int packed_indirect(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
 			return vq_break(vq, -VQCORE_E_NESTED_INDIRECT,
 					"indirect descriptor in an indirect table at 0x%llx",
 					(unsigned long long)addr);
+		/* a readable entry after a writable one: the last such one */
+		w = e.next_or_flags & VRING_DESC_F_WRITE;
+		seen_w |= w;
+		if (!w && seen_w) {
+			quirk = true;
+			last_rd = j;
+		}
 		vq_cache_push(vq, e.addr, e.len, e.next_or_flags);
 	}
 	/*
@@ -293,15 +304,12 @@ static int packed_indirect(struct vqcore_vq *vq, uint64_t addr, uint32_t len,
 	 * an unmodified DPDK driver sends "writable, then readable" here.
 	 * Entries before the last readable one are taken as readable: the
 	 * device then only reads memory the driver offered, and nothing
-	 * becomes writable that the driver did not mark so.
+	 * becomes writable that the driver did not mark so.  Only a table
+	 * with that order is touched, only its write flags.
 	 */
-	for (uint32_t j = vq->desc_used; j-- > first;) {
-		if (!(vq->desc_cache[j].flags & VHOST_DESC_F_WRITE)) {
-			while (j-- > first)
-				vq->desc_cache[j].flags = 0;
-			break;
-		}
-	}
+	if (unlikely(quirk))
+		for (uint32_t j = first; j < first + last_rd; j++)
+			vq->desc_cache[j].flags &= (uint16_t)~VHOST_DESC_F_WRITE;
 	*total += n;
 	return 0;
 }
@@ -994,6 +1002,64 @@ static unsigned packed_lean_get(struct vqcore_vq *vq, struct vq_lean *e, unsigne
 }
 
 /*
+ * The used descriptors of an in-order run of the @k one-slot buffers
+ * e[0..k) from slot @head of lap @hwrap: one per ring line the run
+ * covers, naming the last buffer in it, as packed_put_run_lines() splits
+ * the run, but whole lines in a loop of their own.  The head's length and
+ * id are written, not its flags (the caller's, last).  *@idx and *@wrap
+ * receive the position past the run.
+ */
+static inline __attribute__((always_inline)) void
+packed_lean_run(struct vring_desc_raw *ring, uint16_t num, uint16_t head, bool hwrap,
+		const struct vq_lean *e, const uint32_t *lens, const bool has_lens, unsigned k,
+		uint16_t *idx, bool *wrap)
+{
+	/* the line offset of slot 0 (a ring is 16-byte aligned) */
+	const unsigned roff = (unsigned)((uintptr_t)ring >> 4) & 3;
+	unsigned s = head, i, take;
+	bool w = hwrap;
+	uint64_t tag = packed_used_tag(w);
+
+	/* the head's part: up to its line's end, the ring's or the run's */
+	take = VQ_MIN(4 - ((roff + s) & 3), VQ_MIN((unsigned)num - s, k));
+	i = take;
+	s += take;
+	packed_write_used(&ring[head], e[i - 1].id, has_lens ? lens[i - 1] : 0);
+	while (i < k) {
+		if (s == num) {
+			s = 0;
+			w = !w;
+			tag = packed_used_tag(w);
+		}
+		if (!((roff + s) & 3)) {
+			/* whole lines up to the ring's end or the run's */
+			for (unsigned n = VQ_MIN(k - i, (unsigned)num - s) / 4; n; n--) {
+				i += 4;
+				packed_store_used(&ring[s], has_lens ? lens[i - 1] : 0,
+						  e[i - 1].id, tag);
+				s += 4;
+			}
+			if (i == k)
+				break;
+			if (s == num)
+				continue;
+		}
+		/* a part of a line: at the ring's end or the run's, or
+		 * after a wrap to a ring that does not start a line */
+		take = VQ_MIN(4 - ((roff + s) & 3), VQ_MIN((unsigned)num - s, k - i));
+		i += take;
+		packed_store_used(&ring[s], has_lens ? lens[i - 1] : 0, e[i - 1].id, tag);
+		s += take;
+	}
+	if (s == num) {
+		s = 0;
+		w = !w;
+	}
+	*idx = (uint16_t)s;
+	*wrap = w;
+}
+
+/*
  * lean_put: the used descriptors of @k one-slot buffers (for an in-order
  * run, as packed_put_run() splits it), each id's in-flight state cleared
  * in the same loop; the first one's flags last.
@@ -1010,38 +1076,48 @@ static uint32_t packed_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 	bool wrap = hwrap;
 
 	if (run) {
-		for (unsigned i = 0; i < k; i++)
-			ids[e[i].id] = VQ_ID_FREE;
-		packed_put_run_lines(ring, num, &idx, &wrap, &e[0].id, sizeof(*e), lens, k);
+		vq_lean_free_ids(ids, e, k);
+		if (lens)
+			packed_lean_run(ring, num, head, hwrap, e, lens, true, k, &idx, &wrap);
+		else
+			packed_lean_run(ring, num, head, hwrap, e, NULL, false, k, &idx, &wrap);
 	} else {
 		/* the first one's length and id last, next to its flags (see
 		 * packed_put_used()) */
 		static const uint32_t zero[1];
-		struct vring_desc_raw *s = &ring[head], *const end = &ring[num - 1];
 		/* lens NULL: 0 each (a step of 0 through one zero) */
 		const uint32_t *lp = lens ? lens + 1 : zero;
 		const unsigned lstep = lens ? 1 : 0;
-		uint64_t tag = packed_used_tag(wrap);
+		/* e[i] goes to slot head + i up to the ring's end (first
+		 * slots), then to slot i - first on the next lap: a loop for
+		 * each part, no wrap test per buffer */
+		const unsigned first = (unsigned)num - head, stop = VQ_MIN(k, first);
+		struct vring_desc_raw *const s = &ring[head];
+		unsigned i;
 
-		for (unsigned i = 1; i < k; i++, lp += lstep) {
+		for (i = 1; i < stop; i++, lp += lstep) {
 			/* in locals: the id stores may alias anything */
 			const uint32_t l = *lp;
 			const uint16_t id = e[i].id;
 
 			ids[id] = VQ_ID_FREE;
-			if (likely(s != end)) {
-				s++;
-			} else {
-				s = ring;
-				wrap = !wrap;
-				tag = packed_used_tag(wrap);
-			}
-			packed_store_used(s, l, id, tag);
+			packed_store_used(&s[i], l, id, packed_used_tag(hwrap));
+		}
+		for (; i < k; i++, lp += lstep) {
+			const uint32_t l = *lp;
+			const uint16_t id = e[i].id;
+
+			ids[id] = VQ_ID_FREE;
+			packed_store_used(&ring[i - first], l, id, packed_used_tag(!hwrap));
 		}
 		ids[e[0].id] = VQ_ID_FREE;
 		packed_write_used(&ring[head], e[0].id, lens ? lens[0] : 0);
-		idx = (uint16_t)(s - ring);
-		packed_advance(num, &idx, &wrap, 1);
+		if (k >= first) {
+			idx = (uint16_t)(k - first);
+			wrap = !hwrap;
+		} else {
+			idx = (uint16_t)(head + k);
+		}
 	}
 	/* the first used descriptor's flags last: the batch appears at once */
 	vq_store_release(packed_flags_ptr(&ring[head]), vq_le16(packed_used_bits(hwrap)));

@@ -612,6 +612,49 @@ static unsigned split_lean_get(struct vqcore_vq *vq, struct vq_lean *e, unsigned
 	return split_lean_get_dir(vq, e, max, false, general);
 }
 
+/* One used element of split_lean_elems(). */
+static inline __attribute__((always_inline)) void
+split_lean_elem(struct vring_used_elem_raw *u, const bool aligned, uint16_t id, uint32_t len)
+{
+	if (aligned) {
+		__atomic_store_n((vq_u64a *)(void *)u, vq_le64(id | (uint64_t)len << 32),
+				 __ATOMIC_RELAXED);
+	} else {
+		__atomic_store_n(&u->id, vq_le32(id), __ATOMIC_RELAXED);
+		__atomic_store_n(&u->len, vq_le32(len), __ATOMIC_RELAXED);
+	}
+}
+
+/*
+ * The used elements of e[0..@k) with lengths @lens from slot @slot of
+ * @ring (of @num), each id's in-flight state cleared: a loop up to the
+ * ring's end and one from its start, no index masking per element.  The
+ * ring and the values in locals: the id stores may alias anything.
+ */
+static inline __attribute__((always_inline)) void
+split_lean_elems(struct vring_used_elem_raw *ring, const bool aligned, const struct vq_lean *e,
+		 const uint32_t *lens, uint8_t *ids, unsigned slot, unsigned k, unsigned num)
+{
+	const unsigned first = num - slot, stop = VQ_MIN(k, first);
+	struct vring_used_elem_raw *const u = &ring[slot];
+	unsigned i;
+
+	for (i = 0; i < stop; i++) {
+		const uint16_t id = e[i].id;
+		const uint32_t len = lens[i];
+
+		ids[id] = VQ_ID_FREE;
+		split_lean_elem(&u[i], aligned, id, len);
+	}
+	for (; i < k; i++) {
+		const uint16_t id = e[i].id;
+		const uint32_t len = lens[i];
+
+		ids[id] = VQ_ID_FREE;
+		split_lean_elem(&ring[i - first], aligned, id, len);
+	}
+}
+
 /*
  * lean_put: the used elements of @k buffers (one for an in-order run),
  * each id's in-flight state cleared in the same loop; the index once.
@@ -624,8 +667,7 @@ static uint32_t split_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 	uint8_t *ids = vq->id_state;
 
 	if (run) {
-		for (unsigned i = 0; i < k; i++)
-			ids[e[i].id] = VQ_ID_FREE;
+		vq_lean_free_ids(ids, e, k);
 		split_write_elem(s, idx & mask, e[k - 1].id, lens ? lens[k - 1] : 0);
 	} else if (unlikely(!lens)) {
 		for (unsigned i = 0; i < k; i++) {
@@ -633,31 +675,11 @@ static uint32_t split_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 			split_write_elem(s, (uint16_t)(idx + i) & mask, e[i].id, 0);
 		}
 	} else if (likely(s->elem_aligned)) {
-		/* the ring in a local: the id stores may alias anything */
-		vq_u64a *ring = (vq_u64a *)(void *)s->used->ring;
-
-		for (unsigned i = 0; i < k; i++) {
-			const uint16_t id = e[i].id;
-			const uint32_t len = lens[i];
-
-			ids[id] = VQ_ID_FREE;
-			__atomic_store_n(&ring[(uint16_t)(idx + i) & mask],
-					 vq_le64(id | (uint64_t)len << 32), __ATOMIC_RELAXED);
-		}
+		split_lean_elems(s->used->ring, true, e, lens, ids, idx & mask, k, vq->num);
 	} else {
 		/* the used ring at 4 mod 8 (DPDK's virtio-user lays it out so):
 		 * two stores each */
-		struct vring_used_elem_raw *ring = s->used->ring;
-
-		for (unsigned i = 0; i < k; i++) {
-			const uint16_t id = e[i].id;
-			const uint32_t len = lens[i];
-			struct vring_used_elem_raw *u = &ring[(uint16_t)(idx + i) & mask];
-
-			ids[id] = VQ_ID_FREE;
-			__atomic_store_n(&u->id, vq_le32(id), __ATOMIC_RELAXED);
-			__atomic_store_n(&u->len, vq_le32(len), __ATOMIC_RELAXED);
-		}
+		split_lean_elems(s->used->ring, false, e, lens, ids, idx & mask, k, vq->num);
 	}
 	vq_store_release(&s->used->idx, vq_le16((uint16_t)(idx + k)));
 	if (unlikely(vq->mem->log))
