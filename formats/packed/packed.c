@@ -1448,17 +1448,20 @@ packed_drv_add_simple(struct vqcore_drvq *dq, const struct vqcore_drvq_req *reqs
 	const uint16_t *ids = &packed_drv(dq)->free_ids[packed_drv(dq)->nfree_ids - n];
 	uint16_t idx = packed_drv(dq)->next_avail, num = dq->num;
 	bool wrap = packed_drv(dq)->avail_wrap;
-	unsigned part = VQ_MIN(n, (unsigned)(num - idx));
 	const struct vqcore_sg *sg0 = reqs ? reqs[0].sg : &sgs[0];
 	bool dw0 = reqs ? reqs[0].in_num != 0 : writable;
 	uint16_t f0 = (uint16_t)(packed_avail_bits(wrap) | (dw0 ? VRING_DESC_F_WRITE : 0));
 
 	if (dq->in_order)
 		packed_drv_order_ids(dq, ids, n);
-	packed_drv_fill(dq, ring, state, ids, n, reqs, sgs, tokens, writable,
-			(int)idx - (int)num, part, n, packed_avail_bits(!wrap));
-	packed_drv_fill(dq, ring, state, ids, n, reqs, sgs, tokens, writable,
-			(int)idx, 1, part, packed_avail_bits(wrap));
+	if (n > 1) {
+		unsigned part = VQ_MIN(n, (unsigned)(num - idx));
+
+		packed_drv_fill(dq, ring, state, ids, n, reqs, sgs, tokens, writable,
+				(int)idx - (int)num, part, n, packed_avail_bits(!wrap));
+		packed_drv_fill(dq, ring, state, ids, n, reqs, sgs, tokens, writable,
+				(int)idx, 1, part, packed_avail_bits(wrap));
+	}
 	packed_drv_put_one(dq, ring, state, idx, ids[n - 1], sg0,
 			   reqs ? reqs[0].token : tokens[0], dw0 ? sg0->len : 0, f0,
 			   !packed_drv(dq)->pending);
