@@ -26,7 +26,12 @@
  * instead of iovecs and vhost_bufs.  It alternates with the same format's
  * proto, and its ratio is to the proto.
  *
+ * "ring-hyb-lib-driver" and "ring-hyb-lib-device" (subjects "hyb") run
+ * one side of ring-lean against the other side's proto loop on the same
+ * ring, so the gap to the proto can be put on a side.
+ *
  * Usage: ringbench [buffers-per-run] [rounds] [format|all] [batch|0=all]
+ *                  [all|lean|hyb]
  * Output: BENCH ring format=split|packed batch=N inorder=0|1 mbufs_s=X
  *         baseline_mbufs_s=Y ratio=R
  *         BENCH ring-log format=split|packed batch=N inorder=0|1 mbufs_s=X
@@ -35,6 +40,8 @@
  *         baseline_mbufs_s=Y ratio=R
  *         BENCH ring-lean format=split|packed batch=N mbufs_s=X
  *         proto_mbufs_s=Y ratio_proto=R
+ *         BENCH ring-hyb-lib-driver|ring-hyb-lib-device format=... batch=N
+ *         mbufs_s=X proto_mbufs_s=Y ratio_proto=R
  */
 #include <pthread.h>
 #include <sched.h>
@@ -192,6 +199,8 @@ struct proto_ctx {
 	struct pdesc *desc;
 	uint16_t *avail;  /* split: flags, idx, ring[NUM] */
 	uint32_t *used;   /* split: flags|idx, then (id, len) pairs */
+	uint16_t *aring;  /* split: the avail ring's entries */
+	uint32_t *uring;  /* split: the used ring's (id, len) pairs */
 	uint64_t total;
 	unsigned batch;
 	atomic_int go;
@@ -314,9 +323,9 @@ static void *proto_split_device(void *arg)
 {
 	struct proto_ctx *c = arg;
 	struct pdesc *desc = c->desc;
-	uint16_t *aidx = &c->avail[1], *aring = &c->avail[2];
+	uint16_t *aidx = &c->avail[1], *aring = c->aring;
 	uint16_t *uidxp = (uint16_t *)c->used + 1;
-	uint32_t *uring = c->used + 16; /* entries from the next line */
+	uint32_t *uring = c->uring;
 	const uint64_t total = c->total;
 	const unsigned batch = c->batch;
 	uint64_t done = 0, sink = 0;
@@ -356,9 +365,9 @@ static void *proto_split_device(void *arg)
 static void proto_split_driver(struct proto_ctx *c, uint64_t *tok)
 {
 	struct pdesc *desc = c->desc;
-	uint16_t *aidxp = &c->avail[1], *aring = &c->avail[2];
+	uint16_t *aidxp = &c->avail[1], *aring = c->aring;
 	uint16_t *uidxp = (uint16_t *)c->used + 1;
-	uint32_t *uring = c->used + 16;
+	uint32_t *uring = c->uring;
 	const uint64_t total = c->total;
 	const unsigned batch = c->batch;
 	uint64_t sent = 0, done = 0, sink = 0;
@@ -422,6 +431,8 @@ static double run_proto(unsigned format, uint64_t total, unsigned batch)
 	c->desc = (struct pdesc *)mem;
 	c->avail = (uint16_t *)(mem + dsz);
 	c->used = (uint32_t *)(mem + dsz + asz);
+	c->aring = &c->avail[2];
+	c->uring = c->used + 16; /* entries from the next line */
 	c->total = total;
 	c->batch = batch;
 	pthread_create(&dev, NULL, format ? proto_packed_device : proto_split_device, c);
@@ -528,9 +539,24 @@ static void *ring_device(void *arg)
 /* The table's 8 regions sit at i << 24: a bitmap for 128 MiB of guest space. */
 #define LOG_BYTES ((8ull << 24) / 4096 / 8)
 
+/* Which side of run_ring() is the library's: both, or one of them with
+ * the same format's proto loop on the other side of the same ring. */
+enum { HYB_NONE, HYB_LIB_DRIVER, HYB_LIB_DEVICE };
+
+static double run_ring_hyb(unsigned format, bool in_order, uint64_t total,
+			   unsigned batch, bool log, bool lean, int hyb);
+
 static double run_ring(unsigned format, bool in_order, uint64_t total,
 		       unsigned batch, bool log, bool lean)
 {
+	return run_ring_hyb(format, in_order, total, batch, log, lean, HYB_NONE);
+}
+
+static double run_ring_hyb(unsigned format, bool in_order, uint64_t total,
+			   unsigned batch, bool log, bool lean, int hyb)
+{
+	struct proto_ctx *pc = aligned_alloc(LINE, 2 * LINE);
+	uint64_t *ptok = aligned_alloc(LINE, 8 * NUM);
 	uint8_t *bitmap = NULL;
 	struct vqcore_memfd mf;
 	struct vqcore_mem_region regs[8];
@@ -583,10 +609,31 @@ static double run_ring(unsigned format, bool in_order, uint64_t total,
 			exit(1);
 		}
 	}
-	pthread_create(&dev, NULL, ring_device, &c);
+	/* the proto side works on the library's ring areas (gpa 0 is the
+	 * memfd's first byte) */
+	memset(pc, 0, 2 * LINE);
+	pc->desc = (struct pdesc *)((char *)mf.hva + l.desc);
+	pc->avail = (uint16_t *)(void *)((char *)mf.hva + l.driver);
+	pc->used = (uint32_t *)(void *)((char *)mf.hva + l.device);
+	pc->aring = pc->avail + 2;
+	pc->uring = pc->used + 1;
+	pc->total = total;
+	pc->batch = batch;
+	if (hyb == HYB_LIB_DRIVER)
+		pthread_create(&dev, NULL, format ? proto_packed_device : proto_split_device, pc);
+	else
+		pthread_create(&dev, NULL, ring_device, &c);
 	pin(0);
 	atomic_store(&c.go, 1);
+	atomic_store(&pc->go, 1);
 	t0 = now_ns();
+	if (hyb == HYB_LIB_DEVICE) {
+		if (format)
+			proto_packed_driver(pc, ptok);
+		else
+			proto_split_driver(pc, ptok);
+		done = total;
+	}
 	while (done < total) {
 		unsigned k = 0;
 		int n;
@@ -632,6 +679,8 @@ static double run_ring(unsigned format, bool in_order, uint64_t total,
 	free(bitmap);
 #undef c
 	free(ctx);
+	free(pc);
+	free(ptok);
 	return (double)total * 1e3 / (double)(t1 - t0);
 }
 
@@ -641,6 +690,9 @@ int main(int argc, char **argv)
 	unsigned rounds = argc > 2 ? (unsigned)atoi(argv[2]) : 7;
 	const char *only = argc > 3 ? argv[3] : "all";
 	unsigned only_batch = argc > 4 ? (unsigned)atoi(argv[4]) : 0;
+	/* all; lean: ring-lean only; hyb: ring-lean and the hybrids */
+	const char *subj = argc > 5 ? argv[5] : "all";
+	const bool all = !strcmp(subj, "all");
 	static const unsigned batches[] = { 1, 8, 32 };
 
 	if (rounds > 64)
@@ -654,7 +706,7 @@ int main(int argc, char **argv)
 			if (only_batch && batches[bi] != only_batch)
 				continue;
 			/* io: in order; lg: with a dirty log */
-			for (unsigned lg = 0; lg < 2; lg++) {
+			for (unsigned lg = 0; all && lg < 2; lg++) {
 				for (unsigned io = 0; io < 2; io++) {
 					double ratio[64], ring[64], base[64];
 
@@ -671,7 +723,7 @@ int main(int argc, char **argv)
 					fflush(stdout);
 				}
 			}
-			{
+			if (all) {
 				double ratio[64], ring[64], base[64];
 
 				for (unsigned r = 0; r < rounds; r++) {
@@ -684,6 +736,27 @@ int main(int argc, char **argv)
 				       fname, batches[bi], median(ring, rounds),
 				       median(base, rounds), median(ratio, rounds));
 				fflush(stdout);
+			}
+			if (!strcmp(subj, "hyb")) {
+				/* which side costs what: each side of ring-lean
+				 * alone against the other side's proto loop */
+				static const char *const hn[] = { "", "lib-driver", "lib-device" };
+
+				for (int h = HYB_LIB_DRIVER; h <= HYB_LIB_DEVICE; h++) {
+					double ratio[64], hy[64], proto[64];
+
+					for (unsigned r = 0; r < rounds; r++) {
+						proto[r] = run_proto(f, total, batches[bi]);
+						hy[r] = run_ring_hyb(f, false, total, batches[bi],
+								     false, true, h);
+						ratio[r] = hy[r] / proto[r];
+					}
+					printf("BENCH ring-hyb-%s format=%s batch=%u mbufs_s=%.2f "
+					       "proto_mbufs_s=%.2f ratio_proto=%.2f\n",
+					       hn[h], fname, batches[bi], median(hy, rounds),
+					       median(proto, rounds), median(ratio, rounds));
+					fflush(stdout);
+				}
 			}
 			{
 				double ratio[64], lean[64], proto[64];

@@ -1096,6 +1096,51 @@ START_TEST(add_sg)
 }
 END_TEST
 
+/* The driver side against a device that names, in a used entry, an id
+ * that is not in flight (out of range, or one that is free): the buffers
+ * before it come back, then the queue breaks and stays broken. */
+START_TEST(driver_bad_used_id)
+{
+	if (FMT == VQCORE_FORMAT_SPLIT || FMT == VQCORE_FORMAT_PACKED) {
+		static const uint32_t bad[] = { 16, 7, 0xffff };
+
+		for (unsigned c = 0; c < 3; c++) {
+			struct vqt t;
+			struct vqcore_sg sg[3];
+			void *tokens[3] = { (void *)1, (void *)2, (void *)3 }, *tok[8];
+			struct vhost_buf b[8];
+			struct iovec iov[8];
+			uint32_t lens[8];
+
+			vqt_setup(&t, FMT, 16, VQT_F_BASE, 0);
+			for (unsigned i = 0; i < 3; i++)
+				sg[i] = (struct vqcore_sg){ VQT_DATA + 64 * i, 64 };
+			ck_assert_int_eq(vqcore_drvq_add_sg(t.dq, sg, tokens, 3,
+							    VQCORE_ADD_WRITABLE), 3);
+			vqcore_drvq_publish(t.dq);
+			ck_assert_int_eq(vqcore_vq_get_bufs(t.vq, b, 8, iov, 8), 3);
+			ck_assert_int_eq(vqcore_vq_put_used(t.vq, b, NULL, 3), 0);
+			/* the second used entry's id */
+			if (FMT == VQCORE_FORMAT_PACKED) {
+				uint16_t *id = vqt_hva(&t, t.ring.desc + 16 + 12);
+
+				*id = vqt_le16((uint16_t)bad[c]);
+			} else {
+				uint32_t *id = vqt_hva(&t, t.ring.device + 4 + 8);
+
+				*id = vqt_le32(c == 2 ? UINT32_MAX : bad[c]);
+			}
+			ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, lens, 8), 1);
+			ck_assert_ptr_eq(tok[0], (void *)1);
+			ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, NULL, 8), -EIO);
+			ck_assert_int_eq(vqcore_drvq_get_used(t.dq, tok, lens, 8), -EIO);
+			ck_assert_int_eq(vqcore_drvq_add_sg(t.dq, sg, tokens, 1, 0), -EIO);
+			vqt_teardown(&t);
+		}
+	}
+}
+END_TEST
+
 /*
  * vqcore_vq_max_iov(): the fixture's two regions are adjacent in guest
  * space, so a descriptor may cross one boundary.  The worst buffer, as
@@ -1881,6 +1926,7 @@ static Suite *conformance_suite(void)
 	tcase_add_loop_test(tc, used_writes_are_logged, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, add_batch, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, add_sg, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, driver_bad_used_id, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, broken_batch_serves_good_buffers, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, broken_batch_desc_serves_good_buffers, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, broken_batch_bad_first, 0, (int)vqt_nformats);

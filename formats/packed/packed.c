@@ -1402,12 +1402,41 @@ static inline void packed_drv_order_ids(struct vqcore_drvq *dq, const uint16_t *
 }
 
 /*
+ * Requests @lo..@hi-1 (counting down) of a batch into slots @base[@lo..@hi)
+ * of one lap, avail bits @f0; request i takes id @ids[@n - 1 - i].  None
+ * is the batch's first.  One request's work: its element's address, its
+ * per-id state, then length, id and flags: a wrap or a head test per
+ * buffer (and the spills they caused) cost as much as the stores.
+ */
+static inline __attribute__((always_inline)) void
+packed_drv_fill(struct vqcore_drvq *dq, struct vring_desc_raw *ring,
+		struct vq_drv_state *state, const uint16_t *ids, unsigned n,
+		const struct vqcore_drvq_req *reqs, const struct vqcore_sg *sgs,
+		void *const *tokens, bool writable, int base, unsigned lo,
+		unsigned hi, uint16_t f0)
+{
+	for (unsigned i = hi; i-- > lo;) {
+		/* from requests, or from parallel arrays (vqcore_drvq_add_sg);
+		 * the caller passes one of them as a constant NULL */
+		const struct vqcore_sg *sg = reqs ? reqs[i].sg : &sgs[i];
+		void *token = reqs ? reqs[i].token : tokens[i];
+		bool dw = reqs ? reqs[i].in_num != 0 : writable;
+
+		packed_drv_put_one(dq, ring, state, (uint16_t)(base + (int)i), ids[n - 1 - i],
+				   sg, token, dw ? sg->len : 0,
+				   (uint16_t)(f0 | (dw ? VRING_DESC_F_WRITE : 0)), false);
+	}
+}
+
+/*
  * @n one-element buffers that all fit: written from the last slot back to
  * the first.  The device polls the batch's first slot, so its line is
  * written last and taken from the device once, instead of once per store
  * while the device keeps reading it.  Nothing here is visible before the
  * first buffer's flags: either they wait for publish, or an earlier
- * unpublished head hides the whole batch.
+ * unpublished head hides the whole batch.  The slots past the ring's end
+ * (the next lap's wrap counter) and those before it are two loops, the
+ * first buffer a third step.
  */
 static inline __attribute__((always_inline)) void
 packed_drv_add_simple(struct vqcore_drvq *dq, const struct vqcore_drvq_req *reqs,
@@ -1418,29 +1447,24 @@ packed_drv_add_simple(struct vqcore_drvq *dq, const struct vqcore_drvq_req *reqs
 	struct vq_drv_state *state = dq->state;
 	const uint16_t *ids = &packed_drv(dq)->free_ids[packed_drv(dq)->nfree_ids - n];
 	uint16_t idx = packed_drv(dq)->next_avail, num = dq->num;
-	bool wrap = packed_drv(dq)->avail_wrap, first_pending = !packed_drv(dq)->pending;
+	bool wrap = packed_drv(dq)->avail_wrap;
+	const struct vqcore_sg *sg0 = reqs ? reqs[0].sg : &sgs[0];
+	bool dw0 = reqs ? reqs[0].in_num != 0 : writable;
+	uint16_t f0 = (uint16_t)(packed_avail_bits(wrap) | (dw0 ? VRING_DESC_F_WRITE : 0));
 
 	if (dq->in_order)
 		packed_drv_order_ids(dq, ids, n);
-	for (unsigned i = n; i-- > 0;) {
-		/* from requests, or from parallel arrays (vqcore_drvq_add_sg);
-		 * the caller passes one of them as a constant NULL */
-		const struct vqcore_sg *sg = reqs ? reqs[i].sg : &sgs[i];
-		void *token = reqs ? reqs[i].token : tokens[i];
-		bool dw = reqs ? reqs[i].in_num != 0 : writable;
-		unsigned slot = idx + i;
-		bool w = wrap, hold = !i && first_pending;
-		uint16_t id = ids[n - 1 - i], f;
-		uint32_t in_len = dw ? sg->len : 0;
+	if (n > 1) {
+		unsigned part = VQ_MIN(n, (unsigned)(num - idx));
 
-		if (slot >= num) {
-			slot -= num;
-			w = !w;
-		}
-		f = (uint16_t)(packed_avail_bits(w) | (dw ? VRING_DESC_F_WRITE : 0));
-		packed_drv_put_one(dq, ring, state, (uint16_t)slot, id, sg, token, in_len,
-				   f, hold);
+		packed_drv_fill(dq, ring, state, ids, n, reqs, sgs, tokens, writable,
+				(int)idx - (int)num, part, n, packed_avail_bits(!wrap));
+		packed_drv_fill(dq, ring, state, ids, n, reqs, sgs, tokens, writable,
+				(int)idx, 1, part, packed_avail_bits(wrap));
 	}
+	packed_drv_put_one(dq, ring, state, idx, ids[n - 1], sg0,
+			   reqs ? reqs[0].token : tokens[0], dw0 ? sg0->len : 0, f0,
+			   !packed_drv(dq)->pending);
 	packed_advance(num, &idx, &wrap, n);
 	packed_drv(dq)->next_avail = idx;
 	packed_drv(dq)->avail_wrap = wrap;
@@ -1584,67 +1608,82 @@ static VQ_COLD int packed_drv_bad_id(struct vqcore_drvq *dq, uint16_t id)
  * Collect used buffers, out of order: one used descriptor per buffer.  The
  * cursors live in registers and the next slot's address never waits for a
  * load from the per-id state (a branch on the usual one-slot buffer).
+ * @with_lens is a constant per caller: no test of @lens per buffer, and
+ * the ids go onto the free stack at its top plus the count taken, so the
+ * loop keeps few enough values to stay in registers.
  */
-static int packed_drv_get_used_ooo(struct vqcore_drvq *dq, void **tokens,
-				   uint32_t *lens, unsigned max)
+static inline __attribute__((always_inline)) int
+packed_drv_ooo_loop(struct vqcore_drvq *dq, void **tokens, uint32_t *lens,
+		    unsigned max, const bool with_lens)
 {
-	struct vq_drv_state *state = dq->state;
-	struct vring_desc_raw *ring = packed_drv(dq)->desc;
-	uint16_t *free_ids = packed_drv(dq)->free_ids;
-	const uint16_t num = dq->num;
-	uint16_t last = packed_drv(dq)->last_used, nfree = dq->num_free;
-	uint16_t nids = packed_drv(dq)->nfree_ids;
+	struct vq_drv_state *const state = dq->state;
+	const struct vring_desc_raw *const ring = packed_drv(dq)->desc;
+	const struct vring_desc_raw *const end = ring + dq->num;
+	uint16_t *const top = &packed_drv(dq)->free_ids[packed_drv(dq)->nfree_ids];
+	const unsigned num = dq->num;
+	const struct vring_desc_raw *d = &ring[packed_drv(dq)->last_used];
+	unsigned slots = 0, n = 0;
 	bool wrap = packed_drv(dq)->used_wrap;
-	uint16_t want = packed_used_bits(wrap);
-	unsigned n = 0;
+	uint16_t want = packed_used_bits(wrap), last;
 	int err = 0;
 
 	/* The device published these used descriptors by the first one's
 	 * flags; the driver writes the same slots again on the next lap, so
 	 * take their lines for writing now (see packed_prefetch_own). */
-	if ((packed_load_flags(&ring[last]) & PACKED_WRAP_MASK) == want)
-		packed_prefetch_own(ring, num, last, VQ_MIN(max, (unsigned)(num - nfree)));
-	while (n < max) {
-		const struct vring_desc_raw *d = &ring[last];
+	if ((packed_load_flags(d) & PACKED_WRAP_MASK) == want)
+		packed_prefetch_own(ring, (uint16_t)num, (uint16_t)(d - ring),
+				    VQ_MIN(max, num - dq->num_free));
+	for (; n < max; n++) {
 		struct vq_drv_state *st;
-		uint16_t id;
-		uint32_t len;
+		unsigned id;
+		void *token;
 
 		if ((packed_load_flags(d) & PACKED_WRAP_MASK) != want)
 			break;
 		id = vq_le16(VQ_READ_ONCE(d->flags_or_id));
-		len = vq_le32(VQ_READ_ONCE(d->len));
-		st = &state[id < num ? id : 0];
-		if (unlikely(id >= num || !st->token)) {
-			dq->broken = true;
-			vq_err("driver vq: device returned id %u not in flight", id);
-			err = -VQ_EIO;
-			break;
-		}
-		tokens[n] = st->token;
-		if (lens)
-			lens[n] = len;
-		n++;
+		if (unlikely(id >= num))
+			goto bad;
+		st = &state[id];
+		token = st->token;
+		if (unlikely(!token))
+			goto bad;
+		tokens[n] = token;
+		if (with_lens)
+			lens[n] = vq_le32(VQ_READ_ONCE(d->len));
 		st->token = NULL;
-		free_ids[nids++] = id;
+		top[n] = (uint16_t)id;
 		if (likely(st->ndesc == 1)) {
-			nfree++;
-			if (unlikely(++last == num)) {
-				last = 0;
+			slots++;
+			if (unlikely(++d == end)) {
+				d = ring;
 				wrap = !wrap;
 				want = packed_used_bits(wrap);
 			}
 		} else {
-			nfree = (uint16_t)(nfree + st->ndesc);
-			packed_advance(num, &last, &wrap, st->ndesc);
+			last = (uint16_t)(d - ring);
+			slots += st->ndesc;
+			packed_advance((uint16_t)num, &last, &wrap, st->ndesc);
+			d = &ring[last];
 			want = packed_used_bits(wrap);
 		}
+		continue;
+bad:
+		err = packed_drv_bad_id(dq, (uint16_t)id);
+		break;
 	}
-	packed_drv(dq)->last_used = last;
+	packed_drv(dq)->last_used = (uint16_t)(d - ring);
 	packed_drv(dq)->used_wrap = wrap;
-	dq->num_free = nfree;
-	packed_drv(dq)->nfree_ids = nids;
+	dq->num_free = (uint16_t)(dq->num_free + slots);
+	packed_drv(dq)->nfree_ids = (uint16_t)(packed_drv(dq)->nfree_ids + n);
 	return n ? (int)n : err;
+}
+
+static int packed_drv_get_used_ooo(struct vqcore_drvq *dq, void **tokens,
+				   uint32_t *lens, unsigned max)
+{
+	if (lens)
+		return packed_drv_ooo_loop(dq, tokens, lens, max, true);
+	return packed_drv_ooo_loop(dq, tokens, NULL, max, false);
 }
 
 /*
