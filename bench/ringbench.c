@@ -29,6 +29,8 @@
  * "ring-hyb-lib-driver" and "ring-hyb-lib-device" (subjects "hyb") run
  * one side of ring-lean against the other side's proto loop on the same
  * ring, so the gap to the proto can be put on a side.
+ * "ring-hyb-proto-lib-ring" runs both proto loops on the library's ring
+ * areas (its layout, its memfd): what the layout and memory alone cost.
  *
  * Usage: ringbench [buffers-per-run] [rounds] [format|all] [batch|0=all]
  *                  [all|lean|hyb]
@@ -40,7 +42,7 @@
  *         baseline_mbufs_s=Y ratio=R
  *         BENCH ring-lean format=split|packed batch=N mbufs_s=X
  *         proto_mbufs_s=Y ratio_proto=R
- *         BENCH ring-hyb-lib-driver|ring-hyb-lib-device format=... batch=N
+ *         BENCH ring-hyb-lib-driver|-lib-device|-proto-lib-ring format=... batch=N
  *         mbufs_s=X proto_mbufs_s=Y ratio_proto=R
  */
 #include <pthread.h>
@@ -540,8 +542,10 @@ static void *ring_device(void *arg)
 #define LOG_BYTES ((8ull << 24) / 4096 / 8)
 
 /* Which side of run_ring() is the library's: both, or one of them with
- * the same format's proto loop on the other side of the same ring. */
-enum { HYB_NONE, HYB_LIB_DRIVER, HYB_LIB_DEVICE };
+ * the same format's proto loop on the other side of the same ring, or
+ * neither (both proto loops on the library's ring areas: the proto's
+ * figure with the library's layout and memory). */
+enum { HYB_NONE, HYB_LIB_DRIVER, HYB_LIB_DEVICE, HYB_PROTO };
 
 static double run_ring_hyb(unsigned format, bool in_order, uint64_t total,
 			   unsigned batch, bool log, bool lean, int hyb);
@@ -619,7 +623,7 @@ static double run_ring_hyb(unsigned format, bool in_order, uint64_t total,
 	pc->uring = pc->used + 1;
 	pc->total = total;
 	pc->batch = batch;
-	if (hyb == HYB_LIB_DRIVER)
+	if (hyb == HYB_LIB_DRIVER || hyb == HYB_PROTO)
 		pthread_create(&dev, NULL, format ? proto_packed_device : proto_split_device, pc);
 	else
 		pthread_create(&dev, NULL, ring_device, &c);
@@ -627,7 +631,7 @@ static double run_ring_hyb(unsigned format, bool in_order, uint64_t total,
 	atomic_store(&c.go, 1);
 	atomic_store(&pc->go, 1);
 	t0 = now_ns();
-	if (hyb == HYB_LIB_DEVICE) {
+	if (hyb == HYB_LIB_DEVICE || hyb == HYB_PROTO) {
 		if (format)
 			proto_packed_driver(pc, ptok);
 		else
@@ -740,9 +744,10 @@ int main(int argc, char **argv)
 			if (!strcmp(subj, "hyb")) {
 				/* which side costs what: each side of ring-lean
 				 * alone against the other side's proto loop */
-				static const char *const hn[] = { "", "lib-driver", "lib-device" };
+				static const char *const hn[] = { "", "lib-driver", "lib-device",
+								  "proto-lib-ring" };
 
-				for (int h = HYB_LIB_DRIVER; h <= HYB_LIB_DEVICE; h++) {
+				for (int h = HYB_LIB_DRIVER; h <= HYB_PROTO; h++) {
 					double ratio[64], hy[64], proto[64];
 
 					for (unsigned r = 0; r < rounds; r++) {
