@@ -887,9 +887,7 @@ static inline __attribute__((always_inline)) void packed_lean_one(struct packed_
 	struct vq_lean *e = l->e;
 
 	l->ids[l->id] = VQ_ID_OUT;
-	e->p = (uint8_t *)(uintptr_t)(l->addr + l->r.bias);
-	e->len = l->len;
-	e->id = l->id;
+	vq_lean_set(e, (uint8_t *)(uintptr_t)(l->addr + l->r.bias), l->len, l->id);
 	l->e = e + 1;
 	l->s++;
 }

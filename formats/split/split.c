@@ -514,9 +514,7 @@ static inline __attribute__((always_inline)) void split_lean_one(struct split_le
 	struct vq_lean *e = l->e;
 
 	l->ids[l->head] = VQ_ID_OUT;
-	e->p = (uint8_t *)(uintptr_t)(l->d.addr + l->r.bias);
-	e->len = l->d.len;
-	e->id = l->head;
+	vq_lean_set(e, (uint8_t *)(uintptr_t)(l->d.addr + l->r.bias), l->d.len, l->head);
 	l->e = e + 1;
 	l->p++;
 }
@@ -627,61 +625,50 @@ split_lean_elem(struct vring_used_elem_raw *u, const bool aligned, uint16_t id, 
 
 /*
  * The used elements of e[0..@k) with lengths @lens from slot @slot of
- * @ring (of @num), each id's in-flight state cleared: a loop up to the
- * ring's end and one from its start, no index masking per element.  The
- * ring and the values in locals: the id stores may alias anything.
+ * @ring (of @num): a loop up to the ring's end and one from its start, no
+ * index masking per element.
  */
 static inline __attribute__((always_inline)) void
 split_lean_elems(struct vring_used_elem_raw *ring, const bool aligned, const struct vq_lean *e,
-		 const uint32_t *lens, uint8_t *ids, unsigned slot, unsigned k, unsigned num)
+		 const uint32_t *lens, unsigned slot, unsigned k, unsigned num)
 {
 	const unsigned first = num - slot, stop = VQ_MIN(k, first);
 	struct vring_used_elem_raw *const u = &ring[slot];
 	unsigned i;
 
-	for (i = 0; i < stop; i++) {
-		const uint16_t id = e[i].id;
-		const uint32_t len = lens[i];
-
-		ids[id] = VQ_ID_FREE;
-		split_lean_elem(&u[i], aligned, id, len);
-	}
-	for (; i < k; i++) {
-		const uint16_t id = e[i].id;
-		const uint32_t len = lens[i];
-
-		ids[id] = VQ_ID_FREE;
-		split_lean_elem(&ring[i - first], aligned, id, len);
-	}
+	for (i = 0; i < stop; i++)
+		split_lean_elem(&u[i], aligned, e[i].id, lens[i]);
+	for (; i < k; i++)
+		split_lean_elem(&ring[i - first], aligned, e[i].id, lens[i]);
 }
 
 /*
- * lean_put: the used elements of @k buffers (one for an in-order run),
- * each id's in-flight state cleared in the same loop; the index once.
+ * lean_put: the used elements of @k buffers (one for an in-order run), the
+ * index once, then each id's in-flight state cleared: the byte stores
+ * interleaved with the used stores kept the index from the driver longer
+ * (measured in docs/notes/performance-log.md).  Nothing reads the states
+ * before this returns: the queue has one device thread.
  */
 static uint32_t split_lean_put(struct vqcore_vq *vq, const struct vq_lean *e,
 			       const uint32_t *lens, unsigned k, bool run, uint32_t pos)
 {
 	struct vq_split_dev *s = split_dev(vq);
 	const uint16_t idx = s->used_idx, mask = s->mask;
-	uint8_t *ids = vq->id_state;
 
 	if (run) {
-		vq_lean_free_ids(ids, e, k);
 		split_write_elem(s, idx & mask, e[k - 1].id, lens ? lens[k - 1] : 0);
 	} else if (unlikely(!lens)) {
-		for (unsigned i = 0; i < k; i++) {
-			ids[e[i].id] = VQ_ID_FREE;
+		for (unsigned i = 0; i < k; i++)
 			split_write_elem(s, (uint16_t)(idx + i) & mask, e[i].id, 0);
-		}
 	} else if (likely(s->elem_aligned)) {
-		split_lean_elems(s->used->ring, true, e, lens, ids, idx & mask, k, vq->num);
+		split_lean_elems(s->used->ring, true, e, lens, idx & mask, k, vq->num);
 	} else {
 		/* the used ring at 4 mod 8 (DPDK's virtio-user lays it out so):
 		 * two stores each */
-		split_lean_elems(s->used->ring, false, e, lens, ids, idx & mask, k, vq->num);
+		split_lean_elems(s->used->ring, false, e, lens, idx & mask, k, vq->num);
 	}
 	vq_store_release(&s->used->idx, vq_le16((uint16_t)(idx + k)));
+	vq_lean_free_ids(vq->id_state, e, k);
 	if (unlikely(vq->mem->log))
 		split_log_used(vq, idx, run ? 1 : k);
 	s->used_idx = (uint16_t)(idx + k);
