@@ -11,9 +11,15 @@
 # core, the backend the other, both backends polling.
 #
 # Prints, per format, the medians of the rounds:
-#   BENCH net-dpdk format=F mpps=X dpdk_mpps=Y ratio=R idle=I
+#   BENCH net-dpdk format=F mpps=X dpdk_mpps=Y ratio=R idle=I busy=B
+#         fe_rx_empty=E dpdk_fe_rx_empty=D
 # (R: median of the rounds' ours/dpdk ratios; I: our backend's idle poll
-# turns / all its poll turns while measured), and
+# turns / all its poll turns while measured; B: the share of its time in
+# turns that found frames (every 64th turn timed): an idle turn is short
+# and a busy one long, so 1 - I overstates how busy it is; E and D: the
+# share of the frontend's rx polls that found nothing, against ours and
+# against DPDK's backend, from testpmd's --record-burst-stats over the
+# whole forwarding run), and
 # from one run of our backend under callgrind (data path only, see below):
 #   BENCH net-dpdk-ipf format=F ipf=N ipf_raw=N2 frames=M ...
 # and from one run of DPDK's vhost PMD backend under callgrind (all of it):
@@ -114,7 +120,8 @@ run_frontend() {
 	vdev="net_virtio_user0,path=$sock,queue_size=1024"
 	[ "$format" = packed ] && vdev+=",packed_vq=1"
 	dpdk_start fe "$log" --lcores="0@$fe_cpu,1@$fe_cpu" "${eal_common[@]}" \
-		--file-prefix="${prefix}fe" --vdev="$vdev" -- -i "${pmd_common[@]}"
+		--file-prefix="${prefix}fe" --vdev="$vdev" -- -i "${pmd_common[@]}" \
+		--record-burst-stats
 	if ! dpdk_wait_log "$log" "testpmd> " 60 "$fe_pid"; then
 		echo "net-dpdk: frontend did not start:" >&2
 		cat "$log" >&2
@@ -131,23 +138,32 @@ run_frontend() {
 	dpdk_quit fe || true
 	fe_pid=""
 	fe_pps=$(grep -E '^ *Rx-pps:' "$log" | sed -n 2p | awk '{ print $2 }' || true)
+	# "RX-bursts : N [P% of 0 pkts + ...]": P, or 0 when no poll was empty
+	fe_empty=$(grep -E '^ *RX-bursts' "$log" | head -1 |
+		sed -nE 's/.*\[([0-9]+)% of 0 pkts.*/\1/p; t; s/.*/0/p' || true)
 }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-# One measurement of @kind on @format: sets pps and idle (fraction).
+# One measurement of @kind on @format: sets pps, empty (the frontend's
+# empty rx polls, %), and for ours idle and busy (fractions).
 measure() {
 	local kind=$1 format=$2 n=$3 sock=$tmp/$1.sock
 	idle=-
+	busy=-
 	be_wrap=()
 	start_backend "$kind" "$sock" "$tmp/be-$kind-$format-$n.log"
 	run_frontend "$format" "$sock" "$tmp/fe-$kind-$format-$n.log" "$kind"
 	pps=$fe_pps
+	empty=${fe_empty:--}
 	stop_backend
 	if [ "$kind" = ours ]; then
 		idle=$(grep -E 'vhost-user-net: stats ' "$tmp/be-$kind-$format-$n.log" | sed -n 2p |
 			sed -E 's/.*poll_turns=([0-9]+) idle_turns=([0-9]+).*/\2 \1/' |
 			awk '{ if ($2 > 0) printf "%.3f\n", $1 / $2; else print "-" }' || true)
+		busy=$(grep -E 'vhost-user-net: stats ' "$tmp/be-$kind-$format-$n.log" | sed -n 2p |
+			sed -nE 's/.* busy_time=([0-9.]+).*/\1/p' || true)
+		busy=${busy:--}
 	fi
 	pps=${pps:-0}
 }
@@ -157,15 +173,20 @@ for format in ${formats_timed-$formats}; do
 	: >"$tmp/ours.$format"
 	: >"$tmp/dpdk.$format"
 	: >"$tmp/idle.$format"
+	: >"$tmp/busy.$format"
+	: >"$tmp/empty-ours.$format"
+	: >"$tmp/empty-dpdk.$format"
 	: >"$tmp/ratio.$format"
 	for ((r = 1; r <= rounds; r++)); do
 		# alternate which backend goes first
 		if [ $((r % 2)) -eq 1 ]; then order="ours dpdk"; else order="dpdk ours"; fi
 		for kind in $order; do
 			measure "$kind" "$format" "$r"
-			echo "# net-dpdk format=$format round=$r backend=$kind pps=$pps${idle:+ idle=$idle}" >&2
+			echo "# net-dpdk format=$format round=$r backend=$kind pps=$pps fe_rx_empty=$empty%${idle:+ idle=$idle busy=$busy}" >&2
 			echo "$pps" >>"$tmp/$kind.$format"
+			echo "$empty" >>"$tmp/empty-$kind.$format"
 			[ "$kind" = ours ] && echo "$idle" >>"$tmp/idle.$format"
+			[ "$kind" = ours ] && echo "$busy" >>"$tmp/busy.$format"
 			eval "pps_$kind=$pps"
 		done
 		awk -v o="$pps_ours" -v d="$pps_dpdk" 'BEGIN { printf "%.4f\n", (d > 0 ? o / d : 0) }' \
@@ -174,12 +195,16 @@ for format in ${formats_timed-$formats}; do
 	o=$(median <"$tmp/ours.$format")
 	d=$(median <"$tmp/dpdk.$format")
 	i=$(grep -v -- - "$tmp/idle.$format" | median || true)
+	b=$(grep -v -- - "$tmp/busy.$format" | median || true)
+	eo=$(grep -v -- - "$tmp/empty-ours.$format" | median || true)
+	ed=$(grep -v -- - "$tmp/empty-dpdk.$format" | median || true)
 	q=$(median <"$tmp/ratio.$format")
 	# ratio: the median of the rounds' ratios (each round runs both
 	# backends back to back, so a slow patch of the machine hits both)
-	awk -v f="$format" -v o="$o" -v d="$d" -v i="${i:--}" -v q="$q" 'BEGIN {
-		printf "BENCH net-dpdk format=%s mpps=%.2f dpdk_mpps=%.2f ratio=%.2f idle=%s\n",
-			f, o / 1e6, d / 1e6, q, i }'
+	awk -v f="$format" -v o="$o" -v d="$d" -v i="${i:--}" -v q="$q" -v b="${b:--}" \
+		-v eo="${eo:--}" -v ed="${ed:--}" 'BEGIN {
+		printf "BENCH net-dpdk format=%s mpps=%.2f dpdk_mpps=%.2f ratio=%.2f idle=%s busy=%s fe_rx_empty=%s%% dpdk_fe_rx_empty=%s%%\n",
+			f, o / 1e6, d / 1e6, q, i, b, eo, ed }'
 done
 
 # Instructions per frame of our backend's data path under callgrind.
