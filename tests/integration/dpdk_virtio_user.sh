@@ -107,9 +107,11 @@ rx_stat() {
 # packed rings, some entries marked writable) and rx spread over
 # mergeable buffers, returned in order.  The queue must not break, the
 # frames must keep coming back (the count still grows after 3 s) and
-# every one must come back 3072 bytes long (testpmd's byte count).
+# every one must come back 3072 bytes long (testpmd's byte count, read
+# after "stop": while forwarding runs, the packet and byte counters of one
+# "show port stats" are read at different moments).
 run_multiseg() {
-	local format=$1 vuopt=$2 sock=$tmp/net.sock vdev n1 n2 b2
+	local format=$1 vuopt=$2 sock=$tmp/net.sock vdev n1 n2 n3 b3
 	local what="$format ring, 3-segment frames, virtio_user $vuopt"
 
 	rm -f "$sock" "$tmp"/*.log
@@ -132,6 +134,7 @@ run_multiseg() {
 	dpdk_cmd fe "show port stats 0"
 	sleep 0.5
 	dpdk_cmd fe "stop"
+	dpdk_cmd fe "show port stats 0"
 	dpdk_quit fe || fail "$what: testpmd failed"
 	fe_pid=""
 	kill -TERM "$be_pid"
@@ -140,16 +143,18 @@ run_multiseg() {
 	! grep -q 'vqcore error\|broken' "$tmp/backend.log" || fail "$what: the backend broke a queue"
 	grep -q "bad_tx=0 too_big=0 no_reply=0 rx_error=0" "$tmp/backend.log" ||
 		fail "$what: the backend counted errors: $(grep exit "$tmp/backend.log")"
-	# the two samples: packets and bytes received
+	# two samples while forwarding, one after: packets, and bytes received
 	n1=$(rx_stat 1 2)
 	n2=$(rx_stat 2 2)
-	b2=$(rx_stat 2 6)
-	[ -n "$n1" ] && [ -n "$n2" ] && [ -n "$b2" ] || fail "$what: no port stats from testpmd"
+	n3=$(rx_stat 3 2)
+	b3=$(rx_stat 3 6)
+	[ -n "$n1" ] && [ -n "$n2" ] && [ -n "$n3" ] && [ -n "$b3" ] ||
+		fail "$what: no port stats from testpmd"
 	[ "$n1" -ge 10000 ] || fail "$what: only $n1 frames came back in 3 s"
 	[ "$n2" -gt "$n1" ] || fail "$what: frames stopped coming back after $n1"
-	[ "$b2" -eq $((n2 * 3072)) ] ||
-		fail "$what: $n2 frames came back with $b2 bytes, not 3072 each"
-	echo "ok: $what ($n2 frames back, 3072 bytes each)"
+	[ "$b3" -eq $((n3 * 3072)) ] ||
+		fail "$what: $n3 frames came back with $b3 bytes, not 3072 each"
+	echo "ok: $what ($n3 frames back, 3072 bytes each)"
 }
 
 # run_restart FORMAT BACKEND_OPTS: testpmd's virtio-user listens
