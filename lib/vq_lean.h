@@ -38,8 +38,9 @@ struct vq_lean {
 	uint16_t rsvd;
 };
 
-_Static_assert(sizeof(struct vq_lean) == 16 && offsetof(struct vq_lean, len) == 8 &&
-	       offsetof(struct vq_lean, id) == 12, "vq_lean_set() stores len, id and rsvd as one");
+_Static_assert(offsetof(struct vq_lean, id) == offsetof(struct vq_lean, len) + 4 &&
+	       offsetof(struct vq_lean, rsvd) == offsetof(struct vq_lean, len) + 6,
+	       "vq_lean_set() stores len, id and rsvd as one");
 
 /*
  * Fill @e: two stores, the pointer and {len, id, rsvd = 0} as one 8-byte
