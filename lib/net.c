@@ -938,18 +938,21 @@ static VQ_NOINLINE int fwd_lean(struct vqcore_net *net, struct vqcore_vq *txq,
 	}
 	if (vq_lean_finish(rxq, rpos, rx, true, net->lean_lens, used, have) < 0) {
 		net->st.drop_rx_error += used;
+		used = 0;
 	} else if (used) {
 		net->st.rx_frames += used;
 		net->st.rx_bufs += used;
-		if (!*more)
-			vqcore_vq_signal(rxq);
 	}
-	if (vq_lean_finish(txq, tpos, tx, false, NULL, done, cnt) < 0)
+	if (vq_lean_finish(txq, tpos, tx, false, NULL, done, cnt) < 0) {
+		if (used && !*more)
+			vqcore_vq_signal(rxq);
 		return -VQCORE_E_BROKEN;
+	}
 	net->st.tx_frames += done;
 	net->st.drop_bad_tx += bad;
+	/* both used indexes out before either signal check: one fence */
 	if (!*more)
-		vqcore_vq_signal(txq);
+		vq_signal_pair(used ? rxq : NULL, txq);
 	return (int)done;
 }
 

@@ -968,10 +968,19 @@ void vqcore_vq_disable_notify(struct vqcore_vq *vq)
 	vq->ops->set_notify(vq, false);
 }
 
+/* Whether @vq may be signalled at all (before the fence). */
+static inline bool vq_signal_ok(struct vqcore_vq *vq)
+{
+	return likely(!vq->error) && vq_check_rings(vq) >= 0;
+}
+
 bool vqcore_vq_should_signal(struct vqcore_vq *vq)
 {
-	if (unlikely(vq->error) || vq_check_rings(vq) < 0)
+	if (!vq_signal_ok(vq))
 		return false;
+	/* The used stores must be visible before the driver's suppression
+	 * state is read (pairs with the driver's barrier). */
+	vq_mb();
 	return vq->ops->should_signal(vq);
 }
 
@@ -1006,6 +1015,26 @@ int vqcore_vq_signal(struct vqcore_vq *vq)
 	    !vqcore_vq_should_signal(vq))
 		return 0;
 	return vq_signal_call(vq);
+}
+
+int vq_signal_pair(struct vqcore_vq *a, struct vqcore_vq *b)
+{
+	bool sa = a && __atomic_load_n(&a->call_fd, __ATOMIC_RELAXED) >= 0 && vq_signal_ok(a);
+	bool sb = b && __atomic_load_n(&b->call_fd, __ATOMIC_RELAXED) >= 0 && vq_signal_ok(b);
+	int ra = 0, rb = 0;
+
+	if (!sa && !sb)
+		return 0;
+	/* one fence for both queues' used stores; then both reads of the
+	 * driver's state, which the fence no longer keeps apart */
+	vq_mb();
+	sa = sa && a->ops->should_signal(a);
+	sb = sb && b->ops->should_signal(b);
+	if (sa)
+		ra = vq_signal_call(a);
+	if (sb)
+		rb = vq_signal_call(b);
+	return ra < 0 ? ra : rb < 0 ? rb : ra + rb;
 }
 
 void vqcore_vq_set_call_fd(struct vqcore_vq *vq, int fd)

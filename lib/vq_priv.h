@@ -319,6 +319,9 @@ struct vq_format_ops {
 			 const uint32_t *lens, unsigned n, bool in_order_run);
 	bool (*avail_pending)(struct vqcore_vq *vq);
 	void (*set_notify)(struct vqcore_vq *vq, bool enable);
+	/* Whether the driver wants an interrupt now.  The caller has made
+	 * the used stores visible first (vq_mb()): the format only reads
+	 * the driver's suppression state. */
 	bool (*should_signal)(struct vqcore_vq *vq);
 	int (*set_base)(struct vqcore_vq *vq, uint32_t base);
 	int (*set_used_base)(struct vqcore_vq *vq, uint32_t pos);
@@ -744,6 +747,16 @@ static inline bool vq_poll_empty(const struct vqcore_vq *vq)
 {
 	return (VQ_READ_ONCE(*vq->poll_p) & vq->poll_mask) == vq->poll_val;
 }
+
+/*
+ * vqcore_vq_signal() for two queues (either may be NULL) with one fence:
+ * a device that returned buffers on both in one step publishes both used
+ * indexes before it reads either driver's suppression state, so the two
+ * waits for the other core overlap.  Returns as vqcore_vq_signal(): the
+ * number of queues signalled, or the first error.  Each queue's thread
+ * rule applies.
+ */
+VQ_HIDDEN int vq_signal_pair(struct vqcore_vq *a, struct vqcore_vq *b);
 
 VQ_HIDDEN int vq_cache_commit_slow(struct vqcore_vq *vq, uint32_t first,
 				   uint16_t id, uint16_t ndesc, uint16_t pos,

@@ -1045,6 +1045,45 @@ START_TEST(lean_hostile_rx)
 }
 END_TEST
 
+/*
+ * The lean burst signals both queues after one fence; each queue's own
+ * suppression still decides for it: with the driver's interrupts off on
+ * one queue, only the other is signalled, and then the other way round.
+ * Without and with event-index.
+ */
+START_TEST(lean_signals_each_queue_as_asked)
+{
+	for (unsigned ev = 0; ev < 2; ev++) {
+		struct vqcore_net_config cfg = { .sz = sizeof(cfg), .features = NET_F_V1 };
+		struct nt t;
+
+		nt_setup_cfg(&t, FMT, ev ? VQT_F_EVENT : VQT_F_BASE, &cfg, 256);
+		post_rx(&t, 64, 128);
+		/* round 0 both on (with event-index a device signals its first
+		 * used buffers whatever the driver asked), then rx off, then tx */
+		for (unsigned round = 0; round < 3; round++) {
+			struct vqt *off = round == 2 ? &t.tx : &t.rx;
+			struct vqt *on = round == 2 ? &t.rx : &t.tx;
+			int off_call = round == 2 ? t.tx_call : t.rx_call;
+			int on_call = round == 2 ? t.rx_call : t.tx_call;
+
+			if (round)
+				vqcore_drvq_disable_cb(off->dq);
+			ck_assert(!vqcore_drvq_enable_cb(on->dq));
+			for (unsigned i = 0; i < 8; i++)
+				send_frame(&t, 60, 8 * round + i, NULL, false);
+			ck_assert_int_eq(vqcore_net_forward(t.net, t.tx.vq, t.rx.vq, NULL), 8);
+			ck_assert_uint_eq(calls(on_call), 1);
+			ck_assert_uint_eq(calls(off_call), round ? 0 : 1);
+			for (unsigned i = 0; i < 8; i++)
+				expect_frame(&t, 60, 8 * round + i, 1);
+			ck_assert_uint_eq(tx_used(&t), 8);
+		}
+		nt_teardown(&t);
+	}
+}
+END_TEST
+
 START_TEST(config_checked)
 {
 	struct vqcore_net_config cfg = { .sz = sizeof(cfg) };
@@ -1127,6 +1166,7 @@ int main(void)
 	tcase_add_loop_test(tc, lean_burst_hands_rest_to_general, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, lean_hostile_tx, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, lean_hostile_rx, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, lean_signals_each_queue_as_asked, 0, (int)vqt_nformats);
 	suite_add_tcase(s, tc);
 	return vqt_run_suite(s);
 }

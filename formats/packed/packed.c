@@ -1167,9 +1167,6 @@ static bool packed_should_signal(struct vqcore_vq *vq)
 	uint32_t ev;
 	bool valid;
 
-	/* The used flags must be visible before we read the driver's
-	 * suppression state (pairs with the driver's barrier). */
-	vq_mb();
 	/* off_wrap, then flags: one little-endian word */
 	ev = vq_le32(__atomic_load_n((const vq_u32a *)(const void *)p->driver_event,
 				     __ATOMIC_RELAXED));

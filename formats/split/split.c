@@ -712,9 +712,6 @@ static bool split_should_signal(struct vqcore_vq *vq)
 	uint16_t old, new_idx, event;
 	bool valid;
 
-	/* The used index store must be visible before we read the driver's
-	 * suppression state (pairs with the driver's barrier). */
-	vq_mb();
 	if (!vq->event_idx)
 		return !(vq_le16(VQ_READ_ONCE(s->avail->flags)) &
 			 VRING_AVAIL_F_NO_INTERRUPT);

@@ -369,8 +369,6 @@ static bool tr_should_signal(struct vqcore_vq *vq)
 	uint16_t old = s->signalled_used, new_idx = s->used_idx;
 	bool valid = s->signalled_valid;
 
-	/* the used index store before the driver's suppression state */
-	vq_mb();
 	if (!vq->event_idx)
 		return !(vq_le16(VQ_READ_ONCE(s->drv->flags)) & TR_F_NO_INTERRUPT);
 	s->signalled_used = new_idx;
