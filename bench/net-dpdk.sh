@@ -12,11 +12,14 @@
 #
 # Prints, per format, the medians of the rounds:
 #   BENCH net-dpdk format=F mpps=X dpdk_mpps=Y ratio=R idle=I busy=B
-#         fe_rx_empty=E dpdk_fe_rx_empty=D
+#         burst=S fe_rx_empty=E dpdk_fe_rx_empty=D
 # (R: median of the rounds' ours/dpdk ratios; I: our backend's idle poll
 # turns / all its poll turns while measured; B: the share of its time in
 # turns that found frames (every 64th turn timed): an idle turn is short
-# and a busy one long, so 1 - I overstates how busy it is; E and D: the
+# and a busy one long, so 1 - I overstates how busy it is, but a busy
+# turn goes on through bursts of a frame or two, so B overstates it too;
+# S: our backend's frames per burst that moved frames (at most 32): near
+# 32, frames wait for the backend; near 1, it waits for them; E and D: the
 # share of the frontend's rx polls that found nothing, against ours and
 # against DPDK's backend, from testpmd's --record-burst-stats over the
 # whole forwarding run), and
@@ -151,6 +154,7 @@ measure() {
 	local kind=$1 format=$2 n=$3 sock=$tmp/$1.sock
 	idle=-
 	busy=-
+	burst=-
 	be_wrap=()
 	start_backend "$kind" "$sock" "$tmp/be-$kind-$format-$n.log"
 	run_frontend "$format" "$sock" "$tmp/fe-$kind-$format-$n.log" "$kind"
@@ -164,6 +168,10 @@ measure() {
 		busy=$(grep -E 'vhost-user-net: stats ' "$tmp/be-$kind-$format-$n.log" | sed -n 2p |
 			sed -nE 's/.* busy_time=([0-9.]+).*/\1/p' || true)
 		busy=${busy:--}
+		burst=$(grep -E 'vhost-user-net: stats ' "$tmp/be-$kind-$format-$n.log" | sed -n 2p |
+			sed -nE 's/.* bursts=([0-9]+) tx_frames=([0-9]+).*/\2 \1/p' |
+			awk '{ if ($2 > 0) printf "%.1f\n", $1 / $2; else print "-" }' || true)
+		burst=${burst:--}
 	fi
 	pps=${pps:-0}
 }
@@ -174,6 +182,7 @@ for format in ${formats_timed-$formats}; do
 	: >"$tmp/dpdk.$format"
 	: >"$tmp/idle.$format"
 	: >"$tmp/busy.$format"
+	: >"$tmp/burst.$format"
 	: >"$tmp/empty-ours.$format"
 	: >"$tmp/empty-dpdk.$format"
 	: >"$tmp/ratio.$format"
@@ -182,11 +191,12 @@ for format in ${formats_timed-$formats}; do
 		if [ $((r % 2)) -eq 1 ]; then order="ours dpdk"; else order="dpdk ours"; fi
 		for kind in $order; do
 			measure "$kind" "$format" "$r"
-			echo "# net-dpdk format=$format round=$r backend=$kind pps=$pps fe_rx_empty=$empty%${idle:+ idle=$idle busy=$busy}" >&2
+			echo "# net-dpdk format=$format round=$r backend=$kind pps=$pps fe_rx_empty=$empty%${idle:+ idle=$idle busy=$busy burst=$burst}" >&2
 			echo "$pps" >>"$tmp/$kind.$format"
 			echo "$empty" >>"$tmp/empty-$kind.$format"
 			[ "$kind" = ours ] && echo "$idle" >>"$tmp/idle.$format"
 			[ "$kind" = ours ] && echo "$busy" >>"$tmp/busy.$format"
+			[ "$kind" = ours ] && echo "$burst" >>"$tmp/burst.$format"
 			eval "pps_$kind=$pps"
 		done
 		awk -v o="$pps_ours" -v d="$pps_dpdk" 'BEGIN { printf "%.4f\n", (d > 0 ? o / d : 0) }' \
@@ -196,15 +206,16 @@ for format in ${formats_timed-$formats}; do
 	d=$(median <"$tmp/dpdk.$format")
 	i=$(grep -v -- - "$tmp/idle.$format" | median || true)
 	b=$(grep -v -- - "$tmp/busy.$format" | median || true)
+	fb=$(grep -v -- - "$tmp/burst.$format" | median || true)
 	eo=$(grep -v -- - "$tmp/empty-ours.$format" | median || true)
 	ed=$(grep -v -- - "$tmp/empty-dpdk.$format" | median || true)
 	q=$(median <"$tmp/ratio.$format")
 	# ratio: the median of the rounds' ratios (each round runs both
 	# backends back to back, so a slow patch of the machine hits both)
 	awk -v f="$format" -v o="$o" -v d="$d" -v i="${i:--}" -v q="$q" -v b="${b:--}" \
-		-v eo="${eo:--}" -v ed="${ed:--}" 'BEGIN {
-		printf "BENCH net-dpdk format=%s mpps=%.2f dpdk_mpps=%.2f ratio=%.2f idle=%s busy=%s fe_rx_empty=%s%% dpdk_fe_rx_empty=%s%%\n",
-			f, o / 1e6, d / 1e6, q, i, b, eo, ed }'
+		-v eo="${eo:--}" -v ed="${ed:--}" -v fb="${fb:--}" 'BEGIN {
+		printf "BENCH net-dpdk format=%s mpps=%.2f dpdk_mpps=%.2f ratio=%.2f idle=%s busy=%s burst=%s fe_rx_empty=%s%% dpdk_fe_rx_empty=%s%%\n",
+			f, o / 1e6, d / 1e6, q, i, b, fb, eo, ed }'
 done
 
 # Instructions per frame of our backend's data path under callgrind.
