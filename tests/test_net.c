@@ -27,6 +27,8 @@
 #define FMT (vqt_formats[_i])
 #define NET_F_V1 VQCORE_BIT(VQCORE_F_VERSION_1)
 #define NET_F_MRG VQCORE_BIT(VQCORE_NET_F_MRG_RXBUF)
+/* a tx offload negotiated: the device reads and checks tx headers */
+#define NET_F_CSUM VQCORE_BIT(VQCORE_NET_F_CSUM)
 #define MAXRX 512
 
 /* A tx queue and an rx queue, each with its own guest memory. */
@@ -491,14 +493,17 @@ END_TEST
 START_TEST(bad_tx_header_dropped)
 {
 	struct nt t;
-	struct vqcore_net_hdr csum = { .flags = VQCORE_NET_HDR_F_NEEDS_CSUM };
+	/* CSUM negotiated: headers are read; a checksum past the frame, a
+	 * GSO type without its HOST_ feature, an rx flag, an unknown type */
+	struct vqcore_net_hdr csum = { .flags = VQCORE_NET_HDR_F_NEEDS_CSUM,
+				       .csum_start = htole16(60) };
 	struct vqcore_net_hdr gso = { .gso_type = VQCORE_NET_HDR_GSO_TCPV4 };
 	struct vqcore_net_hdr valid = { .flags = VQCORE_NET_HDR_F_DATA_VALID };
 	struct vqcore_net_hdr unknown = { .gso_type = 2 };
 	uint64_t g;
 	struct vqcore_sg sg[2];
 
-	nt_setup(&t, FMT, NET_F_V1 | NET_F_MRG);
+	nt_setup(&t, FMT, NET_F_V1 | NET_F_MRG | NET_F_CSUM);
 	post_rx(&t, 8, 2048);
 	send_frame(&t, 60, 1, NULL, true);
 	g = vqt_alloc(&t.tx, 64);
@@ -722,6 +727,60 @@ START_TEST(dirty_log_covers_rx)
 }
 END_TEST
 
+
+/*
+ * With no tx offload negotiated a tx header means nothing: the device
+ * does not read it (virtio-net leaves the header to the features; DPDK's
+ * vhost does the same).  Frames whose headers carry a checksum request, a
+ * GSO type, an rx flag or an unknown type go through as plain frames, on
+ * the lean path (header and frame in one descriptor) and the general one
+ * (header alone), and tx_get hands them out with a zero header.  A buffer
+ * shorter than a header is still dropped and counted.
+ */
+START_TEST(tx_header_ignored_without_offloads)
+{
+	struct vqcore_net_hdr hs[4] = {
+		{ .flags = VQCORE_NET_HDR_F_NEEDS_CSUM, .csum_start = htole16(60) },
+		{ .gso_type = VQCORE_NET_HDR_GSO_TCPV4, .gso_size = htole16(1000) },
+		{ .flags = VQCORE_NET_HDR_F_DATA_VALID },
+		{ .gso_type = 2 },
+	};
+	struct vqcore_net_frame f[8];
+	struct vqcore_sg sg;
+	struct nt t;
+	unsigned n = 0;
+
+	nt_setup(&t, FMT, NET_F_V1 | NET_F_MRG);
+	post_rx(&t, 16, 128);
+	for (unsigned layout = 0; layout < 2; layout++)
+		for (unsigned k = 0; k < 4; k++, n++)
+			send_frame(&t, 60, n, &hs[k], layout == 1);
+	sg = (struct vqcore_sg){ vqt_alloc(&t.tx, 64), 5 };
+	send_sg(&t, &sg, 1, 0);
+	ck_assert_int_eq(vqcore_net_forward(t.net, t.tx.vq, t.rx.vq, NULL), 9);
+	for (unsigned i = 0; i < n; i++)
+		expect_frame(&t, 60, i, 1);  /* a zero header, num_buffers 1 */
+	ck_assert_int_eq(recv_frame(&t, NULL, 0, NULL), -1);
+	ck_assert_uint_eq(tx_used(&t), 9);
+	ck_assert_uint_eq(stats(&t).drop_bad_tx, 1);
+	ck_assert_uint_eq(stats(&t).rx_frames, n);
+
+	for (unsigned k = 0; k < 4; k++)
+		send_frame(&t, 60, 20 + k, &hs[k], k & 1);
+	ck_assert_int_eq(vqcore_net_tx_get(t.net, t.tx.vq, f, 8), 4);
+	for (unsigned k = 0; k < 4; k++) {
+		ck_assert_uint_eq(f[k].len, 60);
+		ck_assert_uint_eq(f[k].hdr.flags, 0);
+		ck_assert_uint_eq(f[k].hdr.gso_type, 0);
+		ck_assert_uint_eq(f[k].hdr.csum_start, 0);
+		ck_assert_uint_eq(f[k].hdr.gso_size, 0);
+	}
+	ck_assert_int_eq(vqcore_net_tx_done(t.net, t.tx.vq, 4), 0);
+	ck_assert_uint_eq(tx_used(&t), 4);
+	ck_assert_uint_eq(stats(&t).drop_bad_tx, 1);
+	nt_teardown(&t);
+}
+END_TEST
 /*
  * tx_get / tx_done used directly: the caller takes 3 frames of 6 (a bad
  * chain among them); the buffers up to the 4th frame are used, the bad
@@ -734,7 +793,7 @@ START_TEST(tx_partial_burst)
 	struct vqcore_net_hdr bad = { .flags = VQCORE_NET_HDR_F_DATA_VALID };
 	uint8_t buf[128];
 
-	nt_setup(&t, FMT, NET_F_V1);
+	nt_setup(&t, FMT, NET_F_V1 | NET_F_CSUM);
 	for (unsigned i = 0; i < 7; i++) {
 		if (i == 2)
 			send_frame(&t, 60, 99, &bad, true);
@@ -902,13 +961,14 @@ END_TEST
  */
 START_TEST(lean_burst_hands_rest_to_general)
 {
-	struct vqcore_net_hdr csum = { .flags = VQCORE_NET_HDR_F_NEEDS_CSUM };
+	struct vqcore_net_hdr csum = { .flags = VQCORE_NET_HDR_F_NEEDS_CSUM,
+				       .csum_start = htole16(60) };
 	struct nt t;
 	struct vqcore_sg sg;
 	uint64_t g;
 	bool full;
 
-	nt_setup(&t, FMT, NET_F_V1 | NET_F_MRG);
+	nt_setup(&t, FMT, NET_F_V1 | NET_F_MRG | NET_F_CSUM);
 	post_rx(&t, 16, 128);
 	send_frame(&t, 60, 1, NULL, false);
 	send_frame(&t, 64, 2, NULL, false);
@@ -916,7 +976,7 @@ START_TEST(lean_burst_hands_rest_to_general)
 	sg = (struct vqcore_sg){ g, 5 };                 /* short: dropped */
 	send_sg(&t, &sg, 1, 0);
 	send_frame(&t, 60, 3, NULL, false);
-	send_frame(&t, 60, 4, &csum, false);             /* CSUM not negotiated */
+	send_frame(&t, 60, 4, &csum, false);             /* checksum past the frame */
 	send_frame(&t, 60, 5, NULL, false);
 	send_frame(&t, 60, 6, NULL, true);               /* a chain */
 	send_frame(&t, 200, 7, NULL, false);             /* over two rx buffers */
@@ -1159,6 +1219,7 @@ int main(void)
 	tcase_add_loop_test(tc, rx_flood_waits, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, rx_flood_drops_counted, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, dirty_log_covers_rx, 0, (int)vqt_nformats);
+	tcase_add_loop_test(tc, tx_header_ignored_without_offloads, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, tx_partial_burst, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, rx_put_direct, 0, (int)vqt_nformats);
 	tcase_add_loop_test(tc, broken_rx_counted, 0, (int)vqt_nformats);

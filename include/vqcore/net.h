@@ -12,7 +12,13 @@
  *  - tx: up to a burst of tx buffers from one vqcore_vq_get_bufs(); each
  *    header is checked (virtio 1.2 5.1.6.2) and the frame is handed out as
  *    the iovecs past the header; bad chains are returned to the driver
- *    and counted, never handed out; one put_used and one signal when the
+ *    and counted, never handed out.  With no tx offload negotiated
+ *    (VQCORE_NET_F_CSUM, _HOST_TSO4, _HOST_TSO6, _HOST_ECN, _HOST_UFO,
+ *    _HOST_USO) a tx header can ask for nothing, and the helper does not
+ *    read it: the frame goes on with a zero header, whatever the driver
+ *    wrote there (a header in a cache line of its own, as DPDK's virtio
+ *    PMD lays it out, is then never taken from the driver's core); one
+ *    put_used and one signal when the
  *    caller says how many frames it took, the rest go back with unget;
  *  - rx: the rx buffers of a burst of frames from as few get_bufs calls as
  *    the frames need, each frame written once (header, then the frame
@@ -123,7 +129,9 @@ VQCORE_API unsigned vqcore_net_hdr_len(uint64_t features);
  * @iov_cnt: number of iovecs.
  * @len: frame length in bytes; @iov holds at least that many.
  * @hdr: from vqcore_net_tx_get(): the frame's header as the driver wrote
- *     it (little-endian; @hdr.num_buffers is 0).  For vqcore_net_rx_put():
+ *     it (little-endian; @hdr.num_buffers is 0), or all zero when no tx
+ *     offload was negotiated (the header is not read then).  For
+ *     vqcore_net_rx_put():
  *     the offloads to tell the driver (flags, gso_type and the four
  *     16-bit fields; num_buffers is filled in), all zero for none.
  */
@@ -143,9 +151,9 @@ struct vqcore_net_frame {
  * @rx_frames: frames placed on rx (returned to the driver).
  * @rx_bufs: rx buffers those frames filled (more than @rx_frames with
  *     mergeable rx buffers).
- * @drop_bad_tx: tx chains dropped: shorter than the header, or a header
- *     asking for an offload that was not negotiated or that is malformed
- *     (virtio 1.2 5.1.6.2).  A tx chain's device-writable part is not an
+ * @drop_bad_tx: tx chains dropped: shorter than the header, or, with a tx
+ *     offload negotiated, a header asking for an offload that was not
+ *     negotiated or that is malformed (virtio 1.2 5.1.6.2).  A tx chain's device-writable part is not an
  *     error: it is read as frame data after the readable part, as DPDK's
  *     vhost does (DPDK's virtio PMD marks some tx descriptors writable).
  * @drop_too_big: frames larger than the rx buffers can hold (without
@@ -186,7 +194,8 @@ struct vqcore_net_stats {
  *     vqcore/common.h).
  * @features: the features negotiated with the driver (VIRTIO_F_VERSION_1,
  *     VQCORE_NET_F_*); decide the header size, mergeable rx buffers and
- *     which offloads a tx header may ask for.
+ *     which offloads a tx header may ask for (none: tx headers are not
+ *     read).
  * @flags: VQCORE_NET_RX_DROP or 0.
  * @burst: tx buffers fetched per vqcore_net_tx_get() at most; 0 means
  *     VQCORE_NET_DEFAULT_BURST.
@@ -276,10 +285,11 @@ VQCORE_API int vqcore_net_set_max_iov(struct vqcore_net *net, unsigned max_iov);
  *
  * Fetches up to a burst of tx buffers with one vqcore_vq_get_bufs().
  * Each chain is checked: device-readable only, at least a header long,
- * flags and gso_type allowed by the negotiated features (NEEDS_CSUM needs
- * VQCORE_NET_F_CSUM and csum_start + csum_offset + 2 within the frame; a
- * GSO type needs its HOST_* feature, NEEDS_CSUM and a gso_size; no other
- * flag).  Good ones become frames, in ring order; bad ones are held and
+ * and, when a tx offload was negotiated, flags and gso_type allowed by the
+ * negotiated features (NEEDS_CSUM needs VQCORE_NET_F_CSUM and csum_start +
+ * csum_offset + 2 within the frame; a GSO type needs its HOST_* feature,
+ * NEEDS_CSUM and a gso_size; no other flag).  With none negotiated the
+ * header is not read and the frame's @hdr is zero.  Good ones become frames, in ring order; bad ones are held and
  * returned with the burst (counted in drop_bad_tx when returned).  When
  * every fetched chain is bad they are returned at once and 0 is
  * returned, with no burst open.
