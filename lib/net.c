@@ -337,6 +337,20 @@ static inline bool tx_frame(const struct vqcore_net *net, const struct vhost_buf
 	return true;
 }
 
+/*
+ * The flags and gso_type bytes of the tx header at @h as one value (0:
+ * no offload asked for), read only if @read (a tx offload was negotiated;
+ * without one the header is not touched).
+ */
+static inline uint16_t tx_fg(const void *h, bool read)
+{
+	uint16_t fg = 0;
+
+	if (read)
+		vq_memcpy(&fg, h, 2);
+	return fg;
+}
+
 /* Return the tx buffers [0, @k) and signal; @bad of them were dropped. */
 static int tx_return(struct vqcore_net *net, struct vqcore_vq *txq, unsigned k,
 		     unsigned bad)
@@ -773,9 +787,7 @@ static VQ_NOINLINE int fwd_burst(struct vqcore_net *net, struct vqcore_vq *txq,
 			src = v[1].iov_base;
 		else
 			goto slow;
-		fg = 0;
-		if (net->tx_hdr)
-			vq_memcpy(&fg, v->iov_base, 2);
+		fg = tx_fg(v->iov_base, net->tx_hdr);
 		if (unlikely(fg != 0 || room[used] < hl + len))
 			goto slow;
 		d = dst[used];
@@ -875,9 +887,7 @@ fwd_lean_loop(const struct vq_lean *tx, unsigned cnt, const struct vq_lean **rp,
 
 		if (unlikely(flen - 32 > 32))
 			break;
-		fg = 0;
-		if (th)
-			vq_memcpy(&fg, src, 2);
+		fg = tx_fg(src, th);
 		if (unlikely(fg != 0 || r[done].len < len))
 			break;
 		d = r[done].p;
@@ -898,9 +908,7 @@ fwd_lean_loop(const struct vq_lean *tx, unsigned cnt, const struct vq_lean **rp,
 			(*bad)++;  /* not even a header: dropped */
 			continue;
 		}
-		fg = 0;
-		if (th)
-			vq_memcpy(&fg, src, 2);
+		fg = tx_fg(src, th);
 		if (unlikely(r == rend || fg != 0 || r->len < len))
 			break;
 		d = r->p;

@@ -1011,10 +1011,7 @@ static VQ_NOINLINE int vq_signal_call(struct vqcore_vq *vq)
 
 int vqcore_vq_signal(struct vqcore_vq *vq)
 {
-	if (__atomic_load_n(&vq->call_fd, __ATOMIC_RELAXED) < 0 ||
-	    !vqcore_vq_should_signal(vq))
-		return 0;
-	return vq_signal_call(vq);
+	return vq_signal_pair(vq, NULL);
 }
 
 int vq_signal_pair(struct vqcore_vq *a, struct vqcore_vq *b)
