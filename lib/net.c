@@ -23,6 +23,7 @@ struct vqcore_net {
 	/* a tx offload was negotiated: tx headers are read and checked;
 	 * without one a tx header means nothing and is not read */
 	bool tx_hdr;
+	bool pfw;                    /* vq_prefetchw() may be used */
 	unsigned burst;
 	unsigned rx_cap;             /* rx buffers per rx burst */
 	unsigned max_iov;            /* iovecs of each burst array */
@@ -117,6 +118,7 @@ int vqcore_net_new(const struct vqcore_net_config *ucfg, struct vqcore_net **out
 		return -VQ_ENOMEM;
 	net_set_features(net, cfg->features);
 	net->flags = cfg->flags;
+	net->pfw = vq_cpu_prefetchw();
 	net->burst = cfg->burst ? cfg->burst : VQCORE_NET_DEFAULT_BURST;
 	net->rx_cap = cfg->rx_bufs ? cfg->rx_bufs : VQCORE_NET_DEFAULT_RX_BUFS;
 	net->max_iov = cfg->max_iov ? cfg->max_iov : VQCORE_NET_DEFAULT_MAX_IOV;
@@ -839,18 +841,32 @@ out:
 /* fwd_lean(): nothing done, the general path takes the burst */
 #define FWD_GENERAL (-1)
 
-/* The header of a frame forwarded with no offload: @hl bytes at @d. */
+/*
+ * The header of a frame forwarded with no offload: @hl bytes at @d.  It
+ * is written only where it differs.  A driver that recycles its rx
+ * buffers (DPDK's virtio PMD does) gets most of them back with this very
+ * header in them, in a line its own core still reads (it reads
+ * num_buffers, and its tx path reads the header before it would change
+ * it); an unneeded store would take that line away from it once per
+ * frame.  DPDK's vhost compares before it writes for the same reason.
+ */
 static inline __attribute__((always_inline)) void fwd_hdr(uint8_t *d, const unsigned hl)
 {
-	if (hl == 12) {
-		/* flags .. csum_offset 0, num_buffers 1 (little-endian) */
-		static const uint8_t one[12] = { [10] = 1 };
+	/* flags .. csum_offset 0, num_buffers 1 (little-endian) */
+	static const uint8_t one[12] = { [10] = 1 };
+	static const uint8_t zero[10];
 
-		vq_memcpy(d, one, 12);
-	} else {
+	if (hl == 12) {
+		if (vq_memcmp(d, one, 12) != 0)
+			vq_memcpy(d, one, 12);
+	} else if (vq_memcmp(d, zero, 10) != 0) {
 		vq_memset(d, 0, 10);
 	}
 }
+
+/* How many frames ahead the lean loop takes an rx buffer's first data
+ * line for writing (vq_prefetchw()). */
+#define FWD_PFW_AHEAD 4
 
 /*
  * The loop of fwd_lean() for a header of @hl bytes (a constant in each
@@ -867,11 +883,19 @@ static inline __attribute__((always_inline)) void fwd_hdr(uint8_t *d, const unsi
  * that tx, rx and lengths move together and one test covers the size and
  * a buffer shorter than a header.  At any other frame the second loop
  * takes over for the rest of the burst.
+ *
+ * @pw: the first loop asks, FWD_PFW_AHEAD frames ahead, for the rx
+ * buffer's data line to be owned (vq_prefetchw()).  The driver has
+ * usually read that line since (DPDK's PMD reads each frame it receives),
+ * so each store to it would otherwise wait for the driver's copy to be
+ * invalidated, frame after frame; asked for ahead, those waits overlap.
+ * The buffer is not checked yet then: a prefetch is a hint and never
+ * faults, wherever it points.
  */
 static inline __attribute__((always_inline)) unsigned
 fwd_lean_loop(const struct vq_lean *tx, unsigned cnt, const struct vq_lean **rp,
 	      const struct vq_lean *rend, uint32_t *lens, unsigned *bad, const unsigned hl,
-	      const bool th)
+	      const bool th, const bool pw)
 {
 	const struct vq_lean *r = *rp;
 	const unsigned nfast = VQ_MIN(cnt, (unsigned)(rend - r));
@@ -891,6 +915,8 @@ fwd_lean_loop(const struct vq_lean *tx, unsigned cnt, const struct vq_lean **rp,
 		if (unlikely(fg != 0 || r[done].len < len))
 			break;
 		d = r[done].p;
+		if (pw && done + FWD_PFW_AHEAD < nfast)
+			vq_prefetchw(r[done + FWD_PFW_AHEAD].p + hl);
 		lens[done] = len;
 		fwd_hdr(d, hl);
 		vq_memcpy(d + hl, src + hl, 32);
@@ -956,12 +982,14 @@ static VQ_NOINLINE int fwd_lean(struct vqcore_net *net, struct vqcore_vq *txq,
 	}
 	/* the header's length and whether it is read: constants in each copy */
 	if (likely(net->hdr_len == 12 && !net->tx_hdr))
-		done = fwd_lean_loop(tx, cnt, &r, rx + have, net->lean_lens, &bad, 12, false);
+		done = fwd_lean_loop(tx, cnt, &r, rx + have, net->lean_lens, &bad, 12, false,
+				     net->pfw);
 	else if (net->hdr_len == 12)
-		done = fwd_lean_loop(tx, cnt, &r, rx + have, net->lean_lens, &bad, 12, true);
+		done = fwd_lean_loop(tx, cnt, &r, rx + have, net->lean_lens, &bad, 12, true,
+				     net->pfw);
 	else
 		done = fwd_lean_loop(tx, cnt, &r, rx + have, net->lean_lens, &bad, 10,
-				     net->tx_hdr);
+				     net->tx_hdr, net->pfw);
 	used = (unsigned)(r - rx);
 	/* Stopped short of the burst at something for the general path (not
 	 * at the end of the rx buffers it got: the next call sees whether the

@@ -69,6 +69,39 @@ static inline void vq_rmb(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
 /* Stores before later stores (x86: compiler barrier only). */
 static inline void vq_wmb(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
 
+/*
+ * A prefetch for writing: the line is brought in owned, the other cores'
+ * copies invalidated, so that the stores to it later do not each wait
+ * for that.  On x86 it is PREFETCHW, which older Intel CPUs lack:
+ * vq_cpu_prefetchw() says whether vq_prefetchw() may be used on this CPU
+ * (it is a no-op where the architecture has no such hint).  A read
+ * prefetch is no substitute: the line arrives shared, and the store
+ * still has to invalidate the other copies.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+static inline bool vq_cpu_prefetchw(void)
+{
+	unsigned a, b, c, d;
+
+	/* PRFCHW (Intel), or 3DNow! (AMD, which had PREFETCHW first) */
+	if (!__get_cpuid(0x80000001u, &a, &b, &c, &d))
+		return false;
+	return (c & (1u << 8)) || (d & (1u << 31));
+}
+static inline void vq_prefetchw(const void *p)
+{
+	__asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+}
+#elif defined(__aarch64__)
+static inline bool vq_cpu_prefetchw(void) { return true; }
+/* PRFM PSTL1KEEP */
+static inline void vq_prefetchw(const void *p) { __builtin_prefetch(p, 1, 3); }
+#else
+static inline bool vq_cpu_prefetchw(void) { return false; }
+static inline void vq_prefetchw(const void *p) { (void)p; }
+#endif
+
 /* virtio 1.x rings are little-endian. */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define vq_le16(x) ((uint16_t)(x))
