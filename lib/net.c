@@ -567,6 +567,32 @@ int vqcore_net_rx_flush(struct vqcore_net *net, struct vqcore_vq *rxq)
 	return rx_flush(net, rxq);
 }
 
+/*
+ * Store the @hl header bytes @h at @d, only the ones that differ from
+ * what @d holds.  A driver that recycles its rx buffers (DPDK's virtio
+ * PMD does) gets most of them back with this very header in them, in a
+ * line its own core still reads (it reads num_buffers, and its tx path
+ * reads the header before it would change it); an unneeded store would
+ * take that line away from it once per frame.  DPDK's vhost compares
+ * before it writes for the same reason.  @hl is a constant at each call.
+ */
+static inline __attribute__((always_inline)) void rx_hdr_store(uint8_t *d, const void *h,
+							       const unsigned hl)
+{
+	if (vq_memcmp(d, h, hl) != 0)
+		vq_memcpy(d, h, hl);
+}
+
+/* The header of a frame forwarded with no offload: @hl bytes at @d. */
+static inline __attribute__((always_inline)) void fwd_hdr(uint8_t *d, const unsigned hl)
+{
+	/* flags .. csum_offset 0, num_buffers 1 (little-endian); the
+	 * 10-byte header is the first 10 */
+	static const uint8_t one[12] = { [10] = 1 };
+
+	rx_hdr_store(d, one, hl);
+}
+
 /* The 12 (or 10) header bytes for a frame over @nb buffers. */
 static inline void rx_hdr(const struct vqcore_net_frame *f, unsigned nb,
 			  struct vqcore_net_hdr *h)
@@ -664,11 +690,15 @@ static inline int rx_put(struct vqcore_net *net, struct vqcore_vq *rxq,
 	if (unlikely(net->rx_room[start] < (uint64_t)hl + f->len))
 		return rx_put_any(net, rxq, f, more);
 	d = net->rx_dst[start];
-	vq_memcpy(d, &f->hdr, 10);
-	if (likely(hl == 12)) {
-		uint16_t one = vq_le16(1);
+	{
+		struct vqcore_net_hdr h;
 
-		vq_memcpy(d + 10, &one, 2);
+		rx_hdr(f, 1, &h);
+		/* a constant length for each: the compare is inlined */
+		if (likely(hl == 12))
+			rx_hdr_store(d, &h, 12);
+		else
+			rx_hdr_store(d, &h, 10);
 	}
 	d += hl;
 	if (likely(f->iov_cnt == 1 && f->iov[0].iov_len >= f->len))
@@ -793,14 +823,10 @@ static VQ_NOINLINE int fwd_burst(struct vqcore_net *net, struct vqcore_vq *txq,
 		if (unlikely(fg != 0 || room[used] < hl + len))
 			goto slow;
 		d = dst[used];
-		if (likely(hl == 12)) {
-			/* flags .. csum_offset 0, num_buffers 1 (little-endian) */
-			static const uint8_t one[12] = { [10] = 1 };
-
-			vq_memcpy(d, one, 12);
-		} else {
-			vq_memset(d, 0, 10);
-		}
+		if (likely(hl == 12))
+			fwd_hdr(d, 12);
+		else
+			fwd_hdr(d, 10);
 		net_copy(d + hl, src, len);
 		lens[used++] = hl + len;
 		nfast++;
@@ -840,29 +866,6 @@ out:
 
 /* fwd_lean(): nothing done, the general path takes the burst */
 #define FWD_GENERAL (-1)
-
-/*
- * The header of a frame forwarded with no offload: @hl bytes at @d.  It
- * is written only where it differs.  A driver that recycles its rx
- * buffers (DPDK's virtio PMD does) gets most of them back with this very
- * header in them, in a line its own core still reads (it reads
- * num_buffers, and its tx path reads the header before it would change
- * it); an unneeded store would take that line away from it once per
- * frame.  DPDK's vhost compares before it writes for the same reason.
- */
-static inline __attribute__((always_inline)) void fwd_hdr(uint8_t *d, const unsigned hl)
-{
-	/* flags .. csum_offset 0, num_buffers 1 (little-endian) */
-	static const uint8_t one[12] = { [10] = 1 };
-	static const uint8_t zero[10];
-
-	if (hl == 12) {
-		if (vq_memcmp(d, one, 12) != 0)
-			vq_memcpy(d, one, 12);
-	} else if (vq_memcmp(d, zero, 10) != 0) {
-		vq_memset(d, 0, 10);
-	}
-}
 
 /* How many frames ahead the lean loop takes an rx buffer's first data
  * line for writing (vq_prefetchw()). */
