@@ -29,9 +29,10 @@
  *  - forward: both at once, each tx frame copied once, straight into rx
  *    buffers (a loopback, or two ports of a switch); the rx buffers' first
  *    lines are asked for ahead, for writing, where the CPU can.
- * A frame's rx header that fits its first buffer is written only where its
- * bytes differ from what is there: a driver that recycles rx buffers keeps
- * reading that line, and an unneeded store takes it from the driver's core.
+ * The rx header of a frame that fits one rx buffer is written only where
+ * its bytes differ from what is there (a frame spread over several gets
+ * it written whole): a driver that recycles rx buffers keeps reading that
+ * line, and an unneeded store would take it from the driver's core.
  *
  * Frames that cannot be delivered are dropped and counted by cause
  * (struct vqcore_net_stats), never lost silently: a tx chain with a bad
