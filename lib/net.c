@@ -574,13 +574,18 @@ int vqcore_net_rx_flush(struct vqcore_net *net, struct vqcore_vq *rxq)
  * line its own core still reads (it reads num_buffers, and its tx path
  * reads the header before it would change it); an unneeded store would
  * take that line away from it once per frame.  DPDK's vhost compares
- * before it writes for the same reason.  @hl is a constant at each call.
+ * before it writes for the same reason.  @hl: 12 or 10.
  */
 static inline __attribute__((always_inline)) void rx_hdr_store(uint8_t *d, const void *h,
 							       const unsigned hl)
 {
-	if (vq_memcmp(d, h, hl) != 0)
-		vq_memcpy(d, h, hl);
+	/* a constant length in each branch: the compare is inlined */
+	if (likely(hl == 12)) {
+		if (vq_memcmp(d, h, 12) != 0)
+			vq_memcpy(d, h, 12);
+	} else if (vq_memcmp(d, h, 10) != 0) {
+		vq_memcpy(d, h, 10);
+	}
 }
 
 /* The header of a frame forwarded with no offload: @hl bytes at @d. */
@@ -694,11 +699,7 @@ static inline int rx_put(struct vqcore_net *net, struct vqcore_vq *rxq,
 		struct vqcore_net_hdr h;
 
 		rx_hdr(f, 1, &h);
-		/* a constant length for each: the compare is inlined */
-		if (likely(hl == 12))
-			rx_hdr_store(d, &h, 12);
-		else
-			rx_hdr_store(d, &h, 10);
+		rx_hdr_store(d, &h, hl);
 	}
 	d += hl;
 	if (likely(f->iov_cnt == 1 && f->iov[0].iov_len >= f->len))
@@ -823,10 +824,7 @@ static VQ_NOINLINE int fwd_burst(struct vqcore_net *net, struct vqcore_vq *txq,
 		if (unlikely(fg != 0 || room[used] < hl + len))
 			goto slow;
 		d = dst[used];
-		if (likely(hl == 12))
-			fwd_hdr(d, 12);
-		else
-			fwd_hdr(d, 10);
+		fwd_hdr(d, hl);
 		net_copy(d + hl, src, len);
 		lens[used++] = hl + len;
 		nfast++;
